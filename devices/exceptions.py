@@ -1,0 +1,29 @@
+"""Exceptions raised by tracking devices, their protocols, recordings and settings."""
+
+
+class DeviceError(Exception):
+    """Base of every error raised by ``devices``."""
+
+
+class TrackerError(DeviceError):
+    """A tracker could not be opened or stopped answering correctly."""
+
+
+class TrackerTimeout(TrackerError):
+    """The tracker did not answer within the allowed time."""
+
+
+class TrackerDisconnected(TrackerError):
+    """The tracker vanished (port closed, cable unplugged) while in use."""
+
+
+class ProtocolError(DeviceError):
+    """Bytes from a device that do not follow its protocol (bad CRC, truncated or garbled reply)."""
+
+
+class ConfigurationError(DeviceError):
+    """Invalid tracker or tool settings (unknown tool file, bad baud rate, ...)."""
+
+
+class RecordingError(DeviceError):
+    """A recording file that cannot be read or written (malformed, truncated, wrong format)."""

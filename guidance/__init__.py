@@ -1,0 +1,1 @@
+"""Navigation: composes scenes, devices and registration into exercises, views and the CLI."""

@@ -1,0 +1,91 @@
+"""Rigid 4x4 transforms and the input checks every public registration function uses.
+
+Transforms are float64 homogeneous matrices named ``a_from_b``: ``p_a = a_from_b @ p_b``.
+Points are ``(N, 3)`` float64 arrays in millimetres.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from registration.exceptions import RegistrationError
+
+ORTHONORMAL_TOL = 1e-6
+
+
+def as_points(points: np.ndarray, name: str = "points", min_count: int = 1) -> np.ndarray:
+    """Return ``points`` as a C-contiguous ``(N, 3)`` float64 array, or raise RegistrationError.
+
+    Rejects other shapes, fewer than ``min_count`` rows and non-finite values.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 3:
+        raise RegistrationError(f"{name} must have shape (N, 3); got {array.shape}")
+    if array.shape[0] < min_count:
+        raise RegistrationError(f"{name} needs at least {min_count} points; got {array.shape[0]}")
+    if not np.all(np.isfinite(array)):
+        raise RegistrationError(f"{name} contains NaN or infinite coordinates")
+    return np.ascontiguousarray(array)
+
+
+def as_rigid(matrix: np.ndarray, name: str = "transform") -> np.ndarray:
+    """Return ``matrix`` as a 4x4 float64 rigid transform, or raise RegistrationError.
+
+    A rigid transform has an orthonormal rotation block with determinant +1 (no reflection)
+    and a last row of (0, 0, 0, 1).
+    """
+    array = np.asarray(matrix, dtype=np.float64)
+    if array.shape != (4, 4):
+        raise RegistrationError(f"{name} must have shape (4, 4); got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise RegistrationError(f"{name} contains NaN or infinite values")
+    if not np.allclose(array[3], [0.0, 0.0, 0.0, 1.0], atol=ORTHONORMAL_TOL):
+        raise RegistrationError(f"{name} last row must be (0, 0, 0, 1); got {array[3]}")
+    rotation = array[:3, :3]
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=ORTHONORMAL_TOL):
+        raise RegistrationError(f"{name} rotation block is not orthonormal")
+    if np.linalg.det(rotation) <= 0.0:
+        raise RegistrationError(f"{name} rotation block is a reflection (determinant <= 0)")
+    return np.ascontiguousarray(array)
+
+
+def make_rigid(rotation: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:
+    """Build the 4x4 transform ``p -> rotation @ p + translation_mm``."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation
+    matrix[:3, 3] = translation_mm
+    return matrix
+
+
+def invert_rigid(a_from_b: np.ndarray) -> np.ndarray:
+    """Return ``b_from_a`` for a rigid ``a_from_b`` (transpose the rotation, no general inverse)."""
+    rotation = a_from_b[:3, :3]
+    return make_rigid(rotation.T, -rotation.T @ a_from_b[:3, 3])
+
+
+def apply_transform(a_from_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
+    """Map ``(N, 3)`` points (or one point of shape ``(3,)``) from frame b to frame a."""
+    points = np.asarray(points_b, dtype=np.float64)
+    return points @ a_from_b[:3, :3].T + a_from_b[:3, 3]
+
+
+def rotation_angle_rad(rotation: np.ndarray) -> float:
+    """Angle in radians of a 3x3 rotation (0 for the identity), robust near 0 and pi."""
+    cos_angle = (np.trace(rotation) - 1.0) / 2.0
+    return float(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+
+
+@dataclass(frozen=True)
+class TransformDifference:
+    """How far an estimated transform is from the truth: rotation in radians, translation in mm."""
+
+    rotation_rad: float
+    translation_mm: float
+
+
+def transform_difference(a_from_b: np.ndarray, a_from_b_true: np.ndarray) -> TransformDifference:
+    """Rotation and translation of the residual motion ``estimate @ inverse(truth)`` in frame a."""
+    residual = a_from_b @ invert_rigid(a_from_b_true)
+    return TransformDifference(
+        rotation_angle_rad(residual[:3, :3]), float(np.linalg.norm(residual[:3, 3]))
+    )

@@ -1,0 +1,1 @@
+"""CT volumes, phantoms, surfaces, fiducials and markups, all in physical LPS millimetres."""

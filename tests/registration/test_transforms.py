@@ -1,0 +1,77 @@
+"""Rigid-transform helpers: validation messages, inversion and composition."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from registration.exceptions import RegistrationError
+from registration.transforms import (
+    apply_transform,
+    as_points,
+    as_rigid,
+    invert_rigid,
+    make_rigid,
+    transform_difference,
+)
+
+finite = st.floats(-500, 500, allow_nan=False)
+
+
+@st.composite
+def rigid_transforms(draw) -> np.ndarray:
+    quaternion = draw(st.lists(st.floats(-1, 1), min_size=4, max_size=4))
+    if np.linalg.norm(quaternion) < 1e-3:
+        quaternion = [0.0, 0.0, 0.0, 1.0]
+    translation = draw(st.lists(finite, min_size=3, max_size=3))
+    return make_rigid(Rotation.from_quat(quaternion).as_matrix(), translation)
+
+
+@given(rigid_transforms(), st.lists(st.tuples(finite, finite, finite), min_size=1, max_size=10))
+def test_inverse_undoes_transform(a_from_b, points):
+    points_b = np.array(points)
+    back = apply_transform(invert_rigid(a_from_b), apply_transform(a_from_b, points_b))
+    np.testing.assert_allclose(back, points_b, atol=1e-9)
+
+
+@given(rigid_transforms())
+def test_difference_to_itself_is_zero(a_from_b):
+    difference = transform_difference(a_from_b, a_from_b)
+    assert difference.rotation_rad < 1e-6
+    assert difference.translation_mm < 1e-9
+
+
+def test_difference_reports_known_rotation_and_translation():
+    truth = np.eye(4)
+    estimate = make_rigid(Rotation.from_euler("z", 3, degrees=True).as_matrix(), [0, 0, 2])
+    difference = transform_difference(estimate, truth)
+    assert difference.rotation_rad == pytest.approx(np.radians(3))
+    assert difference.translation_mm == pytest.approx(2)
+
+
+def test_points_wrong_shape_names_expected_and_received():
+    with pytest.raises(RegistrationError, match=r"\(N, 3\).*\(4, 2\)"):
+        as_points(np.zeros((4, 2)))
+
+
+def test_points_with_nan_are_rejected():
+    points = np.zeros((3, 3))
+    points[1, 2] = np.nan
+    with pytest.raises(RegistrationError, match="NaN"):
+        as_points(points)
+
+
+def test_too_few_points_are_rejected():
+    with pytest.raises(RegistrationError, match="at least 3"):
+        as_points(np.zeros((2, 3)), min_count=3)
+
+
+def test_reflection_is_not_rigid():
+    with pytest.raises(RegistrationError, match="reflection"):
+        as_rigid(np.diag([1.0, 1.0, -1.0, 1.0]))
+
+
+def test_scaled_rotation_is_not_rigid():
+    with pytest.raises(RegistrationError, match="orthonormal"):
+        as_rigid(np.diag([2.0, 1.0, 1.0, 1.0]))
