@@ -52,6 +52,34 @@ def as_rigid(matrix: np.ndarray, name: str = "transform") -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def as_pose_stack(poses: np.ndarray, name: str = "poses", min_count: int = 1) -> np.ndarray:
+    """Return ``poses`` as a C-contiguous ``(M, 4, 4)`` float64 stack of rigid transforms, or raise
+    RegistrationError naming the first pose that is not rigid (vectorised ``as_rigid``).
+    """
+    array = np.asarray(poses, dtype=np.float64)
+    if array.ndim != 3 or array.shape[1:] != (4, 4):
+        raise RegistrationError(f"{name} must have shape (M, 4, 4); got {array.shape}")
+    if array.shape[0] < min_count:
+        raise RegistrationError(f"{name} needs at least {min_count} poses; got {array.shape[0]}")
+    rotations = array[:, :3, :3]
+    gram_error = np.abs(np.einsum("mji,mjk->mik", rotations, rotations) - np.eye(3)).max(
+        axis=(1, 2)
+    )
+    bad = (
+        ~np.all(np.isfinite(array), axis=(1, 2))
+        | (np.abs(array[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) > ORTHONORMAL_TOL)
+        | ~(gram_error <= ORTHONORMAL_TOL)
+        | ~(np.linalg.det(rotations) > 0.0)
+    )
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise RegistrationError(
+            f"{name}[{first}] is not a rigid transform (NaN, non-orthonormal rotation, "
+            f"reflection or last row not (0, 0, 0, 1)); {int(bad.sum())} such poses in all"
+        )
+    return np.ascontiguousarray(array)
+
+
 def make_rigid(rotation: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:
     """Build the 4x4 transform ``p -> rotation @ p + translation_mm``."""
     matrix = np.eye(4)
