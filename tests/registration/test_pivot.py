@@ -1,4 +1,4 @@
-"""Pivot calibration: known tip offset recovered under noise and slipped frames; coverage warnings."""
+"""Pivot calibration: known tip recovered under noise and slipped frames; coverage warnings."""
 
 import numpy as np
 import pytest
