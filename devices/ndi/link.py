@@ -58,17 +58,27 @@ class SerialLink:
         try:
             self._serial.reset_input_buffer()
             self._serial.write(encode_command(name, params))
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
 
     def read_line(self, timeout_s: float | None, name: str) -> bytes:
-        """Bytes up to and including the next ``\\r`` within ``timeout_s`` (None: the default)."""
+        """Bytes up to and including the next ``\\r`` within ``timeout_s`` (None: the default).
+
+        Raises TrackerTimeout when nothing arrives and MalformedReply when the line stops short.
+        """
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         reply = bytearray()
         while not reply.endswith(b"\r"):
             if len(reply) > MAX_ASCII_REPLY:
                 raise MalformedReply(f"reply to {name} has no end after {len(reply)} bytes")
-            reply += self._read_some(deadline, name, 1 if not reply else None)
+            try:
+                reply += self._read_some(deadline, name, 1 if not reply else None)
+            except TrackerTimeout:
+                if reply:
+                    raise MalformedReply(
+                        f"reply to {name} stopped after {len(reply)} bytes: {bytes(reply[:40])!r}"
+                    ) from None
+                raise
         return bytes(reply)
 
     def read_exact(self, size: int, deadline: float, name: str) -> bytes:
@@ -79,19 +89,23 @@ class SerialLink:
         return bytes(data)
 
     def read_bx(self, timeout_s: float | None) -> bytes:
-        """One whole ``BX`` reply; an ASCII ``ERRORxx`` reply raises NDICommandError."""
+        """One whole ``BX`` reply; an ASCII ``ERRORxx`` reply raises NDICommandError.
+
+        Raises TrackerTimeout when nothing arrives and MalformedReply when the reply stops short.
+        """
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         head = self.read_exact(2, deadline, "BX")
         if head != START_BYTES:
-            line = (
-                head
-                if head.endswith(b"\r")
-                else head + self.read_line(max(deadline - time.monotonic(), 0.0), "BX")
-            )
+            line = head
+            if not head.endswith(b"\r"):
+                line += self.read_line(max(deadline - time.monotonic(), 0.0), "BX")
             decode_reply(line, "BX")
             raise MalformedReply(f"BX reply is neither binary nor an error: {line[:40]!r}")
-        head += self.read_exact(HEADER_SIZE - 2, deadline, "BX")
-        return head + self.read_exact(bx_reply_size(head) - HEADER_SIZE, deadline, "BX")
+        try:
+            head += self.read_exact(HEADER_SIZE - 2, deadline, "BX")
+            return head + self.read_exact(bx_reply_size(head) - HEADER_SIZE, deadline, "BX")
+        except TrackerTimeout:
+            raise MalformedReply("BX reply stopped short of the length in its header") from None
 
     def _read_some(self, deadline: float, name: str, size: int | None) -> bytes:
         """What arrives before ``deadline``: up to ``size`` bytes (None: what is waiting, >= 1)."""
@@ -102,7 +116,7 @@ class SerialLink:
             self._serial.timeout = remaining
             waiting = self._serial.in_waiting
             data = self._serial.read(size or max(waiting, 1))
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
         if not data:
             raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
@@ -116,6 +130,9 @@ class SerialLink:
             self._serial.send_break(0.25)
         except (serial.SerialException, OSError, termios.error) as error:
             raise TrackerDisconnected(f"cannot send a break on {self.port}: {error}") from error
-        reply = decode_reply(self.read_line(RESET_TIMEOUT_S, "break"), "break")
-        if reply != b"RESET":
-            raise MalformedReply(f"expected RESET after a serial break, got {reply[:40]!r}")
+        deadline = time.monotonic() + RESET_TIMEOUT_S
+        while True:  # a late reply to an earlier command may arrive first
+            line = self.read_line(max(deadline - time.monotonic(), 0.0), "break")
+            if decode_reply(line, "break") == b"RESET":
+                return
+            logger.debug("stale reply skipped while waiting for RESET: %r", line[:40])

@@ -119,7 +119,7 @@ class NDITracker(TrackerSource):
             if self._tracking:
                 self._link.command("TSTOP")
             self._change_baud(9600)
-        except TrackerError as error:
+        except (TrackerError, ProtocolError) as error:
             logger.warning("NDI device on %s did not stop cleanly: %s", self.port, error)
         finally:
             self._close_link()

@@ -13,7 +13,11 @@ def expected_pose(tool_index: int, frame_number: int) -> np.ndarray:
     angle = math.radians(3.0 * frame_number + 40.0 * tool_index)
     pose = np.eye(4)
     pose[:2, :2] = [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
-    pose[:3, 3] = (10.0 * tool_index + frame_number, -20.0 - tool_index, -1500.0 + 0.5 * frame_number)
+    pose[:3, 3] = (
+        10.0 * tool_index + frame_number,
+        -20.0 - tool_index,
+        -1500.0 + 0.5 * frame_number,
+    )
     return pose
 
 
@@ -48,5 +52,7 @@ class CountingSource:
             if tool in self._hidden and number % 2:
                 poses[tool] = ToolPose.missing(tool)
             else:
-                poses[tool] = ToolPose(tool, expected_pose(index, number), PoseStatus.OK, ERROR_RMS_MM)
+                poses[tool] = ToolPose(
+                    tool, expected_pose(index, number), PoseStatus.OK, ERROR_RMS_MM
+                )
         return Frame(float(number), number, poses)
