@@ -13,17 +13,20 @@ from registration.exceptions import RegistrationError
 ORTHONORMAL_TOL = 1e-6
 
 
-def as_points(points: np.ndarray, name: str = "points", min_count: int = 1) -> np.ndarray:
+def as_points(
+    points: np.ndarray, name: str = "points", min_count: int = 1, check_finite: bool = True
+) -> np.ndarray:
     """Return ``points`` as a C-contiguous ``(N, 3)`` float64 array, or raise RegistrationError.
 
-    Rejects other shapes, fewer than ``min_count`` rows and non-finite values.
+    Rejects other shapes, fewer than ``min_count`` rows and (unless ``check_finite`` is False,
+    for callers whose Numba kernel checks values itself) non-finite values.
     """
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 3:
         raise RegistrationError(f"{name} must have shape (N, 3); got {array.shape}")
     if array.shape[0] < min_count:
         raise RegistrationError(f"{name} needs at least {min_count} points; got {array.shape[0]}")
-    if not np.all(np.isfinite(array)):
+    if check_finite and not np.all(np.isfinite(array)):
         raise RegistrationError(f"{name} contains NaN or infinite coordinates")
     return np.ascontiguousarray(array)
 
@@ -49,6 +52,34 @@ def as_rigid(matrix: np.ndarray, name: str = "transform") -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def as_pose_stack(poses: np.ndarray, name: str = "poses", min_count: int = 1) -> np.ndarray:
+    """Return ``poses`` as a C-contiguous ``(M, 4, 4)`` float64 stack of rigid transforms, or raise
+    RegistrationError naming the first pose that is not rigid (vectorised ``as_rigid``).
+    """
+    array = np.asarray(poses, dtype=np.float64)
+    if array.ndim != 3 or array.shape[1:] != (4, 4):
+        raise RegistrationError(f"{name} must have shape (M, 4, 4); got {array.shape}")
+    if array.shape[0] < min_count:
+        raise RegistrationError(f"{name} needs at least {min_count} poses; got {array.shape[0]}")
+    rotations = array[:, :3, :3]
+    gram_error = np.abs(np.einsum("mji,mjk->mik", rotations, rotations) - np.eye(3)).max(
+        axis=(1, 2)
+    )
+    bad = (
+        ~np.all(np.isfinite(array), axis=(1, 2))
+        | (np.abs(array[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) > ORTHONORMAL_TOL)
+        | ~(gram_error <= ORTHONORMAL_TOL)
+        | ~(np.linalg.det(rotations) > 0.0)
+    )
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise RegistrationError(
+            f"{name}[{first}] is not a rigid transform (NaN, non-orthonormal rotation, "
+            f"reflection or last row not (0, 0, 0, 1)); {int(bad.sum())} such poses in all"
+        )
+    return np.ascontiguousarray(array)
+
+
 def make_rigid(rotation: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:
     """Build the 4x4 transform ``p -> rotation @ p + translation_mm``."""
     matrix = np.eye(4)
@@ -70,9 +101,20 @@ def apply_transform(a_from_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
 
 
 def rotation_angle_rad(rotation: np.ndarray) -> float:
-    """Angle in radians of a 3x3 rotation (0 for the identity), robust near 0 and pi."""
+    """Angle in radians of a 3x3 rotation (0 for the identity), robust near 0 and pi.
+
+    ``atan2(sin, cos)`` with the sine from the skew part: ``arccos`` of the trace alone loses
+    half the digits near 0 (an exact rotation would read as ~1e-8 rad).
+    """
     cos_angle = (np.trace(rotation) - 1.0) / 2.0
-    return float(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+    skew = np.array(
+        [
+            rotation[2, 1] - rotation[1, 2],
+            rotation[0, 2] - rotation[2, 0],
+            rotation[1, 0] - rotation[0, 1],
+        ]
+    )
+    return float(np.arctan2(np.linalg.norm(skew) / 2.0, cos_angle))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from registration.transforms import (
     as_rigid,
     invert_rigid,
     make_rigid,
+    rotation_angle_rad,
     transform_difference,
 )
 
@@ -75,3 +76,12 @@ def test_reflection_is_not_rigid():
 def test_scaled_rotation_is_not_rigid():
     with pytest.raises(RegistrationError, match="orthonormal"):
         as_rigid(np.diag([2.0, 1.0, 1.0, 1.0]))
+
+
+@given(st.floats(0.0, np.pi), st.lists(st.floats(-1, 1), min_size=3, max_size=3))
+def test_rotation_angle_is_recovered_to_round_off_from_zero_to_pi(angle_rad, axis):
+    if np.linalg.norm(axis) < 1e-3:
+        axis = [0.0, 0.0, 1.0]
+    rotvec = angle_rad * np.asarray(axis) / np.linalg.norm(axis)
+    rotation = Rotation.from_rotvec(rotvec).as_matrix()
+    assert rotation_angle_rad(rotation) == pytest.approx(angle_rad, abs=1e-12)

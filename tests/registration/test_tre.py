@@ -1,0 +1,166 @@
+"""TRE and FRE predictions (Fitzpatrick, West & Maurer 1998) against Monte-Carlo simulation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from registration.exceptions import RegistrationError
+from registration.paired_point import register_paired_points
+from registration.transforms import apply_transform, make_rigid
+from registration.tre import expected_fre_rms, predict_tre_rms
+
+FLE_RMS_MM = 0.5
+TRIALS = 6000
+# Monte-Carlo RMS over 6000 trials has a relative standard error < 1%; the first-order
+# prediction is within ~1% at this FLE / fiducial-spread ratio: 5% leaves room for both.
+MC_REL_TOL = 0.05
+
+TILT = Rotation.from_rotvec([0.4, -0.7, 0.3]).as_matrix()  # off the coordinate axes
+
+
+def _elongated_layout() -> np.ndarray:
+    """Five fiducials along a 160 mm bar, +-10 mm across it, tilted off the coordinate axes."""
+    bar = np.array(
+        [[-80.0, 0, 0], [-40, 10, -4], [0, -10, 5], [40, 8, 4], [80, -6, -5]], dtype=np.float64
+    )
+    return bar @ TILT.T + [10.0, 20.0, 30.0]
+
+
+def _compact_layout() -> np.ndarray:
+    """Six fiducials around a 50 mm sphere, tilted."""
+    cloud = np.array(
+        [[50.0, 0, 0], [-45, 10, 0], [0, 50, 5], [5, -50, 0], [0, 5, 50], [10, 0, -45]]
+    )
+    return cloud @ TILT.T
+
+
+def _targets(fiducials: np.ndarray) -> np.ndarray:
+    centre = fiducials.mean(axis=0)
+    return centre + np.array([[0.0, 0, 0], [0, 0, 90], [0, 100, 0], [120, 0, 0], [60, -60, 40]])
+
+
+def _simulate(fiducials: np.ndarray, targets: np.ndarray, seed: int):
+    """Register noisy copies of the fiducials (isotropic FLE on the moving side) to the truth.
+
+    Returns (simulated RMS TRE at each target, mean FRE^2) over TRIALS trials.
+    """
+    rng = np.random.default_rng(seed)
+    fixed_from_moving_true = make_rigid(
+        Rotation.from_rotvec([0.2, 0.1, -0.3]).as_matrix(), [5, 6, 7]
+    )
+    moving_from_fixed = np.linalg.inv(fixed_from_moving_true)
+    moving_true = apply_transform(moving_from_fixed, fiducials)
+    targets_moving = apply_transform(moving_from_fixed, targets)
+    sigma = FLE_RMS_MM / np.sqrt(3.0)
+    noisy = moving_true + rng.normal(0.0, sigma, (TRIALS, *fiducials.shape))
+    matrices = np.empty((TRIALS, 4, 4))
+    fre_sq = np.empty(TRIALS)
+    for trial in range(TRIALS):
+        result = register_paired_points(fiducials, noisy[trial])
+        matrices[trial] = result.fixed_from_moving
+        fre_sq[trial] = result.fre_rms_mm**2
+    mapped = (
+        np.einsum("tij,mj->tmi", matrices[:, :3, :3], targets_moving) + matrices[:, None, :3, 3]
+    )
+    tre_sq = np.sum((mapped - targets) ** 2, axis=2)
+    return np.sqrt(tre_sq.mean(axis=0)), fre_sq.mean()
+
+
+@pytest.mark.parametrize(
+    ("layout", "seed"), [(_elongated_layout, 1), (_compact_layout, 2)], ids=["elongated", "compact"]
+)
+def test_predicted_tre_matches_monte_carlo(layout, seed):
+    fiducials = layout()
+    targets = _targets(fiducials)
+    simulated, _ = _simulate(fiducials, targets, seed)
+    predicted = predict_tre_rms(fiducials, FLE_RMS_MM, targets)
+    np.testing.assert_allclose(predicted, simulated, rtol=MC_REL_TOL)
+
+
+@pytest.mark.parametrize(
+    ("layout", "seed"), [(_elongated_layout, 3), (_compact_layout, 4)], ids=["elongated", "compact"]
+)
+def test_expected_fre_matches_monte_carlo(layout, seed):
+    fiducials = layout()
+    _, mean_fre_sq = _simulate(fiducials, fiducials[:1], seed)
+    n = len(fiducials)
+    assert mean_fre_sq == pytest.approx((1 - 2 / n) * FLE_RMS_MM**2, rel=MC_REL_TOL)
+    assert np.sqrt(mean_fre_sq) == pytest.approx(expected_fre_rms(n, FLE_RMS_MM), rel=MC_REL_TOL)
+
+
+def test_elongated_layout_is_worst_across_the_bar():
+    """Targets off the long axis are further from the rotation's best-determined direction."""
+    fiducials = _elongated_layout()
+    centre = fiducials.mean(axis=0)
+    along = centre + TILT @ [100.0, 0, 0]
+    across = centre + TILT @ [0, 100.0, 0]
+    tre_along, tre_across = predict_tre_rms(fiducials, 1.0, np.array([along, across]))
+    assert tre_across > 2.0 * tre_along
+
+
+def test_tre_at_the_centroid_is_fle_over_root_n():
+    fiducials = _compact_layout()
+    tre = predict_tre_rms(fiducials, 0.8, fiducials.mean(axis=0)[None])
+    assert tre[0] == pytest.approx(0.8 / np.sqrt(len(fiducials)), rel=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3),
+    st.lists(st.floats(-200.0, 200.0), min_size=3, max_size=3),
+)
+def test_prediction_is_invariant_under_rigid_motion_of_the_whole_setup(rotvec, translation):
+    """Rows-for-columns eigenvector mistakes break this invariance."""
+    motion = make_rigid(Rotation.from_rotvec(rotvec).as_matrix(), translation)
+    fiducials = _elongated_layout()
+    targets = _targets(fiducials)
+    before = predict_tre_rms(fiducials, 0.4, targets)
+    after = predict_tre_rms(
+        apply_transform(motion, fiducials), 0.4, apply_transform(motion, targets)
+    )
+    np.testing.assert_allclose(after, before, rtol=1e-9)
+
+
+def test_tre_scales_linearly_with_fle():
+    fiducials = _compact_layout()
+    targets = _targets(fiducials)
+    np.testing.assert_allclose(
+        predict_tre_rms(fiducials, 1.5, targets), 3.0 * predict_tre_rms(fiducials, 0.5, targets)
+    )
+
+
+def test_expected_fre_known_value():
+    assert expected_fre_rms(4, 1.0) == pytest.approx(np.sqrt(0.5))
+
+
+def test_collinear_fiducials_are_rejected():
+    line = np.outer(np.arange(4.0), [1.0, 1.0, 0.0])
+    with pytest.raises(RegistrationError, match="collinear"):
+        predict_tre_rms(line, 0.5, np.zeros((1, 3)))
+
+
+def test_too_few_fiducials_are_rejected():
+    with pytest.raises(RegistrationError, match="at least 3"):
+        predict_tre_rms(np.eye(3)[:2], 0.5, np.zeros((1, 3)))
+
+
+def test_negative_fle_is_rejected():
+    with pytest.raises(RegistrationError, match=r"fle_rms_mm must be .* got -0.1"):
+        predict_tre_rms(_compact_layout(), -0.1, np.zeros((1, 3)))
+
+
+def test_nan_target_is_rejected():
+    with pytest.raises(RegistrationError, match="targets_mm contains NaN"):
+        predict_tre_rms(_compact_layout(), 0.5, np.full((1, 3), np.nan))
+
+
+def test_expected_fre_needs_three_fiducials():
+    with pytest.raises(RegistrationError, match="n_fiducials must be an integer >= 3; got 2"):
+        expected_fre_rms(2, 0.5)
+
+
+def test_expected_fre_rejects_nan_fle():
+    with pytest.raises(RegistrationError, match="fle_rms_mm"):
+        expected_fre_rms(5, float("nan"))
