@@ -10,12 +10,13 @@ import sys
 from collections.abc import Sequence
 
 from devices.exceptions import DeviceError
+from guidance.commands import demo
 from guidance.exceptions import GuidanceError
 from registration.exceptions import RegistrationError
 from scenes.exceptions import SceneError
 
 # Each module registers its subcommand with ``add_parser(subparsers)``.
-COMMANDS = ()
+COMMANDS = (demo,)
 
 USER_ERRORS = (DeviceError, GuidanceError, RegistrationError, SceneError, OSError)
 

@@ -46,6 +46,7 @@ from scenes.motions import touch_fiducials_then_targets
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
 from scenes.surface import extract_surface
+from scenes.volume import save_volume
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +103,24 @@ class FiducialOutcome:
 
 @dataclass(frozen=True, eq=False)
 class TargetOutcome:
-    """One visited target (image frame, mm): the mean navigated tip over the dwell, its distance
-    to the true target, the RMS of the per-frame distances, and the TRE predicted from the FLE."""
+    """One visited target (image frame, mm).
+
+    ``tre_mm`` is the registration's own error there: where the estimated ``image_from_reference``
+    puts the true target's reference-frame position, compared with the target; its expected RMS is
+    ``predicted_tre_rms_mm`` (Fitzpatrick 1998 eq. 46 with the measured FLE). ``navigated_mm`` is
+    the mean navigated tip over the dwell and ``error_mm`` its distance to the target: the TRE plus
+    the tracking noise left in the dwell mean (``dwell_standard_error_mm``), so its expected RMS is
+    ``expected_error_rms_mm = hypot(predicted TRE, dwell standard error)``.
+    """
 
     label: str
     true_mm: np.ndarray
+    tre_mm: float
+    predicted_tre_rms_mm: float
     navigated_mm: np.ndarray
     error_mm: float
-    frame_error_rms_mm: float
-    predicted_tre_rms_mm: float
+    dwell_standard_error_mm: float
+    expected_error_rms_mm: float
     n_samples: int
 
 
@@ -128,7 +138,6 @@ class DemoResult:
     scene_name: str
     scene_description: str
     out_dir: Path
-    scene_dir: Path
     ct_path: Path
     picture_path: Path | None
     report_path: Path
@@ -270,26 +279,29 @@ def _tip_samples(frames: Sequence[Frame], tip_mm: np.ndarray) -> np.ndarray:
 
 
 def _navigate_target(
-    navigator: Navigator, index: int, label: str, true_mm: np.ndarray, frames: Sequence[Frame],
+    navigator: Navigator,
+    label: str,
+    true_mm: np.ndarray,
+    true_in_reference_mm: np.ndarray,
+    frames: Sequence[Frame],
     predicted_tre_mm: float,
 ) -> tuple[TargetOutcome, NavigationState]:
     """Score one target visit; also return the state of the middle frame (for the picture)."""
     states = [navigator.navigate(frame) for frame in frames]
-    tips = np.array([state.tip_mm for state in states]).reshape(-1, 3)
-    mean = digitize(label, tips)
-    tracked = tips[np.all(np.isfinite(tips), axis=1)]
-    return (
-        TargetOutcome(
-            label=label,
-            true_mm=true_mm,
-            navigated_mm=mean.point_mm,
-            error_mm=float(np.linalg.norm(mean.point_mm - true_mm)),
-            frame_error_rms_mm=float(np.sqrt(np.mean(np.sum((tracked - true_mm) ** 2, axis=1)))),
-            predicted_tre_rms_mm=predicted_tre_mm,
-            n_samples=mean.n_samples,
-        ),
-        states[len(states) // 2],
+    mean = digitize(label, np.array([state.tip_mm for state in states]).reshape(-1, 3))
+    registered = apply_transform(navigator.image_from_reference, true_in_reference_mm)
+    outcome = TargetOutcome(
+        label=label,
+        true_mm=true_mm,
+        tre_mm=float(np.linalg.norm(registered - true_mm)),
+        predicted_tre_rms_mm=predicted_tre_mm,
+        navigated_mm=mean.point_mm,
+        error_mm=float(np.linalg.norm(mean.point_mm - true_mm)),
+        dwell_standard_error_mm=mean.standard_error_mm,
+        expected_error_rms_mm=math.hypot(predicted_tre_mm, mean.standard_error_mm),
+        n_samples=mean.n_samples,
     )
+    return outcome, states[len(states) // 2]
 
 
 def _render(
@@ -324,10 +336,10 @@ def run_demo(
     say(f"building the {settings.phantom.value} phantom (seed {settings.seed})")
     scene = build_phantom(settings.phantom, seed=settings.seed)
     lap("build_phantom")
-    scene_dir = out_dir / "scene"
-    say(f"saving the scene to {scene_dir}")
-    ct_path = scene.save(scene_dir)
-    lap("save_scene")
+    ct_path = out_dir / f"{scene.name}.nrrd"
+    say(f"saving the CT to {ct_path}")
+    save_volume(scene.ct, ct_path)
+    lap("save_ct")
     say("extracting the skin surface")
     surface = extract_surface(
         scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=settings.surface_reduction
@@ -382,8 +394,12 @@ def run_demo(
     navigator = Navigator(
         registration.fixed_from_moving, stylus.tip_mm, scene.targets_mm, scene.structures
     )
+    reference_from_image_true = invert_rigid(image_from_reference_true)
     visits = [
-        _navigate_target(navigator, j, label, true, frames, float(predicted_tre[j]))
+        _navigate_target(
+            navigator, label, true, apply_transform(reference_from_image_true, true), frames,
+            float(predicted_tre[j]),
+        )
         for j, (label, true, frames) in enumerate(
             zip(scene.target_labels, scene.targets_mm, per_dwell[n_fiducials:], strict=True)
         )
@@ -410,7 +426,6 @@ def run_demo(
         scene_name=scene.name,
         scene_description=scene.description,
         out_dir=out_dir,
-        scene_dir=scene_dir,
         ct_path=ct_path,
         picture_path=picture_path,
         report_path=out_dir / "report.json",

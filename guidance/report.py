@@ -52,7 +52,6 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
         "scene": {
             "name": result.scene_name,
             "description": result.scene_description,
-            "folder": _relative(result.scene_dir, root),
             "ct_file": _relative(result.ct_path, root),
             "n_fiducials": len(result.fiducials),
             "n_targets": len(result.targets),
@@ -104,10 +103,12 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
             {
                 "label": t.label,
                 "true_mm": _rounded(t.true_mm),
-                "navigated_mm": _rounded(t.navigated_mm),
                 "predicted_tre_rms_mm": round(t.predicted_tre_rms_mm, 4),
+                "tre_mm": round(t.tre_mm, 4),
+                "navigated_mm": _rounded(t.navigated_mm),
                 "measured_error_mm": round(t.error_mm, 4),
-                "frame_error_rms_mm": round(t.frame_error_rms_mm, 4),
+                "expected_error_rms_mm": round(t.expected_error_rms_mm, 4),
+                "dwell_standard_error_mm": round(t.dwell_standard_error_mm, 4),
                 "n_samples": t.n_samples,
             }
             for t in result.targets
@@ -130,27 +131,35 @@ def write_report(result: "DemoResult", path: Path) -> Path:
 def summary_table(result: "DemoResult") -> str:
     """A short, readable summary of the demo: registration, fiducials, targets, files, time."""
     settings = result.settings
+    width = max(10, *(len(f.label) + 2 for f in result.fiducials))
+    width = max(width, *(len(t.label) + 2 for t in result.targets)) if result.targets else width
     lines = [
         f"gestes demo: {result.scene_name} phantom, {len(result.fiducials)} fiducials, "
         f"{len(result.targets)} targets; {result.n_frames} frames at {settings.rate_hz:.0f} Hz, "
         f"marker noise {settings.marker_jitter_rms_mm:.2f} mm RMS, seed {settings.seed}",
         "",
-        f"registration  FRE {result.fre_rms_mm:.3f} mm   expected {result.expected_fre_measured_mm:.3f}"
-        f" mm from the measured FLE {result.fle_measured_mm:.3f} mm"
-        f" (noise model: FLE {result.fle_model_mm:.3f}, FRE {result.expected_fre_model_mm:.3f})",
-        f"              vs truth: {math.degrees(result.registration_error.rotation_rad):.3f} deg, "
+        f"registration: FRE {result.fre_rms_mm:.3f} mm (expected "
+        f"{result.expected_fre_measured_mm:.3f} from the measured FLE "
+        f"{result.fle_measured_mm:.3f} mm; noise model FLE {result.fle_model_mm:.3f} mm)",
+        f"  vs truth: {math.degrees(result.registration_error.rotation_rad):.3f} deg, "
         f"{result.registration_error.translation_mm:.3f} mm",
         "",
-        f"{'fiducial':<10}{'residual mm':>12}{'samples':>9}{'FLE mm':>9}",
+        f"{'fiducial':<{width}}{'residual':>10}{'FLE':>8}{'samples':>9}   (mm)",
     ]
     lines += [
-        f"{f.label:<10}{f.residual_mm:>12.3f}{f.digitized.n_samples:>9d}"
-        f"{f.digitized.standard_error_mm:>9.3f}"
+        f"{f.label:<{width}}{f.residual_mm:>10.3f}{f.digitized.standard_error_mm:>8.3f}"
+        f"{f.digitized.n_samples:>9d}"
         for f in result.fiducials
     ]
-    lines += ["", f"{'target':<10}{'predicted TRE mm':>18}{'navigated error mm':>20}"]
     lines += [
-        f"{t.label:<10}{t.predicted_tre_rms_mm:>18.3f}{t.error_mm:>20.3f}" for t in result.targets
+        "",
+        f"{'target':<{width}}{'TRE predicted':>15}{'actual':>8}{'tip error':>11}{'expected':>10}"
+        "   (mm)",
+    ]
+    lines += [
+        f"{t.label:<{width}}{t.predicted_tre_rms_mm:>15.3f}{t.tre_mm:>8.3f}{t.error_mm:>11.3f}"
+        f"{t.expected_error_rms_mm:>10.3f}"
+        for t in result.targets
     ]
     written = [result.report_path, result.ct_path]
     if result.picture_path is not None:

@@ -68,8 +68,8 @@ def check_rendering(
 class ViewSettings:
     """Size and look of the navigation picture: pixels, mm, HU."""
 
-    window_size: tuple[int, int] = (1500, 900)
-    slice_half_height_mm: float = 70.0
+    window_size: tuple[int, int] = (1400, 1000)
+    slice_half_height_mm: float = 110.0
     surface_opacity: float = 0.3
     window_hu: float = 1800.0
     level_hu: float = 300.0
@@ -95,6 +95,8 @@ _SLICES = (
     ("coronal", (0.0, 1.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
     ("sagittal", (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
 )
+# Panels (row, column) of the 3D view, then of the slices in the order of _SLICES.
+_PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CAMERA_DISTANCE_MM = 1000.0
 UPPER_LEFT = 2  # vtkCornerAnnotation corner index
 
@@ -145,7 +147,7 @@ class NavigationView:
         pv.global_theme.multi_samples = 0
         self.settings = settings
         self._plotter = pv.Plotter(
-            off_screen=True, shape="1|3", window_size=list(settings.window_size), border=False
+            off_screen=True, shape=(2, 2), window_size=list(settings.window_size), border=False
         )
         plotter = self._plotter
         plotter.set_background("black")
@@ -155,21 +157,22 @@ class NavigationView:
         fiducial_balls = fiducials.glyph(geom=ball, scale=False, orient=False)
         target_balls = targets.glyph(geom=ball, scale=False, orient=False)
 
-        # 3D view (subplot 0): surface, fiducials, targets, the stylus moved by its user matrix.
-        plotter.subplot(0)
+        # 3D view (top left): surface, fiducials, targets, the stylus moved by its user matrix.
+        plotter.subplot(*_PANELS[0])
         plotter.add_mesh(surface, color="wheat", opacity=settings.surface_opacity, smooth_shading=True)
         plotter.add_mesh(fiducial_balls, color="deepskyblue")
         plotter.add_mesh(target_balls, color="red")
         self._stylus = plotter.add_mesh(stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver")
-        self._caption = plotter.add_text("", position="upper_left", font_size=11, color="white")
+        self._caption = plotter.add_text("", position="upper_left", font_size=12, color="white")
         plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
         plotter.reset_camera(bounds=surface.bounds)
+        plotter.camera.zoom(1.3)
 
-        # Slice views (subplots 1-3): one reslice mapper per plane, the tip as a small ball.
+        # Slice views (other panels): one reslice mapper per plane, the tip as a small ball.
         grid = image_data(ct)
         self._planes, self._tips = [], []
-        for index, (title, normal, _, _) in enumerate(_SLICES, start=1):
-            plotter.subplot(index)
+        for panel, (title, normal, _, _) in zip(_PANELS[1:], _SLICES, strict=True):
+            plotter.subplot(*panel)
             plane = vtkPlane()
             plane.SetNormal(normal)
             plane.SetOrigin(grid.center)
@@ -198,12 +201,12 @@ class NavigationView:
         self._stylus.user_matrix = state.image_from_stylus
         self._caption.SetText(UPPER_LEFT, caption)
         tip = state.tip_mm
-        for index, (plane, tip_actor, (_, _, direction, up)) in enumerate(
-            zip(self._planes, self._tips, _SLICES, strict=True), start=1
+        for panel, plane, tip_actor, (_, _, direction, up) in zip(
+            _PANELS[1:], self._planes, self._tips, _SLICES, strict=True
         ):
             plane.SetOrigin(tip)
             tip_actor.position = tip
-            self._plotter.subplot(index)
+            self._plotter.subplot(*panel)
             camera = self._plotter.camera
             camera.focal_point = tip
             camera.position = tip - CAMERA_DISTANCE_MM * np.asarray(direction)
