@@ -41,8 +41,14 @@ from registration.transforms import (
     transform_difference,
 )
 from registration.tre import expected_fre_rms, predict_tre_rms
-from scenes.motions import StylusGeometry, Touch, TouchMotion, TouchSettings, aligning_rotation
-from scenes.motions import touch_fiducials_then_targets
+from scenes.motions import (
+    StylusGeometry,
+    Touch,
+    TouchMotion,
+    TouchSettings,
+    aligning_rotation,
+    touch_fiducials_then_targets,
+)
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
 from scenes.surface import extract_surface
@@ -70,7 +76,7 @@ class DemoSettings:
     phantom: PhantomKind = PhantomKind.SKULL
     marker_jitter_rms_mm: float = 0.25
     rate_hz: float = 60.0
-    touch: TouchSettings = TouchSettings()
+    touch: TouchSettings = field(default_factory=TouchSettings)
     surface_reduction: float = 0.9
     render: bool = True
 
@@ -184,9 +190,9 @@ def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, n
     """Ground truth: ``tracker_from_image`` (head centre in front of the camera, face up, random
     tilt and shift) and ``image_from_reference`` (reference beside the head, facing the camera)."""
     rng = np.random.default_rng(seed)
-    tilt = Rotation.from_rotvec(
-        rng.normal(size=3) / math.sqrt(3.0) * rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
-    ).as_matrix()
+    axis = rng.normal(size=3)
+    angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
+    tilt = Rotation.from_rotvec(angle * axis / np.linalg.norm(axis)).as_matrix()
     rotation = tilt @ TRACKER_FROM_IMAGE_ROTATION
     centre = HEAD_CENTRE_IN_TRACKER_MM + rng.uniform(-1.0, 1.0, 3) * MAX_PLACEMENT_SHIFT_MM
     tracker_from_image = make_rigid(rotation, centre - rotation @ scene_centre_mm)
@@ -246,8 +252,9 @@ def build_motion(
         ]
 
     centre = apply_transform(tracker_from_image, np.asarray(surface.center))
+    n_fiducials = len(fiducial_dirs)
     return touch_fiducials_then_targets(
-        touches(scene.fiducial_labels, scene.fiducials_mm, fiducial_dirs, [None] * len(fiducial_dirs)),
+        touches(scene.fiducial_labels, scene.fiducials_mm, fiducial_dirs, [None] * n_fiducials),
         touches(scene.target_labels, scene.targets_mm, target_dirs, target_hovers),
         tracker_from_image @ image_from_reference,
         StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
@@ -342,7 +349,10 @@ def run_demo(
     lap("save_ct")
     say("extracting the skin surface")
     surface = extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=settings.surface_reduction
+        scene.ct,
+        scene.skin_threshold_hu,
+        outer_only=True,
+        target_reduction=settings.surface_reduction,
     )
     lap("extract_surface")
 
@@ -376,9 +386,13 @@ def run_demo(
     registration = register_paired_points(scene.fiducials_mm, moving)
     model_fle = [
         tip_in_reference_error_rms_mm(
-            stylus.markers_mm, stylus.tip_mm, reference.markers_mm, point.point_mm,
+            stylus.markers_mm,
+            stylus.tip_mm,
+            reference.markers_mm,
+            point.point_mm,
             settings.marker_jitter_rms_mm,
-        ) / math.sqrt(point.n_samples)
+        )
+        / math.sqrt(point.n_samples)
         for point in points
     ]
     fle_measured = float(np.sqrt(np.mean([p.standard_error_mm**2 for p in points])))
@@ -387,8 +401,12 @@ def run_demo(
     fiducials = tuple(
         FiducialOutcome(label, true, point, float(residual), float(model))
         for label, true, point, residual, model in zip(
-            scene.fiducial_labels, scene.fiducials_mm, points, registration.residuals_mm,
-            model_fle, strict=True,
+            scene.fiducial_labels,
+            scene.fiducials_mm,
+            points,
+            registration.residuals_mm,
+            model_fle,
+            strict=True,
         )
     )
     navigator = Navigator(
@@ -397,7 +415,11 @@ def run_demo(
     reference_from_image_true = invert_rigid(image_from_reference_true)
     visits = [
         _navigate_target(
-            navigator, label, true, apply_transform(reference_from_image_true, true), frames,
+            navigator,
+            label,
+            true,
+            apply_transform(reference_from_image_true, true),
+            frames,
             float(predicted_tre[j]),
         )
         for j, (label, true, frames) in enumerate(

@@ -43,7 +43,7 @@ class DigitizedPoint:
 
 
 def digitize(label: str, samples_mm: np.ndarray) -> DigitizedPoint:
-    """Average the ``(n, 3)`` tip samples of one dwell; rows of NaN are frames where a tool was lost.
+    """Average the ``(n, 3)`` tip samples of a dwell; NaN rows are frames where a tool was lost.
 
     Raises GuidanceError when fewer than 2 samples were tracked (no mean, or no scatter).
     """

@@ -54,7 +54,9 @@ def check_rendering(
     try:
         ctypes.CDLL(name or f"lib{egl_library}.so.1")
     except OSError as error:
-        raise RenderingUnavailable(f"cannot load lib{egl_library}: {MISSING_LIBRARIES_HINT}") from error
+        raise RenderingUnavailable(
+            f"cannot load lib{egl_library}: {MISSING_LIBRARIES_HINT}"
+        ) from error
     extra = os.environ.get("LIBGL_DRIVERS_PATH", "")
     folders = [*filter(None, extra.split(":")), *dri_folders]
     if not any((Path(folder) / SOFTWARE_DRIVER).exists() for folder in folders):
@@ -78,7 +80,9 @@ class ViewSettings:
     def __post_init__(self) -> None:
         width, height = self.window_size
         if width < 200 or height < 150:
-            raise GuidanceError(f"window_size must be at least 200 x 150 pixels; got {width} x {height}")
+            raise GuidanceError(
+                f"window_size must be at least 200 x 150 pixels; got {width} x {height}"
+            )
         for name in ("slice_half_height_mm", "window_hu", "marker_radius_mm"):
             if not getattr(self, name) > 0.0:
                 raise GuidanceError(f"ViewSettings.{name} must be > 0; got {getattr(self, name)!r}")
@@ -103,9 +107,7 @@ UPPER_LEFT = 2  # vtkCornerAnnotation corner index
 
 def image_data(ct: sitk.Image) -> pv.ImageData:
     """The CT as a ``pyvista.ImageData`` with the same origin, spacing and direction (LPS mm)."""
-    grid = pv.ImageData(
-        dimensions=ct.GetSize(), spacing=ct.GetSpacing(), origin=ct.GetOrigin()
-    )
+    grid = pv.ImageData(dimensions=ct.GetSize(), spacing=ct.GetSpacing(), origin=ct.GetOrigin())
     grid.direction_matrix = np.reshape(ct.GetDirection(), (3, 3))
     grid.point_data["HU"] = sitk.GetArrayViewFromImage(ct).astype(np.float32).ravel()
     return grid
@@ -120,11 +122,16 @@ def stylus_mesh(
     centroid = markers.mean(axis=0)
     length = float(np.linalg.norm(centroid - tip))
     shaft = pv.Cylinder(
-        center=(tip + centroid) / 2, direction=centroid - tip, radius=shaft_radius_mm,
-        height=length, resolution=16,
+        center=(tip + centroid) / 2,
+        direction=centroid - tip,
+        radius=shaft_radius_mm,
+        height=length,
+        resolution=16,
     )
     parts = [shaft.triangulate()]
-    parts += [pv.Sphere(radius=5.5, center=m, theta_resolution=12, phi_resolution=12) for m in markers]
+    parts += [
+        pv.Sphere(radius=5.5, center=m, theta_resolution=12, phi_resolution=12) for m in markers
+    ]
     parts += [pv.Line(m, centroid).tube(radius=1.0, n_sides=8) for m in markers]
     return pv.merge(parts)
 
@@ -159,10 +166,14 @@ class NavigationView:
 
         # 3D view (top left): surface, fiducials, targets, the stylus moved by its user matrix.
         plotter.subplot(*_PANELS[0])
-        plotter.add_mesh(surface, color="wheat", opacity=settings.surface_opacity, smooth_shading=True)
+        plotter.add_mesh(
+            surface, color="wheat", opacity=settings.surface_opacity, smooth_shading=True
+        )
         plotter.add_mesh(fiducial_balls, color="deepskyblue")
         plotter.add_mesh(target_balls, color="red")
-        self._stylus = plotter.add_mesh(stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver")
+        self._stylus = plotter.add_mesh(
+            stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver"
+        )
         self._caption = plotter.add_text("", position="upper_left", font_size=12, color="white")
         plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
         plotter.reset_camera(bounds=surface.bounds)
@@ -217,12 +228,14 @@ class NavigationView:
     def save(self, path: Path) -> Path:
         """Render and write the picture as PNG; returns the path."""
         path = Path(path)
+        self._plotter.render()  # a no-op before the first screenshot, which renders itself
         self._plotter.screenshot(str(path))
         logger.info("navigation picture written to %s", path)
         return path
 
     def screenshot(self) -> np.ndarray:
         """The rendered picture as an (H, W, 3) uint8 array."""
+        self._plotter.render()
         return np.asarray(self._plotter.screenshot(return_img=True))
 
     def close(self) -> None:

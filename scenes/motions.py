@@ -38,7 +38,7 @@ def _unit(vector: np.ndarray, name: str) -> np.ndarray:
 
 
 def _perpendicular(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
-    """The unit part of ``secondary`` orthogonal to unit ``primary`` (any perpendicular if parallel)."""
+    """The unit part of ``secondary`` orthogonal to unit ``primary`` (any, if they are parallel)."""
     rest = secondary - np.dot(secondary, primary) * primary
     if np.linalg.norm(rest) < 1e-6:
         rest = np.cross(primary, np.eye(3)[int(np.argmin(np.abs(primary)))])

@@ -25,13 +25,18 @@ def _frame(tracker_from_stylus, tracker_from_reference, stylus_status=PoseStatus
     return Frame(
         timestamp=1.5,
         frame_number=90,
-        poses={"stylus": stylus, "reference": ToolPose("reference", tracker_from_reference, PoseStatus.OK)},
+        poses={
+            "stylus": stylus,
+            "reference": ToolPose("reference", tracker_from_reference, PoseStatus.OK),
+        },
     )
 
 
 def _rigid(seed: int, scale_mm: float = 200.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return make_rigid(Rotation.random(random_state=rng).as_matrix(), rng.uniform(-1, 1, 3) * scale_mm)
+    return make_rigid(
+        Rotation.random(random_state=rng).as_matrix(), rng.uniform(-1, 1, 3) * scale_mm
+    )
 
 
 IMAGE_FROM_REFERENCE = _rigid(1)
@@ -108,7 +113,10 @@ def test_a_lost_stylus_gives_an_untracked_state_not_a_stale_one(status):
     assert not state.tracked
     assert np.all(np.isnan(state.tip_mm))
     assert np.all(np.isnan(state.target_distances_mm))
-    assert tip_in_reference_mm(_frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE, status), TIP) is None
+    assert (
+        tip_in_reference_mm(_frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE, status), TIP)
+        is None
+    )
 
 
 def test_state_carries_the_frame_clock():

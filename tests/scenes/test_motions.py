@@ -1,6 +1,7 @@
 """Scripted stylus motions: the tip is where the script says, poses are rigid and continuous, the
 hand style stays within its stated limits, and bad scripts are refused."""
 
+import itertools
 import math
 
 import numpy as np
@@ -26,14 +27,12 @@ STYLUS = StylusGeometry(
     shaft_axis=np.array([0.0, 0.0, 1.0]),
     facing_axis=np.array([1.0, 0.0, 0.0]),
 )
-TRACKER_FROM_REFERENCE = make_rigid(np.eye(3), CENTRE + [0.0, 120.0, 60.0])
+TRACKER_FROM_REFERENCE = make_rigid(np.eye(3), CENTRE + np.array([0.0, 120.0, 60.0]))
 
 
 def _surface_touches(directions: np.ndarray, prefix: str) -> list[Touch]:
     units = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    return [
-        Touch(f"{prefix}{i}", CENTRE + RADIUS_MM * unit, unit) for i, unit in enumerate(units)
-    ]
+    return [Touch(f"{prefix}{i}", CENTRE + RADIUS_MM * unit, unit) for i, unit in enumerate(units)]
 
 
 FIDUCIALS = _surface_touches(
@@ -41,14 +40,14 @@ FIDUCIALS = _surface_touches(
     "F",
 )
 TARGETS = [
-    Touch("T0", CENTRE + [10.0, 0.0, 20.0], np.array([0.0, 0.0, 1.0])),
-    Touch("T1", CENTRE + [-20.0, 15.0, 0.0], np.array([-1.0, 0.0, 1.0])),
+    Touch("T0", CENTRE + np.array([10.0, 0.0, 20.0]), np.array([0.0, 0.0, 1.0])),
+    Touch("T1", CENTRE + np.array([-20.0, 15.0, 0.0]), np.array([-1.0, 0.0, 1.0])),
 ]
 
 
-def _motion(seed: int = 0, settings: TouchSettings = TouchSettings()):
+def _motion(seed: int = 0):
     return touch_fiducials_then_targets(
-        FIDUCIALS, TARGETS, TRACKER_FROM_REFERENCE, STYLUS, CENTRE, settings, seed
+        FIDUCIALS, TARGETS, TRACKER_FROM_REFERENCE, STYLUS, CENTRE, TouchSettings(), seed
     )
 
 
@@ -66,7 +65,7 @@ def test_duration_is_the_sum_of_the_phases():
 def test_dwells_follow_touch_order_and_do_not_overlap():
     dwells = _motion().dwells
     assert [d.label for d in dwells] == [t.label for t in (*FIDUCIALS, *TARGETS)]
-    for before, after in zip(dwells, dwells[1:], strict=False):
+    for before, after in itertools.pairwise(dwells):
         assert before.end_s < after.start_s
     assert all(d.end_s - d.start_s == pytest.approx(TouchSettings().dwell_s) for d in dwells)
 
@@ -102,7 +101,7 @@ def test_motion_is_continuous():
     motion = _motion()
     times = np.arange(0.0, motion.duration_s, 2e-3)
     poses = [motion(t)["stylus"] for t in times]
-    for before, after in zip(poses, poses[1:], strict=False):
+    for before, after in itertools.pairwise(poses):
         assert np.linalg.norm(_tip(after) - _tip(before)) < 2.0
         assert rotation_angle_rad(after[:3, :3] @ before[:3, :3].T) < math.radians(1.0)
 
@@ -110,10 +109,10 @@ def test_motion_is_continuous():
 def test_travel_stays_outside_the_phantom():
     """Between points the tip keeps at least the hover radius from the centre (0.1 mm tolerance);
     the deep target hovers at its own, larger distance so its path starts outside too."""
-    deep = Touch("T0", CENTRE + [0.0, 0.0, 20.0], np.array([0.0, 0.0, 1.0]), hover_mm=110.0)
-    motion = touch_fiducials_then_targets(
-        FIDUCIALS, [deep], TRACKER_FROM_REFERENCE, STYLUS, CENTRE
+    deep = Touch(
+        "T0", CENTRE + np.array([0.0, 0.0, 20.0]), np.array([0.0, 0.0, 1.0]), hover_mm=110.0
     )
+    motion = touch_fiducials_then_targets(FIDUCIALS, [deep], TRACKER_FROM_REFERENCE, STYLUS, CENTRE)
     hover_radius = RADIUS_MM + TouchSettings().hover_mm
     for t in np.linspace(0.0, motion.duration_s, 1001):
         tip = _tip(motion(t)["stylus"])
@@ -152,8 +151,8 @@ def test_stylus_geometry_from_markers_points_shaft_to_the_markers():
     assert abs(abs(geometry.facing_axis[0]) - 1.0) < 0.01  # markers lie in the y-z plane
 
 
-unit_vectors = st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(
-    lambda v: np.linalg.norm(v) > 0.1
+unit_vectors = (
+    st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(lambda v: np.linalg.norm(v) > 0.1)
 )
 
 
@@ -176,9 +175,7 @@ def test_minimum_jerk_rises_from_zero_to_one(s1, s2):
 
 def test_rejects_fewer_than_three_fiducials():
     with pytest.raises(SceneError, match="at least 3 fiducials"):
-        touch_fiducials_then_targets(
-            FIDUCIALS[:2], TARGETS, TRACKER_FROM_REFERENCE, STYLUS, CENTRE
-        )
+        touch_fiducials_then_targets(FIDUCIALS[:2], TARGETS, TRACKER_FROM_REFERENCE, STYLUS, CENTRE)
 
 
 def test_rejects_an_approach_without_direction():
