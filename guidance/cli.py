@@ -10,13 +10,13 @@ import sys
 from collections.abc import Sequence
 
 from devices.exceptions import DeviceError
-from guidance.commands import demo
+from guidance.commands import demo, fiducials, volume
 from guidance.exceptions import GuidanceError
 from registration.exceptions import RegistrationError
 from scenes.exceptions import SceneError
 
 # Each module registers its subcommand with ``add_parser(subparsers)``.
-COMMANDS = (demo,)
+COMMANDS = (demo, fiducials, volume)
 
 USER_ERRORS = (DeviceError, GuidanceError, RegistrationError, SceneError, OSError)
 

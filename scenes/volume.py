@@ -6,6 +6,7 @@ converts it to LPS on reading and back on writing.
 """
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,42 @@ def hu_range(image: sitk.Image) -> tuple[float, float]:
     """Smallest and largest voxel values (HU for CT)."""
     array = sitk.GetArrayViewFromImage(image)
     return float(np.min(array)), float(np.max(array))
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """What ``gestes volume info`` reports: geometry (LPS mm), HU range, DICOM identity.
+
+    Field names are the JSON keys of the command.
+    """
+
+    path: str
+    size: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]  # 3x3 row-major; columns are the i, j, k axes in LPS
+    pixel_type: str
+    hu_min: float
+    hu_max: float
+    modality: str | None
+    series_uid: str | None
+    warnings: tuple[str, ...]
+
+
+def describe_volume(loaded: LoadedVolume) -> VolumeInfo:
+    """The summary of a loaded volume, plain values only (ready for JSON)."""
+    image = loaded.image
+    low, high = hu_range(image)
+    return VolumeInfo(
+        path=str(loaded.path),
+        size=tuple(int(n) for n in image.GetSize()),
+        spacing=tuple(float(s) for s in image.GetSpacing()),
+        origin=tuple(float(o) for o in image.GetOrigin()),
+        direction=tuple(float(d) for d in image.GetDirection()),
+        pixel_type=image.GetPixelIDTypeAsString(),
+        hu_min=low,
+        hu_max=high,
+        modality=loaded.modality or None,
+        series_uid=loaded.series_uid or None,
+        warnings=loaded.warnings,
+    )
