@@ -31,3 +31,7 @@ class RecordingError(DeviceError):
 
 class StreamEnded(TrackerError):
     """A finite source (a simulation or a recording) has delivered its last frame."""
+
+
+class RomError(ConfigurationError):
+    """An NDI ``.rom`` tool definition that is corrupt or is not one (size, magic, checksum)."""

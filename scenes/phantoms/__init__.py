@@ -1,10 +1,11 @@
 """Built-in phantoms: synthetic CT scenes with exact ground truth, deterministic from a seed."""
 
 import enum
+from pathlib import Path
 
 from scenes.exceptions import SceneError
 from scenes.phantoms.skull import build_skull
-from scenes.scene import Scene
+from scenes.scene import Scene, load_scene
 
 
 class PhantomKind(enum.Enum):
@@ -28,3 +29,10 @@ def build_phantom(kind: PhantomKind | str, seed: int = 0) -> Scene:
     kind = kind if isinstance(kind, PhantomKind) else PhantomKind.parse(kind)
     builders = {PhantomKind.SKULL: build_skull}
     return builders[kind](seed=seed)
+
+
+def resolve_scene(spec: str | Path, seed: int = 0) -> Scene:
+    """The scene ``spec`` names: ``"builtin:NAME"`` builds a phantom, anything else is a folder."""
+    if str(spec).startswith("builtin:"):
+        return build_phantom(PhantomKind.parse(str(spec)), seed=seed)
+    return load_scene(Path(spec))
