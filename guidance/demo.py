@@ -1,12 +1,12 @@
 """The demo exercise, headless: paired-point registration of a phantom with a tracked stylus, then
 navigation to its targets, scored against the ground truth the simulation knows.
 
-Steps: build the skull phantom and save it (``.nrrd`` in a scene folder); place it in the tracker
-volume (ground-truth ``tracker_from_image``) with a reference tool fixed to it; a scripted stylus
-touches each fiducial bead and holds still (the dwell stands in for the foot pedal); the tip,
-expressed in the reference frame, is averaged over each dwell; registering these points to the
-bead centres gives ``image_from_reference``; the stylus then visits each target and the
-navigator's tip is compared with the true target.
+Steps: build the skull phantom and save it (a scene folder with the CT as ``.nrrd``); place it
+in the tracker volume (ground-truth ``tracker_from_image``) with a reference tool fixed to it; a
+scripted stylus touches each fiducial bead and holds still (the dwell stands in for the foot
+pedal); the tip, expressed in the reference frame, is averaged over each dwell; registering these
+points to the bead centres gives ``image_from_reference``; the stylus then visits each target and
+the navigator's tip is compared with the true target.
 
 This module holds the logic and the scores; ``guidance.views`` only draws a state it is given.
 """
@@ -52,7 +52,6 @@ from scenes.motions import (
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
 from scenes.surface import extract_surface
-from scenes.volume import save_volume
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,7 @@ MAX_PLACEMENT_TILT_RAD = math.radians(15.0)
 MAX_PLACEMENT_SHIFT_MM = 50.0
 # The reference tool is clamped beside the head, on the patient's left, above the ear (image, mm).
 REFERENCE_OFFSET_FROM_CENTRE_MM = np.array([115.0, 10.0, 50.0])
+SCENE_CT_FILE = "ct.nrrd"
 # Fiducial approach direction: mean skin normal within this radius of the bead.
 NORMAL_RADIUS_MM = 15.0
 
@@ -144,6 +144,7 @@ class DemoResult:
     scene_name: str
     scene_description: str
     out_dir: Path
+    scene_dir: Path
     ct_path: Path
     picture_path: Path | None
     report_path: Path
@@ -343,10 +344,11 @@ def run_demo(
     say(f"building the {settings.phantom.value} phantom (seed {settings.seed})")
     scene = build_phantom(settings.phantom, seed=settings.seed)
     lap("build_phantom")
-    ct_path = out_dir / f"{scene.name}.nrrd"
-    say(f"saving the CT to {ct_path}")
-    save_volume(scene.ct, ct_path)
-    lap("save_ct")
+    scene_dir = out_dir / "scene"
+    say(f"saving the scene (CT as {SCENE_CT_FILE}, markups) to {scene_dir}")
+    scene.save(scene_dir, ct_file=SCENE_CT_FILE)
+    ct_path = scene_dir / SCENE_CT_FILE
+    lap("save_scene")
     say("extracting the skin surface")
     surface = extract_surface(
         scene.ct,
@@ -448,6 +450,7 @@ def run_demo(
         scene_name=scene.name,
         scene_description=scene.description,
         out_dir=out_dir,
+        scene_dir=scene_dir,
         ct_path=ct_path,
         picture_path=picture_path,
         report_path=out_dir / "report.json",

@@ -52,6 +52,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
         "scene": {
             "name": result.scene_name,
             "description": result.scene_description,
+            "folder": _relative(result.scene_dir, root),
             "ct_file": _relative(result.ct_path, root),
             "n_fiducials": len(result.fiducials),
             "n_targets": len(result.targets),
@@ -161,7 +162,7 @@ def summary_table(result: "DemoResult") -> str:
         f"{t.expected_error_rms_mm:>10.3f}"
         for t in result.targets
     ]
-    written = [result.report_path, result.ct_path]
+    written = [result.report_path, result.scene_dir]
     if result.picture_path is not None:
         written.insert(0, result.picture_path)
     steps = ", ".join(

@@ -17,6 +17,7 @@ from guidance.demo import DemoSettings, run_demo
 from guidance.digitize import tip_in_reference_error_rms_mm
 from guidance.views import check_rendering
 from registration.tre import expected_fre_rms
+from scenes.scene import load_scene
 from scenes.volume import load_volume
 
 SEED = 3
@@ -44,6 +45,11 @@ def test_demo_exits_zero_and_writes_its_files(demo_run, report):
     assert report["picture"] == "navigation.png"
     ct = load_volume(out / report["scene"]["ct_file"])
     assert ct.GetSpacing() == pytest.approx((1.0, 1.0, 1.0))
+    scene = load_scene(out / report["scene"]["folder"])
+    assert scene.fiducial_labels == tuple(f["label"] for f in report["fiducials"])
+    np.testing.assert_allclose(
+        scene.fiducials_mm, [f["true_mm"] for f in report["fiducials"]], atol=1e-4
+    )
 
 
 def test_report_has_every_section(report):
