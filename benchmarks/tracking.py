@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.exceptions import StreamEnded
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import encode_bx, parse_bx
 from devices.ndi.emulator.process import EmulatorProcess
@@ -125,16 +124,18 @@ def bench_pty(frames: int, wire_timing: bool) -> dict:
         name: BUILTIN_TOOLS["stylus" if index else "reference"] for index, name in enumerate(TOOLS)
     }
     settings = EmulatorSettings(wire_timing=wire_timing)
-    with EmulatorProcess(lambda: StampedSource(stamps), settings) as emulator:
-        with NDITracker(emulator.port, tools, baud_rate=BAUD) as tracker:
-            for _ in range(50):
-                tracker.read()
-            latencies = []
-            began = time.perf_counter()
-            for _ in range(frames):
-                frame = tracker.read()
-                latencies.append(frame.timestamp - stamps[frame.frame_number % STAMP_SLOTS])
-            elapsed = time.perf_counter() - began
+    with (
+        EmulatorProcess(lambda: StampedSource(stamps), settings) as emulator,
+        NDITracker(emulator.port, tools, baud_rate=BAUD) as tracker,
+    ):
+        for _ in range(50):
+            tracker.read()
+        latencies = []
+        began = time.perf_counter()
+        for _ in range(frames):
+            frame = tracker.read()
+            latencies.append(frame.timestamp - stamps[frame.frame_number % STAMP_SLOTS])
+        elapsed = time.perf_counter() - began
     latencies_ms = np.array(latencies) * 1e3
     return {
         "frames": frames,
