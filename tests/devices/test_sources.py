@@ -44,6 +44,6 @@ def test_rejects_an_unknown_tracker_spec(spec):
 @pytest.mark.parametrize("spec", ["sim:skull", "sim"])
 def test_rejects_an_unknown_simulation(spec):
     with pytest.raises(
-        ConfigurationError, match="unknown simulation .* the built-in one is 'demo'"
+        ConfigurationError, match=r"unknown simulation .* the built-in one is 'demo'"
     ):
         open_tracker(spec)
