@@ -27,3 +27,11 @@ class ConfigurationError(DeviceError):
 
 class RecordingError(DeviceError):
     """A recording file that cannot be read or written (malformed, truncated, wrong format)."""
+
+
+class StreamEnded(TrackerError):
+    """A finite source (a simulation or a recording) has delivered its last frame."""
+
+
+class RomError(ConfigurationError):
+    """An NDI ``.rom`` tool definition that is corrupt or is not one (size, magic, checksum)."""

@@ -1,0 +1,138 @@
+"""One serial connection to an NDI device: commands out, CRC-checked replies in, with timeouts.
+
+Every read has a deadline (``TrackerTimeout`` when it passes) and an unplugged device raises
+``TrackerDisconnected``; nothing here can hang.
+"""
+
+import logging
+import termios
+import time
+
+import serial
+
+from devices.exceptions import TrackerDisconnected, TrackerError, TrackerTimeout
+from devices.ndi.bx import HEADER_SIZE, START_BYTES, bx_reply_size
+from devices.ndi.exceptions import MalformedReply
+from devices.ndi.framing import decode_reply, encode_command
+
+logger = logging.getLogger(__name__)
+
+RESET_TIMEOUT_S = 5.0
+MAX_ASCII_REPLY = 65536
+
+
+class SerialLink:
+    """Serial port speaking the NDI Combined API at 8N1; opened at 9600 baud, as after reset."""
+
+    def __init__(self, port: str, timeout_s: float) -> None:
+        self.port = port
+        self.timeout_s = timeout_s
+        try:
+            self._serial = serial.Serial(port, 9600, timeout=timeout_s, exclusive=True)
+        except (serial.SerialException, OSError) as error:
+            raise TrackerError(f"cannot open serial port {port!r}: {error}") from error
+
+    @property
+    def baud_rate(self) -> int:
+        """The host side's current baud rate."""
+        return self._serial.baudrate
+
+    def set_baud_rate(self, baud_rate: int) -> None:
+        """Switch the host side to ``baud_rate`` (after the device agreed with COMM)."""
+        try:
+            self._serial.baudrate = baud_rate
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise TrackerError(f"cannot set {self.port} to {baud_rate} baud: {error}") from error
+
+    def close(self) -> None:
+        """Close the port (safe to call twice)."""
+        self._serial.close()
+
+    def command(self, name: str, params: str = "", timeout_s: float | None = None) -> bytes:
+        """Send ``name:params`` and return the reply body; ``ERRORxx`` raises NDICommandError."""
+        self.send(name, params)
+        return decode_reply(self.read_line(timeout_s, name), name)
+
+    def send(self, name: str, params: str = "") -> None:
+        """Flush stale input, then write one command with its CRC."""
+        try:
+            self._serial.reset_input_buffer()
+            self._serial.write(encode_command(name, params))
+        except (serial.SerialException, OSError, termios.error) as error:
+            raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
+
+    def read_line(self, timeout_s: float | None, name: str) -> bytes:
+        """Bytes up to and including the next ``\\r`` within ``timeout_s`` (None: the default).
+
+        Raises TrackerTimeout when nothing arrives and MalformedReply when the line stops short.
+        """
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        reply = bytearray()
+        while not reply.endswith(b"\r"):
+            if len(reply) > MAX_ASCII_REPLY:
+                raise MalformedReply(f"reply to {name} has no end after {len(reply)} bytes")
+            try:
+                reply += self._read_some(deadline, name, 1 if not reply else None)
+            except TrackerTimeout:
+                if reply:
+                    raise MalformedReply(
+                        f"reply to {name} stopped after {len(reply)} bytes: {bytes(reply[:40])!r}"
+                    ) from None
+                raise
+        return bytes(reply)
+
+    def read_exact(self, size: int, deadline: float, name: str) -> bytes:
+        """Exactly ``size`` bytes before ``deadline`` (a ``time.monotonic()`` value)."""
+        data = bytearray()
+        while len(data) < size:
+            data += self._read_some(deadline, name, size - len(data))
+        return bytes(data)
+
+    def read_bx(self, timeout_s: float | None) -> bytes:
+        """One whole ``BX`` reply; an ASCII ``ERRORxx`` reply raises NDICommandError.
+
+        Raises TrackerTimeout when nothing arrives and MalformedReply when the reply stops short.
+        """
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        head = self.read_exact(2, deadline, "BX")
+        if head != START_BYTES:
+            line = head
+            if not head.endswith(b"\r"):
+                line += self.read_line(max(deadline - time.monotonic(), 0.0), "BX")
+            decode_reply(line, "BX")
+            raise MalformedReply(f"BX reply is neither binary nor an error: {line[:40]!r}")
+        try:
+            head += self.read_exact(HEADER_SIZE - 2, deadline, "BX")
+            return head + self.read_exact(bx_reply_size(head) - HEADER_SIZE, deadline, "BX")
+        except TrackerTimeout:
+            raise MalformedReply("BX reply stopped short of the length in its header") from None
+
+    def _read_some(self, deadline: float, name: str, size: int | None) -> bytes:
+        """What arrives before ``deadline``: up to ``size`` bytes (None: what is waiting, >= 1)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
+        try:
+            self._serial.timeout = remaining
+            waiting = self._serial.in_waiting
+            data = self._serial.read(size or max(waiting, 1))
+        except (serial.SerialException, OSError, termios.error) as error:
+            raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
+        if not data:
+            raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
+        return data
+
+    def serial_break(self) -> None:
+        """Reset the device with a serial break at 9600 baud and wait for ``RESET``."""
+        self.set_baud_rate(9600)
+        try:
+            termios.tcflush(self._serial.fileno(), termios.TCIOFLUSH)
+            self._serial.send_break(0.25)
+        except (serial.SerialException, OSError, termios.error) as error:
+            raise TrackerDisconnected(f"cannot send a break on {self.port}: {error}") from error
+        deadline = time.monotonic() + RESET_TIMEOUT_S
+        while True:  # a late reply to an earlier command may arrive first
+            line = self.read_line(max(deadline - time.monotonic(), 0.0), "break")
+            if decode_reply(line, "break") == b"RESET":
+                return
+            logger.debug("stale reply skipped while waiting for RESET: %r", line[:40])

@@ -1,0 +1,256 @@
+"""``NDITracker``: a Polaris or Aurora over a serial port, as a gestes ``Tracker``.
+
+``start`` runs the NDI set-up sequence (break/INIT, COMM, VER/APIREV, free stale handles,
+PHRQ + PVWR for passive tools, PINIT until no handle is left uninitialised, PHINF + PENA with
+a priority from the tool type, TSTART); ``read`` polls one ``BX`` frame (``TX`` if the device
+does not know ``BX``); ``stop`` sends TSTOP, restores 9600 baud and closes the port.
+"""
+
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+
+from devices.exceptions import ConfigurationError, ProtocolError, TrackerError, TrackerTimeout
+from devices.frame import Frame, PoseStatus, ToolPose
+from devices.ndi.bx import parse_bx
+from devices.ndi.exceptions import NDICommandError
+from devices.ndi.link import SerialLink
+from devices.ndi.parameters import BAUD_DIGITS, ROM_CHUNK, is_hex
+from devices.ndi.quaternion import rigid_from_quaternion
+from devices.ndi.readings import TrackingReply
+from devices.ndi.status import HandleState, pose_status
+from devices.ndi.tool_specs import AuroraSensor, PassiveTool, ToolSpec, parse_tool_specs
+from devices.ndi.tx import parse_tx
+from devices.source_base import TrackerSource
+from devices.tools import ToolDefinition
+
+logger = logging.getLogger(__name__)
+
+REPLY_OPTIONS = "0801"  # transforms, and transforms of tools out of volume
+COMM_SETTLE_S = 0.05
+MAX_INIT_ROUNDS = 8
+MAX_BAD_REPLIES = 3
+PRIORITY_BY_MAIN_TYPE = {1: "S", 3: "B"}  # reference: static, button box; others dynamic
+INVALID_COMMAND = 0x01
+NAVIGABLE = (PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
+
+
+class NDITracker(TrackerSource):
+    """An NDI tracker on serial ``port`` tracking ``tools`` (name -> .rom / definition / port).
+
+    ``baud_rate`` is agreed with COMM after INIT (9600 ... 921600, 1228739 where the platform
+    allows); ``timeout_s`` bounds every reply. ``five_dof_tools`` names the Aurora sensors
+    whose roll is undefined. A reply with a bad CRC or layout is skipped with a warning, up to
+    3 in a row, then raised.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        tools: Mapping[str, str | os.PathLike | bytes | ToolDefinition | AuroraSensor],
+        baud_rate: int = 921600,
+        timeout_s: float = 1.0,
+    ) -> None:
+        if baud_rate not in BAUD_DIGITS:
+            raise ConfigurationError(
+                f"NDI devices accept the baud rates {sorted(BAUD_DIGITS)}; got {baud_rate}"
+            )
+        if not math.isfinite(timeout_s) or timeout_s <= 0:
+            raise ConfigurationError(f"timeout_s must be > 0 s; got {timeout_s}")
+        self._specs: dict[str, ToolSpec] = parse_tool_specs(tools)
+        self.tools = tuple(self._specs)
+        self.five_dof_tools = frozenset(
+            name
+            for name, spec in self._specs.items()
+            if isinstance(spec, AuroraSensor) and spec.five_dof
+        )
+        self.port = port
+        self.baud_rate = baud_rate
+        self.timeout_s = timeout_s
+        self.firmware = ""
+        self.api_revision = ""
+        self.uses_bx = True
+        self._link: SerialLink | None = None
+        self._handles: dict[int, str] = {}
+        self._tracking = False
+
+    # --- Tracker protocol -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the port and bring the device into tracking mode with every tool enabled."""
+        self._link = SerialLink(self.port, self.timeout_s)
+        try:
+            self._initialise()
+            self._change_baud(self.baud_rate)
+            self.firmware = self._link.command("VER", "0").decode("ascii", "replace")
+            self.api_revision = self._api_revision()
+            self._free_stale_handles()
+            self._load_passive_tools()
+            self._initialise_handles()
+            self._enable_handles()
+            self._link.command("TSTART")
+            self._tracking = True
+        except BaseException:
+            self._close_link()
+            raise
+        logger.info("NDI tracker on %s tracking %s", self.port, ", ".join(self.tools))
+
+    def read(self, timeout: float | None = None) -> Frame:
+        """The next frame; ``timeout`` in seconds (default ``timeout_s``) for each reply."""
+        if self._link is None or not self._tracking:
+            raise TrackerError("the NDI tracker is not started: call start() first")
+        for attempt in range(1, MAX_BAD_REPLIES + 1):
+            try:
+                reply = self._poll(timeout)
+                break
+            except ProtocolError as error:
+                if attempt == MAX_BAD_REPLIES:
+                    raise
+                logger.warning("bad reply from the NDI device skipped: %s", error)
+        return self._frame(reply)
+
+    def stop(self) -> None:
+        """Stop tracking, restore 9600 baud and close the port; safe on a vanished device."""
+        if self._link is None:
+            return
+        try:
+            if self._tracking:
+                self._link.command("TSTOP")
+            self._change_baud(9600)
+        except (TrackerError, ProtocolError) as error:
+            logger.warning("NDI device on %s did not stop cleanly: %s", self.port, error)
+        finally:
+            self._close_link()
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _initialise(self) -> None:
+        """INIT; if the device does not answer at 9600 baud, reset it with a break and retry."""
+        try:
+            self._link.command("INIT", timeout_s=self.timeout_s)
+            return
+        except (TrackerTimeout, ProtocolError, NDICommandError) as error:
+            logger.info("INIT failed (%s): resetting the device with a serial break", error)
+        self._link.serial_break()
+        self._link.command("INIT")
+
+    def _change_baud(self, baud_rate: int) -> None:
+        if self._link.baud_rate == baud_rate:
+            return
+        self._link.command("COMM", f"{BAUD_DIGITS[baud_rate]}0000")
+        time.sleep(COMM_SETTLE_S)
+        self._link.set_baud_rate(baud_rate)
+
+    def _api_revision(self) -> str:
+        try:
+            return self._link.command("APIREV").decode("ascii", "replace")
+        except NDICommandError:
+            return ""
+
+    def _free_stale_handles(self) -> None:
+        for handle, _ in self._handle_list("01"):
+            self._link.command("PHF", f"{handle:02X}")
+
+    def _load_passive_tools(self) -> None:
+        """PHRQ a wireless handle for each passive tool and write its definition with PVWR."""
+        for name, spec in self._specs.items():
+            if not isinstance(spec, PassiveTool):
+                continue
+            handle = int(self._link.command("PHRQ", "*********1****")[:2], 16)
+            padded = spec.rom + bytes(-len(spec.rom) % ROM_CHUNK)
+            for address in range(0, len(padded), ROM_CHUNK):
+                chunk = padded[address : address + ROM_CHUNK].hex().upper()
+                self._link.command("PVWR", f"{handle:02X}{address:04X}{chunk}")
+            self._handles[handle] = name
+            logger.info("tool %r (%s) loaded on handle %02X", name, spec.source, handle)
+
+    def _initialise_handles(self) -> None:
+        """PINIT every uninitialised handle, again until none is left (Aurora 5DOF pairs)."""
+        for _ in range(MAX_INIT_ROUNDS):
+            pending = self._handle_list("02")
+            if not pending:
+                return
+            for handle, _ in pending:
+                self._link.command("PINIT", f"{handle:02X}")
+        raise TrackerError(f"handles still uninitialised after {MAX_INIT_ROUNDS} PINIT rounds")
+
+    def _enable_handles(self) -> None:
+        """PENA each initialised handle that tracks a named tool, with its tool-type priority."""
+        for handle, _ in self._handle_list("03"):
+            info = self._link.command("PHINF", f"{handle:02X}0021").decode("ascii", "replace")
+            name = self._handles.get(handle) or self._aurora_name(info[33:47])
+            if name is None:
+                continue
+            self._handles[handle] = name
+            main_type = int(info[:2], 16) if is_hex(info[:2]) else 0
+            self._link.command("PENA", f"{handle:02X}{PRIORITY_BY_MAIN_TYPE.get(main_type, 'D')}")
+        missing = sorted(set(self.tools) - set(self._handles.values()))
+        if missing:
+            raise TrackerError(
+                f"the NDI device on {self.port} has no port handle for {missing}: "
+                "check the tool files, the Aurora ports or the cables"
+            )
+
+    def _aurora_name(self, location: str) -> str | None:
+        """The user's name for the sensor at a PHINF port location (``...PP CC``), if any."""
+        if len(location) != 14 or not location[10:].isalnum():
+            return None
+        port, channel = int(location[10:12], 10), int(location[12:14], 16)
+        for name, spec in self._specs.items():
+            if isinstance(spec, AuroraSensor) and (spec.port, spec.channel) == (port, channel):
+                return name
+        return None
+
+    def _handle_list(self, mode: str) -> list[tuple[int, int]]:
+        """PHSR: (handle, port status) pairs in the requested state."""
+        reply = self._link.command("PHSR", mode).decode("ascii", "replace")
+        try:
+            count = int(reply[:2], 16)
+            entries = [reply[2 + 5 * i : 7 + 5 * i] for i in range(count)]
+            pairs = [(int(entry[:2], 16), int(entry[2:], 16)) for entry in entries]
+        except ValueError:
+            pairs = None
+        if pairs is None or len(reply) != 2 + 5 * len(pairs):
+            raise ProtocolError(f"PHSR reply is malformed: {reply[:60]!r}")
+        return pairs
+
+    # --- tracking -------------------------------------------------------------------------------
+
+    def _poll(self, timeout: float | None) -> TrackingReply:
+        if self.uses_bx:
+            try:
+                self._link.send("BX", REPLY_OPTIONS)
+                return parse_bx(self._link.read_bx(timeout))
+            except NDICommandError as error:
+                if error.code != INVALID_COMMAND:
+                    raise
+                logger.info("device does not know BX: falling back to TX")
+                self.uses_bx = False
+        self._link.send("TX", REPLY_OPTIONS)
+        return parse_tx(self._link.read_line(timeout, "TX"))
+
+    def _frame(self, reply: TrackingReply) -> Frame:
+        timestamp = time.monotonic()
+        readings = {reading.handle: reading for reading in reply.handles}
+        poses = {}
+        for handle, name in self._handles.items():
+            reading = readings.get(handle)
+            if reading is None:
+                poses[name] = ToolPose.missing(name)
+                continue
+            status = pose_status(reading.state, reading.port_status)
+            if reading.state is HandleState.VALID and status in NAVIGABLE:
+                matrix = rigid_from_quaternion(reading.quaternion, reading.translation_mm)
+                poses[name] = ToolPose(name, matrix, status, reading.error_rms_mm)
+            else:
+                poses[name] = ToolPose.missing(name, status)
+        frame_number = reply.frame_number
+        return Frame(timestamp, -1 if frame_number is None else frame_number, poses)
+
+    def _close_link(self) -> None:
+        self._tracking = False
+        if self._link is not None:
+            self._link.close()
+            self._link = None

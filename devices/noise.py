@@ -1,0 +1,155 @@
+"""Settings of the simulated tracker's error model: optical marker jitter, EM noise, events.
+
+Defaults follow the vendors' published accuracy: an NDI Polaris localises one passive marker to
+about 0.25 mm RMS; an NDI Aurora 6DOF sensor in the planar field generator's cube volume to
+0.48 mm RMS and 0.30 degrees RMS. All lengths in mm, angles in radians, rates in events per second.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices.exceptions import ConfigurationError
+
+
+def _check_non_negative(owner: str, **values: float) -> None:
+    """Raise ConfigurationError unless every value is a finite number >= 0."""
+    for name, value in values.items():
+        if not math.isfinite(value) or value < 0.0:
+            raise ConfigurationError(f"{owner}.{name} must be a finite number >= 0; got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrackingEvents:
+    """Random losses of a tool, each a Poisson process per tool (events per second).
+
+    - dropout: the tool is MISSING for one frame (a marker briefly not segmented);
+    - occlusion: line-of-sight loss, MISSING for ``occlusion_duration_s``;
+    - out of volume: the tool leaves the measurement volume for ``out_of_volume_duration_s``:
+      PARTIALLY_OUT_OF_VOLUME (pose kept) during the first and last quarter of the excursion,
+      OUT_OF_VOLUME (no pose) in between.
+    """
+
+    dropout_rate_hz: float = 0.0
+    occlusion_rate_hz: float = 0.0
+    occlusion_duration_s: float = 0.5
+    out_of_volume_rate_hz: float = 0.0
+    out_of_volume_duration_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_non_negative(
+            "TrackingEvents",
+            dropout_rate_hz=self.dropout_rate_hz,
+            occlusion_rate_hz=self.occlusion_rate_hz,
+            occlusion_duration_s=self.occlusion_duration_s,
+            out_of_volume_rate_hz=self.out_of_volume_rate_hz,
+            out_of_volume_duration_s=self.out_of_volume_duration_s,
+        )
+
+
+@dataclass(frozen=True)
+class OpticalNoise:
+    """Optical tracking error: each marker moves by an isotropic Gaussian jitter per frame.
+
+    ``marker_jitter_rms_mm`` is the RMS length of the 3D displacement of one marker (so each axis
+    has a standard deviation of ``marker_jitter_rms_mm / sqrt(3)``). The pose is then re-fitted
+    to the jittered markers, so tip error grows with the tip's distance from the marker centroid.
+    """
+
+    marker_jitter_rms_mm: float = 0.25
+    events: TrackingEvents = TrackingEvents()
+
+    def __post_init__(self) -> None:
+        _check_non_negative("OpticalNoise", marker_jitter_rms_mm=self.marker_jitter_rms_mm)
+
+
+@dataclass(frozen=True, eq=False)
+class MetalObject:
+    """A conductive object distorting an EM field near ``center_mm`` (tracker frame, mm).
+
+    A simplified teaching model, not a field computation: the sensor's position is pushed away
+    from the object by ``bias_at_radius_mm * min(1, (radius_mm / d)**3)`` (the 1/d^3 decay of
+    the field of an induced dipole), and its orientation is tilted by
+    ``tilt_at_radius_rad`` scaled the same way.
+    """
+
+    center_mm: np.ndarray
+    radius_mm: float = 50.0
+    bias_at_radius_mm: float = 2.0
+    tilt_at_radius_rad: float = math.radians(1.0)
+
+    def __post_init__(self) -> None:
+        center = np.array(self.center_mm, dtype=np.float64)
+        if center.shape != (3,) or not np.all(np.isfinite(center)):
+            raise ConfigurationError(
+                f"MetalObject.center_mm must be 3 finite coordinates; got {self.center_mm!r}"
+            )
+        center.setflags(write=False)
+        object.__setattr__(self, "center_mm", center)
+        _check_non_negative(
+            "MetalObject",
+            bias_at_radius_mm=self.bias_at_radius_mm,
+            tilt_at_radius_rad=self.tilt_at_radius_rad,
+        )
+        if not math.isfinite(self.radius_mm) or self.radius_mm <= 0.0:
+            raise ConfigurationError(f"MetalObject.radius_mm must be > 0; got {self.radius_mm!r}")
+
+    def falloff(self, position_mm: np.ndarray) -> float:
+        """Strength of the distortion at ``position_mm``: 1 within the radius, (r/d)^3 beyond."""
+        distance = float(np.linalg.norm(np.asarray(position_mm) - self.center_mm))
+        return 1.0 if distance <= self.radius_mm else (self.radius_mm / distance) ** 3
+
+    def bias(self, tracker_from_tool: np.ndarray) -> np.ndarray:
+        """The distorted pose's offset as a 4x4 ``distorted_from_true`` (tracker frame, mm)."""
+        position = tracker_from_tool[:3, 3]
+        away = position - self.center_mm
+        norm = float(np.linalg.norm(away))
+        direction = away / norm if norm > 0.0 else np.array([0.0, 0.0, 1.0])
+        strength = self.falloff(position)
+        axis = np.cross(direction, [0.0, 0.0, 1.0])
+        if np.linalg.norm(axis) < 1e-9:
+            axis = np.array([1.0, 0.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        rotation = _rotation_about(axis, strength * self.tilt_at_radius_rad)
+        bias = np.eye(4)
+        bias[:3, :3] = rotation
+        # Rotate about the sensor's own position, then push it away from the metal.
+        bias[:3, 3] = position - rotation @ position + strength * self.bias_at_radius_mm * direction
+        return bias
+
+
+@dataclass(frozen=True)
+class EMNoise:
+    """Electromagnetic tracking error: isotropic position and orientation noise per frame.
+
+    ``position_rms_mm`` is the RMS length of the 3D position error, ``orientation_rms_rad`` the
+    RMS rotation angle; an optional ``metal`` object adds a systematic, position-dependent bias.
+    """
+
+    position_rms_mm: float = 0.48
+    orientation_rms_rad: float = math.radians(0.30)
+    metal: MetalObject | None = None
+    events: TrackingEvents = TrackingEvents()
+
+    def __post_init__(self) -> None:
+        _check_non_negative(
+            "EMNoise",
+            position_rms_mm=self.position_rms_mm,
+            orientation_rms_rad=self.orientation_rms_rad,
+        )
+
+
+def _rotation_about(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rodrigues' formula: the 3x3 rotation by ``angle_rad`` about the unit vector ``axis``."""
+    x, y, z = axis
+    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle_rad) * cross + (1.0 - math.cos(angle_rad)) * cross @ cross
+
+
+def rotation_from_vector(rotation_vector: np.ndarray) -> np.ndarray:
+    """3x3 rotation of angle ``|v|`` (rad) about ``v / |v|``; the identity for a zero vector."""
+    angle = float(np.linalg.norm(rotation_vector))
+    if angle == 0.0:
+        return np.eye(3)
+    return _rotation_about(np.asarray(rotation_vector) / angle, angle)

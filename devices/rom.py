@@ -1,0 +1,223 @@
+"""NDI ``.rom`` tool definition files: read (with checksum validation) and write.
+
+A .rom file is 752 little-endian bytes: ASCII ``NDI`` at 0; a uint16 checksum at 4-5 equal to
+the sum of bytes 6..751 modulo 65536; the tool sub-type at 12 and main type at 15; the maximum
+marker angle (degrees) at 24; the marker count at 28 and the minimum number of markers at 32; the
+maximum marker error (float32, mm) at 36; 20 marker positions (float32 x, y, z, mm) from 72; 20
+marker normals from 312; the manufacturer (12 ASCII) at 580, the part number (20 ASCII) at 592;
+the marker type at 655. Offsets as documented by the JHU optical-tracker-utilities ``ndi_tool.py``
+and checked on PLUS's NDI tool definitions; we read only the fields we can verify.
+"""
+
+import enum
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from devices.exceptions import RomError
+from devices.tools import ToolDefinition
+
+logger = logging.getLogger(__name__)
+
+ROM_SIZE = 752
+MAGIC = b"NDI"
+MAX_MARKERS = 20
+MIN_MARKERS = 3
+
+_CHECKSUM = struct.Struct("<H")
+_CHECKSUM_OFFSET = 4
+_SUBTYPE_OFFSET = 12
+_TYPE_OFFSET = 15
+_MAX_ANGLE_OFFSET = 24
+_COUNT_OFFSET = 28
+_MIN_MARKERS_OFFSET = 32
+_MAX_ERROR = struct.Struct("<f")
+_MAX_ERROR_OFFSET = 36
+_MARKERS_OFFSET = 72
+_NORMALS_OFFSET = 312
+_MANUFACTURER_OFFSET, _MANUFACTURER_LENGTH = 580, 12
+_PART_OFFSET, _PART_LENGTH = 592, 20
+_MARKER_TYPE_OFFSET = 655
+
+
+class ToolType(enum.Enum):
+    """NDI main tool type (byte 15)."""
+
+    REFERENCE = 1
+    POINTER = 2
+    BUTTON_BOX = 3
+    USER_DEFINED = 4
+    MICROSCOPE = 5
+    CALIBRATION_BLOCK = 7
+    DOCK = 8
+    C_ARM = 10
+    CATHETER = 11
+    GPIO = 12
+    SCAN_REFERENCE = 14
+
+
+class MarkerType(enum.Enum):
+    """What the markers are (byte 655)."""
+
+    PASSIVE_SPHERE = 41
+    PASSIVE_DISC = 49
+    RADIX_LENS = 57
+
+
+@dataclass(frozen=True, eq=False)
+class RomFile:
+    """The fields of an NDI tool definition that gestes uses, plus its raw bytes (for ``PVWR``).
+
+    ``markers_mm`` and ``normals`` are ``(N, 3)`` in the tool frame; angles are in radians.
+    """
+
+    data: bytes
+    tool_type: ToolType
+    marker_type: MarkerType | None
+    part_number: str
+    manufacturer: str
+    markers_mm: np.ndarray
+    normals: np.ndarray
+    min_markers: int
+    max_marker_angle_rad: float
+    max_marker_error_mm: float
+
+    def tool_definition(self, name: str) -> ToolDefinition:
+        """The geometry as a ``ToolDefinition`` named ``name``; the tip is unknown (None).
+
+        NDI tool definitions do not carry a pointer's tip: find it by pivot calibration.
+        """
+        return ToolDefinition(name, self.markers_mm, None, self.part_number)
+
+
+def rom_checksum(data: bytes) -> int:
+    """The checksum NDI stores at bytes 4-5: the sum of bytes 6..end modulo 65536."""
+    return sum(data[_CHECKSUM_OFFSET + 2 :]) & 0xFFFF
+
+
+def read_rom(path: str | Path) -> RomFile:
+    """Read and validate the ``.rom`` file at ``path``; raises ``RomError`` naming the file."""
+    path = Path(path)
+    data = path.read_bytes()
+    return parse_rom(data, source=str(path))
+
+
+def parse_rom(data: bytes, source: str = "tool definition") -> RomFile:
+    """Decode and validate 752 bytes of a tool definition (``source`` names it in errors)."""
+    if len(data) != ROM_SIZE:
+        raise RomError(f"{source}: an NDI .rom file is {ROM_SIZE} bytes long; got {len(data)}")
+    if data[: len(MAGIC)] != MAGIC:
+        raise RomError(
+            f"{source}: not an NDI tool definition (expected 'NDI' at byte 0; "
+            f"got {data[: len(MAGIC)]!r})"
+        )
+    (stored,) = _CHECKSUM.unpack_from(data, _CHECKSUM_OFFSET)
+    computed = rom_checksum(data)
+    if stored != computed:
+        raise RomError(
+            f"{source}: checksum mismatch (stored 0x{stored:04X}, computed 0x{computed:04X}): "
+            "the file is corrupt"
+        )
+    count = data[_COUNT_OFFSET]
+    if not MIN_MARKERS <= count <= MAX_MARKERS:
+        raise RomError(
+            f"{source}: marker count must be {MIN_MARKERS} to {MAX_MARKERS}; got {count}"
+        )
+    try:
+        tool_type = ToolType(data[_TYPE_OFFSET])
+    except ValueError:
+        raise RomError(f"{source}: unknown tool type code {data[_TYPE_OFFSET]}") from None
+    markers = _read_vectors(data, _MARKERS_OFFSET, count)
+    normals = _read_vectors(data, _NORMALS_OFFSET, count)
+    if not (np.all(np.isfinite(markers)) and np.all(np.isfinite(normals))):
+        raise RomError(f"{source}: marker positions or normals are not finite numbers")
+    min_markers = data[_MIN_MARKERS_OFFSET]
+    if not MIN_MARKERS <= min_markers <= count:
+        raise RomError(
+            f"{source}: minimum marker count must be {MIN_MARKERS} to {count}; got {min_markers}"
+        )
+    marker_code = data[_MARKER_TYPE_OFFSET]
+    marker_type = next((kind for kind in MarkerType if kind.value == marker_code), None)
+    if marker_type is None:
+        logger.info("%s: marker type code %d is not one gestes knows", source, marker_code)
+    (max_error,) = _MAX_ERROR.unpack_from(data, _MAX_ERROR_OFFSET)
+    return RomFile(
+        data=bytes(data),
+        tool_type=tool_type,
+        marker_type=marker_type,
+        part_number=_read_text(data, _PART_OFFSET, _PART_LENGTH, source),
+        manufacturer=_read_text(data, _MANUFACTURER_OFFSET, _MANUFACTURER_LENGTH, source),
+        markers_mm=markers,
+        normals=normals,
+        min_markers=min_markers,
+        max_marker_angle_rad=math.radians(data[_MAX_ANGLE_OFFSET]),
+        max_marker_error_mm=float(max_error),
+    )
+
+
+def encode_rom(
+    tool: ToolDefinition,
+    tool_type: ToolType,
+    normals: np.ndarray | None = None,
+    manufacturer: str = "gestes",
+    max_marker_error_mm: float = 2.0,
+) -> bytes:
+    """A 752-byte passive-sphere tool definition for ``tool`` with a valid checksum.
+
+    ``normals`` default to +x for every marker (markers in the y-z plane facing the camera, as
+    on NDI passive tools). Written for the emulator and tests; not validated on hardware.
+    """
+    count = len(tool.markers_mm)
+    if count > MAX_MARKERS:
+        raise RomError(f"a .rom holds at most {MAX_MARKERS} markers; got {count}")
+    if normals is None:
+        normals = np.tile([1.0, 0.0, 0.0], (count, 1))
+    normals = np.asarray(normals, dtype=np.float64)
+    if normals.shape != tool.markers_mm.shape:
+        raise RomError(f"normals must have shape {tool.markers_mm.shape}; got {normals.shape}")
+    data = bytearray(ROM_SIZE)
+    data[: len(MAGIC)] = MAGIC
+    data[_TYPE_OFFSET] = tool_type.value
+    data[_MAX_ANGLE_OFFSET] = 90
+    data[_COUNT_OFFSET] = count
+    data[_MIN_MARKERS_OFFSET] = MIN_MARKERS
+    _MAX_ERROR.pack_into(data, _MAX_ERROR_OFFSET, max_marker_error_mm)
+    data[_MARKERS_OFFSET : _MARKERS_OFFSET + 12 * count] = tool.markers_mm.astype("<f4").tobytes()
+    data[_NORMALS_OFFSET : _NORMALS_OFFSET + 12 * count] = normals.astype("<f4").tobytes()
+    _write_text(data, _MANUFACTURER_OFFSET, _MANUFACTURER_LENGTH, manufacturer)
+    _write_text(data, _PART_OFFSET, _PART_LENGTH, tool.part_number)
+    data[_MARKER_TYPE_OFFSET] = MarkerType.PASSIVE_SPHERE.value
+    _CHECKSUM.pack_into(data, _CHECKSUM_OFFSET, rom_checksum(data))
+    return bytes(data)
+
+
+def _read_vectors(data: bytes, offset: int, count: int) -> np.ndarray:
+    """``count`` float32 (x, y, z) triples from ``offset``, as a read-only (count, 3) array."""
+    vectors = np.frombuffer(data, dtype="<f4", count=3 * count, offset=offset)
+    vectors = vectors.reshape(count, 3).astype(np.float64)
+    vectors.setflags(write=False)
+    return vectors
+
+
+def _read_text(data: bytes, offset: int, length: int, source: str) -> str:
+    """A NUL-padded ASCII field."""
+    raw = data[offset : offset + length].split(b"\0", 1)[0]
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise RomError(f"{source}: text field at byte {offset} is not ASCII: {raw!r}") from None
+
+
+def _write_text(data: bytearray, offset: int, length: int, text: str) -> None:
+    """Write ``text`` as NUL-padded ASCII; it must leave room for one NUL."""
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise RomError(f"{text!r} is not ASCII, as .rom text fields must be") from None
+    if len(raw) >= length:
+        raise RomError(f"{text!r} is too long for a {length}-byte .rom field")
+    data[offset : offset + len(raw)] = raw

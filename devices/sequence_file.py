@@ -1,0 +1,510 @@
+"""PLUS sequence files (``.igs.mha``, MetaIO): tracking recordings that PLUS and 3D Slicer open.
+
+A tracking-only file is a MetaIO header: ``Seq_Frame<index>_<Tool>ToTrackerTransform`` holds the
+4x4 matrix row by row, ``..._<Tool>ToTrackerTransformStatus`` is ``OK`` or ``INVALID`` (any
+value but OK means invalid), plus ``Timestamp``, ``UnfilteredTimestamp`` and ``FrameNumber``;
+``ElementDataFile`` comes last. PLUS's names are converted here and go no further:
+``StylusToTracker`` is the tool ``"stylus"`` and its matrix is ``tracker_from_stylus``.
+
+gestes writes two more per-frame fields that PLUS and Slicer keep as plain text:
+``<Tool>ToTrackerPoseStatus`` (the full ``PoseStatus``: out of volume is not just invalid) and
+``<Tool>ToTrackerErrorRms`` (the device's fit error, mm), so a replay gives back the frames that
+were recorded. The writer appends frames as they come and writes ``DimSize`` and
+``ElementDataFile`` when closed; a file cut short by a crash is recovered by the reader.
+"""
+
+import logging
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import numpy as np
+
+from devices.exceptions import RecordingError
+from devices.frame import Frame, PoseStatus, ToolPose
+
+logger = logging.getLogger(__name__)
+
+TRACKER = "Tracker"
+# Rotation blocks in real PLUS recordings are orthonormal only to about 4e-4 (6-digit text, device
+# rounding): accept that, and reject anything that is not a rotation at all.
+ORTHONORMAL_TOL = 1e-2
+
+_HEADER_START = (
+    "ObjectType = Image",
+    "NDims = 3",
+    "AnatomicalOrientation = RAI",
+    "BinaryData = True",
+    "BinaryDataByteOrderMSB = False",
+    "CenterOfRotation = 0 0 0",
+    "CompressedData = False",
+    "ElementNumberOfChannels = 1",
+    "ElementSpacing = 1 1 1",
+    "Offset = 0 0 0",
+    "TransformMatrix = 1 0 0 0 1 0 0 0 1",
+    "UltrasoundImageOrientation = XX",
+    "UltrasoundImageType = XX",
+)
+_FRAME_PREFIX = "Seq_Frame"
+# Words of two or more characters: exactly the names that survive the trip to CamelCase and back.
+_TOOL_NAME = re.compile(r"^[a-z][a-z0-9]+(?:_[a-z][a-z0-9]+)*$")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_IDENTITY_TEXT = "1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"
+_STATUS_BY_VALUE = {status.value: status for status in PoseStatus}
+_VALID_STATUSES = frozenset({PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME})
+
+
+def tool_from_plus(name: str) -> str:
+    """PLUS's CamelCase tool name to ours: ``"NeedleTip"`` -> ``"needle_tip"``."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def tool_to_plus(tool: str) -> str:
+    """Our tool name to PLUS's: ``"needle_tip"`` -> ``"NeedleTip"``; raises for other spellings."""
+    if not _TOOL_NAME.match(tool):
+        raise RecordingError(
+            f"tool name {tool!r} cannot be written to a PLUS file: use lower-case words of two "
+            "or more characters separated by '_', each starting with a letter "
+            "(e.g. 'stylus', 'needle_tip')"
+        )
+    return "".join(word.capitalize() for word in tool.split("_"))
+
+
+@dataclass(frozen=True, eq=False)
+class TrackingSequence:
+    """A tracking recording held as arrays: F frames of T tools.
+
+    ``tracker_from_tool`` is ``(F, T, 4, 4)`` (mm), NaN where the pose is not valid;
+    ``statuses`` is an ``(F, T)`` object array of ``PoseStatus``; ``error_rms`` is ``(F, T)`` mm
+    (NaN when unknown, as in files written by PLUS). ``recovered`` is True when the file was cut
+    short (no end of header, or a partial last frame) and what could be read was kept.
+    """
+
+    tools: tuple[str, ...]
+    timestamps_s: np.ndarray
+    unfiltered_timestamps_s: np.ndarray
+    frame_numbers: np.ndarray
+    tracker_from_tool: np.ndarray
+    statuses: np.ndarray
+    error_rms: np.ndarray
+    recovered: bool = False
+
+    def __len__(self) -> int:
+        return len(self.timestamps_s)
+
+    def frame(self, index: int) -> Frame:
+        """Frame ``index`` as the tracker reported it."""
+        poses = {
+            tool: ToolPose(
+                tool,
+                self.tracker_from_tool[index, column],
+                self.statuses[index, column],
+                float(self.error_rms[index, column]),
+            )
+            for column, tool in enumerate(self.tools)
+        }
+        return Frame(float(self.timestamps_s[index]), int(self.frame_numbers[index]), poses)
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Frame], tools: Sequence[str]) -> Self:
+        """Arrays from ``frames``; a tool absent from a frame is MISSING there."""
+        count, width = len(frames), len(tools)
+        matrices = np.full((count, width, 4, 4), np.nan)
+        statuses = np.full((count, width), PoseStatus.MISSING, dtype=object)
+        errors = np.full((count, width), np.nan)
+        for row, frame in enumerate(frames):
+            for column, tool in enumerate(tools):
+                pose = frame.poses.get(tool)
+                if pose is None:
+                    continue
+                statuses[row, column] = pose.status
+                errors[row, column] = pose.error_rms
+                if pose.valid:
+                    matrices[row, column] = pose.tracker_from_tool
+        timestamps = np.array([frame.timestamp for frame in frames], dtype=np.float64)
+        return cls(
+            tools=tuple(tools),
+            timestamps_s=timestamps,
+            unfiltered_timestamps_s=timestamps.copy(),
+            frame_numbers=np.array([frame.frame_number for frame in frames], dtype=np.int64),
+            tracker_from_tool=matrices,
+            statuses=statuses,
+            error_rms=errors,
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_sequence(path: str | Path) -> TrackingSequence:
+    """Read the tracker transforms of a PLUS sequence file (both PLUS header variants).
+
+    Accepts fields in any order, padded values, a 1x1 dummy image or none (``MET_OTHER``), and
+    ignores the matrix of any frame whose status is not OK. A file with no end of header or a
+    partial last frame is read up to its last complete frame, with a warning, and flagged
+    ``recovered``. Raises ``RecordingError`` naming the file and the problem otherwise.
+    """
+    path = Path(path)
+    return parse_sequence(path.read_bytes(), source=str(path))
+
+
+def parse_sequence(data: bytes, source: str = "sequence file") -> TrackingSequence:
+    """Parse the bytes of a PLUS sequence file (see ``read_sequence``)."""
+    parsed = _header_text(data, source)
+    text = parsed.text
+    if not text.startswith("ObjectType"):
+        raise RecordingError(
+            f"{source}: not a MetaIO sequence file (it should start with 'ObjectType = Image')"
+        )
+    split = _split_fields(text, source)
+    header, fields = split.header, split.frames
+    if header.get("NDims", "3") != "3":
+        raise RecordingError(f"{source}: NDims must be 3 for a sequence; got {header['NDims']}")
+    count = 1 + max((max(values) for values in fields.values()), default=-1)
+    recovered = not parsed.complete
+    if recovered:
+        count = _complete_frame_count(header, fields, count, source)
+    else:
+        _check_dim_size(header, count, source)
+    timestamps = _numbers(fields, "Timestamp", count, source, required=True)
+    unfiltered = _numbers(fields, "UnfilteredTimestamp", count, source, default=timestamps)
+    frame_numbers = _numbers(fields, "FrameNumber", count, source, default=np.arange(count))
+    plus_names = _tool_names(header, fields)
+    if count and not plus_names:
+        raise RecordingError(
+            f"{source}: no '<Tool>To{TRACKER}Transform' fields: nothing to replay "
+            f"(per-frame fields found: {sorted(fields)})"
+        )
+    matrices = np.full((count, len(plus_names), 4, 4), np.nan)
+    statuses = np.empty((count, len(plus_names)), dtype=object)
+    errors = np.full((count, len(plus_names)), np.nan)
+    for column, name in enumerate(plus_names):
+        prefix = f"{name}To{TRACKER}"
+        statuses[:, column] = _tool_statuses(fields, prefix, count, source)
+        rows = np.flatnonzero([status in _VALID_STATUSES for status in statuses[:, column]])
+        matrices[rows, column] = _parse_matrices(
+            [fields[f"{prefix}Transform"][row] for row in rows], rows, prefix, source
+        )
+        errors[:, column] = _numbers(fields, f"{prefix}ErrorRms", count, source)
+    matrices.setflags(write=False)
+    if recovered:
+        logger.warning(
+            "%s was cut short (no end of header or a partial last frame): read %d complete "
+            "frames, the rest is lost",
+            source,
+            count,
+        )
+    return TrackingSequence(
+        tools=tuple(tool_from_plus(name) for name in plus_names),
+        timestamps_s=timestamps,
+        unfiltered_timestamps_s=unfiltered,
+        frame_numbers=frame_numbers.astype(np.int64),
+        tracker_from_tool=matrices,
+        statuses=statuses,
+        error_rms=errors,
+        recovered=recovered,
+    )
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """The header's fields by name, and the per-frame fields by name then frame index."""
+
+    header: dict[str, str]
+    frames: dict[str, dict[int, str]]
+
+
+def _split_fields(text: str, source: str) -> _Fields:
+    """Split ``Name = value`` lines (spaces around either side allowed) into header fields and
+    ``Seq_Frame<index>_<Name>`` frame fields; one pass, no regular expression, for speed.
+    """
+    header: dict[str, str] = {}
+    frames: dict[str, dict[int, str]] = defaultdict(dict)
+    for number, line in enumerate(text.split("\n"), start=1):
+        key, equals, value = line.partition("=")
+        if not equals:
+            if line.strip():
+                raise RecordingError(f"{source}: line {number} is not 'Name = value': {line!r}")
+            continue
+        key = key.strip()
+        if key.startswith(_FRAME_PREFIX):
+            index, _, name = key[len(_FRAME_PREFIX) :].partition("_")
+            if not (index.isdigit() and name):
+                raise RecordingError(f"{source}: line {number} has a malformed frame field {key!r}")
+            frames[name][int(index)] = value.strip()
+        else:
+            header[key] = value.strip()
+    return _Fields(header, frames)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The header's text (line ends normalised) and whether it ends with ``ElementDataFile``."""
+
+    text: str
+    complete: bool
+
+
+def _header_text(data: bytes, source: str) -> _Header:
+    """The header of ``data``: pixel data after ``ElementDataFile = LOCAL`` is not ours to read;
+    a header without that line is a file cut short, of which only whole lines are kept.
+    """
+    end = data.find(b"\nElementDataFile")
+    complete = end >= 0
+    head = data[:end] if complete else data[: data.rfind(b"\n") + 1]
+    try:
+        return _Header(head.decode("ascii").replace("\r", ""), complete)
+    except UnicodeDecodeError as error:
+        raise RecordingError(
+            f"{source}: the header contains non-text bytes at offset {error.start}: "
+            "is it a sequence file, or a corrupt one?"
+        ) from None
+
+
+def _complete_frame_count(
+    header: dict[str, str], fields: dict[str, dict[int, str]], count: int, source: str
+) -> int:
+    """In a file cut short, drop the last frame if it lacks a field a complete frame has.
+
+    The fields of a complete frame are those the header's ``CustomFrameFieldNames`` lists, the
+    ``Timestamp``, and (with two frames or more) those of frame 0, complete since frames are
+    written one after the other.
+    """
+    if count == 0:
+        return 0
+    expected = {"Timestamp", *header.get("CustomFrameFieldNames", "").split()}
+    if count >= 2:
+        expected.update(name for name, values in fields.items() if 0 in values)
+    last = count - 1
+    if all(last in fields.get(name, {}) for name in expected):
+        return count
+    logger.warning("%s: frame %d is incomplete and is dropped", source, last)
+    return last
+
+
+def _check_dim_size(header: dict[str, str], count: int, source: str) -> None:
+    """``DimSize``'s last value is the frame count: it must match the frames found."""
+    dim_size = header.get("DimSize")
+    if dim_size is None:
+        raise RecordingError(f"{source}: no DimSize field in the header")
+    try:
+        declared = int(dim_size.split()[-1])
+    except (ValueError, IndexError):
+        raise RecordingError(
+            f"{source}: DimSize must be three integers; got {dim_size!r}"
+        ) from None
+    if declared != count:
+        raise RecordingError(
+            f"{source}: DimSize declares {declared} frames but frames 0..{count - 1} are present"
+        )
+
+
+def _numbers(
+    fields: dict[str, dict[int, str]],
+    name: str,
+    count: int,
+    source: str,
+    required: bool = False,
+    default: np.ndarray | None = None,
+) -> np.ndarray:
+    """One number per frame from field ``name``; frames without it take ``default``."""
+    values = fields.get(name, {})
+    if required and len([i for i in values if i < count]) < count:
+        absent = next(i for i in range(count) if i not in values)
+        raise RecordingError(f"{source}: frame {absent} has no {name} field")
+    result = np.array(default, dtype=np.float64) if default is not None else np.full(count, np.nan)
+    for index, text in values.items():
+        if index < count:
+            try:
+                result[index] = float(text)
+            except ValueError:
+                raise RecordingError(
+                    f"{source}: frame {index} {name} must be a number; got {text!r}"
+                ) from None
+    return result
+
+
+def _tool_names(header: dict[str, str], fields: dict[str, dict[int, str]]) -> list[str]:
+    """PLUS names of the tools with ``<Tool>ToTrackerTransform`` fields: those the header's
+    ``CustomFrameFieldNames`` lists (so that a recording with no frames keeps its tools), then
+    those found in frames, in file order.
+    """
+    suffix = f"To{TRACKER}Transform"
+    listed = header.get("CustomFrameFieldNames", "").split()
+    names = [name for name in [*listed, *fields] if name.endswith(suffix) and name != suffix]
+    return [name.removesuffix(suffix) for name in dict.fromkeys(names)]
+
+
+def _tool_statuses(
+    fields: dict[str, dict[int, str]], prefix: str, count: int, source: str
+) -> np.ndarray:
+    """(F,) ``PoseStatus`` of one tool: from gestes' PoseStatus field when present, else OK when
+    the transform is there with status OK (PLUS compares case-insensitively), else MISSING.
+    """
+    transforms = fields.get(f"{prefix}Transform", {})
+    status_texts = fields.get(f"{prefix}TransformStatus", {})
+    pose_statuses = fields.get(f"{prefix}PoseStatus", {})
+    statuses = np.full(count, PoseStatus.MISSING, dtype=object)
+    for index in range(count):
+        valid = index in transforms and status_texts.get(index, "OK").upper() == "OK"
+        status = _STATUS_BY_VALUE.get(pose_statuses.get(index, ""))
+        if status is None:
+            statuses[index] = PoseStatus.OK if valid else PoseStatus.MISSING
+        elif (status in _VALID_STATUSES) != valid:
+            raise RecordingError(
+                f"{source}: frame {index} {prefix}PoseStatus is {status.value} but the "
+                f"transform status is {status_texts.get(index, 'absent')}"
+            )
+        else:
+            statuses[index] = status
+    return statuses
+
+
+def _parse_matrices(texts: list[str], rows: np.ndarray, prefix: str, source: str) -> np.ndarray:
+    """Parse row-major 4x4 matrices (one string of 16 numbers each) and check they are rigid."""
+    parts = [text.split() for text in texts]
+    for row, numbers in zip(rows, parts, strict=True):
+        if len(numbers) != 16:
+            raise RecordingError(
+                f"{source}: frame {row} {prefix}Transform must be 16 numbers; got {len(numbers)}"
+            )
+    try:
+        numbers = np.array([number for numbers in parts for number in numbers], dtype=np.float64)
+    except ValueError as error:
+        raise RecordingError(f"{source}: {prefix}Transform holds a non-number ({error})") from None
+    matrices = numbers.reshape(-1, 4, 4)
+    rotations = matrices[:, :3, :3]
+    gram = np.einsum("nji,njk->nik", rotations, rotations)
+    bad = ~np.all(np.isfinite(matrices), axis=(1, 2))
+    bad |= np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
+    bad |= np.any(np.abs(gram - np.eye(3)) > ORTHONORMAL_TOL, axis=(1, 2))
+    bad |= np.linalg.det(rotations) <= 0.0
+    if np.any(bad):
+        row = rows[np.flatnonzero(bad)[0]]
+        raise RecordingError(
+            f"{source}: frame {row} {prefix}Transform is not a rigid transform "
+            "(rotation not orthonormal, a reflection, NaN, or last row not 0 0 0 1)"
+        )
+    return matrices
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+class SequenceWriter:
+    """Writes frames to a PLUS sequence file as they arrive, flushing after each one.
+
+    The header start is written on open, each frame on ``append``, and ``DimSize`` /
+    ``ElementDataFile`` on ``close``: a file left without them by a crash keeps every frame
+    appended before it, and ``read_sequence`` recovers them.
+    """
+
+    def __init__(self, path: str | Path, tools: Iterable[str]) -> None:
+        self.tools = tuple(tools)
+        if not self.tools:
+            raise RecordingError("a recording needs at least one tool")
+        prefixes = [f"{tool_to_plus(tool)}To{TRACKER}" for tool in self.tools]
+        self._prefixes = dict(zip(self.tools, prefixes, strict=True))
+        self.path = Path(path)
+        self._count = 0
+        self._file: IO[str] | None = self.path.open("w", encoding="ascii", newline="\n")
+        frame_fields = [
+            f"{prefix}{field}"
+            for prefix in prefixes
+            for field in ("Transform", "TransformStatus", "PoseStatus", "ErrorRms")
+        ]
+        self._file.write("\n".join(_HEADER_START) + "\n")
+        self._file.write(
+            "CustomFrameFieldNames = "
+            + " ".join(["FrameNumber", *frame_fields, "Timestamp", "UnfilteredTimestamp"])
+            + "\n"
+        )
+        self._file.flush()
+
+    @property
+    def frame_count(self) -> int:
+        """Frames written so far."""
+        return self._count
+
+    def append(self, frame: Frame) -> None:
+        """Write one frame and flush it to the operating system."""
+        if self._file is None:
+            raise RecordingError(f"{self.path}: the recording is closed")
+        unknown = set(frame.poses) - set(self.tools)
+        if unknown:
+            raise RecordingError(
+                f"{self.path}: frame {frame.frame_number} has tools {sorted(unknown)} that the "
+                f"recording was not opened with ({list(self.tools)})"
+            )
+        if not math.isfinite(frame.timestamp):
+            raise RecordingError(f"{self.path}: frame {frame.frame_number} has no finite timestamp")
+        key = f"Seq_Frame{self._count:04d}_"
+        lines = [f"{key}FrameNumber = {frame.frame_number}"]
+        for tool in self.tools:
+            lines.extend(_pose_lines(key + self._prefixes[tool], frame.poses.get(tool)))
+        lines.append(f"{key}Timestamp = {frame.timestamp!r}")
+        lines.append(f"{key}UnfilteredTimestamp = {frame.timestamp!r}")
+        self._file.write("\n".join(lines) + "\n")
+        self._file.flush()
+        self._count += 1
+
+    def close(self) -> None:
+        """Write the end of the header; the file is then complete. Closing twice is harmless."""
+        if self._file is None:
+            return
+        self._file.write(
+            f"DimSize = 0 0 {self._count}\nKinds = domain domain list\n"
+            "ElementType = MET_OTHER\nElementDataFile = LOCAL\n"
+        )
+        self._file.close()
+        self._file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _pose_lines(key: str, pose: ToolPose | None) -> list[str]:
+    """The four fields of one tool in one frame; an invalid pose gets an identity placeholder."""
+    status = PoseStatus.MISSING if pose is None else pose.status
+    error_rms = math.nan if pose is None else float(pose.error_rms)
+    if status in _VALID_STATUSES:
+        matrix = np.asarray(pose.tracker_from_tool, dtype=np.float64)
+        if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+            raise RecordingError(f"{key}: a valid pose needs a finite 4x4 matrix")
+        text = " ".join(repr(value) for value in matrix.ravel().tolist())
+    else:
+        text = _IDENTITY_TEXT
+    return [
+        f"{key}Transform = {text}",
+        f"{key}TransformStatus = {'OK' if status in _VALID_STATUSES else 'INVALID'}",
+        f"{key}PoseStatus = {status.value}",
+        f"{key}ErrorRms = {error_rms!r}",
+    ]
+
+
+def write_sequence(path: str | Path, frames: Iterable[Frame], tools: Sequence[str]) -> int:
+    """Write ``frames`` of ``tools`` to a complete PLUS sequence file; returns the frame count."""
+    with SequenceWriter(path, tools) as writer:
+        for frame in frames:
+            writer.append(frame)
+        return writer.frame_count
+
+
+def iter_frames(sequence: TrackingSequence) -> Iterator[Frame]:
+    """Every frame of ``sequence`` in order."""
+    return (sequence.frame(index) for index in range(len(sequence)))

@@ -1,0 +1,109 @@
+"""``gestes scene show DIR|builtin:NAME`` and ``gestes scene save SPEC DIR``."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scenes.phantoms import resolve_scene
+from scenes.scene import Scene
+from scenes.volume import hu_range
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gestes scene show`` and ``gestes scene save``."""
+    parser = subparsers.add_parser("scene", help="inspect and save scenes (CT, fiducials, targets)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="summarise a scene folder or a built-in phantom")
+    show.add_argument(
+        "spec", help="scene folder or builtin:skull, builtin:spine, builtin:needle-box"
+    )
+    show.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    show.add_argument("--seed", type=int, default=0, help="seed of a built-in phantom")
+    show.set_defaults(run=run_show)
+    save = actions.add_parser("save", help="write a scene (e.g. a built-in phantom) as a folder")
+    save.add_argument("spec", help="scene folder or builtin:NAME")
+    save.add_argument("folder", type=Path, help="folder to write scene.toml and its files into")
+    save.add_argument("--seed", type=int, default=0, help="seed of a built-in phantom")
+    save.set_defaults(run=run_save)
+
+
+def _points(labels: tuple[str, ...], points: np.ndarray) -> list[dict]:
+    return [
+        {"label": label, "lps_mm": [round(float(v), 4) for v in point]}
+        for label, point in zip(labels, points, strict=True)
+    ]
+
+
+def summary(scene: Scene) -> dict:
+    """The scene as plain values: CT geometry, points (LPS mm), structures, tools, thresholds."""
+    low, high = hu_range(scene.ct)
+    return {
+        "name": scene.name,
+        "description": scene.description,
+        "ct": {
+            "size": list(scene.ct.GetSize()),
+            "spacing_mm": list(scene.ct.GetSpacing()),
+            "origin_mm": list(scene.ct.GetOrigin()),
+            "direction": list(scene.ct.GetDirection()),
+            "hu_min": low,
+            "hu_max": high,
+        },
+        "bone_threshold_hu": scene.bone_threshold_hu,
+        "skin_threshold_hu": scene.skin_threshold_hu,
+        "fiducials": _points(scene.fiducial_labels, scene.fiducials_mm),
+        "targets": _points(scene.target_labels, scene.targets_mm),
+        "structures": [
+            {
+                "name": s.name,
+                "radius_mm": s.radius_mm,
+                "centreline_points": len(s.centreline_mm),
+                "length_mm": round(
+                    float(np.linalg.norm(np.diff(s.centreline_mm, axis=0), axis=1).sum()), 2
+                ),
+            }
+            for s in scene.structures
+        ],
+        "tools": [{"name": t.name, "source": t.source} for t in scene.tools],
+    }
+
+
+def _text(info: dict) -> str:
+    ct = info["ct"]
+    lines = [
+        f"scene       {info['name']}: {info['description']}",
+        f"CT          {' x '.join(map(str, ct['size']))} voxels of "
+        f"{' x '.join(f'{s:g}' for s in ct['spacing_mm'])} mm, origin "
+        f"({', '.join(f'{o:g}' for o in ct['origin_mm'])}) mm LPS, "
+        f"{ct['hu_min']:g} to {ct['hu_max']:g} HU",
+        f"surfaces    bone at {info['bone_threshold_hu']:g} HU, "
+        f"skin at {info['skin_threshold_hu']:g} HU",
+    ]
+    for title in ("fiducials", "targets"):
+        lines.append(f"{title:<11} {len(info[title])}")
+        lines += [
+            f"  {p['label']:<24} ({', '.join(f'{v:8.2f}' for v in p['lps_mm'])}) mm LPS"
+            for p in info[title]
+        ]
+    lines.append(f"structures  {len(info['structures'])}")
+    lines += [
+        f"  {s['name']:<24} tube of radius {s['radius_mm']:g} mm, {s['length_mm']:g} mm long"
+        for s in info["structures"]
+    ]
+    lines.append("tools       " + ", ".join(f"{t['name']} ({t['source']})" for t in info["tools"]))
+    return "\n".join(lines)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the scene summary as text or JSON."""
+    info = summary(resolve_scene(args.spec, seed=args.seed))
+    print(json.dumps(info, indent=2) if args.format == "json" else _text(info))
+    return 0
+
+
+def run_save(args: argparse.Namespace) -> int:
+    """Write the scene folder and say where."""
+    path = resolve_scene(args.spec, seed=args.seed).save(args.folder)
+    print(f"wrote {path}")
+    return 0

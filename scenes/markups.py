@@ -1,0 +1,257 @@
+"""3D Slicer markups: ``.mrk.json`` and ``.fcsv`` (Slicer 4.x fiducial CSV), read and write.
+
+Points are LPS millimetres inside gestes. Slicer files say which frame they use: ``.mrk.json``
+has ``coordinateSystem`` ("LPS" or "RAS"); ``.fcsv`` has ``# CoordinateSystem = 0`` (RAS),
+``1`` (LPS), or the words since Slicer 4.11. RAS -> LPS negates x and y.
+"""
+
+import csv
+import enum
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scenes.exceptions import MarkupsError, UnsupportedFormatError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_URL = (
+    "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
+    "Resources/Schema/markups-schema-v1.0.3.json#"
+)
+RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])  # diagonal; its own inverse
+FCSV_COLUMNS = ("id", "x", "y", "z", "ow", "ox", "oy", "oz", "vis", "sel", "lock", "label", "desc")
+
+
+class CoordinateSystem(enum.Enum):
+    """The patient frame a file stores its coordinates in."""
+
+    LPS = "LPS"
+    RAS = "RAS"
+
+
+class MarkupKind(enum.Enum):
+    """Slicer markups node types; only ``POINTS`` (Slicer's "Fiducial") is a list of points."""
+
+    POINTS = "Fiducial"
+    LINE = "Line"
+    ANGLE = "Angle"
+    CURVE = "Curve"
+    CLOSED_CURVE = "ClosedCurve"
+    PLANE = "Plane"
+    ROI = "ROI"
+
+
+@dataclass(frozen=True, eq=False)
+class Markups:
+    """Labelled points in LPS mm read from (or to write to) a markups file."""
+
+    labels: tuple[str, ...]
+    points_mm: np.ndarray
+    kind: MarkupKind = MarkupKind.POINTS
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        points = np.array(self.points_mm, dtype=np.float64, copy=True).reshape(-1, 3)
+        if not np.all(np.isfinite(points)):
+            raise MarkupsError(f"markups {self.name!r}: NaN or infinite coordinates")
+        if len(points) != len(self.labels):
+            raise MarkupsError(
+                f"markups {self.name!r}: {len(self.labels)} labels for {len(points)} points"
+            )
+        points.setflags(write=False)
+        object.__setattr__(self, "points_mm", points)
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+
+def _lps(points: np.ndarray, system: CoordinateSystem) -> np.ndarray:
+    return points * RAS_FROM_LPS if system is CoordinateSystem.RAS else points
+
+
+def _is_json(path: Path) -> bool:
+    return path.name.lower().endswith(".json")
+
+
+def read_markups(path: Path | str, allow_non_points: bool = False) -> Markups:
+    """Read a ``.mrk.json`` or ``.fcsv`` file; points come back in LPS mm.
+
+    Curves, lines, planes and other non-point markups are refused unless ``allow_non_points``,
+    in which case their control points are returned.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MarkupsError(f"{path}: no such markups file")
+    if _is_json(path):
+        return _read_json(path, allow_non_points)
+    if path.suffix.lower() == ".fcsv":
+        return _read_fcsv(path)
+    raise UnsupportedFormatError(f"{path}: unknown markups format; expected .mrk.json or .fcsv")
+
+
+def write_markups(
+    markups: Markups, path: Path | str, system: CoordinateSystem = CoordinateSystem.LPS
+) -> Path:
+    """Write ``.mrk.json`` or ``.fcsv`` (by extension), coordinates in ``system``."""
+    path = Path(path)
+    if _is_json(path):
+        text = _json_text(markups, system)
+    elif path.suffix.lower() == ".fcsv":
+        if markups.kind is not MarkupKind.POINTS:
+            raise MarkupsError(f"{path}: .fcsv holds point lists only; got a {markups.kind.value}")
+        text = _fcsv_text(markups, system)
+    else:
+        raise UnsupportedFormatError(f"{path}: cannot write markups; expected .mrk.json or .fcsv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _field(mapping: dict, key: str, where: str) -> object:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise MarkupsError(f"{where}: missing '{key}'")
+    return mapping[key]
+
+
+def _read_json(path: Path, allow_non_points: bool) -> Markups:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise MarkupsError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    except UnicodeDecodeError:
+        raise MarkupsError(f"{path}: not a UTF-8 text file") from None
+    nodes = _field(document, "markups", str(path))
+    if not isinstance(nodes, list) or len(nodes) != 1:
+        count = len(nodes) if isinstance(nodes, list) else "no list of"
+        raise MarkupsError(f"{path}: holds {count} markups; expected exactly 1")
+    node = nodes[0]
+    type_name = _field(node, "type", f"{path} markups[0]")
+    try:
+        kind = MarkupKind(type_name)
+    except ValueError:
+        raise MarkupsError(f"{path}: unknown markups type '{type_name}'") from None
+    if kind is not MarkupKind.POINTS and not allow_non_points:
+        raise MarkupsError(
+            f"{path}: a {type_name} markup, not a point list; ask for its control points "
+            "explicitly (allow_non_points=True) if that is what you want"
+        )
+    system_name = node.get("coordinateSystem", "LPS")
+    try:
+        system = CoordinateSystem(system_name)
+    except ValueError:
+        raise MarkupsError(
+            f"{path}: coordinateSystem '{system_name}'; expected 'LPS' or 'RAS'"
+        ) from None
+    units = node.get("coordinateUnits", "mm")
+    if units != "mm":
+        raise MarkupsError(f"{path}: coordinateUnits '{units}'; expected 'mm'")
+    labels, points = [], []
+    for index, point in enumerate(_field(node, "controlPoints", f"{path} markups[0]")):
+        where = f"{path} controlPoints[{index}]"
+        if point.get("positionStatus", "defined") != "defined":
+            logger.info("%s: skipped, position %s", where, point["positionStatus"])
+            continue
+        position = _field(point, "position", where)
+        if not (isinstance(position, list) and len(position) == 3):
+            raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}")
+        try:
+            points.append([float(value) for value in position])
+        except (TypeError, ValueError):
+            raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}") from None
+        labels.append(str(point.get("label", f"P{index + 1}")))
+    array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system)
+    return Markups(tuple(labels), array, kind, name=str(node.get("name", path.name)))
+
+
+def _json_text(markups: Markups, system: CoordinateSystem) -> str:
+    points = _lps(markups.points_mm, system)
+    control_points = [
+        {
+            "id": str(index + 1),
+            "label": label,
+            "description": "",
+            "associatedNodeID": "",
+            "position": [float(value) for value in point],
+            "orientation": [-1.0, -0.0, -0.0, -0.0, -1.0, -0.0, 0.0, 0.0, 1.0],
+            "selected": True,
+            "locked": False,
+            "visibility": True,
+            "positionStatus": "defined",
+        }
+        for index, (label, point) in enumerate(zip(markups.labels, points, strict=True))
+    ]
+    node = {
+        "type": markups.kind.value,
+        "coordinateSystem": system.value,
+        "coordinateUnits": "mm",
+        "locked": False,
+        "fixedNumberOfControlPoints": False,
+        "labelFormat": "%N-%d",
+        "lastUsedControlPointNumber": len(control_points),
+        "controlPoints": control_points,
+    }
+    if markups.name:
+        node["name"] = markups.name
+    return json.dumps({"@schema": SCHEMA_URL, "markups": [node]}, indent=4) + "\n"
+
+
+def _fcsv_system(value: str, path: Path) -> CoordinateSystem:
+    systems = {"0": CoordinateSystem.RAS, "1": CoordinateSystem.LPS}
+    systems.update({system.value: system for system in CoordinateSystem})
+    if value not in systems:
+        raise MarkupsError(
+            f"{path}: CoordinateSystem '{value}'; expected 0 or RAS, 1 or LPS (IJK unsupported)"
+        )
+    return systems[value]
+
+
+def _read_fcsv(path: Path) -> Markups:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MarkupsError(f"{path}: not a UTF-8 text file") from None
+    system = CoordinateSystem.RAS  # Slicer's default when the header does not say
+    columns: tuple[str, ...] = FCSV_COLUMNS
+    rows = []
+    for line in text.splitlines():  # handles CRLF and LF line ends alike
+        if line.startswith("#"):
+            key, _, value = line.lstrip("# ").partition("=")
+            if key.strip() == "CoordinateSystem":
+                system = _fcsv_system(value.strip(), path)
+            elif key.strip() == "columns":
+                columns = tuple(name.strip() for name in value.split(","))
+        elif line.strip():
+            rows.append(line)
+    missing = {"x", "y", "z"} - set(columns)
+    if missing:
+        raise MarkupsError(f"{path}: columns line lacks {sorted(missing)}")
+    labels, points = [], []
+    for number, row in enumerate(csv.reader(rows), start=1):
+        values = dict(zip(columns, row, strict=False))
+        try:
+            points.append([float(values["x"]), float(values["y"]), float(values["z"])])
+        except (KeyError, ValueError):
+            raise MarkupsError(f"{path}: point {number} has no numeric x, y, z: {row}") from None
+        labels.append(values.get("label") or f"P{number}")
+    array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system)
+    return Markups(tuple(labels), array, MarkupKind.POINTS, name=path.name)
+
+
+def _fcsv_text(markups: Markups, system: CoordinateSystem) -> str:
+    buffer = io.StringIO()
+    buffer.write("# Markups fiducial file version = 4.11\n")
+    buffer.write(f"# CoordinateSystem = {system.value}\n")
+    buffer.write(f"# columns = {','.join(FCSV_COLUMNS)}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    for index, (label, point) in enumerate(
+        zip(markups.labels, _lps(markups.points_mm, system), strict=True)
+    ):
+        writer.writerow(
+            [index + 1, *(repr(float(v)) for v in point), 0, 0, 0, 1, 1, 1, 0, label, ""]
+        )
+    return buffer.getvalue()

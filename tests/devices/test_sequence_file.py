@@ -1,0 +1,399 @@
+"""PLUS sequence files: the real PLUS variants, round trips, recovery of cut files, bad input."""
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devices.exceptions import RecordingError
+from devices.frame import Frame, PoseStatus, ToolPose
+from devices.sequence_file import (
+    SequenceWriter,
+    TrackingSequence,
+    iter_frames,
+    parse_sequence,
+    read_sequence,
+    tool_from_plus,
+    tool_to_plus,
+    write_sequence,
+)
+from registration.transforms import make_rigid
+from tests.devices.frames import frame_lists
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tracking"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
+
+HEADER = "ObjectType = Image\nNDims = 3\n"
+TRAILER = "DimSize = 0 0 {n}\nElementType = MET_OTHER\nElementDataFile = LOCAL\n"
+IDENTITY = "1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"
+
+
+def one_frame_file(transform=IDENTITY, status="OK", extra="", dim=1):
+    body = (
+        f"Seq_Frame0000_StylusToTrackerTransform = {transform}\n"
+        f"Seq_Frame0000_StylusToTrackerTransformStatus = {status}\n"
+        f"Seq_Frame0000_Timestamp = 2.5\n{extra}"
+    )
+    return (HEADER + body + TRAILER.format(n=dim)).encode()
+
+
+def assert_same_frames(read: list[Frame], written: list[Frame], tools):
+    assert len(read) == len(written)
+    for got, want in zip(read, written, strict=True):
+        assert got.timestamp == want.timestamp
+        assert got.frame_number == want.frame_number
+        for tool in tools:
+            expected = want.poses.get(tool, ToolPose.missing(tool))
+            pose = got.poses[tool]
+            assert pose.status is expected.status
+            if expected.valid:
+                np.testing.assert_array_equal(pose.tracker_from_tool, expected.tracker_from_tool)
+            else:
+                assert np.all(np.isnan(pose.tracker_from_tool))
+            assert pose.error_rms == expected.error_rms or (
+                math.isnan(pose.error_rms) and math.isnan(expected.error_rms)
+            )
+
+
+# -- real files written by PLUS ------------------------------------------------------------------
+
+
+@needs_data
+def test_reads_variant_b_with_padded_dim_size():
+    sequence = read_sequence(DATA / "SlidingProbeTrackingData.igs.mha")
+    assert len(sequence) == 85
+    assert sequence.tools == ("needle", "probe", "reference")
+    assert not sequence.recovered
+    assert sequence.timestamps_s[0] == pytest.approx(167.1779999999853, abs=1e-12)
+    # No FrameNumber field in this file: frames are numbered by index.
+    np.testing.assert_array_equal(sequence.frame_numbers, np.arange(85))
+    probe = sequence.frame(0).poses["probe"]
+    assert probe.status is PoseStatus.OK
+    np.testing.assert_allclose(
+        probe.tracker_from_tool[0],
+        [-0.2124741673469544, -0.9769757390022278, -0.01931597664952278, 91.98129272460938],
+    )
+    np.testing.assert_allclose(sequence.frame(0).poses["reference"].tracker_from_tool, np.eye(4))
+
+
+@needs_data
+def test_reads_variant_a_with_a_dummy_pixel_and_frame_numbers():
+    sequence = read_sequence(DATA / "SyntheticTrackerBuffer20.igs.mha")
+    assert len(sequence) == 20
+    assert sequence.tools == ("tool",)
+    np.testing.assert_array_equal(sequence.frame_numbers[:3], [1, 2, 3])
+    np.testing.assert_allclose(sequence.timestamps_s[:3], [1.0, 1.5, 2.0])
+    np.testing.assert_allclose(
+        sequence.tracker_from_tool[:3, 0, :3, 3], [[10, 20, 30], [10, 20, 31], [10, 20, 32]]
+    )
+    np.testing.assert_allclose(sequence.tracker_from_tool[3, 0, 0, :3], [0.36, 0.48, -0.8])
+
+
+@needs_data
+def test_reads_real_tracker_buffer_with_three_tools():
+    sequence = read_sequence(DATA / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha")
+    assert len(sequence) == 801
+    assert sequence.tools == ("probe", "reference", "stylus")
+    np.testing.assert_array_equal(sequence.frame_numbers[:3], [332203, 332204, 332205])
+    assert sequence.unfiltered_timestamps_s[1] == pytest.approx(7415.699)
+    stylus = sequence.frame(0).poses["stylus"].tracker_from_tool
+    np.testing.assert_allclose(stylus[:3, 3], [505.42, -128.476, 77.9115])
+    assert all(status is PoseStatus.OK for status in sequence.statuses.ravel())
+
+
+# -- names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plus", "ours"),
+    [
+        ("Stylus", "stylus"),
+        ("NeedleTip", "needle_tip"),
+        ("USProbe", "us_probe"),
+        ("Tool2", "tool2"),
+    ],
+)
+def test_plus_names_become_snake_case(plus, ours):
+    assert tool_from_plus(plus) == ours
+
+
+@given(st.from_regex(r"[a-z][a-z0-9]{1,6}(_[a-z][a-z0-9]{1,6}){0,2}", fullmatch=True))
+def test_our_tool_names_round_trip_through_plus_names(tool):
+    assert tool_from_plus(tool_to_plus(tool)) == tool
+
+
+@pytest.mark.parametrize("bad", ["Stylus", "needle tip", "2nd", "needle_2", "a_b", ""])
+def test_rejects_tool_names_plus_cannot_round_trip(bad):
+    with pytest.raises(RecordingError, match="cannot be written"):
+        tool_to_plus(bad)
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame_lists())
+def test_frames_round_trip_exactly(tmp_path, frames_and_tools):
+    frames, tools = frames_and_tools
+    path = tmp_path / "round.igs.mha"
+    assert write_sequence(path, frames, tools) == len(frames)
+    sequence = read_sequence(path)
+    assert sequence.tools == tools
+    assert not sequence.recovered
+    assert_same_frames(list(iter_frames(sequence)), frames, tools)
+
+
+def test_written_header_is_variant_b_with_element_data_file_last(tmp_path):
+    path = tmp_path / "b.igs.mha"
+    pose = ToolPose("stylus", make_rigid(np.eye(3), [1.0, 2.0, 3.0]), PoseStatus.OK, 0.1)
+    write_sequence(path, [Frame(0.5, 7, {"stylus": pose})], ["stylus"])
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ObjectType = Image"
+    assert "ElementType = MET_OTHER" in lines
+    assert "DimSize = 0 0 1" in lines
+    assert lines[-1] == "ElementDataFile = LOCAL"
+    matrix = "1.0 0.0 0.0 1.0 0.0 1.0 0.0 2.0 0.0 0.0 1.0 3.0 0.0 0.0 0.0 1.0"
+    assert f"Seq_Frame0000_StylusToTrackerTransform = {matrix}" in lines
+    assert "Seq_Frame0000_StylusToTrackerTransformStatus = OK" in lines
+    assert "Seq_Frame0000_FrameNumber = 7" in lines
+    assert "Seq_Frame0000_UnfilteredTimestamp = 0.5" in lines
+
+
+def test_invalid_poses_are_written_invalid_with_a_placeholder_matrix(tmp_path):
+    path = tmp_path / "missing.igs.mha"
+    write_sequence(
+        path,
+        [Frame(0.0, 0, {"stylus": ToolPose.missing("stylus", PoseStatus.OUT_OF_VOLUME)})],
+        ["stylus"],
+    )
+    text = path.read_text()
+    assert f"Seq_Frame0000_StylusToTrackerTransform = {IDENTITY}\n" in text
+    assert "Seq_Frame0000_StylusToTrackerTransformStatus = INVALID\n" in text
+    assert read_sequence(path).frame(0).poses["stylus"].status is PoseStatus.OUT_OF_VOLUME
+
+
+# -- leniency the real files need ----------------------------------------------------------------
+
+
+def test_ignores_the_matrix_of_an_invalid_frame():
+    sequence = parse_sequence(one_frame_file(transform="garbage", status="INVALID"))
+    pose = sequence.frame(0).poses["stylus"]
+    assert pose.status is PoseStatus.MISSING
+    assert np.all(np.isnan(pose.tracker_from_tool))
+
+
+def test_status_ok_is_case_insensitive_as_in_plus():
+    assert (
+        parse_sequence(one_frame_file(status="ok")).frame(0).poses["stylus"].status is PoseStatus.OK
+    )
+
+
+def test_accepts_crlf_line_ends_and_extra_spaces():
+    text = (
+        one_frame_file()
+        .decode()
+        .replace("Timestamp = 2.5", "Timestamp   =   2.5   ")
+        .replace("\n", "\r\n")
+    )
+    sequence = parse_sequence(text.encode())
+    assert sequence.timestamps_s[0] == 2.5
+    assert sequence.frame(0).poses["stylus"].status is PoseStatus.OK
+
+
+def test_header_fields_may_come_in_any_order():
+    text = HEADER + TRAILER.format(n=1).replace("ElementDataFile = LOCAL\n", "")
+    text += "Seq_Frame0000_Timestamp = 1\nSeq_Frame0000_StylusToTrackerTransform = " + IDENTITY
+    text += "\nElementDataFile = LOCAL\n"
+    assert len(parse_sequence(text.encode())) == 1
+
+
+# -- recovery of files cut short -----------------------------------------------------------------
+
+
+def write_growing(path, frames, tools):
+    """Write frames without closing; returns the file size after each frame was flushed."""
+    writer = SequenceWriter(path, tools)
+    sizes = []
+    for frame in frames:
+        writer.append(frame)
+        sizes.append(path.stat().st_size)
+    return writer, sizes
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame_lists(min_frames=1), st.floats(0.0, 1.0))
+def test_a_file_cut_anywhere_keeps_every_complete_frame(tmp_path, frames_and_tools, fraction):
+    frames, tools = frames_and_tools
+    path = tmp_path / "cut.igs.mha"
+    writer, sizes = write_growing(path, frames, tools)
+    writer.close()
+    data = path.read_bytes()
+    header_size = sizes[0] - len(_frame_block(data, 0))
+    # Anywhere from the first frame up to, not including, the last line (ElementDataFile).
+    cut = header_size + int(fraction * (data.index(b"\nElementDataFile") - header_size))
+    sequence = parse_sequence(data[:cut])
+    assert sequence.recovered
+    complete = sum(1 for size in sizes if size <= cut)
+    assert_same_frames(list(iter_frames(sequence)), frames[:complete], tools)
+
+
+def _frame_block(data: bytes, index: int) -> bytes:
+    start = data.index(f"Seq_Frame{index:04d}_".encode())
+    end = data.find(f"Seq_Frame{index + 1:04d}_".encode())
+    return data[start : end if end >= 0 else data.index(b"DimSize")]
+
+
+def test_an_unclosed_recording_is_readable_while_being_written(tmp_path, caplog):
+    frames = [
+        Frame(i / 60, i, {"stylus": ToolPose("stylus", np.eye(4), PoseStatus.OK, 0.2)})
+        for i in range(5)
+    ]
+    path = tmp_path / "open.igs.mha"
+    writer, _ = write_growing(path, frames, ["stylus"])
+    with caplog.at_level(logging.WARNING):
+        sequence = read_sequence(path)
+    assert sequence.recovered
+    assert len(sequence) == 5
+    assert "cut short" in caplog.text
+    writer.close()
+    assert not read_sequence(path).recovered
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_rejects_a_file_that_is_not_metaio():
+    with pytest.raises(RecordingError, match="not a MetaIO sequence file"):
+        parse_sequence(b"hello\nworld\nElementDataFile = LOCAL\n")
+
+
+def test_rejects_binary_garbage_in_the_header():
+    with pytest.raises(RecordingError, match="non-text bytes"):
+        parse_sequence(HEADER.encode() + b"\xff\xfe\x00\nElementDataFile = LOCAL\n")
+
+
+def test_rejects_wrong_ndims():
+    with pytest.raises(RecordingError, match="NDims must be 3"):
+        parse_sequence(one_frame_file().replace(b"NDims = 3", b"NDims = 2"))
+
+
+def test_rejects_dim_size_that_disagrees_with_the_frames():
+    with pytest.raises(RecordingError, match="DimSize declares 2 frames"):
+        parse_sequence(one_frame_file(dim=2))
+
+
+def test_rejects_a_complete_header_without_dim_size():
+    data = one_frame_file().replace(b"DimSize = 0 0 1\n", b"")
+    with pytest.raises(RecordingError, match="no DimSize"):
+        parse_sequence(data)
+
+
+def test_rejects_a_transform_of_fifteen_numbers():
+    with pytest.raises(
+        RecordingError, match="frame 0 StylusToTrackerTransform must be 16 numbers; got 15"
+    ):
+        parse_sequence(one_frame_file(transform=IDENTITY.rsplit(" ", 1)[0]))
+
+
+def test_rejects_a_transform_with_a_word_in_it():
+    with pytest.raises(RecordingError, match="non-number"):
+        parse_sequence(one_frame_file(transform=IDENTITY.replace("0", "zero", 1)))
+
+
+def test_rejects_a_scaled_transform():
+    with pytest.raises(RecordingError, match="not a rigid transform"):
+        parse_sequence(one_frame_file(transform=IDENTITY.replace("1", "2", 1)))
+
+
+def test_rejects_a_frame_without_timestamp():
+    data = one_frame_file().replace(b"Seq_Frame0000_Timestamp = 2.5\n", b"")
+    with pytest.raises(RecordingError, match="frame 0 has no Timestamp"):
+        parse_sequence(data)
+
+
+def test_rejects_a_non_numeric_timestamp():
+    with pytest.raises(RecordingError, match="Timestamp must be a number"):
+        parse_sequence(one_frame_file().replace(b"= 2.5", b"= soon"))
+
+
+def test_rejects_frames_without_tracker_transforms():
+    data = one_frame_file().replace(b"ToTracker", b"ToReference")
+    with pytest.raises(RecordingError, match="no '<Tool>ToTrackerTransform' fields"):
+        parse_sequence(data)
+
+
+def test_rejects_a_pose_status_that_contradicts_the_transform_status():
+    extra = "Seq_Frame0000_StylusToTrackerPoseStatus = missing\n"
+    with pytest.raises(
+        RecordingError, match="PoseStatus is missing but the transform status is OK"
+    ):
+        parse_sequence(one_frame_file(extra=extra))
+
+
+def test_read_names_the_file(tmp_path):
+    path = tmp_path / "empty.igs.mha"
+    path.write_bytes(b"")
+    with pytest.raises(RecordingError, match=r"empty\.igs\.mha"):
+        read_sequence(path)
+
+
+def test_writer_rejects_a_frame_with_an_unknown_tool(tmp_path):
+    with (
+        SequenceWriter(tmp_path / "x.igs.mha", ["stylus"]) as writer,
+        pytest.raises(RecordingError, match="probe"),
+    ):
+        writer.append(Frame(0.0, 0, {"probe": ToolPose.missing("probe")}))
+
+
+def test_writer_rejects_a_non_finite_timestamp(tmp_path):
+    with (
+        SequenceWriter(tmp_path / "x.igs.mha", ["stylus"]) as writer,
+        pytest.raises(RecordingError, match="timestamp"),
+    ):
+        writer.append(Frame(math.nan, 0, {}))
+
+
+def test_writer_rejects_a_valid_pose_without_a_finite_matrix(tmp_path):
+    pose = ToolPose("stylus", np.full((4, 4), np.nan), PoseStatus.OK)
+    with (
+        SequenceWriter(tmp_path / "x.igs.mha", ["stylus"]) as writer,
+        pytest.raises(RecordingError, match="finite 4x4"),
+    ):
+        writer.append(Frame(0.0, 0, {"stylus": pose}))
+
+
+def test_writer_rejects_append_after_close(tmp_path):
+    writer = SequenceWriter(tmp_path / "x.igs.mha", ["stylus"])
+    writer.close()
+    with pytest.raises(RecordingError, match="closed"):
+        writer.append(Frame(0.0, 0, {}))
+
+
+def test_writer_needs_a_tool(tmp_path):
+    with pytest.raises(RecordingError, match="at least one tool"):
+        SequenceWriter(tmp_path / "x.igs.mha", [])
+
+
+def test_from_frames_marks_absent_tools_missing():
+    pose = ToolPose("stylus", make_rigid(np.eye(3), [1.0, 2.0, 3.0]), PoseStatus.OK, 0.1)
+    sequence = TrackingSequence.from_frames(
+        [Frame(0.0, 0, {"stylus": pose})], ["stylus", "reference"]
+    )
+    assert sequence.statuses[0, 1] is PoseStatus.MISSING
+    assert np.all(np.isnan(sequence.tracker_from_tool[0, 1]))
+
+
+def test_rejects_a_line_that_is_not_a_field():
+    data = one_frame_file().replace(b"NDims = 3\n", b"NDims = 3\nthis is not a field\n")
+    with pytest.raises(RecordingError, match="line 3 is not 'Name = value'"):
+        parse_sequence(data)
+
+
+def test_rejects_a_malformed_frame_field_name():
+    data = one_frame_file(extra="Seq_FrameX_Timestamp = 1\n")
+    with pytest.raises(RecordingError, match="malformed frame field 'Seq_FrameX_Timestamp'"):
+        parse_sequence(data)

@@ -1,0 +1,294 @@
+"""SimulatedTracker: timing, noise statistics against theory, loss events, EM mode, determinism."""
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
+from devices.frame import PoseStatus
+from devices.noise import EMNoise, MetalObject, OpticalNoise, TrackingEvents
+from devices.simulated import SimulatedTracker
+from devices.tools import BUILTIN_TOOLS
+from registration.transforms import apply_transform, invert_rigid, make_rigid, rotation_angle_rad
+from registration.tre import expected_fre_rms, predict_tre_rms
+
+STYLUS = BUILTIN_TOOLS["stylus"]
+# A stylus 1 m in front of the camera, turned about two axes so no error hides in one plane.
+C, S = math.cos(0.4), math.sin(0.4)
+ROTATION = np.array([[C, 0.0, S], [0.0, 1.0, 0.0], [-S, 0.0, C]]) @ np.array(
+    [[1.0, 0.0, 0.0], [0.0, C, -S], [0.0, S, C]]
+)
+STYLUS_POSE = make_rigid(ROTATION, [20.0, -30.0, -1000.0])
+
+
+@dataclass(frozen=True)
+class StaticMotion:
+    """Every listed tool holds one pose for ``duration_s`` seconds."""
+
+    poses: dict
+    duration_s: float
+
+    def __call__(self, t_s):
+        return self.poses
+
+
+def stylus_tracker(noise=OpticalNoise(), duration_s=10.0, rate_hz=60.0, seed=0, realtime=False):  # noqa: B008
+    motion = StaticMotion({"stylus": STYLUS_POSE}, duration_s)
+    return SimulatedTracker(motion, {"stylus": STYLUS}, noise, rate_hz, seed, realtime)
+
+
+def stylus_frames(tracker):
+    with tracker:
+        return list(tracker)
+
+
+def statuses(frames):
+    return [frame.poses["stylus"].status for frame in frames]
+
+
+def test_frames_are_stamped_by_frame_number_over_rate():
+    frames = stylus_frames(stylus_tracker(duration_s=1.0, rate_hz=50.0))
+    assert [f.frame_number for f in frames] == list(range(51))
+    np.testing.assert_allclose([f.timestamp for f in frames], np.arange(51) / 50.0, atol=1e-12)
+
+
+def test_reading_past_the_motion_raises_stream_ended():
+    tracker = stylus_tracker(duration_s=0.05, rate_hz=20.0)
+    with tracker:
+        tracker.read()
+        tracker.read()
+        with pytest.raises(StreamEnded):
+            tracker.read()
+
+
+def test_reading_before_start_is_an_error():
+    with pytest.raises(TrackerError, match="start"):
+        stylus_tracker().read()
+
+
+def test_without_noise_the_pose_is_exact():
+    noise = OpticalNoise(marker_jitter_rms_mm=0.0)
+    pose = stylus_frames(stylus_tracker(noise, duration_s=0.1))[-1].poses["stylus"]
+    assert pose.status is PoseStatus.OK
+    np.testing.assert_allclose(pose.tracker_from_tool, STYLUS_POSE, atol=1e-9)
+    assert pose.error_rms < 1e-9
+
+
+def test_reported_fit_error_matches_fitzpatrick_fre():
+    frames = stylus_frames(stylus_tracker(duration_s=40.0))
+    errors = np.array([f.poses["stylus"].error_rms for f in frames])
+    expected = expected_fre_rms(4, 0.25)
+    # 2401 frames: the RMS estimate is within about 1.5 % (1 sigma); allow 5 %.
+    assert math.sqrt(np.mean(errors**2)) == pytest.approx(expected, rel=0.05)
+
+
+def test_tip_error_grows_with_distance_from_the_marker_centroid_as_predicted():
+    frames = stylus_frames(stylus_tracker(duration_s=40.0))
+    axis = (STYLUS.tip_mm - STYLUS.centroid_mm) / np.linalg.norm(STYLUS.tip_mm - STYLUS.centroid_mm)
+    distances_mm = np.array([0.0, 80.0, 160.0, 320.0])
+    targets_tool = STYLUS.centroid_mm + distances_mm[:, None] * axis
+    truth = apply_transform(STYLUS_POSE, targets_tool)
+    errors = np.array(
+        [
+            np.linalg.norm(
+                apply_transform(f.poses["stylus"].tracker_from_tool, targets_tool) - truth, axis=1
+            )
+            for f in frames
+        ]
+    )
+    tre_rms = np.sqrt(np.mean(errors**2, axis=0))
+    assert np.all(np.diff(tre_rms) > 0.0)
+    # Fitzpatrick's first-order TRE formula, tolerance 8 % (sampling error about 1.5 %).
+    predicted = predict_tre_rms(STYLUS.markers_mm, 0.25, targets_tool)
+    np.testing.assert_allclose(tre_rms, predicted, rtol=0.08)
+
+
+def test_same_seed_gives_the_same_frames_and_another_seed_does_not():
+    noise = OpticalNoise(events=TrackingEvents(dropout_rate_hz=5.0))
+    first = stylus_frames(stylus_tracker(noise, duration_s=2.0, seed=7))
+    again = stylus_frames(stylus_tracker(noise, duration_s=2.0, seed=7))
+    other = stylus_frames(stylus_tracker(noise, duration_s=2.0, seed=8))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(
+            a.poses["stylus"].tracker_from_tool, b.poses["stylus"].tracker_from_tool
+        )
+        assert a.poses["stylus"].status is b.poses["stylus"].status
+    assert not np.allclose(
+        first[0].poses["stylus"].tracker_from_tool, other[0].poses["stylus"].tracker_from_tool
+    )
+
+
+def test_restarting_replays_the_same_frames():
+    tracker = stylus_tracker(duration_s=0.5)
+    first = stylus_frames(tracker)
+    second = stylus_frames(tracker)
+    np.testing.assert_array_equal(
+        first[-1].poses["stylus"].tracker_from_tool, second[-1].poses["stylus"].tracker_from_tool
+    )
+
+
+def test_tool_absent_from_the_motion_is_missing_with_nan_pose():
+    motion = StaticMotion({"stylus": STYLUS_POSE}, 0.1)
+    tracker = SimulatedTracker(motion, BUILTIN_TOOLS)
+    with tracker:
+        frame = tracker.read()
+    assert frame.poses["reference"].status is PoseStatus.MISSING
+    assert np.all(np.isnan(frame.poses["reference"].tracker_from_tool))
+    assert frame.poses["stylus"].status is PoseStatus.OK
+
+
+def test_dropouts_cost_single_frames_at_the_given_rate():
+    noise = OpticalNoise(events=TrackingEvents(dropout_rate_hz=6.0))
+    frames = stylus_frames(stylus_tracker(noise, duration_s=100.0))
+    missing = np.array([s is PoseStatus.MISSING for s in statuses(frames)])
+    # P(a frame is hit) = 1 - exp(-rate / frame rate); ~570 hits, sigma ~ 4 %, tolerance 15 %.
+    assert missing.mean() == pytest.approx(1.0 - math.exp(-6.0 / 60.0), rel=0.15)
+    assert all(
+        np.all(np.isnan(f.poses["stylus"].tracker_from_tool))
+        for f, m in zip(frames, missing, strict=True)
+        if m
+    )
+
+
+def test_occlusions_last_their_duration():
+    events = TrackingEvents(occlusion_rate_hz=0.5, occlusion_duration_s=0.5)
+    frames = stylus_frames(stylus_tracker(OpticalNoise(events=events), duration_s=100.0))
+    missing = np.array([s is PoseStatus.MISSING for s in statuses(frames)], dtype=int)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], missing, [0]])))
+    run_lengths = edges[1::2] - edges[::2]
+    assert len(run_lengths) > 10
+    # 0.5 s at 60 Hz covers 30 or 31 frame instants; merged occlusions only make runs longer.
+    assert run_lengths.min() >= 30
+    # Coverage of a Poisson process of intervals: 1 - exp(-rate * duration), tolerance 25 %.
+    assert missing.mean() == pytest.approx(1.0 - math.exp(-0.25), rel=0.25)
+
+
+def test_volume_exits_go_partial_then_out_then_partial():
+    events = TrackingEvents(out_of_volume_rate_hz=0.2, out_of_volume_duration_s=2.0)
+    frames = stylus_frames(stylus_tracker(OpticalNoise(events=events), duration_s=100.0))
+    seen = statuses(frames)
+    runs, current = [], []
+    for status in seen:
+        if status is PoseStatus.OK:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append(status)
+    assert len(runs) >= 5
+    for run in runs:
+        assert run[0] is PoseStatus.PARTIALLY_OUT_OF_VOLUME
+        assert run[-1] is PoseStatus.PARTIALLY_OUT_OF_VOLUME
+        assert PoseStatus.OUT_OF_VOLUME in run
+    for frame in frames:
+        pose = frame.poses["stylus"]
+        if pose.status is PoseStatus.PARTIALLY_OUT_OF_VOLUME:
+            assert np.all(np.isfinite(pose.tracker_from_tool))
+        if pose.status is PoseStatus.OUT_OF_VOLUME:
+            assert np.all(np.isnan(pose.tracker_from_tool))
+
+
+def em_errors(frames):
+    positions = np.array([f.poses["stylus"].tracker_from_tool[:3, 3] for f in frames])
+    angles = np.array(
+        [
+            rotation_angle_rad(
+                (f.poses["stylus"].tracker_from_tool @ invert_rigid(STYLUS_POSE))[:3, :3]
+            )
+            for f in frames
+        ]
+    )
+    return positions - STYLUS_POSE[:3, 3], angles
+
+
+def test_em_noise_matches_its_settings():
+    noise = EMNoise(position_rms_mm=0.5, orientation_rms_rad=math.radians(0.3))
+    offsets, angles = em_errors(stylus_frames(stylus_tracker(noise, duration_s=50.0)))
+    # 3001 frames: RMS estimates within about 1 % (1 sigma); allow 5 %.
+    assert math.sqrt(np.mean(np.sum(offsets**2, axis=1))) == pytest.approx(0.5, rel=0.05)
+    assert math.sqrt(np.mean(angles**2)) == pytest.approx(math.radians(0.3), rel=0.05)
+    # Isotropic: each axis carries a third of the variance (5 % x 3 sigma of 2.6 % each).
+    np.testing.assert_allclose(np.mean(offsets**2, axis=0), 0.25 / 3.0, rtol=0.1)
+
+
+def test_metal_pushes_em_poses_away_and_raises_the_reported_error():
+    position = STYLUS_POSE[:3, 3]
+    direction = np.array([1.0, 0.0, 0.0])
+    metal_near = MetalObject(
+        center_mm=position - 50.0 * direction, radius_mm=50.0, bias_at_radius_mm=2.0
+    )
+    metal_far = MetalObject(
+        center_mm=position - 200.0 * direction, radius_mm=50.0, bias_at_radius_mm=2.0
+    )
+    near = stylus_frames(stylus_tracker(EMNoise(metal=metal_near), duration_s=10.0))
+    far = stylus_frames(stylus_tracker(EMNoise(metal=metal_far), duration_s=10.0))
+    near_offsets, _ = em_errors(near)
+    far_offsets, _ = em_errors(far)
+    # Mean of 601 frames: noise sigma 0.016 mm per axis, tolerance 0.06 mm.
+    np.testing.assert_allclose(near_offsets.mean(axis=0), 2.0 * direction, atol=0.06)
+    np.testing.assert_allclose(far_offsets.mean(axis=0), 2.0 / 64.0 * direction, atol=0.06)
+    assert near[0].poses["stylus"].error_rms > far[0].poses["stylus"].error_rms
+
+
+def test_realtime_paces_frames_with_the_monotonic_clock():
+    tracker = stylus_tracker(duration_s=0.25, rate_hz=40.0, realtime=True)
+    begin = time.monotonic()
+    frames = stylus_frames(tracker)
+    elapsed = time.monotonic() - begin
+    assert 0.25 <= elapsed < 1.0
+    stamps = [f.timestamp for f in frames]
+    assert all(b > a for a, b in itertools.pairwise(stamps))
+    assert stamps[0] >= begin
+    assert frames[-1].frame_number == 10
+
+
+def test_realtime_read_times_out_before_the_next_frame():
+    tracker = stylus_tracker(rate_hz=2.0, realtime=True)
+    with tracker:
+        tracker.read()
+        begin = time.monotonic()
+        with pytest.raises(TrackerTimeout):
+            tracker.read(timeout=0.05)
+        assert time.monotonic() - begin < 0.3
+
+
+def test_rejects_zero_rate():
+    with pytest.raises(ConfigurationError, match="rate_hz"):
+        stylus_tracker(rate_hz=0.0)
+
+
+def test_rejects_no_tools():
+    with pytest.raises(ConfigurationError, match="at least one tool"):
+        SimulatedTracker(StaticMotion({}, 1.0), {})
+
+
+def test_rejects_non_finite_motion_duration():
+    with pytest.raises(ConfigurationError, match="duration_s"):
+        SimulatedTracker(StaticMotion({}, math.nan), BUILTIN_TOOLS)
+
+
+def test_rejects_a_motion_pose_that_is_not_rigid():
+    scaled = STYLUS_POSE.copy()
+    scaled[:3, :3] *= 2.0
+    tracker = SimulatedTracker(StaticMotion({"stylus": scaled}, 1.0), {"stylus": STYLUS})
+    with tracker, pytest.raises(ConfigurationError, match="stylus"):
+        tracker.read()
+
+
+def test_rejects_negative_marker_jitter():
+    with pytest.raises(ConfigurationError, match="marker_jitter_rms_mm"):
+        OpticalNoise(marker_jitter_rms_mm=-0.1)
+
+
+def test_rejects_negative_event_rate():
+    with pytest.raises(ConfigurationError, match="dropout_rate_hz"):
+        TrackingEvents(dropout_rate_hz=-1.0)
+
+
+def test_rejects_metal_with_zero_radius():
+    with pytest.raises(ConfigurationError, match="radius_mm"):
+        MetalObject(center_mm=[0.0, 0.0, 0.0], radius_mm=0.0)

@@ -1,0 +1,28 @@
+"""Shared fixtures: the skull phantom and its surfaces are built once per test session."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scenes.phantoms import PhantomKind, build_phantom
+from scenes.scene import Scene
+
+# ../shared/data beside the repository; GESTES_SHARED_DATA points elsewhere (e.g. from a worktree).
+SHARED_DATA = Path(
+    os.environ.get(
+        "GESTES_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def skull() -> Scene:
+    return build_phantom(PhantomKind.SKULL, seed=0)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared third-party data folder {SHARED_DATA} is absent")
+    return SHARED_DATA

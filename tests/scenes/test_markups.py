@@ -1,0 +1,158 @@
+"""Slicer markups: round trips in LPS and RAS, the real third-party files, one test per refusal."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scenes.exceptions import MarkupsError, UnsupportedFormatError
+from scenes.markups import CoordinateSystem, MarkupKind, Markups, read_markups, write_markups
+
+TOL_MM = 1e-12  # JSON and repr() keep every bit of a float64
+
+labels_strategy = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12),
+    min_size=1,
+    max_size=8,
+    unique=True,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    labels=labels_strategy,
+    seed=st.integers(0, 2**32 - 1),
+    suffix=st.sampled_from([".mrk.json", ".fcsv"]),
+    system=st.sampled_from(list(CoordinateSystem)),
+)
+def test_round_trip_keeps_labels_and_lps_points(tmp_path_factory, labels, seed, suffix, system):
+    points = np.random.default_rng(seed).uniform(-500.0, 500.0, (len(labels), 3))
+    path = tmp_path_factory.mktemp("markups") / f"points{suffix}"
+    write_markups(Markups(tuple(labels), points), path, system)
+    back = read_markups(path)
+    assert back.labels == tuple(labels)
+    np.testing.assert_allclose(back.points_mm, points, atol=TOL_MM, rtol=0)
+
+
+def test_ras_file_stores_negated_x_and_y(tmp_path):
+    path = write_markups(
+        Markups(("a",), [[1.0, 2.0, 3.0]]), tmp_path / "a.mrk.json", CoordinateSystem.RAS
+    )
+    node = json.loads(path.read_text())["markups"][0]
+    assert node["coordinateSystem"] == "RAS"
+    assert node["controlPoints"][0]["position"] == [-1.0, -2.0, 3.0]
+
+
+def test_real_mrk_json_from_scikit_surgery(shared_data):
+    markups = read_markups(shared_data / "markups" / "sksurgerycore_F_5.mrk.json")
+    assert len(markups.labels) == 20
+    assert markups.labels[0] == "F_5-1"
+    np.testing.assert_allclose(markups.points_mm[0], [-104.41897583, -62.68093491, -261.3321228])
+
+
+def test_real_fcsv_from_slicer_igt_is_crlf_ras(shared_data):
+    path = shared_data / "markups" / "SlicerIGT_ModelLandmarks.fcsv"
+    assert b"\r\n" in path.read_bytes()
+    markups = read_markups(path)
+    assert len(markups.labels) == 34
+    assert markups.labels[:2] == ("T1L", "T1R")
+    np.testing.assert_allclose(
+        markups.points_mm[0], [31.8965, 50.4649, 588.08]
+    )  # RAS -31.8965, ...
+
+
+def curve_file(tmp_path):
+    path = tmp_path / "curve.mrk.json"
+    write_markups(Markups(("c1", "c2"), [[0, 0, 0], [1, 2, 3]], MarkupKind.CURVE), path)
+    return path
+
+
+def test_curve_is_refused_by_default(tmp_path):
+    with pytest.raises(MarkupsError, match="a Curve markup, not a point list"):
+        read_markups(curve_file(tmp_path))
+
+
+def test_curve_points_when_asked(tmp_path):
+    markups = read_markups(curve_file(tmp_path), allow_non_points=True)
+    assert markups.kind is MarkupKind.CURVE
+    np.testing.assert_array_equal(markups.points_mm[1], [1.0, 2.0, 3.0])
+
+
+def test_wrong_json_names_line_and_column(tmp_path):
+    path = tmp_path / "bad.mrk.json"
+    path.write_text('{"markups": [\n  {"type": "Fiducial",, }]}')
+    with pytest.raises(MarkupsError, match=r"bad\.mrk\.json: not valid JSON \(line 2"):
+        read_markups(path)
+
+
+def test_json_without_markups_key(tmp_path):
+    path = tmp_path / "empty.mrk.json"
+    path.write_text("{}")
+    with pytest.raises(MarkupsError, match="missing 'markups'"):
+        read_markups(path)
+
+
+def test_two_markups_nodes_are_ambiguous(tmp_path):
+    path = tmp_path / "two.mrk.json"
+    node = {"type": "Fiducial", "controlPoints": []}
+    path.write_text(json.dumps({"markups": [node, node]}))
+    with pytest.raises(MarkupsError, match="holds 2 markups; expected exactly 1"):
+        read_markups(path)
+
+
+def test_unknown_coordinate_system(tmp_path):
+    path = tmp_path / "ijk.mrk.json"
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "coordinateSystem": "IJK"}]}))
+    with pytest.raises(MarkupsError, match="coordinateSystem 'IJK'"):
+        read_markups(path)
+
+
+def test_position_with_two_numbers(tmp_path):
+    path = tmp_path / "short.mrk.json"
+    point = {"label": "a", "position": [1.0, 2.0]}
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": [point]}]}))
+    with pytest.raises(MarkupsError, match=r"controlPoints\[0\]: position must be 3 numbers"):
+        read_markups(path)
+
+
+def test_undefined_points_are_skipped(tmp_path):
+    path = tmp_path / "template.mrk.json"
+    points = [
+        {"label": "a", "position": [1.0, 2.0, 3.0]},
+        {"label": "b", "positionStatus": "undefined"},
+    ]
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": points}]}))
+    assert read_markups(path).labels == ("a",)
+
+
+def test_fcsv_in_ijk_is_refused(tmp_path):
+    path = tmp_path / "ijk.fcsv"
+    path.write_text("# CoordinateSystem = 2\n1,1,2,3,0,0,0,1,1,1,0,a,,\n")
+    with pytest.raises(MarkupsError, match="CoordinateSystem '2'"):
+        read_markups(path)
+
+
+def test_fcsv_row_without_numbers(tmp_path):
+    path = tmp_path / "text.fcsv"
+    path.write_text("# CoordinateSystem = 1\n1,left,2,3,0,0,0,1,1,1,0,a,,\n")
+    with pytest.raises(MarkupsError, match="point 1 has no numeric x, y, z"):
+        read_markups(path)
+
+
+def test_missing_markups_file(tmp_path):
+    with pytest.raises(MarkupsError, match=r"none\.fcsv: no such markups file"):
+        read_markups(tmp_path / "none.fcsv")
+
+
+def test_unknown_markups_extension(tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("1,2,3\n")
+    with pytest.raises(UnsupportedFormatError, match=r"points\.csv"):
+        read_markups(path)
+
+
+def test_label_count_must_match_points():
+    with pytest.raises(MarkupsError, match="1 labels for 2 points"):
+        Markups(("a",), [[0, 0, 0], [1, 1, 1]])

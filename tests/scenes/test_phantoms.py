@@ -1,0 +1,67 @@
+"""The skull phantom: deterministic, head-sized, beads, targets and structures where claimed."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from scenes.exceptions import SceneError
+from scenes.phantoms import PhantomKind, build_phantom
+from scenes.physical import physical_to_index
+
+
+def hu_at(image: sitk.Image, points_mm: np.ndarray) -> np.ndarray:
+    """HU of the voxel nearest each physical point."""
+    array = sitk.GetArrayViewFromImage(image)
+    index = np.rint(physical_to_index(image, np.atleast_2d(points_mm))).astype(int)
+    return np.array([array[k, j, i] for i, j, k in index], dtype=float)
+
+
+def test_skull_is_int16_head_sized_at_1_mm(skull):
+    ct = skull.ct
+    assert ct.GetPixelID() == sitk.sitkInt16
+    assert max(ct.GetSpacing()) <= 1.0
+    extent = np.array(ct.GetSize()) * np.array(ct.GetSpacing())
+    assert extent[0] > 150 and extent[1] > 180 and extent[2] > 120
+
+
+def test_skull_is_deterministic_from_seed(skull):
+    again = build_phantom("builtin:skull", seed=0)
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(again.ct), sitk.GetArrayViewFromImage(skull.ct)
+    )
+    np.testing.assert_array_equal(again.fiducials_mm, skull.fiducials_mm)
+    other = build_phantom(PhantomKind.SKULL, seed=1)
+    assert np.max(np.abs(other.fiducials_mm - skull.fiducials_mm)) > 1.0
+
+
+def test_beads_are_bright_and_sit_outside_the_head(skull):
+    assert len(skull.fiducials_mm) >= 6
+    assert np.all(hu_at(skull.ct, skull.fiducials_mm) > 2500)
+    outward = skull.fiducials_mm / np.linalg.norm(skull.fiducials_mm, axis=1, keepdims=True)
+    assert np.all(hu_at(skull.ct, skull.fiducials_mm + 12.0 * outward) < -900)  # air beyond
+    inward = hu_at(skull.ct, skull.fiducials_mm - 12.0 * outward)
+    assert np.all(inward > 300)  # skull bone under the marker
+    spacing = np.linalg.norm(skull.fiducials_mm[:, None] - skull.fiducials_mm[None], axis=2)
+    assert np.min(spacing[np.triu_indices(len(spacing), 1)]) > 30.0
+
+
+def test_targets_are_tumours_inside_the_brain_clear_of_structures(skull):
+    assert len(skull.targets_mm) >= 2
+    np.testing.assert_allclose(hu_at(skull.ct, skull.targets_mm), 60.0, atol=40.0)
+    for structure in skull.structures:
+        assert np.all(structure.signed_distance_mm(skull.targets_mm) > 5.0)
+
+
+def test_structures_are_visible_where_declared(skull):
+    assert len(skull.structures) >= 2
+    for structure in skull.structures:
+        centre = structure.centreline_mm[len(structure.centreline_mm) // 2]
+        assert structure.signed_distance_mm(centre)[0] == pytest.approx(-structure.radius_mm)
+        offsets = np.stack(np.meshgrid(*[[-2.0, 0.0, 2.0]] * 3), axis=-1).reshape(-1, 3)
+        inside = hu_at(skull.ct, centre + offsets)  # 27 voxels: the mean beats the 10 HU noise
+        assert abs(np.mean(inside) - 35.0) > 20.0  # differs from brain tissue (35 HU)
+
+
+def test_unknown_phantom_is_refused():
+    with pytest.raises(SceneError, match="builtin:skull"):
+        build_phantom("builtin:liver")

@@ -1,0 +1,167 @@
+"""Scene folders: saving and loading give back the scene built in memory; malformed folders fail."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tomli_w
+
+from guidance.cli import main
+from scenes.exceptions import SceneError, SceneFormatError
+from scenes.phantoms import resolve_scene
+from scenes.scene import Scene, Structure, ToolReference, load_scene
+
+
+@pytest.fixture(scope="module")
+def skull_folder(skull, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scene")
+    skull.save(folder)
+    return folder
+
+
+def assert_same_scene(actual: Scene, expected: Scene) -> None:
+    assert actual.name == expected.name and actual.description == expected.description
+    for getter in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection", "GetPixelID"):
+        assert getattr(actual.ct, getter)() == getattr(expected.ct, getter)()
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(actual.ct), sitk.GetArrayViewFromImage(expected.ct)
+    )
+    np.testing.assert_array_equal(actual.fiducials_mm, expected.fiducials_mm)  # bit-exact
+    np.testing.assert_array_equal(actual.targets_mm, expected.targets_mm)
+    assert actual.fiducial_labels == expected.fiducial_labels
+    assert actual.target_labels == expected.target_labels
+    assert [s.name for s in actual.structures] == [s.name for s in expected.structures]
+    for mine, theirs in zip(actual.structures, expected.structures, strict=True):
+        np.testing.assert_array_equal(mine.centreline_mm, theirs.centreline_mm)
+        assert mine.radius_mm == theirs.radius_mm
+    assert actual.tools == expected.tools
+    assert actual.bone_threshold_hu == expected.bone_threshold_hu
+    assert actual.skin_threshold_hu == expected.skin_threshold_hu
+
+
+def test_loading_from_disk_equals_building_in_memory(skull, skull_folder):
+    assert_same_scene(load_scene(skull_folder), skull)
+    assert_same_scene(resolve_scene(str(skull_folder)), skull)
+
+
+def test_builtin_spec_builds_the_phantom(skull):
+    assert_same_scene(resolve_scene("builtin:skull"), skull)
+
+
+def test_tool_file_path_is_resolved_against_the_folder(skull_folder, tmp_path):
+    folder = tmp_path / "with_rom"
+    folder.mkdir()
+    for item in skull_folder.rglob("*"):
+        if item.is_file():
+            target = folder / item.relative_to(skull_folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.read_bytes())
+    (folder / "tools").mkdir()
+    (folder / "tools" / "pointer.rom").write_bytes(b"NDI")
+    document = tomllib.loads((folder / "scene.toml").read_text())
+    document["tools"] = [{"name": "pointer", "source": "tools/pointer.rom"}]
+    (folder / "scene.toml").write_text(tomli_w.dumps(document))
+    scene = load_scene(folder)
+    assert scene.tools == (ToolReference("pointer", str((folder / "tools/pointer.rom").resolve())),)
+
+
+def write_toml(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scene.toml").write_text(text)
+    return folder
+
+
+def test_folder_without_scene_toml(tmp_path):
+    with pytest.raises(SceneFormatError, match=r"not a scene folder \(no scene\.toml\)"):
+        load_scene(tmp_path)
+
+
+def test_invalid_toml(tmp_path):
+    with pytest.raises(SceneFormatError, match="not valid TOML"):
+        load_scene(write_toml(tmp_path, "[scene\nname = 'x'"))
+
+
+def test_missing_ct_table(tmp_path):
+    text = '[scene]\nname = "x"\nformat_version = 1\n'
+    with pytest.raises(SceneFormatError, match=r"missing \[ct\] table"):
+        load_scene(write_toml(tmp_path, text))
+
+
+def test_unknown_format_version(tmp_path):
+    with pytest.raises(SceneFormatError, match="format_version 7"):
+        load_scene(write_toml(tmp_path, '[scene]\nname = "x"\nformat_version = 7\n'))
+
+
+def test_ct_file_not_in_folder(tmp_path):
+    text = '[scene]\nname = "x"\nformat_version = 1\n[ct]\nfile = "gone.nrrd"\n'
+    with pytest.raises(SceneFormatError, match=r"names 'gone\.nrrd', which is not in"):
+        load_scene(write_toml(tmp_path, text))
+
+
+def test_misspelt_table_is_refused(tmp_path):
+    text = '[scene]\nname = "x"\nformat_version = 1\n[[structure]]\nname = "v"\n'
+    with pytest.raises(SceneFormatError, match=r"unknown entries \['structure'\]"):
+        load_scene(write_toml(tmp_path, text))
+
+
+def test_threshold_of_wrong_type(skull_folder, tmp_path):
+    text = (
+        (skull_folder / "scene.toml")
+        .read_text()
+        .replace("bone_threshold_hu = 300.0", 'bone_threshold_hu = "high"')
+    )
+    folder = write_toml(tmp_path, text)
+    for name in ("ct.nrrd", "fiducials.mrk.json", "targets.mrk.json"):
+        (folder / name).symlink_to(skull_folder / name)
+    (folder / "structures").symlink_to(skull_folder / "structures")
+    with pytest.raises(SceneFormatError, match="'bone_threshold_hu' has the wrong type"):
+        load_scene(folder)
+
+
+def test_relative_tool_source_is_refused_in_memory():
+    with pytest.raises(SceneFormatError, match="absolute path"):
+        ToolReference("pointer", "tools/pointer.rom")
+
+
+def test_structure_needs_positive_radius():
+    with pytest.raises(SceneFormatError, match="radius must be a positive number"):
+        Structure("vessel", np.zeros((2, 3)), 0.0)
+
+
+def test_structure_distance_is_signed():
+    vessel = Structure("vessel", np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]]), 2.0)
+    distance = vessel.signed_distance_mm(
+        np.array([[5.0, 0.0, 0.0], [5.0, 5.0, 0.0], [13.0, 4.0, 0.0]])
+    )
+    np.testing.assert_allclose(distance, [-2.0, 3.0, 3.0])
+
+
+def test_duplicate_fiducial_labels_are_refused(skull):
+    with pytest.raises(SceneError, match="labels must be unique"):
+        Scene("x", skull.ct, np.zeros((2, 3)), ("a", "a"), np.zeros((0, 3)), ())
+
+
+def test_scene_show_text_and_json(skull_folder, skull, capsys):
+    assert main(["scene", "show", str(skull_folder)]) == 0
+    text = capsys.readouterr().out
+    assert "fiducials   8" in text and "tumour-right-frontal" in text
+    assert main(["scene", "show", str(skull_folder), "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [p["label"] for p in info["targets"]] == list(skull.target_labels)
+    np.testing.assert_allclose(
+        [p["lps_mm"] for p in info["fiducials"]], skull.fiducials_mm, atol=1e-4
+    )
+
+
+def test_scene_save_writes_a_loadable_folder(tmp_path, skull, capsys):
+    assert main(["scene", "save", "builtin:skull", str(tmp_path / "out")]) == 0
+    assert "scene.toml" in capsys.readouterr().out
+    assert_same_scene(load_scene(tmp_path / "out"), skull)
+
+
+def test_scene_show_unknown_builtin(capsys):
+    assert main(["scene", "show", "builtin:heart"]) == 2
+    assert "unknown phantom 'builtin:heart'" in capsys.readouterr().err
