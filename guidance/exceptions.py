@@ -7,3 +7,7 @@ class GuidanceError(Exception):
 
 class RenderingUnavailable(GuidanceError):
     """Off-screen rendering cannot start on this machine; the message names what to install."""
+
+
+class OutputFolderError(GuidanceError):
+    """The output folder cannot be created or written; the message names it and why."""

@@ -1,0 +1,474 @@
+"""The demo exercise, headless: paired-point registration of a phantom with a tracked stylus, then
+navigation to its targets, scored against the ground truth the simulation knows.
+
+Steps: build the skull phantom and save it (a scene folder with the CT as ``.nrrd``); place it
+in the tracker volume (ground-truth ``tracker_from_image``) with a reference tool fixed to it; a
+scripted stylus touches each fiducial bead and holds still (the dwell stands in for the foot
+pedal); the tip, expressed in the reference frame, is averaged over each dwell; registering these
+points to the bead centres gives ``image_from_reference``; the stylus then visits each target and
+the navigator's tip is compared with the true target.
+
+This module holds the logic and the scores; ``guidance.views`` only draws a state it is given.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from devices.frame import Frame
+from devices.noise import OpticalNoise
+from devices.simulated import SimulatedTracker
+from devices.tools import BUILTIN_TOOLS, ToolDefinition
+from guidance.digitize import DigitizedPoint, digitize, tip_in_reference_error_rms_mm
+from guidance.exceptions import GuidanceError, OutputFolderError
+from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
+from guidance.report import write_report
+from guidance.views import NavigationView, check_rendering
+from registration.paired_point import register_paired_points
+from registration.transforms import (
+    TransformDifference,
+    apply_transform,
+    invert_rigid,
+    make_rigid,
+    transform_difference,
+)
+from registration.tre import expected_fre_rms, predict_tre_rms
+from scenes.motions import (
+    StylusGeometry,
+    Touch,
+    TouchMotion,
+    TouchSettings,
+    aligning_rotation,
+    touch_fiducials_then_targets,
+)
+from scenes.phantoms import PhantomKind, build_phantom
+from scenes.scene import Scene
+from scenes.surface import extract_surface
+
+logger = logging.getLogger(__name__)
+
+# Where the phantom sits: head centre 1.4 m in front of the camera (NDI Polaris convention: the
+# camera looks along -z), face up toward the camera, then turned by a random tilt.
+HEAD_CENTRE_IN_TRACKER_MM = np.array([0.0, 0.0, -1400.0])
+TRACKER_FROM_IMAGE_ROTATION = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+MAX_PLACEMENT_TILT_RAD = math.radians(15.0)
+MAX_PLACEMENT_SHIFT_MM = 50.0
+# The reference tool is clamped beside the head, on the patient's left, above the ear (image, mm).
+REFERENCE_OFFSET_FROM_CENTRE_MM = np.array([115.0, 10.0, 50.0])
+SCENE_CT_FILE = "ct.nrrd"
+# Fiducial approach direction: mean skin normal within this radius of the bead.
+NORMAL_RADIUS_MM = 15.0
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo simulates: phantom, tracker noise and rate, hand timing, picture."""
+
+    seed: int = 0
+    phantom: PhantomKind = PhantomKind.SKULL
+    marker_jitter_rms_mm: float = 0.25
+    rate_hz: float = 60.0
+    touch: TouchSettings = field(default_factory=TouchSettings)
+    surface_reduction: float = 0.9
+    render: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise GuidanceError(f"seed must be an integer >= 0; got {self.seed!r}")
+        if not (math.isfinite(self.marker_jitter_rms_mm) and self.marker_jitter_rms_mm >= 0.0):
+            raise GuidanceError(
+                f"marker_jitter_rms_mm must be >= 0 mm; got {self.marker_jitter_rms_mm!r}"
+            )
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):
+            raise GuidanceError(f"rate_hz must be > 0; got {self.rate_hz!r}")
+        if not 0.0 <= self.surface_reduction < 1.0:
+            raise GuidanceError(
+                f"surface_reduction must be in [0, 1); got {self.surface_reduction!r}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class FiducialOutcome:
+    """One touched fiducial: its true bead centre (image, mm), the digitised point (reference
+    frame), its residual after registration (mm) and the FLE the noise model predicts (mm RMS)."""
+
+    label: str
+    true_mm: np.ndarray
+    digitized: DigitizedPoint
+    residual_mm: float
+    model_fle_mm: float
+
+
+@dataclass(frozen=True, eq=False)
+class TargetOutcome:
+    """One visited target (image frame, mm).
+
+    ``tre_mm`` is the registration's own error there: where the estimated ``image_from_reference``
+    puts the true target's reference-frame position, compared with the target; its expected RMS is
+    ``predicted_tre_rms_mm`` (Fitzpatrick 1998 eq. 46 with the measured FLE). ``navigated_mm`` is
+    the mean navigated tip over the dwell and ``error_mm`` its distance to the target: the TRE plus
+    the tracking noise left in the dwell mean (``dwell_standard_error_mm``), so its expected RMS is
+    ``expected_error_rms_mm = hypot(predicted TRE, dwell standard error)``.
+    """
+
+    label: str
+    true_mm: np.ndarray
+    tre_mm: float
+    predicted_tre_rms_mm: float
+    navigated_mm: np.ndarray
+    error_mm: float
+    dwell_standard_error_mm: float
+    expected_error_rms_mm: float
+    n_samples: int
+
+
+@dataclass(frozen=True, eq=False)
+class DemoResult:
+    """Everything the demo measured. Transforms are 4x4 (mm); errors in mm.
+
+    ``fle_measured_mm`` is the RMS over fiducials of the standard error of each dwell's mean;
+    ``fle_model_mm`` the same from the marker-noise model; ``expected_fre_*`` the FRE each of them
+    predicts (Fitzpatrick 1998). ``registration_error`` compares ``image_from_reference`` with the
+    truth. ``timing_s`` gives each step's wall time in seconds.
+    """
+
+    settings: DemoSettings
+    scene_name: str
+    scene_description: str
+    out_dir: Path
+    scene_dir: Path
+    ct_path: Path
+    picture_path: Path | None
+    report_path: Path
+    n_frames: int
+    tracker_from_image_true: np.ndarray
+    image_from_reference_true: np.ndarray
+    image_from_reference: np.ndarray
+    registration_error: TransformDifference
+    fre_rms_mm: float
+    fle_measured_mm: float
+    fle_model_mm: float
+    expected_fre_measured_mm: float
+    expected_fre_model_mm: float
+    fiducials: tuple[FiducialOutcome, ...]
+    targets: tuple[TargetOutcome, ...]
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def prepare_output_folder(path: Path) -> Path:
+    """Create ``path`` if needed and check a file can be written in it; OutputFolderError if not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".gestes-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputFolderError(f"cannot write to the output folder {path}: {reason}") from error
+    return path
+
+
+def _marker_axes(tool: ToolDefinition) -> tuple[np.ndarray, np.ndarray]:
+    """A tool's facing axis (normal of its marker plane) and long axis (first principal axis)."""
+    centred = tool.markers_mm - tool.centroid_mm
+    axes = np.linalg.svd(centred)[2]
+    return axes[2], axes[0]
+
+
+def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth: ``tracker_from_image`` (head centre in front of the camera, face up, random
+    tilt and shift) and ``image_from_reference`` (reference beside the head, facing the camera)."""
+    rng = np.random.default_rng(seed)
+    axis = rng.normal(size=3)
+    angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
+    tilt = Rotation.from_rotvec(angle * axis / np.linalg.norm(axis)).as_matrix()
+    rotation = tilt @ TRACKER_FROM_IMAGE_ROTATION
+    centre = HEAD_CENTRE_IN_TRACKER_MM + rng.uniform(-1.0, 1.0, 3) * MAX_PLACEMENT_SHIFT_MM
+    tracker_from_image = make_rigid(rotation, centre - rotation @ scene_centre_mm)
+    position = scene_centre_mm + REFERENCE_OFFSET_FROM_CENTRE_MM
+    camera_in_image = apply_transform(invert_rigid(tracker_from_image), np.zeros(3))
+    facing, long_axis = _marker_axes(BUILTIN_TOOLS["reference"])
+    reference_rotation = aligning_rotation(
+        facing, long_axis, camera_in_image - position, np.array([0.0, 0.0, 1.0])
+    )
+    return tracker_from_image, make_rigid(reference_rotation, position)
+
+
+def approach_directions(
+    surface: pv.PolyData, fiducials_mm: np.ndarray, targets_mm: np.ndarray, hover_mm: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image-frame approach directions: for fiducials the mean outward skin normal around each
+    bead; for targets the way out along the shortest path to the skin, with the hover distance
+    (depth + ``hover_mm``) that starts the approach outside. Returns (fiducial dirs, target dirs,
+    target hover distances)."""
+    points = np.asarray(surface.points, dtype=np.float64)
+    normals = np.asarray(surface.point_data["Normals"], dtype=np.float64)
+    tree = cKDTree(points)
+    fiducial_dirs = []
+    for bead in fiducials_mm:
+        near = tree.query_ball_point(bead, NORMAL_RADIUS_MM)
+        if not near:
+            raise GuidanceError(
+                f"no skin surface within {NORMAL_RADIUS_MM} mm of the fiducial at {bead}: "
+                "the bead is not on the skin"
+            )
+        mean = normals[near].mean(axis=0)
+        fiducial_dirs.append(mean / np.linalg.norm(mean))
+    depths, nearest = tree.query(targets_mm)
+    target_dirs = points[nearest] - targets_mm
+    target_dirs /= np.linalg.norm(target_dirs, axis=1, keepdims=True)
+    return np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm
+
+
+def build_motion(
+    scene: Scene,
+    surface: pv.PolyData,
+    tracker_from_image: np.ndarray,
+    image_from_reference: np.ndarray,
+    settings: DemoSettings,
+) -> TouchMotion:
+    """The scripted stylus of the exercise, in the tracker frame."""
+    stylus_tool = BUILTIN_TOOLS["stylus"]
+    fiducial_dirs, target_dirs, target_hovers = approach_directions(
+        surface, scene.fiducials_mm, scene.targets_mm, settings.touch.hover_mm
+    )
+    rotation = tracker_from_image[:3, :3]
+
+    def touches(labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers) -> list:
+        return [
+            Touch(label, apply_transform(tracker_from_image, point), rotation @ direction, hover)
+            for label, point, direction, hover in zip(labels, points, dirs, hovers, strict=True)
+        ]
+
+    centre = apply_transform(tracker_from_image, np.asarray(surface.center))
+    n_fiducials = len(fiducial_dirs)
+    return touch_fiducials_then_targets(
+        touches(scene.fiducial_labels, scene.fiducials_mm, fiducial_dirs, [None] * n_fiducials),
+        touches(scene.target_labels, scene.targets_mm, target_dirs, target_hovers),
+        tracker_from_image @ image_from_reference,
+        StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
+        centre,
+        settings.touch,
+        settings.seed,
+    )
+
+
+def record_dwells(tracker: SimulatedTracker, motion: TouchMotion) -> tuple[list[list[Frame]], int]:
+    """Run the tracker through the motion; the frames inside each dwell, and the frame count."""
+    dwells = motion.dwells
+    starts = np.array([dwell.start_s for dwell in dwells])
+    per_dwell: list[list[Frame]] = [[] for _ in dwells]
+    n_frames = 0
+    with tracker:
+        for frame in tracker:
+            n_frames += 1
+            index = int(np.searchsorted(starts, frame.timestamp, side="right")) - 1
+            if index >= 0 and frame.timestamp <= dwells[index].end_s:
+                per_dwell[index].append(frame)
+    return per_dwell, n_frames
+
+
+def _tip_samples(frames: Sequence[Frame], tip_mm: np.ndarray) -> np.ndarray:
+    """Tip in the reference frame for each frame, NaN rows where a tool was lost."""
+    samples = [tip_in_reference_mm(frame, tip_mm) for frame in frames]
+    return np.array([np.full(3, np.nan) if s is None else s for s in samples]).reshape(-1, 3)
+
+
+def _navigate_target(
+    navigator: Navigator,
+    label: str,
+    true_mm: np.ndarray,
+    true_in_reference_mm: np.ndarray,
+    frames: Sequence[Frame],
+    predicted_tre_mm: float,
+) -> tuple[TargetOutcome, NavigationState]:
+    """Score one target visit; also return the state of the middle frame (for the picture)."""
+    states = [navigator.navigate(frame) for frame in frames]
+    mean = digitize(label, np.array([state.tip_mm for state in states]).reshape(-1, 3))
+    registered = apply_transform(navigator.image_from_reference, true_in_reference_mm)
+    outcome = TargetOutcome(
+        label=label,
+        true_mm=true_mm,
+        tre_mm=float(np.linalg.norm(registered - true_mm)),
+        predicted_tre_rms_mm=predicted_tre_mm,
+        navigated_mm=mean.point_mm,
+        error_mm=float(np.linalg.norm(mean.point_mm - true_mm)),
+        dwell_standard_error_mm=mean.standard_error_mm,
+        expected_error_rms_mm=math.hypot(predicted_tre_mm, mean.standard_error_mm),
+        n_samples=mean.n_samples,
+    )
+    return outcome, states[len(states) // 2]
+
+
+def _render(
+    scene: Scene, surface: pv.PolyData, state: NavigationState, caption: str, path: Path
+) -> Path:
+    stylus = BUILTIN_TOOLS["stylus"]
+    with NavigationView(
+        scene.ct, surface, scene.fiducials_mm, scene.targets_mm, stylus.markers_mm, stylus.tip_mm
+    ) as view:
+        view.show(state, caption)
+        return view.save(path)
+
+
+def run_demo(
+    out_dir: Path, settings: DemoSettings = DemoSettings(), progress: Progress | None = None
+) -> DemoResult:
+    """Run the whole exercise, write the scene, ``navigation.png`` and ``report.json`` under
+    ``out_dir``, and return the result. ``progress`` receives a line at the start of each step."""
+    say = progress or (lambda message: None)
+    out_dir = prepare_output_folder(out_dir)
+    if settings.render:
+        check_rendering()
+    timing: dict[str, float] = {}
+    started = clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timing[step] = now - clock
+        clock = now
+
+    say(f"building the {settings.phantom.value} phantom (seed {settings.seed})")
+    scene = build_phantom(settings.phantom, seed=settings.seed)
+    lap("build_phantom")
+    scene_dir = out_dir / "scene"
+    say(f"saving the scene (CT as {SCENE_CT_FILE}, markups) to {scene_dir}")
+    scene.save(scene_dir, ct_file=SCENE_CT_FILE)
+    ct_path = scene_dir / SCENE_CT_FILE
+    lap("save_scene")
+    say("extracting the skin surface")
+    surface = extract_surface(
+        scene.ct,
+        scene.skin_threshold_hu,
+        outer_only=True,
+        target_reduction=settings.surface_reduction,
+    )
+    lap("extract_surface")
+
+    tracker_from_image, image_from_reference_true = place_phantom(
+        np.asarray(surface.center), settings.seed
+    )
+    motion = build_motion(scene, surface, tracker_from_image, image_from_reference_true, settings)
+    tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
+    tracker = SimulatedTracker(
+        motion,
+        tools,
+        OpticalNoise(marker_jitter_rms_mm=settings.marker_jitter_rms_mm),
+        rate_hz=settings.rate_hz,
+        seed=settings.seed,
+    )
+    n_fiducials = len(scene.fiducials_mm)
+    say(
+        f"tracking: the stylus touches {n_fiducials} fiducials, then visits "
+        f"{len(scene.targets_mm)} targets ({motion.duration_s:.0f} s of motion at "
+        f"{settings.rate_hz:.0f} Hz)"
+    )
+    per_dwell, n_frames = record_dwells(tracker, motion)
+    lap("tracking")
+
+    stylus, reference = BUILTIN_TOOLS["stylus"], BUILTIN_TOOLS["reference"]
+    points = [
+        digitize(label, _tip_samples(frames, stylus.tip_mm))
+        for label, frames in zip(scene.fiducial_labels, per_dwell[:n_fiducials], strict=True)
+    ]
+    moving = np.array([point.point_mm for point in points])
+    registration = register_paired_points(scene.fiducials_mm, moving)
+    model_fle = [
+        tip_in_reference_error_rms_mm(
+            stylus.markers_mm,
+            stylus.tip_mm,
+            reference.markers_mm,
+            point.point_mm,
+            settings.marker_jitter_rms_mm,
+        )
+        / math.sqrt(point.n_samples)
+        for point in points
+    ]
+    fle_measured = float(np.sqrt(np.mean([p.standard_error_mm**2 for p in points])))
+    fle_model = float(np.sqrt(np.mean(np.square(model_fle))))
+    predicted_tre = predict_tre_rms(scene.fiducials_mm, fle_measured, scene.targets_mm)
+    fiducials = tuple(
+        FiducialOutcome(label, true, point, float(residual), float(model))
+        for label, true, point, residual, model in zip(
+            scene.fiducial_labels,
+            scene.fiducials_mm,
+            points,
+            registration.residuals_mm,
+            model_fle,
+            strict=True,
+        )
+    )
+    navigator = Navigator(
+        registration.fixed_from_moving, stylus.tip_mm, scene.targets_mm, scene.structures
+    )
+    reference_from_image_true = invert_rigid(image_from_reference_true)
+    visits = [
+        _navigate_target(
+            navigator,
+            label,
+            true,
+            apply_transform(reference_from_image_true, true),
+            frames,
+            float(predicted_tre[j]),
+        )
+        for j, (label, true, frames) in enumerate(
+            zip(scene.target_labels, scene.targets_mm, per_dwell[n_fiducials:], strict=True)
+        )
+    ]
+    targets = tuple(outcome for outcome, _ in visits)
+    lap("registration_and_navigation")
+    logger.info("FRE %.3f mm with %d fiducials", registration.fre_rms_mm, n_fiducials)
+
+    picture_path = None
+    if settings.render and visits:
+        outcome, state = visits[0]
+        say("rendering navigation.png")
+        caption = (
+            f"{scene.name} phantom, {n_fiducials} fiducials, FRE {registration.fre_rms_mm:.2f} mm\n"
+            f"stylus on target {outcome.label}: navigated tip {outcome.error_mm:.2f} mm from the "
+            f"true target (predicted TRE {outcome.predicted_tre_rms_mm:.2f} mm RMS)"
+        )
+        picture_path = _render(scene, surface, state, caption, out_dir / "navigation.png")
+        lap("render")
+    timing["total"] = time.perf_counter() - started
+
+    result = DemoResult(
+        settings=settings,
+        scene_name=scene.name,
+        scene_description=scene.description,
+        out_dir=out_dir,
+        scene_dir=scene_dir,
+        ct_path=ct_path,
+        picture_path=picture_path,
+        report_path=out_dir / "report.json",
+        n_frames=n_frames,
+        tracker_from_image_true=tracker_from_image,
+        image_from_reference_true=image_from_reference_true,
+        image_from_reference=registration.fixed_from_moving,
+        registration_error=transform_difference(
+            registration.fixed_from_moving, image_from_reference_true
+        ),
+        fre_rms_mm=registration.fre_rms_mm,
+        fle_measured_mm=fle_measured,
+        fle_model_mm=fle_model,
+        expected_fre_measured_mm=expected_fre_rms(n_fiducials, fle_measured),
+        expected_fre_model_mm=expected_fre_rms(n_fiducials, fle_model),
+        fiducials=fiducials,
+        targets=targets,
+        timing_s=timing,
+    )
+    write_report(result, result.report_path)
+    return result

@@ -1,0 +1,254 @@
+"""The navigation picture, rendered off-screen with PyVista: the phantom in 3D with fiducials,
+targets and the stylus, beside axial, coronal and sagittal CT slices through the stylus tip.
+
+The view only draws what a ``NavigationState`` says; it keeps no state a score depends on. Meshes
+and the CT are loaded once; ``show`` moves the stylus actor and the three reslice planes in place
+(``vtkImageResliceMapper`` + ``vtkPlane``), it never rebuilds a mesh, so it can run per frame.
+Slices use radiological display: patient left on screen right, anterior up on the axial view.
+"""
+
+import ctypes
+import ctypes.util
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+import pyvista as pv
+import SimpleITK as sitk
+from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkRenderingCore import vtkImageSlice
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+from guidance.exceptions import GuidanceError, RenderingUnavailable
+from guidance.navigator import NavigationState
+
+logger = logging.getLogger(__name__)
+
+MISSING_LIBRARIES_HINT = (
+    "off-screen rendering needs the EGL and Mesa libraries: "
+    "apt-get install libegl1 libgl1-mesa-dri (Debian/Ubuntu)"
+)
+DRI_FOLDERS = (
+    "/usr/lib/x86_64-linux-gnu/dri",
+    "/usr/lib/aarch64-linux-gnu/dri",
+    "/usr/lib64/dri",
+    "/usr/lib/dri",
+)
+SOFTWARE_DRIVER = "swrast_dri.so"
+
+
+def check_rendering(
+    egl_library: str = "EGL", dri_folders: Sequence[str | Path] = DRI_FOLDERS
+) -> None:
+    """Raise RenderingUnavailable unless the EGL library and Mesa's software driver are present.
+
+    Without them VTK's off-screen window crashes the process (a segfault, no Python error), so
+    this runs before the first Plotter exists. ``LIBGL_DRIVERS_PATH`` adds driver folders.
+    """
+    name = ctypes.util.find_library(egl_library)
+    try:
+        ctypes.CDLL(name or f"lib{egl_library}.so.1")
+    except OSError as error:
+        raise RenderingUnavailable(
+            f"cannot load lib{egl_library}: {MISSING_LIBRARIES_HINT}"
+        ) from error
+    extra = os.environ.get("LIBGL_DRIVERS_PATH", "")
+    folders = [*filter(None, extra.split(":")), *dri_folders]
+    if not any((Path(folder) / SOFTWARE_DRIVER).exists() for folder in folders):
+        raise RenderingUnavailable(
+            f"no Mesa software driver ({SOFTWARE_DRIVER}) in {', '.join(map(str, folders))}: "
+            f"{MISSING_LIBRARIES_HINT}"
+        )
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """Size and look of the navigation picture: pixels, mm, HU."""
+
+    window_size: tuple[int, int] = (1400, 1000)
+    slice_half_height_mm: float = 110.0
+    surface_opacity: float = 0.3
+    window_hu: float = 1800.0
+    level_hu: float = 300.0
+    marker_radius_mm: float = 2.5
+
+    def __post_init__(self) -> None:
+        width, height = self.window_size
+        if width < 200 or height < 150:
+            raise GuidanceError(
+                f"window_size must be at least 200 x 150 pixels; got {width} x {height}"
+            )
+        for name in ("slice_half_height_mm", "window_hu", "marker_radius_mm"):
+            if not getattr(self, name) > 0.0:
+                raise GuidanceError(f"ViewSettings.{name} must be > 0; got {getattr(self, name)!r}")
+        if not 0.0 <= self.surface_opacity <= 1.0:
+            raise GuidanceError(
+                f"ViewSettings.surface_opacity must be in [0, 1]; got {self.surface_opacity!r}"
+            )
+
+
+# Slice views: (title, plane normal, camera direction of view, camera up), LPS.
+# Axial seen from the feet, coronal from the front, sagittal from the patient's left.
+_SLICES = (
+    ("axial", (0.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
+    ("coronal", (0.0, 1.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    ("sagittal", (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+)
+# Panels (row, column) of the 3D view, then of the slices in the order of _SLICES.
+_PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
+CAMERA_DISTANCE_MM = 1000.0
+UPPER_LEFT = 2  # vtkCornerAnnotation corner index
+
+
+def image_data(ct: sitk.Image) -> pv.ImageData:
+    """The CT as a ``pyvista.ImageData`` with the same origin, spacing and direction (LPS mm)."""
+    grid = pv.ImageData(dimensions=ct.GetSize(), spacing=ct.GetSpacing(), origin=ct.GetOrigin())
+    grid.direction_matrix = np.reshape(ct.GetDirection(), (3, 3))
+    grid.point_data["HU"] = sitk.GetArrayViewFromImage(ct).astype(np.float32).ravel()
+    return grid
+
+
+def stylus_mesh(
+    markers_mm: np.ndarray, tip_mm: np.ndarray, shaft_radius_mm: float = 1.5
+) -> pv.PolyData:
+    """A stylus in its own frame: a shaft from the tip to the marker centroid, and the markers."""
+    markers = np.asarray(markers_mm, dtype=np.float64)
+    tip = np.asarray(tip_mm, dtype=np.float64)
+    centroid = markers.mean(axis=0)
+    length = float(np.linalg.norm(centroid - tip))
+    shaft = pv.Cylinder(
+        center=(tip + centroid) / 2,
+        direction=centroid - tip,
+        radius=shaft_radius_mm,
+        height=length,
+        resolution=16,
+    )
+    parts = [shaft.triangulate()]
+    parts += [
+        pv.Sphere(radius=5.5, center=m, theta_resolution=12, phi_resolution=12) for m in markers
+    ]
+    parts += [pv.Line(m, centroid).tube(radius=1.0, n_sides=8) for m in markers]
+    return pv.merge(parts)
+
+
+class NavigationView:
+    """Off-screen navigation picture of one scene; ``show(state)`` then ``save(path)``."""
+
+    def __init__(
+        self,
+        ct: sitk.Image,
+        surface: pv.PolyData,
+        fiducials_mm: np.ndarray,
+        targets_mm: np.ndarray,
+        stylus_markers_mm: np.ndarray,
+        stylus_tip_mm: np.ndarray,
+        settings: ViewSettings = ViewSettings(),
+    ) -> None:
+        check_rendering()
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+        pv.global_theme.multi_samples = 0
+        self.settings = settings
+        self._plotter = pv.Plotter(
+            off_screen=True, shape=(2, 2), window_size=list(settings.window_size), border=False
+        )
+        plotter = self._plotter
+        plotter.set_background("black")
+        fiducials = pv.PolyData(np.asarray(fiducials_mm, dtype=np.float64))
+        targets = pv.PolyData(np.asarray(targets_mm, dtype=np.float64))
+        ball = pv.Sphere(radius=settings.marker_radius_mm, theta_resolution=12, phi_resolution=12)
+        fiducial_balls = fiducials.glyph(geom=ball, scale=False, orient=False)
+        target_balls = targets.glyph(geom=ball, scale=False, orient=False)
+
+        # 3D view (top left): surface, fiducials, targets, the stylus moved by its user matrix.
+        plotter.subplot(*_PANELS[0])
+        plotter.add_mesh(
+            surface, color="wheat", opacity=settings.surface_opacity, smooth_shading=True
+        )
+        plotter.add_mesh(fiducial_balls, color="deepskyblue")
+        plotter.add_mesh(target_balls, color="red")
+        self._stylus = plotter.add_mesh(
+            stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver"
+        )
+        self._caption = plotter.add_text("", position="upper_left", font_size=12, color="white")
+        plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
+        plotter.reset_camera(bounds=surface.bounds)
+        plotter.camera.zoom(1.3)
+
+        # Slice views (other panels): one reslice mapper per plane, the tip as a small ball.
+        grid = image_data(ct)
+        self._planes, self._tips = [], []
+        for panel, (title, normal, _, _) in zip(_PANELS[1:], _SLICES, strict=True):
+            plotter.subplot(*panel)
+            plane = vtkPlane()
+            plane.SetNormal(normal)
+            plane.SetOrigin(grid.center)
+            mapper = vtkImageResliceMapper()
+            mapper.SetInputData(grid)
+            mapper.SetSlicePlane(plane)
+            image_slice = vtkImageSlice()
+            image_slice.SetMapper(mapper)
+            image_slice.GetProperty().SetColorWindow(settings.window_hu)
+            image_slice.GetProperty().SetColorLevel(settings.level_hu)
+            image_slice.GetProperty().SetInterpolationTypeToLinear()
+            plotter.renderer.AddViewProp(image_slice)
+            plotter.add_mesh(target_balls, color="red")
+            self._tips.append(plotter.add_mesh(ball.copy(), color="yellow"))
+            plotter.add_text(title, position="upper_left", font_size=10, color="white")
+            plotter.enable_parallel_projection()
+            self._planes.append(plane)
+
+    def show(self, state: NavigationState, caption: str = "") -> None:
+        """Move the stylus and the three slice planes to ``state``'s tip (in place)."""
+        if not state.tracked:
+            self._stylus.SetVisibility(False)
+            self._caption.SetText(UPPER_LEFT, caption or "stylus not tracked")
+            return
+        self._stylus.SetVisibility(True)
+        self._stylus.user_matrix = state.image_from_stylus
+        self._caption.SetText(UPPER_LEFT, caption)
+        tip = state.tip_mm
+        for panel, plane, tip_actor, (_, _, direction, up) in zip(
+            _PANELS[1:], self._planes, self._tips, _SLICES, strict=True
+        ):
+            plane.SetOrigin(tip)
+            tip_actor.position = tip
+            self._plotter.subplot(*panel)
+            camera = self._plotter.camera
+            camera.focal_point = tip
+            camera.position = tip - CAMERA_DISTANCE_MM * np.asarray(direction)
+            camera.up = up
+            camera.parallel_scale = self.settings.slice_half_height_mm
+            self._plotter.renderer.ResetCameraClippingRange()
+
+    def save(self, path: Path) -> Path:
+        """Render and write the picture as PNG; returns the path."""
+        path = Path(path)
+        self._plotter.render()  # a no-op before the first screenshot, which renders itself
+        self._plotter.screenshot(str(path))
+        logger.info("navigation picture written to %s", path)
+        return path
+
+    def screenshot(self) -> np.ndarray:
+        """The rendered picture as an (H, W, 3) uint8 array."""
+        self._plotter.render()
+        return np.asarray(self._plotter.screenshot(return_img=True))
+
+    def close(self) -> None:
+        """Release the off-screen window."""
+        self._plotter.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,106 @@
+"""The demo's headless logic: settings, output folder, ground-truth placement, approach
+directions, and a noise-free run in which every error must vanish."""
+
+import math
+
+import numpy as np
+import pytest
+import pyvista as pv
+
+from devices.tools import BUILTIN_TOOLS
+from guidance.demo import (
+    HEAD_CENTRE_IN_TRACKER_MM,
+    MAX_PLACEMENT_SHIFT_MM,
+    DemoSettings,
+    approach_directions,
+    place_phantom,
+    prepare_output_folder,
+    run_demo,
+)
+from guidance.exceptions import GuidanceError, OutputFolderError
+from registration.transforms import apply_transform, as_rigid, invert_rigid
+
+
+def test_output_folder_is_created_with_its_parents(tmp_path):
+    folder = prepare_output_folder(tmp_path / "a" / "b")
+    assert folder.is_dir()
+    assert list(folder.iterdir()) == []
+
+
+def test_output_folder_under_a_file_is_refused_with_its_name(tmp_path):
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputFolderError, match=r"cannot write to the output folder .*report\.txt"):
+        prepare_output_folder(blocker / "out")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_placement_puts_the_head_before_the_camera_and_the_reference_facing_it(seed):
+    centre = np.array([1.0, -2.0, 20.0])
+    tracker_from_image, image_from_reference = place_phantom(centre, seed)
+    as_rigid(tracker_from_image)
+    as_rigid(image_from_reference)
+    head = apply_transform(tracker_from_image, centre)
+    assert np.all(np.abs(head - HEAD_CENTRE_IN_TRACKER_MM) <= MAX_PLACEMENT_SHIFT_MM)
+    tracker_from_reference = tracker_from_image @ image_from_reference
+    markers = BUILTIN_TOOLS["reference"].markers_mm
+    normal = np.linalg.svd(markers - markers.mean(axis=0))[2][2]
+    facing = tracker_from_reference[:3, :3] @ normal
+    to_camera = -tracker_from_reference[:3, 3] / np.linalg.norm(tracker_from_reference[:3, 3])
+    assert facing @ to_camera > math.cos(math.radians(1.0))
+    # Anterior (-y in LPS) points roughly at the camera (+z), within the 15 degree tilt.
+    anterior = tracker_from_image[:3, :3] @ np.array([0.0, -1.0, 0.0])
+    assert anterior[2] > math.cos(math.radians(16.0))
+
+
+def test_approach_directions_on_a_ball():
+    """On a 50 mm ball: a bead on the surface is approached radially (within 1 degree, the
+    facet size of the mesh); a target 30 mm deep leaves by its nearest surface point."""
+    ball = pv.Sphere(radius=50.0, theta_resolution=90, phi_resolution=90).compute_normals()
+    bead = np.array([[0.0, 50.0, 0.0]])
+    target = np.array([[0.0, 0.0, 20.0]])
+    fiducial_dirs, target_dirs, hovers = approach_directions(ball, bead, target, hover_mm=40.0)
+    assert fiducial_dirs[0] @ [0.0, 1.0, 0.0] > math.cos(math.radians(1.0))
+    assert target_dirs[0] @ [0.0, 0.0, 1.0] > math.cos(math.radians(1.0))
+    assert hovers[0] == pytest.approx(30.0 + 40.0, abs=0.1)
+
+
+def test_approach_directions_refuse_a_bead_off_the_skin():
+    ball = pv.Sphere(radius=50.0).compute_normals()
+    with pytest.raises(GuidanceError, match="not on the skin"):
+        approach_directions(ball, np.array([[0.0, 0.0, 200.0]]), np.zeros((1, 3)), 40.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("seed", -1, "seed must be an integer >= 0"),
+        ("marker_jitter_rms_mm", -0.1, "marker_jitter_rms_mm must be >= 0"),
+        ("rate_hz", 0.0, "rate_hz must be > 0"),
+        ("surface_reduction", 1.0, r"surface_reduction must be in \[0, 1\)"),
+    ],
+)
+def test_settings_reject_out_of_range_values(field, value, reason):
+    with pytest.raises(GuidanceError, match=reason):
+        DemoSettings(**{field: value})
+
+
+def test_without_noise_every_error_vanishes(tmp_path):
+    """With exact markers the whole chain (placement, motion, tracker, navigator, registration)
+    must agree with the ground truth to 1e-6 mm: any frame or sign slip shows up here."""
+    result = run_demo(tmp_path, DemoSettings(seed=2, marker_jitter_rms_mm=0.0, render=False))
+    assert result.fre_rms_mm < 1e-6
+    assert result.registration_error.translation_mm < 1e-6
+    np.testing.assert_allclose(
+        result.image_from_reference, result.image_from_reference_true, atol=1e-6
+    )
+    reference_from_image = invert_rigid(result.image_from_reference)
+    for fiducial in result.fiducials:
+        np.testing.assert_allclose(
+            fiducial.digitized.point_mm,
+            apply_transform(reference_from_image, fiducial.true_mm),
+            atol=1e-6,
+        )
+    assert all(target.error_mm < 1e-6 and target.tre_mm < 1e-6 for target in result.targets)
+    assert result.picture_path is None
+    assert (tmp_path / "report.json").is_file()
