@@ -4,7 +4,9 @@ import enum
 from pathlib import Path
 
 from scenes.exceptions import SceneError
+from scenes.phantoms.needle_box import build_needle_box
 from scenes.phantoms.skull import build_skull
+from scenes.phantoms.spine import build_spine
 from scenes.scene import Scene, load_scene
 
 
@@ -12,6 +14,8 @@ class PhantomKind(enum.Enum):
     """The built-in phantoms, named as in ``builtin:NAME`` scene specifications."""
 
     SKULL = "skull"
+    SPINE = "spine"
+    NEEDLE_BOX = "needle-box"
 
     @classmethod
     def parse(cls, name: str) -> "PhantomKind":
@@ -27,7 +31,11 @@ class PhantomKind(enum.Enum):
 def build_phantom(kind: PhantomKind | str, seed: int = 0) -> Scene:
     """Build the phantom ``kind`` (enum or name) at 1 mm voxels, deterministic from ``seed``."""
     kind = kind if isinstance(kind, PhantomKind) else PhantomKind.parse(kind)
-    builders = {PhantomKind.SKULL: build_skull}
+    builders = {
+        PhantomKind.SKULL: build_skull,
+        PhantomKind.SPINE: build_spine,
+        PhantomKind.NEEDLE_BOX: build_needle_box,
+    }
     return builders[kind](seed=seed)
 
 

@@ -12,6 +12,11 @@ import numpy as np
 import SimpleITK as sitk
 
 AIR_HU = -1000.0
+PLASTIC_HU = 120.0
+METAL_HU = 3000.0
+BEAD_RADIUS_MM = 2.0  # 4 mm metal bead
+HOUSING_RADIUS_MM = 5.0  # plastic housing of the adhesive marker, around the bead
+NOISE_HU = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,16 +54,21 @@ class Grid:
         image.SetSpacing(self.spacing_mm)
         return image
 
-    def box(self, centre_mm: np.ndarray, half_width_mm: float) -> tuple[slice, slice, slice]:
-        """Array slices ``[z, y, x]`` of the voxels within ``half_width_mm`` of ``centre_mm``."""
+    def box(self, low_mm: np.ndarray, high_mm: np.ndarray) -> tuple[slice, slice, slice]:
+        """Array slices ``[z, y, x]`` of the voxels whose centres lie in ``[low_mm, high_mm]``."""
         slices = []
         for axis in (2, 1, 0):
-            low = (centre_mm[axis] - half_width_mm - self.origin_mm[axis]) / self.spacing_mm[axis]
-            high = (centre_mm[axis] + half_width_mm - self.origin_mm[axis]) / self.spacing_mm[axis]
+            low = (low_mm[axis] - self.origin_mm[axis]) / self.spacing_mm[axis]
+            high = (high_mm[axis] - self.origin_mm[axis]) / self.spacing_mm[axis]
             start = max(int(np.floor(low)), 0)
             stop = min(int(np.ceil(high)) + 1, self.size[axis])
             slices.append(slice(start, stop))
         return tuple(slices)
+
+    def ball_box(self, centre_mm: np.ndarray, radius_mm: float) -> tuple[slice, slice, slice]:
+        """Array slices ``[z, y, x]`` of the cube of half side ``radius_mm`` at ``centre_mm``."""
+        centre = np.asarray(centre_mm, dtype=np.float64)
+        return self.box(centre - radius_mm, centre + radius_mm)
 
 
 def ramp_fraction(signed_distance_mm: np.ndarray, voxel_mm: float) -> np.ndarray:
@@ -80,7 +90,7 @@ def paint_sphere(
     supersampling: int = 8,
 ) -> None:
     """Paint a ball with the exact volume fraction of each voxel (``supersampling``^3 samples)."""
-    region = grid.box(centre_mm, radius_mm + max(grid.spacing_mm))
+    region = grid.ball_box(centre_mm, radius_mm + max(grid.spacing_mm))
     x, y, z = grid.axes()
     xs, ys, zs = x[..., region[2]], y[:, region[1], :], z[region[0]]
     offsets = (np.arange(supersampling) + 0.5) / supersampling - 0.5
@@ -99,10 +109,8 @@ def paint_tube(
 ) -> None:
     """Paint a tube of ``radius_mm`` around a polyline (antialiased from the signed distance)."""
     points = np.atleast_2d(np.asarray(centreline_mm, dtype=np.float64))
-    low, high = points.min(axis=0), points.max(axis=0)
-    region = grid.box(
-        (low + high) / 2, np.max(high - low) / 2 + radius_mm + 2 * max(grid.spacing_mm)
-    )
+    margin = radius_mm + 2 * max(grid.spacing_mm)
+    region = grid.box(points.min(axis=0) - margin, points.max(axis=0) + margin)
     x, y, z = grid.axes()
     px, py, pz = x[..., region[2]], y[:, region[1], :], z[region[0]]
     distance = np.full(np.broadcast_shapes(px.shape, py.shape, pz.shape), np.inf, np.float32)
@@ -122,3 +130,27 @@ def paint_tube(
         )
         np.minimum(distance, np.sqrt(squared), out=distance)
     paint(volume[region], ramp_fraction(distance - radius_mm, min(grid.spacing_mm)), hu)
+
+
+def marker_centre(surface_mm: np.ndarray, outward: np.ndarray) -> np.ndarray:
+    """Bead centre of a marker stuck on a surface point: its housing just touches the surface."""
+    normal = np.asarray(outward, dtype=np.float64)
+    return np.asarray(surface_mm, dtype=np.float64) + (
+        HOUSING_RADIUS_MM - BEAD_RADIUS_MM
+    ) * normal / np.linalg.norm(normal)
+
+
+def paint_marker(volume: np.ndarray, grid: Grid, bead_mm: np.ndarray) -> None:
+    """An adhesive CT marker: a plastic ball with a metal bead at its centre (exact partial volume).
+
+    The plastic keeps the bead's surroundings uniform, as real marker housings do, so that the
+    background-subtracted centroid of the bead is not pulled towards the skin or the air.
+    """
+    paint_sphere(volume, grid, bead_mm, HOUSING_RADIUS_MM, PLASTIC_HU)
+    paint_sphere(volume, grid, bead_mm, BEAD_RADIUS_MM, METAL_HU)
+
+
+def finish(volume: np.ndarray, grid: Grid, rng: np.random.Generator) -> sitk.Image:
+    """Add Gaussian CT noise (``NOISE_HU``) and round to the int16 image."""
+    volume += rng.normal(0.0, NOISE_HU, volume.shape).astype(np.float32)
+    return grid.to_image(volume)

@@ -9,7 +9,18 @@ can be tested against the true centres. Frame: physical LPS mm, head centre at t
 
 import numpy as np
 
-from scenes.phantoms.painting import Grid, paint, paint_sphere, paint_tube, ramp_fraction
+from scenes.phantoms.painting import (
+    BEAD_RADIUS_MM,
+    HOUSING_RADIUS_MM,
+    Grid,
+    finish,
+    marker_centre,
+    paint,
+    paint_marker,
+    paint_sphere,
+    paint_tube,
+    ramp_fraction,
+)
 from scenes.scene import Scene, Structure
 
 SKULL_SEMI_AXES_MM = np.array([70.0, 90.0, 80.0])  # outer table: left-right, anterior-posterior, up
@@ -25,13 +36,8 @@ HU = {
     "csf": 8.0,
     "blood": 70.0,
     "tumour": 60.0,
-    "plastic": 120.0,
-    "metal": 3000.0,
 }
-BEAD_RADIUS_MM = 2.0
-HOUSING_RADIUS_MM = 5.0
 N_BEADS = 8
-NOISE_HU = 10.0
 
 
 class _SkullShape:
@@ -163,18 +169,12 @@ def build_skull(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
     for target in targets:
         paint_sphere(volume, grid, target, TUMOUR_RADIUS_MM, HU["tumour"])
 
-    beads = []
-    for direction in _bead_directions(rng):
-        skin, normal = shape.skin_point(direction)
-        beads.append(skin + (HOUSING_RADIUS_MM - BEAD_RADIUS_MM) * normal)
+    beads = [marker_centre(*shape.skin_point(direction)) for direction in _bead_directions(rng)]
     for bead in beads:
-        paint_sphere(volume, grid, bead, HOUSING_RADIUS_MM, HU["plastic"])
-        paint_sphere(volume, grid, bead, BEAD_RADIUS_MM, HU["metal"])
-
-    volume += rng.normal(0.0, NOISE_HU, volume.shape).astype(np.float32)
+        paint_marker(volume, grid, bead)
     return Scene(
         name="skull",
-        ct=grid.to_image(volume),
+        ct=finish(volume, grid, rng),
         fiducials_mm=np.array(beads),
         fiducial_labels=tuple(f"F{index + 1}" for index in range(len(beads))),
         targets_mm=targets,

@@ -1,6 +1,5 @@
 """Shared fixtures: the skull phantom and its surfaces are built once per test session."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -8,17 +7,22 @@ import pytest
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
 
-# ../shared/data beside the repository; GESTES_SHARED_DATA points elsewhere (e.g. from a worktree).
-SHARED_DATA = Path(
-    os.environ.get(
-        "GESTES_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    )
-)
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def skull() -> Scene:
     return build_phantom(PhantomKind.SKULL, seed=0)
+
+
+@pytest.fixture(scope="session")
+def spine() -> Scene:
+    return build_phantom(PhantomKind.SPINE, seed=0)
+
+
+@pytest.fixture(scope="session")
+def needle_box() -> Scene:
+    return build_phantom(PhantomKind.NEEDLE_BOX, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,9 @@ def matched_errors(found_mm: np.ndarray, truth_mm: np.ndarray) -> np.ndarray:
     return distance
 
 
-def test_skull_beads_within_a_tenth_of_a_millimetre(skull):
+@pytest.mark.parametrize("name", ["skull", "spine", "needle_box"])
+def test_phantom_beads_within_a_tenth_of_a_millimetre(request, name):
+    skull = request.getfixturevalue(name)
     found = detect_beads(skull.ct)
     assert len(found.centres_mm) == len(skull.fiducials_mm)
     errors = matched_errors(found.centres_mm, skull.fiducials_mm)

@@ -65,3 +65,39 @@ def test_structures_are_visible_where_declared(skull):
 def test_unknown_phantom_is_refused():
     with pytest.raises(SceneError, match="builtin:skull"):
         build_phantom("builtin:liver")
+
+
+@pytest.fixture(params=["skull", "spine", "needle_box"])
+def phantom(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_every_phantom_has_beads_targets_and_structures(phantom):
+    assert phantom.ct.GetPixelID() == sitk.sitkInt16
+    assert max(phantom.ct.GetSpacing()) <= 1.0
+    assert len(phantom.fiducials_mm) >= 6 and len(phantom.targets_mm) >= 2
+    assert len(phantom.structures) >= 1
+    assert np.all(hu_at(phantom.ct, phantom.fiducials_mm) > 2500)  # metal beads
+    for structure in phantom.structures:
+        assert np.all(structure.signed_distance_mm(phantom.targets_mm) > 3.0)
+
+
+def test_spine_targets_are_in_bone_and_sac_is_fluid(spine):
+    pedicles = [i for i, label in enumerate(spine.target_labels) if "pedicle" in label]
+    assert len(pedicles) == 2
+    assert np.all(hu_at(spine.ct, spine.targets_mm[pedicles]) > spine.bone_threshold_hu)
+    sac = next(s for s in spine.structures if s.name == "dural-sac")
+    middle = sac.centreline_mm[len(sac.centreline_mm) // 2]
+    assert hu_at(spine.ct, middle)[0] < 60.0  # cerebrospinal fluid, not bone
+
+
+def test_needle_box_targets_are_contrast_spheres_in_gel(needle_box):
+    np.testing.assert_allclose(hu_at(needle_box.ct, needle_box.targets_mm), 90.0, atol=40.0)
+    vessel = needle_box.structures[0]
+    middle = vessel.centreline_mm[len(vessel.centreline_mm) // 2]
+    np.testing.assert_allclose(hu_at(needle_box.ct, middle), 200.0, atol=40.0)
+
+
+def test_builtin_names_parse_to_kinds():
+    assert PhantomKind.parse("builtin:needle-box") is PhantomKind.NEEDLE_BOX
+    assert PhantomKind.parse("spine") is PhantomKind.SPINE
