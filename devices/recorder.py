@@ -3,6 +3,8 @@
 import enum
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 from devices.exceptions import ConfigurationError, StreamEnded
 from devices.frame import Tracker
@@ -12,24 +14,36 @@ logger = logging.getLogger(__name__)
 
 
 class RecordingEnd(enum.Enum):
-    """Why ``record`` returned."""
+    """Why a recording ended normally."""
 
     DURATION = "duration reached"
     SOURCE_ENDED = "source ended"
+    INTERRUPTED = "stopped by Ctrl-C"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A finished recording: where, how many frames, of which tools, and why it ended."""
+
+    path: Path
+    frame_count: int
+    tools: tuple[str, ...]
+    end: RecordingEnd
 
 
 def record(
     tracker: Tracker,
-    writer: SequenceWriter,
+    path: str | Path,
     duration_s: float | None = None,
     read_timeout_s: float | None = None,
-) -> RecordingEnd:
-    """Start ``tracker``, append its frames to ``writer``, stop it; returns why it ended.
+) -> Recording:
+    """Start ``tracker`` and write its frames to the PLUS sequence file ``path`` as they arrive.
 
-    Stops after ``duration_s`` seconds of tracker time (frame timestamps, from the first frame)
-    or when the source ends. Any other error (a timeout, a disconnected device, Ctrl-C)
-    propagates after the frames read so far are written and the tracker is stopped; close the
-    writer with ``with`` so that the file is complete either way.
+    Ends after ``duration_s`` seconds of tracker time (frame timestamps, from the first frame),
+    when the source ends, or on Ctrl-C (``KeyboardInterrupt`` ends the recording normally). The
+    file is created only once the tracker has started. Any other error (a timeout, a
+    disconnected device) propagates after the frames read so far are written, the file
+    completed and the tracker stopped.
     """
     if duration_s is not None and (not math.isfinite(duration_s) or duration_s <= 0.0):
         raise ConfigurationError(
@@ -37,17 +51,29 @@ def record(
         )
     tracker.start()
     try:
-        first_s = None
+        with SequenceWriter(path, tracker.tools) as writer:
+            end = _copy_frames(tracker, writer, duration_s, read_timeout_s)
+    finally:
+        tracker.stop()
+    logger.info("recorded %d frames to %s (%s)", writer.frame_count, path, end.value)
+    return Recording(Path(path), writer.frame_count, tuple(tracker.tools), end)
+
+
+def _copy_frames(
+    tracker: Tracker, writer: SequenceWriter, duration_s: float | None, read_timeout_s: float | None
+) -> RecordingEnd:
+    """Append frames until the duration, the end of the source or Ctrl-C."""
+    first_s = None
+    try:
         while True:
             try:
                 frame = tracker.read(timeout=read_timeout_s)
             except StreamEnded:
-                logger.info("recording: source ended after %d frames", writer.frame_count)
                 return RecordingEnd.SOURCE_ENDED
             if first_s is None:
                 first_s = frame.timestamp
             if duration_s is not None and frame.timestamp - first_s > duration_s:
                 return RecordingEnd.DURATION
             writer.append(frame)
-    finally:
-        tracker.stop()
+    except KeyboardInterrupt:
+        return RecordingEnd.INTERRUPTED

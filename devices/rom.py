@@ -1,4 +1,4 @@
-"""NDI ``.rom`` tool definition files: read (with checksum validation) and write.
+"""NDI ``.rom`` tool definition files: read them, with checksum validation.
 
 A .rom file is 752 little-endian bytes: ASCII ``NDI`` at 0; a uint16 checksum at 4-5 equal to
 the sum of bytes 6..751 modulo 65536; the tool sub-type at 12 and main type at 15; the maximum
@@ -7,6 +7,7 @@ maximum marker error (float32, mm) at 36; 20 marker positions (float32 x, y, z, 
 marker normals from 312; the manufacturer (12 ASCII) at 580, the part number (20 ASCII) at 592;
 the marker type at 655. Offsets as documented by the JHU optical-tracker-utilities ``ndi_tool.py``
 and checked on PLUS's NDI tool definitions; we read only the fields we can verify.
+(``devices.ndi.rom_image`` writes such files for tools defined only by their geometry.)
 """
 
 import enum
@@ -159,42 +160,6 @@ def parse_rom(data: bytes, source: str = "tool definition") -> RomFile:
     )
 
 
-def encode_rom(
-    tool: ToolDefinition,
-    tool_type: ToolType,
-    normals: np.ndarray | None = None,
-    manufacturer: str = "gestes",
-    max_marker_error_mm: float = 2.0,
-) -> bytes:
-    """A 752-byte passive-sphere tool definition for ``tool`` with a valid checksum.
-
-    ``normals`` default to +x for every marker (markers in the y-z plane facing the camera, as
-    on NDI passive tools). Written for the emulator and tests; not validated on hardware.
-    """
-    count = len(tool.markers_mm)
-    if count > MAX_MARKERS:
-        raise RomError(f"a .rom holds at most {MAX_MARKERS} markers; got {count}")
-    if normals is None:
-        normals = np.tile([1.0, 0.0, 0.0], (count, 1))
-    normals = np.asarray(normals, dtype=np.float64)
-    if normals.shape != tool.markers_mm.shape:
-        raise RomError(f"normals must have shape {tool.markers_mm.shape}; got {normals.shape}")
-    data = bytearray(ROM_SIZE)
-    data[: len(MAGIC)] = MAGIC
-    data[_TYPE_OFFSET] = tool_type.value
-    data[_MAX_ANGLE_OFFSET] = 90
-    data[_COUNT_OFFSET] = count
-    data[_MIN_MARKERS_OFFSET] = MIN_MARKERS
-    _MAX_ERROR.pack_into(data, _MAX_ERROR_OFFSET, max_marker_error_mm)
-    data[_MARKERS_OFFSET : _MARKERS_OFFSET + 12 * count] = tool.markers_mm.astype("<f4").tobytes()
-    data[_NORMALS_OFFSET : _NORMALS_OFFSET + 12 * count] = normals.astype("<f4").tobytes()
-    _write_text(data, _MANUFACTURER_OFFSET, _MANUFACTURER_LENGTH, manufacturer)
-    _write_text(data, _PART_OFFSET, _PART_LENGTH, tool.part_number)
-    data[_MARKER_TYPE_OFFSET] = MarkerType.PASSIVE_SPHERE.value
-    _CHECKSUM.pack_into(data, _CHECKSUM_OFFSET, rom_checksum(data))
-    return bytes(data)
-
-
 def _read_vectors(data: bytes, offset: int, count: int) -> np.ndarray:
     """``count`` float32 (x, y, z) triples from ``offset``, as a read-only (count, 3) array."""
     vectors = np.frombuffer(data, dtype="<f4", count=3 * count, offset=offset)
@@ -210,14 +175,3 @@ def _read_text(data: bytes, offset: int, length: int, source: str) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise RomError(f"{source}: text field at byte {offset} is not ASCII: {raw!r}") from None
-
-
-def _write_text(data: bytearray, offset: int, length: int, text: str) -> None:
-    """Write ``text`` as NUL-padded ASCII; it must leave room for one NUL."""
-    try:
-        raw = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise RomError(f"{text!r} is not ASCII, as .rom text fields must be") from None
-    if len(raw) >= length:
-        raise RomError(f"{text!r} is too long for a {length}-byte .rom field")
-    data[offset : offset + len(raw)] = raw

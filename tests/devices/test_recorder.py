@@ -12,7 +12,7 @@ from devices.exceptions import ConfigurationError, TrackerDisconnected
 from devices.frame import Frame
 from devices.recorder import RecordingEnd, record
 from devices.replay import ReplayTracker
-from devices.sequence_file import SequenceWriter, read_sequence
+from devices.sequence_file import read_sequence
 from devices.simulated import SimulatedTracker
 from devices.source_base import TrackerSource
 from devices.tools import BUILTIN_TOOLS
@@ -62,8 +62,10 @@ class Unplugged(TrackerSource):
 
 def test_a_recording_replays_the_frames_that_were_recorded(tmp_path):
     path = tmp_path / "sim.igs.mha"
-    with SequenceWriter(path, BUILTIN_TOOLS) as writer:
-        assert record(simulated(), writer) is RecordingEnd.SOURCE_ENDED
+    done = record(simulated(), path)
+    assert done.end is RecordingEnd.SOURCE_ENDED
+    assert done.frame_count == 61
+    assert done.tools == ("stylus", "reference")
     with simulated() as tracker:
         expected = list(tracker)
     with ReplayTracker(path, speed=None) as replay:
@@ -80,8 +82,7 @@ def test_a_recording_replays_the_frames_that_were_recorded(tmp_path):
 
 
 def test_duration_counts_tracker_time(tmp_path):
-    with SequenceWriter(tmp_path / "d.igs.mha", BUILTIN_TOOLS) as writer:
-        assert record(simulated(10.0), writer, duration_s=0.5) is RecordingEnd.DURATION
+    assert record(simulated(10.0), tmp_path / "d.igs.mha", 0.5).end is RecordingEnd.DURATION
     # Frames at 0, 1/60, ..., 0.5 s.
     assert len(read_sequence(tmp_path / "d.igs.mha")) == 31
 
@@ -89,8 +90,8 @@ def test_duration_counts_tracker_time(tmp_path):
 def test_a_disconnect_keeps_every_frame_and_stops_the_tracker(tmp_path):
     tracker = Unplugged(count=5)
     path = tmp_path / "u.igs.mha"
-    with SequenceWriter(path, tracker.tools) as writer, pytest.raises(TrackerDisconnected):
-        record(tracker, writer)
+    with pytest.raises(TrackerDisconnected):
+        record(tracker, path)
     assert tracker.stopped
     sequence = read_sequence(path)
     assert len(sequence) == 5
@@ -102,7 +103,6 @@ def test_a_killed_recorder_leaves_a_recoverable_file(tmp_path):
     script = (
         "import math, numpy as np\n"
         "from devices.recorder import record\n"
-        "from devices.sequence_file import SequenceWriter\n"
         "from devices.simulated import SimulatedTracker\n"
         "from devices.tools import BUILTIN_TOOLS\n"
         "class Still:\n"
@@ -111,8 +111,7 @@ def test_a_killed_recorder_leaves_a_recoverable_file(tmp_path):
         "        m = np.eye(4); m[2, 3] = -1000.0\n"
         "        return {'stylus': m}\n"
         "tracker = SimulatedTracker(Still(), BUILTIN_TOOLS, rate_hz=100.0, realtime=True)\n"
-        f"with SequenceWriter({str(path)!r}, BUILTIN_TOOLS) as writer:\n"
-        "    record(tracker, writer)\n"
+        f"record(tracker, {str(path)!r})\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
     try:
@@ -130,8 +129,32 @@ def test_a_killed_recorder_leaves_a_recoverable_file(tmp_path):
 
 @pytest.mark.parametrize("duration", [0.0, -1.0, float("inf")])
 def test_rejects_a_duration_that_is_not_positive_and_finite(tmp_path, duration):
-    with (
-        SequenceWriter(tmp_path / "x.igs.mha", BUILTIN_TOOLS) as writer,
-        pytest.raises(ConfigurationError, match="duration"),
-    ):
-        record(simulated(), writer, duration_s=duration)
+    with pytest.raises(ConfigurationError, match="duration"):
+        record(simulated(), tmp_path / "x.igs.mha", duration_s=duration)
+    assert not (tmp_path / "x.igs.mha").exists()
+
+
+class Interrupted(Unplugged):
+    """Ctrl-C arrives after ``count`` frames."""
+
+    def read(self, timeout=None) -> Frame:
+        if self.count == 0:
+            raise KeyboardInterrupt
+        return super().read(timeout)
+
+
+def test_ctrl_c_ends_the_recording_normally(tmp_path):
+    done = record(Interrupted(count=4), tmp_path / "c.igs.mha")
+    assert done.end is RecordingEnd.INTERRUPTED
+    assert done.frame_count == 4
+    assert len(read_sequence(tmp_path / "c.igs.mha")) == 4
+
+
+def test_no_file_is_created_when_the_tracker_cannot_start(tmp_path):
+    class Broken(Unplugged):
+        def start(self):
+            raise TrackerDisconnected("no device")
+
+    with pytest.raises(TrackerDisconnected):
+        record(Broken(count=1), tmp_path / "none.igs.mha")
+    assert not (tmp_path / "none.igs.mha").exists()

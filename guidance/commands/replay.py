@@ -1,0 +1,94 @@
+"""``gestes replay FILE``: play a tracking recording, one line (JSON object or text) per frame."""
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from devices.frame import Frame
+from devices.replay import ReplayTracker
+
+
+def _speed(text: str) -> float | None:
+    """A positive factor of the original timing, or ``max`` (as fast as possible): None."""
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0.0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max'; got {text!r}")
+    return speed
+
+
+def _count(text: str) -> int:
+    """A number of frames, >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}")
+    return int(text)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gestes replay``."""
+    parser = subparsers.add_parser("replay", help="play a tracking recording (.igs.mha)")
+    parser.add_argument("file", type=Path, help="PLUS sequence file (.igs.mha)")
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="factor of the original timing (1 = real time, 2 = twice as fast) or 'max' "
+        "(as fast as possible); default 1",
+    )
+    parser.add_argument("--loop", action="store_true", help="start again at the end (Ctrl-C stops)")
+    parser.add_argument("--limit", type=_count, help="stop after this many frames")
+    parser.add_argument("--format", choices=("json", "text"), default="json", help="output format")
+    parser.set_defaults(run=run)
+
+
+def frame_record(frame: Frame) -> dict:
+    """One frame as plain JSON values: matrices row by row (mm), null where not valid."""
+    return {
+        "timestamp_s": frame.timestamp,
+        "frame_number": frame.frame_number,
+        "tools": {
+            name: {
+                "status": pose.status.value,
+                "tracker_from_tool": pose.tracker_from_tool.tolist() if pose.valid else None,
+                "error_rms_mm": None if math.isnan(pose.error_rms) else pose.error_rms,
+            }
+            for name, pose in frame.poses.items()
+        },
+    }
+
+
+def frame_text(frame: Frame) -> str:
+    """One frame on one line: each tool's status and origin position in the tracker (mm)."""
+    parts = []
+    for name, pose in frame.poses.items():
+        if pose.valid:
+            x, y, z = pose.tracker_from_tool[:3, 3]
+            error = "" if math.isnan(pose.error_rms) else f" rms {pose.error_rms:.2f}"
+            parts.append(f"{name} {pose.status.value} ({x:.2f}, {y:.2f}, {z:.2f}) mm{error}")
+        else:
+            parts.append(f"{name} {pose.status.value}")
+    return f"{frame.timestamp:.3f} s #{frame.frame_number}  " + " | ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every frame as it is played; stops at the end (or ``--limit``, or Ctrl-C)."""
+    show = (lambda frame: json.dumps(frame_record(frame))) if args.format == "json" else frame_text
+    with ReplayTracker(args.file, speed=args.speed, loop=args.loop) as tracker:
+        for count, frame in enumerate(tracker):
+            if args.limit is not None and count >= args.limit:
+                break
+            try:
+                print(show(frame), flush=True)
+            except BrokenPipeError:
+                # The reader went away (e.g. `| head`): stop quietly, as Unix tools do, and keep
+                # Python's final flush of stdout from failing again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
+    return 0

@@ -1,0 +1,105 @@
+"""gestes record / gestes replay: files written, one JSON object per frame, clean errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from devices.sequence_file import read_sequence
+from guidance.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rec") / "demo.igs.mha"
+    assert main(["record", "--tracker", "sim:demo", "--out", str(path), "--duration", "1"]) == 0
+    return path
+
+
+def test_record_writes_the_demo_with_its_tools(demo_file, capsys):
+    sequence = read_sequence(demo_file)
+    # 1 s of tracker time at 60 Hz, both ends included.
+    assert len(sequence) == 61
+    assert sequence.tools == ("stylus", "reference")
+
+
+def test_record_prints_a_summary(tmp_path, capsys):
+    path = tmp_path / "s.igs.mha"
+    assert main(["record", "--tracker", "sim:demo", "--out", str(path), "--duration", "0.5"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"recorded 31 frames of stylus, reference to {path} (duration reached)"
+    )
+
+
+def test_replay_prints_one_json_object_per_frame(demo_file, capsys):
+    assert main(["replay", str(demo_file), "--speed", "max"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 61
+    first = json.loads(lines[0])
+    assert first["frame_number"] == 0
+    assert first["tools"]["stylus"]["status"] == "ok"
+    assert len(first["tools"]["stylus"]["tracker_from_tool"]) == 4
+    assert first["tools"]["reference"]["error_rms_mm"] > 0.0
+
+
+def test_replay_text_with_a_limit(demo_file, capsys):
+    assert (
+        main(["replay", str(demo_file), "--speed", "max", "--format", "text", "--limit", "3"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[2].startswith("0.033 s #2  stylus ok (")
+
+
+def test_replay_loops_past_the_end(demo_file, capsys):
+    assert main(["replay", str(demo_file), "--speed", "max", "--loop", "--limit", "70"]) == 0
+    numbers = [json.loads(line)["frame_number"] for line in capsys.readouterr().out.splitlines()]
+    assert numbers == list(range(70))
+
+
+def test_replay_of_a_bad_file_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "bad.igs.mha"
+    path.write_text("not a sequence\n")
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gestes replay: error:")
+    assert "not a MetaIO sequence file" in err
+
+
+def test_record_from_a_missing_port_names_it_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "none.igs.mha"
+    assert main(["record", "--tracker", "ndi:/dev/no-such-port", "--out", str(out)]) == 2
+    assert "/dev/no-such-port" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_record_rejects_an_unknown_tracker(tmp_path, capsys):
+    assert main(["record", "--tracker", "usb:1", "--out", str(tmp_path / "x.igs.mha")]) == 2
+    assert "expected sim:demo, replay:FILE or ndi:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("speed", ["0", "-2", "fast"])
+def test_replay_rejects_a_bad_speed(demo_file, speed, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["replay", str(demo_file), "--speed", speed])
+    assert exit_info.value.code == 2
+    assert "expected a number > 0 or 'max'" in capsys.readouterr().err
+
+
+def test_record_rejects_a_malformed_tool(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(
+            ["record", "--tracker", "ndi:/dev/x", "--out", str(tmp_path / "x"), "--tool", "stylus"]
+        )
+    assert "expected NAME=SPEC" in capsys.readouterr().err
+
+
+def test_replay_into_a_closed_pipe_exits_quietly(demo_file):
+    command = [sys.executable, "-m", "guidance.cli", "replay", str(demo_file), "--speed", "max"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert b"Traceback" not in err
