@@ -12,16 +12,16 @@ def rigid_from_quaternion(
     q0, qx, qy, qz = quaternion
     norm = math.sqrt(q0 * q0 + qx * qx + qy * qy + qz * qz)
     q0, qx, qy, qz = q0 / norm, qx / norm, qy / norm, qz / norm
-    a_from_b = np.array(
-        [
-            [1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - q0 * qz), 2 * (qx * qz + q0 * qy), 0.0],
-            [2 * (qx * qy + q0 * qz), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - q0 * qx), 0.0],
-            [2 * (qx * qz - q0 * qy), 2 * (qy * qz + q0 * qx), 1 - 2 * (qx * qx + qy * qy), 0.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ]
-    )
-    a_from_b[:3, 3] = translation_mm
-    return a_from_b
+    x, y, z = translation_mm
+    return np.array(
+        (
+            1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - q0 * qz), 2 * (qx * qz + q0 * qy), x,
+            2 * (qx * qy + q0 * qz), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - q0 * qx), y,
+            2 * (qx * qz - q0 * qy), 2 * (qy * qz + q0 * qx), 1 - 2 * (qx * qx + qy * qy), z,
+            0.0, 0.0, 0.0, 1.0,
+        ),
+        dtype=np.float64,
+    ).reshape(4, 4)  # fmt: skip
 
 
 def quaternion_from_rigid(a_from_b: np.ndarray) -> tuple[float, float, float, float]:

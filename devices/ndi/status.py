@@ -43,6 +43,11 @@ class SystemStatus(enum.IntFlag):
     PORT_UNOCCUPIED = 0x0080
 
 
+# Plain ints: testing bits against an IntFlag member costs microseconds per call.
+_OUT_OF_VOLUME = int(PortStatus.OUT_OF_VOLUME)
+_PARTIALLY_IN_VOLUME = int(PortStatus.PARTIALLY_IN_VOLUME)
+
+
 def pose_status(state: HandleState, port_status: int) -> PoseStatus:
     """The ``PoseStatus`` of one handle from its reply state and port-status bits.
 
@@ -53,10 +58,10 @@ def pose_status(state: HandleState, port_status: int) -> PoseStatus:
     """
     if state is HandleState.DISABLED:
         return PoseStatus.DISABLED
-    if port_status & PortStatus.OUT_OF_VOLUME:
+    if port_status & _OUT_OF_VOLUME:
         return PoseStatus.OUT_OF_VOLUME
     if state is HandleState.MISSING:
         return PoseStatus.MISSING
-    if port_status & PortStatus.PARTIALLY_IN_VOLUME:
+    if port_status & _PARTIALLY_IN_VOLUME:
         return PoseStatus.PARTIALLY_OUT_OF_VOLUME
     return PoseStatus.OK

@@ -1,7 +1,8 @@
 """How the user names the tools an NDI device should track.
 
 Polaris passive tools: a ``.rom`` file path, raw ``.rom`` bytes or a ``ToolDefinition`` (its
-markers become a generated tool definition). Aurora wired sensors: ``"PORT"`` for a 6DOF
+markers become a generated tool definition whose part number is the tool's name, which the
+emulator uses to serve that tool). Aurora wired sensors: ``"PORT"`` for a 6DOF
 sensor or ``"PORT:CHANNEL"`` for one of the two 5DOF sensors sharing a connector.
 """
 
@@ -73,7 +74,7 @@ def _parse_spec(name: str, spec) -> ToolSpec:
         return spec
     if isinstance(spec, ToolDefinition):
         main_type = MAIN_TYPE_REFERENCE if name == "reference" else MAIN_TYPE_POINTER
-        rom = rom_image(spec.markers_mm, main_type, spec.part_number[:20])
+        rom = rom_image(spec.markers_mm, main_type, part_number=name[:20])
         return PassiveTool(rom, f"tool definition {spec.name!r}")
     if isinstance(spec, bytes):
         return _passive(name, spec, f"tool {name!r} bytes")

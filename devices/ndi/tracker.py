@@ -109,7 +109,7 @@ class NDITracker(TrackerSource):
                 if attempt == MAX_BAD_REPLIES:
                     raise
                 logger.warning("bad reply from the NDI device skipped: %s", error)
-        return self._frame(reply)
+        return frame_from_reply(reply, self._handles, time.monotonic())
 
     def stop(self) -> None:
         """Stop tracking, restore 9600 baud and close the port; safe on a vanished device."""
@@ -231,26 +231,32 @@ class NDITracker(TrackerSource):
         self._link.send("TX", REPLY_OPTIONS)
         return parse_tx(self._link.read_line(timeout, "TX"))
 
-    def _frame(self, reply: TrackingReply) -> Frame:
-        timestamp = time.monotonic()
-        readings = {reading.handle: reading for reading in reply.handles}
-        poses = {}
-        for handle, name in self._handles.items():
-            reading = readings.get(handle)
-            if reading is None:
-                poses[name] = ToolPose.missing(name)
-                continue
-            status = pose_status(reading.state, reading.port_status)
-            if reading.state is HandleState.VALID and status in NAVIGABLE:
-                matrix = rigid_from_quaternion(reading.quaternion, reading.translation_mm)
-                poses[name] = ToolPose(name, matrix, status, reading.error_rms_mm)
-            else:
-                poses[name] = ToolPose.missing(name, status)
-        frame_number = reply.frame_number
-        return Frame(timestamp, -1 if frame_number is None else frame_number, poses)
-
     def _close_link(self) -> None:
         self._tracking = False
         if self._link is not None:
             self._link.close()
             self._link = None
+
+
+def frame_from_reply(reply: TrackingReply, names: Mapping[int, str], timestamp: float) -> Frame:
+    """The ``Frame`` of one BX/TX reply: a pose per named handle (``names``: handle -> tool).
+
+    A named handle absent from the reply is MISSING; a pose is kept only when its status is OK
+    or PARTIALLY_OUT_OF_VOLUME (NaN matrix otherwise). ``frame_number`` is the device's, or -1
+    when every handle is disabled.
+    """
+    readings = {reading.handle: reading for reading in reply.handles}
+    poses = {}
+    for handle, name in names.items():
+        reading = readings.get(handle)
+        if reading is None:
+            poses[name] = ToolPose.missing(name)
+            continue
+        status = pose_status(reading.state, reading.port_status)
+        if reading.state is HandleState.VALID and status in NAVIGABLE:
+            matrix = rigid_from_quaternion(reading.quaternion, reading.translation_mm)
+            poses[name] = ToolPose(name, matrix, status, reading.error_rms_mm)
+        else:
+            poses[name] = ToolPose.missing(name, status)
+    frame_number = reply.frame_number
+    return Frame(timestamp, -1 if frame_number is None else frame_number, poses)

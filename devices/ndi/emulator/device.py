@@ -100,10 +100,10 @@ class _CommandRejected(Exception):
 class NDIDevice:
     """A Polaris or Aurora in memory; ``respond`` answers one command line (without ``\\r``).
 
-    ``command_log`` keeps the last 1000 command lines received, for tests and debugging.
-
-    The k-th tool of ``source`` is tracked by the k-th handle the host requests with ``PHRQ``
-    (Polaris) or sits on the k-th Aurora sensor port (see ``EmulatorSettings``).
+    Polaris: a passive tool definition initialised with PINIT tracks the source tool named by
+    its part number, or else the first source tool not yet tracked. Aurora: the k-th tool of
+    ``source`` sits on the k-th sensor port (see ``EmulatorSettings``). ``command_log`` keeps
+    the last 1000 command lines received, for tests and debugging.
     """
 
     def __init__(self, source: Tracker, settings: EmulatorSettings | None = None) -> None:
@@ -121,7 +121,6 @@ class NDIDevice:
         self.mode = Mode.RESET
         self.baud_rate = 9600
         self._slots: dict[int, _Slot] = {}
-        self._next_tool = 0
 
     def serial_break(self) -> bytes:
         """Reset on a serial break and answer ``RESET``."""
@@ -220,10 +219,7 @@ class NDIDevice:
         if len(wireless) >= MAX_WIRELESS_HANDLES:
             raise _CommandRejected(ALL_HANDLES_ALLOCATED)
         handle = self._free_handle()
-        tools = self._source.tools
-        tool = tools[self._next_tool] if self._next_tool < len(tools) else None
-        self._next_tool += 1
-        self._slots[handle] = _Slot(handle, tool, True, len(wireless), 0, bytearray())
+        self._slots[handle] = _Slot(handle, None, True, len(wireless), 0, bytearray())
         return encode_reply(b"%02X" % handle)
 
     def _do_phf(self, params: str) -> bytes:
@@ -256,6 +252,7 @@ class NDIDevice:
         slot = self._slot(params)
         if slot.wireless:
             _check_tool_definition(slot.rom)
+            slot.tool = slot.tool or self._claim_tool(_part_number(slot))
         slot.initialized = True
         self._reveal_second_channel(slot)
         return OKAY
@@ -333,6 +330,15 @@ class NDIDevice:
         while handle in self._slots:
             handle += 1
         return handle
+
+    def _claim_tool(self, part_number: str) -> str | None:
+        """The source tool a passive tool definition stands for: the one named by its part
+        number if there is one, else the first source tool no handle tracks yet."""
+        taken = {slot.tool for slot in self._slots.values()}
+        free = [tool for tool in self._source.tools if tool not in taken]
+        if part_number in free:
+            return part_number
+        return free[0] if free else None
 
     def _aurora_sensors(self) -> tuple[tuple[int, int], ...]:
         if self.settings.aurora_sensors is not None:

@@ -19,7 +19,9 @@ from devices.frame import PoseStatus
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.exceptions import CRCMismatch, NDICommandError
 from devices.ndi.framing import encode_command
-from devices.ndi.tracker import NDITracker
+from devices.ndi.readings import HandleReading, TrackingReply
+from devices.ndi.status import HandleState, PortStatus
+from devices.ndi.tracker import NDITracker, frame_from_reply
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import ERROR_RMS_MM, CountingSource, expected_pose
 
@@ -86,6 +88,41 @@ def test_frames_carry_the_source_poses_and_frame_numbers(emulator):
     for frame in frames:
         assert_frame_matches_source(frame)
     assert frames[-1].timestamp <= time.monotonic()
+
+
+def test_generated_tools_are_served_by_name_whatever_their_order(emulator):
+    server = emulator()
+    reversed_tools = {"reference": BUILTIN_TOOLS["reference"], "stylus": BUILTIN_TOOLS["stylus"]}
+    with NDITracker(server.port, reversed_tools) as tracker:
+        assert_frame_matches_source(tracker.read())
+
+
+def test_frame_from_reply_maps_handles_to_names_and_statuses():
+    partial = HandleReading(
+        0x0A,
+        HandleState.VALID,
+        0x31 | PortStatus.PARTIALLY_IN_VOLUME,
+        9,
+        (1, 0, 0, 0),
+        (1, 2, 3),
+        0.2,
+    )
+    disabled = HandleReading(0x0B, HandleState.DISABLED, 0, 0)
+    names = {0x0A: "stylus", 0x0B: "reference", 0x0C: "needle"}
+    frame = frame_from_reply(TrackingReply((partial, disabled), 0), names, 12.5)
+    assert (frame.timestamp, frame.frame_number) == (12.5, 9)
+    assert frame.poses["stylus"].status is PoseStatus.PARTIALLY_OUT_OF_VOLUME
+    np.testing.assert_allclose(frame.poses["stylus"].tracker_from_tool[:3, 3], [1, 2, 3])
+    assert frame.poses["reference"].status is PoseStatus.DISABLED
+    assert frame.poses["needle"].status is PoseStatus.MISSING
+    assert np.isnan(frame.poses["needle"].tracker_from_tool).all()
+
+
+def test_frame_of_only_disabled_handles_has_no_frame_number():
+    frame = frame_from_reply(
+        TrackingReply((HandleReading(0x0A, HandleState.DISABLED, 0, 0),), 0), {0x0A: "stylus"}, 0.0
+    )
+    assert frame.frame_number == -1
 
 
 def test_iteration_reads_frames(emulator):

@@ -1,0 +1,209 @@
+"""Tracking benchmarks: BX parsing, the emulator -> driver path on a pty, latency, replay rate.
+
+Run ``python benchmarks/tracking.py`` (about a minute). Prints a table and writes
+``benchmarks/results/tracking.json``. Medians over repeats; targets from issue 5:
+BX parse >= 50,000 frames/s (4 tools), added latency p99 <= 2 ms, replay >= 100,000 frames/s
+(3 tools).
+"""
+
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from devices.frame import Frame, PoseStatus, ToolPose
+from devices.ndi.bx import encode_bx, parse_bx
+from devices.ndi.emulator.process import EmulatorProcess
+from devices.ndi.emulator.settings import EmulatorSettings
+from devices.ndi.quaternion import quaternion_from_rigid
+from devices.ndi.readings import HandleReading, TrackingReply
+from devices.ndi.status import HandleState
+from devices.ndi.tracker import NDITracker, frame_from_reply
+from devices.replay import ReplayTracker
+from devices.tools import BUILTIN_TOOLS
+
+RESULTS = Path(__file__).resolve().parent / "results" / "tracking.json"
+TRACKING_DATA = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "tracking"
+    / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
+)
+TOOLS = ("stylus", "reference", "needle", "probe")
+BAUD = 921600
+STAMP_SLOTS = 1 << 16
+
+
+def _pose(index: int) -> np.ndarray:
+    angle = 0.3 * (index + 1)
+    pose = np.eye(4)
+    pose[:2, :2] = [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    pose[:3, 3] = (50.0 * index, -20.0, -1500.0)
+    return pose
+
+
+class StampedSource:
+    """Four fixed poses; each frame's read time goes into a shared array (for latency)."""
+
+    tools = TOOLS
+
+    def __init__(self, stamps) -> None:
+        self._stamps = stamps
+        self._poses = {
+            name: ToolPose(name, _pose(index), PoseStatus.OK, 0.1)
+            for index, name in enumerate(TOOLS)
+        }
+        self._next = 0
+
+    def start(self) -> None:
+        self._next = 0
+
+    def stop(self) -> None:
+        pass
+
+    def read(self, timeout: float | None = None) -> Frame:
+        number = self._next
+        self._next += 1
+        self._stamps[number % STAMP_SLOTS] = time.monotonic()
+        return Frame(float(number), number, self._poses)
+
+
+def four_tool_reply() -> TrackingReply:
+    readings = []
+    for index in range(4):
+        pose = _pose(index)
+        readings.append(
+            HandleReading(
+                0x0A + index,
+                HandleState.VALID,
+                0x31,
+                123456,
+                quaternion_from_rigid(pose),
+                tuple(pose[:3, 3]),
+                0.1,
+            )
+        )
+    return TrackingReply(tuple(readings), 0)
+
+
+def rate(function, count: int, repeats: int) -> float:
+    """Median calls per second of ``function`` over ``repeats`` runs of ``count`` calls."""
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in range(count):
+            function()
+        rates.append(count / (time.perf_counter() - began))
+    return statistics.median(rates)
+
+
+def bench_parse(repeats: int) -> dict:
+    wire = encode_bx(four_tool_reply())
+    names = {0x0A + index: name for index, name in enumerate(TOOLS)}
+    parse_bx(wire)  # compile the CRC kernel before timing
+    return {
+        "bx_bytes": len(wire),
+        "bx_parse_per_s": rate(lambda: parse_bx(wire), 20_000, repeats),
+        "bx_parse_to_frame_per_s": rate(
+            lambda: frame_from_reply(parse_bx(wire), names, 0.0), 20_000, repeats
+        ),
+    }
+
+
+def bench_pty(frames: int, wire_timing: bool) -> dict:
+    """Frames/s and added latency (source read in the emulator -> Frame in the caller)."""
+    stamps = multiprocessing.get_context("fork").Array("d", STAMP_SLOTS, lock=False)
+    tools = {
+        name: BUILTIN_TOOLS["stylus" if index else "reference"] for index, name in enumerate(TOOLS)
+    }
+    settings = EmulatorSettings(wire_timing=wire_timing)
+    with (
+        EmulatorProcess(lambda: StampedSource(stamps), settings) as emulator,
+        NDITracker(emulator.port, tools, baud_rate=BAUD) as tracker,
+    ):
+        for _ in range(50):
+            tracker.read()
+        latencies = []
+        began = time.perf_counter()
+        for _ in range(frames):
+            frame = tracker.read()
+            latencies.append(frame.timestamp - stamps[frame.frame_number % STAMP_SLOTS])
+        elapsed = time.perf_counter() - began
+    latencies_ms = np.array(latencies) * 1e3
+    return {
+        "frames": frames,
+        "frames_per_s": frames / elapsed,
+        "latency_median_ms": float(np.median(latencies_ms)),
+        "latency_p99_ms": float(np.percentile(latencies_ms, 99)),
+    }
+
+
+def bench_replay(frames: int, repeats: int) -> dict:
+    if not TRACKING_DATA.is_file():
+        return {"skipped": f"no recording at {TRACKING_DATA}"}
+    tracker = ReplayTracker(TRACKING_DATA, speed=None, loop=True)
+    rates = []
+    with tracker:
+        for _ in range(repeats):
+            began = time.perf_counter()
+            for _ in range(frames):
+                tracker.read()
+            rates.append(frames / (time.perf_counter() - began))
+    return {"tools": len(tracker.tools), "replay_per_s": statistics.median(rates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3000, help="frames through the pty")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of the in-process rates")
+    args = parser.parse_args()
+    results = {
+        "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()},
+        "parse": bench_parse(args.repeats),
+        "pty_921600": bench_pty(args.frames, wire_timing=False),
+        "pty_921600_wire_timing": bench_pty(args.frames // 3, wire_timing=True),
+        "replay_3_tools": bench_replay(100_000, args.repeats),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    rows = [
+        ("BX parse, 4 tools (frames/s)", results["parse"]["bx_parse_per_s"], ">= 50000"),
+        ("BX parse -> Frame, 4 tools (frames/s)", results["parse"]["bx_parse_to_frame_per_s"], ""),
+        ("pty 921600, 4 tools (frames/s)", results["pty_921600"]["frames_per_s"], ""),
+        ("  added latency median (ms)", results["pty_921600"]["latency_median_ms"], ""),
+        ("  added latency p99 (ms)", results["pty_921600"]["latency_p99_ms"], "<= 2"),
+        (
+            "pty paced at 921600 baud (frames/s)",
+            results["pty_921600_wire_timing"]["frames_per_s"],
+            "",
+        ),
+        (
+            "  latency incl. wire time, median (ms)",
+            results["pty_921600_wire_timing"]["latency_median_ms"],
+            "",
+        ),
+        (
+            "  latency incl. wire time, p99 (ms)",
+            results["pty_921600_wire_timing"]["latency_p99_ms"],
+            "",
+        ),
+        (
+            "replay, 3 tools (frames/s)",
+            results["replay_3_tools"].get("replay_per_s", math.nan),
+            ">= 100000",
+        ),
+    ]
+    for name, value, target in rows:
+        print(f"{name:<42} {value:>12.3f} {target}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
