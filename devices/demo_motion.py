@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.noise import EMNoise, OpticalNoise, rotation_from_vector
+from devices.noise import CameraView, EMNoise, OpticalNoise, rotation_from_vector
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS
 
@@ -105,10 +105,12 @@ def _blend(start: np.ndarray, end: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def demo_tracker(
-    noise: OpticalNoise | EMNoise = OpticalNoise(),  # noqa: B008 (frozen settings)
+    noise: OpticalNoise | EMNoise = OpticalNoise(camera=CameraView()),  # noqa: B008 (frozen)
     rate_hz: float = 60.0,
     seed: int = 0,
     realtime: bool = True,
 ) -> SimulatedTracker:
-    """A ``SimulatedTracker`` playing ``DemoMotion`` with gestes' built-in stylus and reference."""
+    """A ``SimulatedTracker`` playing ``DemoMotion`` with gestes' built-in stylus and reference,
+    seen by default by an optical camera with a measurement volume and line of sight.
+    """
     return SimulatedTracker(DemoMotion(), BUILTIN_TOOLS, noise, rate_hz, seed, realtime)

@@ -28,13 +28,18 @@ class _Event:
     end_s: float
 
 
-# When several events overlap, the worst status wins.
 _SEVERITY = {
     PoseStatus.OK: 0,
     PoseStatus.PARTIALLY_OUT_OF_VOLUME: 1,
     PoseStatus.OUT_OF_VOLUME: 2,
     PoseStatus.MISSING: 3,
+    PoseStatus.DISABLED: 4,
 }
+
+
+def worst_status(*statuses: PoseStatus) -> PoseStatus:
+    """When several causes act at once, the worst status wins (MISSING over OUT_OF_VOLUME...)."""
+    return max(statuses, key=_SEVERITY.__getitem__, default=PoseStatus.OK)
 
 
 class EventSchedule:
@@ -77,9 +82,7 @@ class EventSchedule:
         ]
         self._active = [event for event in self._active if event.end_s >= t_s]
         self._last_query_s = t_s
-        return max(
-            (_status_of(event, t_s) for event in touching), key=_SEVERITY.get, default=PoseStatus.OK
-        )
+        return worst_status(*(_status_of(event, t_s) for event in touching))
 
 
 def _status_of(event: _Event, t_s: float) -> PoseStatus:

@@ -49,16 +49,59 @@ class TrackingEvents:
 
 
 @dataclass(frozen=True)
+class CameraView:
+    """Where an optical camera measures: a pyramid from the camera at the tracker origin,
+    looking down -z (y up), between ``near_mm`` and ``far_mm`` from it, within the half-angles.
+
+    The defaults have the depth range of an NDI Polaris Spectra pyramid volume (0.95 to 2.4 m)
+    and round half-angles; they stand in for, and are not, NDI's characterised volume.
+    """
+
+    near_mm: float = 950.0
+    far_mm: float = 2400.0
+    half_width_rad: float = math.radians(20.0)
+    half_height_rad: float = math.radians(17.0)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.far_mm) and 0.0 < self.near_mm < self.far_mm):
+            raise ConfigurationError(
+                f"CameraView needs 0 < near_mm < far_mm; got {self.near_mm!r}, {self.far_mm!r}"
+            )
+        for name in ("half_width_rad", "half_height_rad"):
+            if not 0.0 < getattr(self, name) < math.pi / 2:
+                raise ConfigurationError(
+                    f"CameraView.{name} must be in (0, pi/2); got {getattr(self, name)!r}"
+                )
+
+    def contains(self, points_mm: np.ndarray) -> np.ndarray:
+        """For ``(N, 3)`` tracker-frame points, whether each lies inside the pyramid."""
+        x, y, z = np.asarray(points_mm, dtype=np.float64).T
+        depth = -z
+        return (
+            (depth >= self.near_mm)
+            & (depth <= self.far_mm)
+            & (np.abs(x) <= depth * math.tan(self.half_width_rad))
+            & (np.abs(y) <= depth * math.tan(self.half_height_rad))
+        )
+
+
+@dataclass(frozen=True)
 class OpticalNoise:
     """Optical tracking error: each marker moves by an isotropic Gaussian jitter per frame.
 
     ``marker_jitter_rms_mm`` is the RMS length of the 3D displacement of one marker (so each axis
     has a standard deviation of ``marker_jitter_rms_mm / sqrt(3)``). The pose is then re-fitted
     to the jittered markers, so tip error grows with the tip's distance from the marker centroid.
+
+    With a ``camera``, geometry decides too: a marker turned more than the tool's maximum marker
+    angle away from the camera is not seen (the pose is fitted to the others; fewer than 3 seen:
+    MISSING); a tool with some seen markers outside the camera's volume is
+    PARTIALLY_OUT_OF_VOLUME (pose kept), with all of them outside OUT_OF_VOLUME.
     """
 
     marker_jitter_rms_mm: float = 0.25
     events: TrackingEvents = TrackingEvents()
+    camera: CameraView | None = None
 
     def __post_init__(self) -> None:
         _check_non_negative("OpticalNoise", marker_jitter_rms_mm=self.marker_jitter_rms_mm)

@@ -90,9 +90,18 @@ class RomFile:
     def tool_definition(self, name: str) -> ToolDefinition:
         """The geometry as a ``ToolDefinition`` named ``name``; the tip is unknown (None).
 
-        NDI tool definitions do not carry a pointer's tip: find it by pivot calibration.
+        NDI tool definitions do not carry a pointer's tip: find it by pivot calibration. Marker
+        normals are kept unless one of them is zero (not specified in the file).
         """
-        return ToolDefinition(name, self.markers_mm, None, self.part_number)
+        known = bool(np.all(np.linalg.norm(self.normals, axis=1) > 0.0))
+        return ToolDefinition(
+            name,
+            self.markers_mm,
+            None,
+            self.part_number,
+            self.normals if known else None,
+            self.max_marker_angle_rad,
+        )
 
 
 def rom_checksum(data: bytes) -> int:
@@ -141,6 +150,11 @@ def parse_rom(data: bytes, source: str = "tool definition") -> RomFile:
         raise RomError(
             f"{source}: minimum marker count must be {MIN_MARKERS} to {count}; got {min_markers}"
         )
+    max_angle_deg = data[_MAX_ANGLE_OFFSET]
+    if not 0 < max_angle_deg <= 180:
+        raise RomError(
+            f"{source}: maximum marker angle must be 1 to 180 degrees; got {max_angle_deg}"
+        )
     marker_code = data[_MARKER_TYPE_OFFSET]
     marker_type = next((kind for kind in MarkerType if kind.value == marker_code), None)
     if marker_type is None:
@@ -155,7 +169,7 @@ def parse_rom(data: bytes, source: str = "tool definition") -> RomFile:
         markers_mm=markers,
         normals=normals,
         min_markers=min_markers,
-        max_marker_angle_rad=math.radians(data[_MAX_ANGLE_OFFSET]),
+        max_marker_angle_rad=math.radians(max_angle_deg),
         max_marker_error_mm=float(max_error),
     )
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from devices.events import EventSchedule
+from devices.events import EventSchedule, worst_status
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.noise import EMNoise, OpticalNoise, rotation_from_vector
@@ -26,6 +26,9 @@ from registration.paired_point import register_paired_points
 from registration.transforms import apply_transform, as_rigid
 
 logger = logging.getLogger(__name__)
+
+# A rigid pose needs three markers; NDI reports a tool with fewer in view as missing.
+MIN_MARKERS_SEEN = 3
 
 
 class Motion(Protocol):
@@ -147,25 +150,49 @@ class SimulatedTracker(TrackerSource):
             raise ConfigurationError(f"the scripted motion gave a bad pose: {error}") from error
         rng = self._noise_rng[name]
         if isinstance(self._noise, OpticalNoise):
-            markers_mm = self._definitions[name].markers_mm
-            return _optical_pose(name, markers_mm, true_pose, status, self._noise, rng)
+            tool = self._definitions[name]
+            return _optical_pose(name, tool, true_pose, status, self._noise, rng)
         return _em_pose(name, true_pose, status, self._noise, rng)
 
 
 def _optical_pose(
     name: str,
-    markers_mm: np.ndarray,
+    tool: ToolDefinition,
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     noise: OpticalNoise,
     rng: np.random.Generator,
 ) -> ToolPose:
-    """Jitter each marker in the tracker frame and re-fit; ``error_rms`` is the fit RMS (mm)."""
-    markers_tracker = apply_transform(tracker_from_tool, markers_mm)
+    """Jitter the markers the camera sees and re-fit to them; ``error_rms`` is the fit RMS (mm)."""
+    markers_tracker = apply_transform(tracker_from_tool, tool.markers_mm)
+    seen = np.ones(len(markers_tracker), dtype=bool)
+    if noise.camera is not None:
+        seen = _facing_camera(tool, tracker_from_tool, markers_tracker)
+        inside = noise.camera.contains(markers_tracker[seen])
+        if seen.sum() < MIN_MARKERS_SEEN:
+            return ToolPose.missing(name, PoseStatus.MISSING)
+        if not inside.any():
+            return ToolPose.missing(name, PoseStatus.OUT_OF_VOLUME)
+        if not inside.all():
+            status = worst_status(status, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
     sigma_axis_mm = noise.marker_jitter_rms_mm / math.sqrt(3.0)
     measured = markers_tracker + rng.normal(0.0, sigma_axis_mm, markers_tracker.shape)
-    fit = register_paired_points(measured, markers_mm)
+    fit = register_paired_points(measured[seen], tool.markers_mm[seen])
     return ToolPose(name, fit.fixed_from_moving, status, fit.fre_rms_mm)
+
+
+def _facing_camera(
+    tool: ToolDefinition, tracker_from_tool: np.ndarray, markers_tracker: np.ndarray
+) -> np.ndarray:
+    """Which markers face the camera (at the tracker origin) within the tool's maximum angle.
+
+    All of them when the tool's marker normals are unknown.
+    """
+    if tool.normals is None:
+        return np.ones(len(markers_tracker), dtype=bool)
+    normals = tool.normals @ tracker_from_tool[:3, :3].T
+    to_camera = -markers_tracker / np.linalg.norm(markers_tracker, axis=1, keepdims=True)
+    return np.sum(normals * to_camera, axis=1) >= math.cos(tool.max_marker_angle_rad)
 
 
 def _em_pose(

@@ -6,6 +6,7 @@ the demo run without any vendor file. They are not copies of NDI geometries.
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -23,6 +24,8 @@ class ToolDefinition:
     """A rigid tracked tool: ``markers_mm`` (N, 3) and ``tip_mm`` (3,) or None, tool frame, mm.
 
     ``part_number`` names the tool's origin (an NDI part number from a .rom, or ``gestes-...``).
+    ``normals`` (N, 3), if known, are the directions the markers face (scaled to unit length): a
+    marker is seen only within ``max_marker_angle_rad`` of its normal (NDI's default: 90 deg).
     Arrays are copied and made read-only, so a definition can be shared safely.
     """
 
@@ -30,6 +33,8 @@ class ToolDefinition:
     markers_mm: np.ndarray
     tip_mm: np.ndarray | None = None
     part_number: str = ""
+    normals: np.ndarray | None = None
+    max_marker_angle_rad: float = math.pi / 2
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -62,6 +67,22 @@ class ToolDefinition:
                 )
             tip.setflags(write=False)
             object.__setattr__(self, "tip_mm", tip)
+        if self.normals is not None:
+            normals = np.array(self.normals, dtype=np.float64)
+            lengths = np.linalg.norm(normals, axis=-1) if normals.ndim == 2 else np.zeros(1)
+            if normals.shape != markers.shape or not np.all(np.isfinite(lengths) & (lengths > 0)):
+                raise ConfigurationError(
+                    f"tool {self.name!r}: normals must be {markers.shape[0]} non-zero finite "
+                    f"vectors, one per marker; got shape {normals.shape}"
+                )
+            normals /= lengths[:, None]
+            normals.setflags(write=False)
+            object.__setattr__(self, "normals", normals)
+        if not 0.0 < self.max_marker_angle_rad <= math.pi:
+            raise ConfigurationError(
+                f"tool {self.name!r}: max_marker_angle_rad must be in (0, pi]; "
+                f"got {self.max_marker_angle_rad!r}"
+            )
 
     @property
     def centroid_mm(self) -> np.ndarray:
@@ -84,6 +105,7 @@ STYLUS = ToolDefinition(
     ),
     tip_mm=np.array([0.0, 0.0, -95.0]),
     part_number="gestes-stylus-1",
+    normals=np.tile([1.0, 0.0, 0.0], (4, 1)),
 )
 
 # Patient reference: four markers on a cross-shaped plate about 80 mm tall, no tip.
@@ -91,6 +113,7 @@ REFERENCE = ToolDefinition(
     name="reference",
     markers_mm=np.array([[0.0, 0.0, 0.0], [0.0, 35.0, 30.0], [0.0, 0.0, 80.0], [0.0, -45.0, 55.0]]),
     part_number="gestes-reference-1",
+    normals=np.tile([1.0, 0.0, 0.0], (4, 1)),
 )
 
 BUILTIN_TOOLS = MappingProxyType({tool.name: tool for tool in (STYLUS, REFERENCE)})

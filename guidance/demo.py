@@ -437,9 +437,10 @@ def run_demo(
         outcome, state = visits[0]
         say("rendering navigation.png")
         caption = (
-            f"{scene.name} phantom, {n_fiducials} fiducials, FRE {registration.fre_rms_mm:.2f} mm\n"
-            f"stylus on target {outcome.label}: navigated tip {outcome.error_mm:.2f} mm from the "
-            f"true target (predicted TRE {outcome.predicted_tre_rms_mm:.2f} mm RMS)"
+            f"{scene.name} phantom: {n_fiducials} fiducials, FRE {registration.fre_rms_mm:.2f} mm\n"
+            f"stylus on target {outcome.label}\n"
+            f"navigated tip {outcome.error_mm:.2f} mm from the true target\n"
+            f"(expected {outcome.expected_error_rms_mm:.2f} mm RMS)"
         )
         picture_path = _render(scene, surface, state, caption, out_dir / "navigation.png")
         lap("render")

@@ -136,6 +136,23 @@ def stylus_mesh(
     return pv.merge(parts)
 
 
+def crosshair(
+    direction: Sequence[float], up: Sequence[float], inner_mm: float = 4.0, outer_mm: float = 16.0
+) -> pv.PolyData:
+    """A cross of four segments around the origin in the plane seen along ``direction``, lifted
+    1 mm toward the camera so that the slice does not hide it; move it with its actor."""
+    view = np.asarray(direction, dtype=np.float64)
+    vertical = np.asarray(up, dtype=np.float64)
+    horizontal = np.cross(view, vertical)
+    lift = -1.0 * view
+    segments = [
+        pv.Line(lift + sign * inner_mm * axis, lift + sign * outer_mm * axis)
+        for axis in (horizontal, vertical)
+        for sign in (-1.0, 1.0)
+    ]
+    return pv.merge(segments)
+
+
 class NavigationView:
     """Off-screen navigation picture of one scene; ``show(state)`` then ``save(path)``."""
 
@@ -177,12 +194,13 @@ class NavigationView:
         self._caption = plotter.add_text("", position="upper_left", font_size=12, color="white")
         plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
         plotter.reset_camera(bounds=surface.bounds)
-        plotter.camera.zoom(1.3)
+        plotter.camera.zoom(1.1)
 
-        # Slice views (other panels): one reslice mapper per plane, the tip as a small ball.
+        # Slice views (other panels): one reslice mapper per plane, the tip as a ball and a cross.
         grid = image_data(ct)
+        self._centre = np.asarray(grid.center, dtype=np.float64)
         self._planes, self._tips = [], []
-        for panel, (title, normal, _, _) in zip(_PANELS[1:], _SLICES, strict=True):
+        for panel, (title, normal, direction, up) in zip(_PANELS[1:], _SLICES, strict=True):
             plotter.subplot(*panel)
             plane = vtkPlane()
             plane.SetNormal(normal)
@@ -198,12 +216,14 @@ class NavigationView:
             plotter.renderer.AddViewProp(image_slice)
             plotter.add_mesh(target_balls, color="red")
             self._tips.append(plotter.add_mesh(ball.copy(), color="yellow"))
+            self._tips.append(plotter.add_mesh(crosshair(direction, up), color="yellow"))
             plotter.add_text(title, position="upper_left", font_size=10, color="white")
             plotter.enable_parallel_projection()
             self._planes.append(plane)
 
     def show(self, state: NavigationState, caption: str = "") -> None:
-        """Move the stylus and the three slice planes to ``state``'s tip (in place)."""
+        """Move the stylus, the tip markers and the three slice planes to ``state``'s tip, in place;
+        each slice view frames the whole CT section through the tip."""
         if not state.tracked:
             self._stylus.SetVisibility(False)
             self._caption.SetText(UPPER_LEFT, caption or "stylus not tracked")
@@ -212,15 +232,18 @@ class NavigationView:
         self._stylus.user_matrix = state.image_from_stylus
         self._caption.SetText(UPPER_LEFT, caption)
         tip = state.tip_mm
-        for panel, plane, tip_actor, (_, _, direction, up) in zip(
-            _PANELS[1:], self._planes, self._tips, _SLICES, strict=True
+        for tip_actor in self._tips:
+            tip_actor.position = tip
+        for panel, plane, (_, normal, direction, up) in zip(
+            _PANELS[1:], self._planes, _SLICES, strict=True
         ):
             plane.SetOrigin(tip)
-            tip_actor.position = tip
+            # Frame the whole CT section through the tip: its centre, moved onto the plane.
+            focus = self._centre + np.dot(tip - self._centre, normal) * np.asarray(normal)
             self._plotter.subplot(*panel)
             camera = self._plotter.camera
-            camera.focal_point = tip
-            camera.position = tip - CAMERA_DISTANCE_MM * np.asarray(direction)
+            camera.focal_point = focus
+            camera.position = focus - CAMERA_DISTANCE_MM * np.asarray(direction)
             camera.up = up
             camera.parallel_scale = self.settings.slice_half_height_mm
             self._plotter.renderer.ResetCameraClippingRange()

@@ -9,12 +9,11 @@ import signal
 import sys
 import time
 
-from devices.sources import open_tracker
-
 from devices.exceptions import ConfigurationError
 from devices.ndi.emulator.process import run_emulator
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.error_codes import ERROR_MEANINGS
+from devices.sources import open_tracker
 
 NDICAPI_MAX_ERROR = 0x42  # ndicapi reads past its table (and may crash) beyond this code
 

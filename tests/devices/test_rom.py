@@ -169,3 +169,29 @@ def test_any_single_byte_corruption_is_caught(offset, xor):
     # caught; byte 3 (after "NDI") is covered by neither and is not checked.
     with pytest.raises(RomError):
         parse_rom(bytes(data))
+
+
+@needs_data
+def test_rom_tool_definition_keeps_normals_and_marker_angle():
+    tool = read_rom(DATA / "8700339.rom").tool_definition("reference")
+    np.testing.assert_allclose(tool.normals, np.tile([1.0, 0.0, 0.0], (4, 1)))
+    assert tool.max_marker_angle_rad == pytest.approx(math.pi / 2)
+
+
+@needs_data
+def test_rejects_a_maximum_marker_angle_of_zero():
+    data = bytearray(real_bytes())
+    data[24] = 0
+    with pytest.raises(RomError, match="maximum marker angle must be 1 to 180 degrees; got 0"):
+        parse_rom(with_checksum(data))
+
+
+@given(st.binary(min_size=ROM_SIZE - 6, max_size=ROM_SIZE - 6))
+def test_random_content_with_a_valid_checksum_parses_or_raises_rom_error(body):
+    data = bytearray(b"NDI\x00\x00\x00" + body)
+    try:
+        rom = parse_rom(with_checksum(data))
+    except RomError:
+        return
+    assert 3 <= len(rom.markers_mm) <= 20
+    assert np.all(np.isfinite(rom.markers_mm))

@@ -10,9 +10,9 @@ import pytest
 
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import PoseStatus
-from devices.noise import EMNoise, MetalObject, OpticalNoise, TrackingEvents
+from devices.noise import CameraView, EMNoise, MetalObject, OpticalNoise, TrackingEvents
 from devices.simulated import SimulatedTracker
-from devices.tools import BUILTIN_TOOLS
+from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from registration.transforms import apply_transform, invert_rigid, make_rigid, rotation_angle_rad
 from registration.tre import expected_fre_rms, predict_tre_rms
 
@@ -292,3 +292,75 @@ def test_rejects_negative_event_rate():
 def test_rejects_metal_with_zero_radius():
     with pytest.raises(ConfigurationError, match="radius_mm"):
         MetalObject(center_mm=[0.0, 0.0, 0.0], radius_mm=0.0)
+
+
+# -- camera geometry: line of sight and measurement volume ---------------------------------------
+
+CAMERA = OpticalNoise(camera=CameraView())
+# Tool +x (the marker normals) toward the camera, tool +z up: the markers face the camera.
+FACING = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+
+
+def turned(angle_rad):
+    """FACING turned by ``angle_rad`` about the tracker's vertical axis (y)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]) @ FACING
+
+
+def seen_pose(rotation, position, tool=STYLUS, noise=CAMERA):
+    motion = StaticMotion({"stylus": make_rigid(rotation, position)}, 0.0)
+    with SimulatedTracker(motion, {"stylus": tool}, noise) as tracker:
+        return tracker.read().poses["stylus"]
+
+
+def test_markers_facing_the_camera_are_tracked():
+    assert seen_pose(turned(math.radians(80.0)), [0.0, 0.0, -1500.0]).status is PoseStatus.OK
+
+
+def test_markers_turned_away_from_the_camera_are_missing():
+    pose = seen_pose(turned(math.radians(100.0)), [0.0, 0.0, -1500.0])
+    assert pose.status is PoseStatus.MISSING
+    assert np.all(np.isnan(pose.tracker_from_tool))
+
+
+def test_a_tool_beyond_the_far_plane_is_out_of_volume():
+    pose = seen_pose(FACING, [0.0, 0.0, -2600.0])
+    assert pose.status is PoseStatus.OUT_OF_VOLUME
+    assert np.all(np.isnan(pose.tracker_from_tool))
+
+
+def test_a_tool_across_the_far_plane_is_partially_out_and_keeps_its_pose():
+    # Markers span 125 mm along tool z (up); tip the top 60 degrees away from the camera so that
+    # they span about 108 mm of depth, the markers still facing the camera at 60 degrees.
+    c, s = math.cos(math.radians(-60.0)), math.sin(math.radians(-60.0))
+    tilted = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]]) @ FACING
+    position = [0.0, 0.0, -2350.0]
+    markers_z = apply_transform(make_rigid(tilted, position), STYLUS.markers_mm)[:, 2]
+    assert markers_z.min() < -2400.0 < markers_z.max()
+    pose = seen_pose(
+        tilted, position, noise=OpticalNoise(camera=CameraView(), marker_jitter_rms_mm=0.0)
+    )
+    assert pose.status is PoseStatus.PARTIALLY_OUT_OF_VOLUME
+    np.testing.assert_allclose(pose.tracker_from_tool, make_rigid(tilted, position), atol=1e-9)
+
+
+def test_a_pose_is_fitted_to_the_markers_in_view_only():
+    # One marker faces away: three remain, and the fit RMS follows Fitzpatrick for N = 3.
+    normals = np.tile([1.0, 0.0, 0.0], (4, 1))
+    normals[3] = [-1.0, 0.0, 0.0]
+    tool = ToolDefinition("stylus", STYLUS.markers_mm, STYLUS.tip_mm, normals=normals)
+    motion = StaticMotion({"stylus": make_rigid(FACING, [0.0, 0.0, -1500.0])}, 30.0)
+    with SimulatedTracker(motion, {"stylus": tool}, CAMERA) as tracker:
+        errors = np.array([frame.poses["stylus"].error_rms for frame in tracker])
+    # 1801 frames; tolerance 5 % (sampling error about 2.5 % for 3 degrees of freedom).
+    assert math.sqrt(np.mean(errors**2)) == pytest.approx(expected_fre_rms(3, 0.25), rel=0.05)
+
+
+def test_rejects_a_camera_whose_near_plane_is_beyond_its_far_plane():
+    with pytest.raises(ConfigurationError, match="near_mm < far_mm"):
+        CameraView(near_mm=3000.0, far_mm=2000.0)
+
+
+def test_rejects_a_camera_half_angle_of_ninety_degrees():
+    with pytest.raises(ConfigurationError, match="half_width_rad"):
+        CameraView(half_width_rad=math.pi / 2)

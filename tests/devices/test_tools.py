@@ -67,3 +67,25 @@ def test_rejects_collinear_markers():
 def test_rejects_tip_of_wrong_shape():
     with pytest.raises(ConfigurationError, match="tip"):
         ToolDefinition("plate", SQUARE_MM, tip_mm=[1.0, 2.0])
+
+
+def test_normals_are_scaled_to_unit_length():
+    tool = ToolDefinition("plate", SQUARE_MM, normals=np.tile([2.0, 0.0, 0.0], (4, 1)))
+    np.testing.assert_allclose(tool.normals, np.tile([1.0, 0.0, 0.0], (4, 1)))
+
+
+def test_rejects_a_zero_normal():
+    normals = np.tile([1.0, 0.0, 0.0], (4, 1))
+    normals[2] = 0.0
+    with pytest.raises(ConfigurationError, match="normals"):
+        ToolDefinition("plate", SQUARE_MM, normals=normals)
+
+
+def test_rejects_one_normal_too_few():
+    with pytest.raises(ConfigurationError, match="normals must be 4"):
+        ToolDefinition("plate", SQUARE_MM, normals=np.tile([1.0, 0.0, 0.0], (3, 1)))
+
+
+def test_rejects_a_maximum_marker_angle_of_zero():
+    with pytest.raises(ConfigurationError, match="max_marker_angle_rad"):
+        ToolDefinition("plate", SQUARE_MM, max_marker_angle_rad=0.0)
