@@ -126,6 +126,7 @@ class TrackingSequence:
                 errors[row, column] = pose.error_rms
                 if pose.valid:
                     matrices[row, column] = pose.tracker_from_tool
+        matrices.setflags(write=False)
         timestamps = np.array([frame.timestamp for frame in frames], dtype=np.float64)
         return cls(
             tools=tuple(tools),
