@@ -130,6 +130,16 @@ class TargetOutcome:
     n_samples: int
 
 
+@dataclass(frozen=True)
+class StructureOutcome:
+    """A structure to avoid: the closest the navigated tip came to its surface during navigation
+    (mm, negative if it went inside) and when (s); NaN if the stylus was never tracked."""
+
+    name: str
+    closest_mm: float
+    at_s: float
+
+
 @dataclass(frozen=True, eq=False)
 class DemoResult:
     """Everything the demo measured. Transforms are 4x4 (mm); errors in mm.
@@ -160,6 +170,7 @@ class DemoResult:
     expected_fre_model_mm: float
     fiducials: tuple[FiducialOutcome, ...]
     targets: tuple[TargetOutcome, ...]
+    structures: tuple[StructureOutcome, ...]
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -265,11 +276,23 @@ def build_motion(
     )
 
 
-def record_dwells(tracker: SimulatedTracker, motion: TouchMotion) -> tuple[list[list[Frame]], int]:
-    """Run the tracker through the motion; the frames inside each dwell, and the frame count."""
+@dataclass(frozen=True)
+class Recording:
+    """The frames the exercise uses: those inside each dwell (in dwell order), every frame from
+    ``after_s`` on (the navigation phase), and the total frame count."""
+
+    per_dwell: list[list[Frame]]
+    after: list[Frame]
+    n_frames: int
+
+
+def record(tracker: SimulatedTracker, motion: TouchMotion, after_s: float) -> Recording:
+    """Run the tracker through the motion once, keeping the frames of each dwell and every frame
+    later than ``after_s`` seconds."""
     dwells = motion.dwells
     starts = np.array([dwell.start_s for dwell in dwells])
     per_dwell: list[list[Frame]] = [[] for _ in dwells]
+    after: list[Frame] = []
     n_frames = 0
     with tracker:
         for frame in tracker:
@@ -277,7 +300,25 @@ def record_dwells(tracker: SimulatedTracker, motion: TouchMotion) -> tuple[list[
             index = int(np.searchsorted(starts, frame.timestamp, side="right")) - 1
             if index >= 0 and frame.timestamp <= dwells[index].end_s:
                 per_dwell[index].append(frame)
-    return per_dwell, n_frames
+            if frame.timestamp > after_s:
+                after.append(frame)
+    return Recording(per_dwell, after, n_frames)
+
+
+def closest_approaches(
+    navigator: Navigator, frames: Sequence[Frame], names: Sequence[str]
+) -> tuple[StructureOutcome, ...]:
+    """For each structure, the smallest navigated tip-to-surface distance over ``frames``."""
+    states = [navigator.navigate(frame) for frame in frames]
+    tracked = [state for state in states if state.tracked]
+    if not tracked or not names:
+        return tuple(StructureOutcome(name, math.nan, math.nan) for name in names)
+    distances = np.array([state.structure_distances_mm for state in tracked])
+    closest = np.argmin(distances, axis=0)
+    return tuple(
+        StructureOutcome(name, float(distances[k, j]), float(tracked[k].timestamp))
+        for j, (name, k) in enumerate(zip(names, closest, strict=True))
+    )
 
 
 def _tip_samples(frames: Sequence[Frame], tip_mm: np.ndarray) -> np.ndarray:
@@ -376,7 +417,8 @@ def run_demo(
         f"{len(scene.targets_mm)} targets ({motion.duration_s:.0f} s of motion at "
         f"{settings.rate_hz:.0f} Hz)"
     )
-    per_dwell, n_frames = record_dwells(tracker, motion)
+    recording = record(tracker, motion, after_s=motion.dwells[n_fiducials - 1].end_s)
+    per_dwell = recording.per_dwell
     lap("tracking")
 
     stylus, reference = BUILTIN_TOOLS["stylus"], BUILTIN_TOOLS["reference"]
@@ -429,6 +471,9 @@ def run_demo(
         )
     ]
     targets = tuple(outcome for outcome, _ in visits)
+    structures = closest_approaches(
+        navigator, recording.after, [structure.name for structure in scene.structures]
+    )
     lap("registration_and_navigation")
     logger.info("FRE %.3f mm with %d fiducials", registration.fre_rms_mm, n_fiducials)
 
@@ -455,7 +500,7 @@ def run_demo(
         ct_path=ct_path,
         picture_path=picture_path,
         report_path=out_dir / "report.json",
-        n_frames=n_frames,
+        n_frames=recording.n_frames,
         tracker_from_image_true=tracker_from_image,
         image_from_reference_true=image_from_reference_true,
         image_from_reference=registration.fixed_from_moving,
@@ -469,6 +514,7 @@ def run_demo(
         expected_fre_model_mm=expected_fre_rms(n_fiducials, fle_model),
         fiducials=fiducials,
         targets=targets,
+        structures=structures,
         timing_s=timing,
     )
     write_report(result, result.report_path)
