@@ -198,9 +198,18 @@ def _marker_axes(tool: ToolDefinition) -> tuple[np.ndarray, np.ndarray]:
     return axes[2], axes[0]
 
 
-def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth: ``tracker_from_image`` (head centre in front of the camera, face up, random
-    tilt and shift) and ``image_from_reference`` (reference beside the head, facing the camera)."""
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """The ground truth of the set-up (4x4, mm): where the phantom is in the tracker frame and
+    where the reference tool is on the phantom."""
+
+    tracker_from_image: np.ndarray
+    image_from_reference: np.ndarray
+
+
+def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> Placement:
+    """Head centre in front of the camera, face up, with a random tilt and shift; reference tool
+    beside the head, facing the camera."""
     rng = np.random.default_rng(seed)
     axis = rng.normal(size=3)
     angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
@@ -214,16 +223,24 @@ def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, n
     reference_rotation = aligning_rotation(
         facing, long_axis, camera_in_image - position, np.array([0.0, 0.0, 1.0])
     )
-    return tracker_from_image, make_rigid(reference_rotation, position)
+    return Placement(tracker_from_image, make_rigid(reference_rotation, position))
+
+
+@dataclass(frozen=True, eq=False)
+class Approaches:
+    """How the stylus arrives, image frame: unit directions (N, 3) at the fiducials and (M, 3) at
+    the targets, and each target's hover distance (M,) in mm (its depth + the hover height)."""
+
+    fiducial_dirs: np.ndarray
+    target_dirs: np.ndarray
+    target_hover_mm: np.ndarray
 
 
 def approach_directions(
     surface: pv.PolyData, fiducials_mm: np.ndarray, targets_mm: np.ndarray, hover_mm: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Image-frame approach directions: for fiducials the mean outward skin normal around each
-    bead; for targets the way out along the shortest path to the skin, with the hover distance
-    (depth + ``hover_mm``) that starts the approach outside. Returns (fiducial dirs, target dirs,
-    target hover distances)."""
+) -> Approaches:
+    """For fiducials the mean outward skin normal around each bead; for targets the way out along
+    the shortest path to the skin, hovering ``hover_mm`` above the skin."""
     points = np.asarray(surface.points, dtype=np.float64)
     normals = np.asarray(surface.point_data["Normals"], dtype=np.float64)
     tree = cKDTree(points)
@@ -240,37 +257,45 @@ def approach_directions(
     depths, nearest = tree.query(targets_mm)
     target_dirs = points[nearest] - targets_mm
     target_dirs /= np.linalg.norm(target_dirs, axis=1, keepdims=True)
-    return np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm
+    return Approaches(np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm)
 
 
 def build_motion(
-    scene: Scene,
-    surface: pv.PolyData,
-    tracker_from_image: np.ndarray,
-    image_from_reference: np.ndarray,
-    settings: DemoSettings,
+    scene: Scene, surface: pv.PolyData, placement: Placement, settings: DemoSettings
 ) -> TouchMotion:
     """The scripted stylus of the exercise, in the tracker frame."""
     stylus_tool = BUILTIN_TOOLS["stylus"]
-    fiducial_dirs, target_dirs, target_hovers = approach_directions(
+    approaches = approach_directions(
         surface, scene.fiducials_mm, scene.targets_mm, settings.touch.hover_mm
     )
+    tracker_from_image = placement.tracker_from_image
     rotation = tracker_from_image[:3, :3]
 
-    def touches(labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers) -> list:
+    def touches(
+        labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers: Sequence
+    ) -> list[Touch]:
         return [
             Touch(label, apply_transform(tracker_from_image, point), rotation @ direction, hover)
             for label, point, direction, hover in zip(labels, points, dirs, hovers, strict=True)
         ]
 
-    centre = apply_transform(tracker_from_image, np.asarray(surface.center))
-    n_fiducials = len(fiducial_dirs)
+    n_fiducials = len(scene.fiducials_mm)
     return touch_fiducials_then_targets(
-        touches(scene.fiducial_labels, scene.fiducials_mm, fiducial_dirs, [None] * n_fiducials),
-        touches(scene.target_labels, scene.targets_mm, target_dirs, target_hovers),
-        tracker_from_image @ image_from_reference,
+        touches(
+            scene.fiducial_labels,
+            scene.fiducials_mm,
+            approaches.fiducial_dirs,
+            [None] * n_fiducials,
+        ),
+        touches(
+            scene.target_labels,
+            scene.targets_mm,
+            approaches.target_dirs,
+            approaches.target_hover_mm,
+        ),
+        tracker_from_image @ placement.image_from_reference,
         StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
-        centre,
+        apply_transform(tracker_from_image, np.asarray(surface.center)),
         settings.touch,
         settings.seed,
     )
@@ -399,10 +424,9 @@ def run_demo(
     )
     lap("extract_surface")
 
-    tracker_from_image, image_from_reference_true = place_phantom(
-        np.asarray(surface.center), settings.seed
-    )
-    motion = build_motion(scene, surface, tracker_from_image, image_from_reference_true, settings)
+    placement = place_phantom(np.asarray(surface.center), settings.seed)
+    image_from_reference_true = placement.image_from_reference
+    motion = build_motion(scene, surface, placement, settings)
     tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
     tracker = SimulatedTracker(
         motion,
@@ -501,7 +525,7 @@ def run_demo(
         picture_path=picture_path,
         report_path=out_dir / "report.json",
         n_frames=recording.n_frames,
-        tracker_from_image_true=tracker_from_image,
+        tracker_from_image_true=placement.tracker_from_image,
         image_from_reference_true=image_from_reference_true,
         image_from_reference=registration.fixed_from_moving,
         registration_error=transform_difference(
