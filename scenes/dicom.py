@@ -6,6 +6,7 @@ sheared rather than stacked) is refused, instead of a silently wrong geometry.
 """
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
@@ -123,6 +124,25 @@ def list_dicom_series(folder: Path) -> tuple[DicomSeries, ...]:
     return tuple(series)
 
 
+def _has_dicom_preamble(path: Path) -> bool:
+    with path.open("rb") as stream:
+        stream.seek(128)
+        return stream.read(4) == b"DICM"
+
+
+def left_out_files(folder: Path, series: Sequence[DicomSeries]) -> tuple[Path, ...]:
+    """DICOM files in ``folder`` that belong to no series: GDCM could not read them."""
+    listed = {path.resolve() for item in series for path in item.files}
+    return tuple(
+        path
+        for path in sorted(Path(folder).iterdir())
+        if path.is_file()
+        and path.name.upper() != "DICOMDIR"
+        and path.resolve() not in listed
+        and _has_dicom_preamble(path)
+    )
+
+
 def choose_series(folder: Path, series: Sequence[DicomSeries], choice: str | None) -> DicomSeries:
     """The series whose UID or description is ``choice``; the only one when ``choice`` is None."""
     listing = "; ".join(item.summary() for item in series)
@@ -205,6 +225,19 @@ def read_dicom_series(folder: Path, series: DicomSeries) -> LoadedVolume:
     orientation = _floats(reader.GetMetaData(0, TAG_ORIENTATION), 6, "orientation", first)
     warnings = _check_geometry(image, np.array(positions), orientation, where)
     return LoadedVolume(folder, image, series.modality, series.uid, tuple(warnings))
+
+
+def read_dicom_folder(folder: Path, choice: str | None) -> LoadedVolume:
+    """Read the chosen series of a folder; DICOM files no series could use become warnings."""
+    found = list_dicom_series(folder)
+    loaded = read_dicom_series(folder, choose_series(folder, found, choice))
+    skipped = [
+        f"{path}: DICOM file left out of every series (truncated, corrupt or not an image)"
+        for path in left_out_files(folder, found)
+    ]
+    for message in skipped:
+        logger.warning(message)
+    return dataclasses.replace(loaded, warnings=(*loaded.warnings, *skipped))
 
 
 def read_dicom_file(path: Path) -> LoadedVolume:

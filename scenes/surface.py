@@ -3,12 +3,14 @@
 VTK's flying edges contours the voxel array in index space (VTK image data carries no direction
 matrix in every path), then the points are mapped to LPS with the image's own
 ``physical_from_index`` affine, the one ``scenes.physical`` helper, so a surface vertex and
-``TransformContinuousIndexToPhysicalPoint`` agree exactly. Point normals point outwards, from
-higher to lower HU.
+``TransformContinuousIndexToPhysicalPoint`` agree exactly. Point normals are the outward
+(towards lower HU) unit gradient of the trilinearly interpolated CT at each vertex; triangles are
+wound counter-clockwise seen from outside.
 """
 
 import logging
 
+import fast_simplification
 import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
@@ -16,43 +18,67 @@ from scipy import ndimage
 from vtkmodules.vtkFiltersCore import vtkPolyDataConnectivityFilter
 
 from scenes.exceptions import EmptySurfaceError, SceneError
-from scenes.physical import index_to_physical, physical_to_index
+from scenes.physical import index_to_physical, physical_from_index, physical_to_index
 from scenes.volume import require_volume
 
 logger = logging.getLogger(__name__)
 
-ORIENTATION_SAMPLES = 2000
+# An isovalue equal to voxel values puts vertices exactly on voxel centres, where flying edges
+# emits coincident points and zero-area triangles that quadric decimation cannot collapse.
+# Integer images are contoured this far (HU) above the requested threshold instead.
+INTEGER_ISOVALUE_OFFSET_HU = 1e-3
+ORIENTATION_SAMPLES = 10_000
 
 
 def _index_space_grid(array_zyx: np.ndarray) -> pv.ImageData:
     grid = pv.ImageData(dimensions=array_zyx.shape[::-1], spacing=(1.0, 1.0, 1.0), origin=(0, 0, 0))
-    grid.point_data["hu"] = array_zyx.ravel(order="C")
+    grid.point_data["hu"] = np.ascontiguousarray(array_zyx).ravel(order="C")
     return grid
 
 
-def _outward_sign(image: sitk.Image, mesh: pv.PolyData, array_zyx: np.ndarray) -> float:
-    """+1 if the mesh normals point towards lower HU (outwards), -1 if they point inwards."""
-    rng = np.random.default_rng(0)
-    count = min(ORIENTATION_SAMPLES, mesh.n_points)
-    chosen = rng.choice(mesh.n_points, size=count, replace=False)
-    points = np.asarray(mesh.points[chosen], dtype=np.float64)
-    normals = np.asarray(mesh.point_data["Normals"][chosen], dtype=np.float64)
-    step = 0.5 * min(image.GetSpacing())
-    ahead = physical_to_index(image, points + step * normals)[:, ::-1].T
-    behind = physical_to_index(image, points - step * normals)[:, ::-1].T
-    difference = ndimage.map_coordinates(array_zyx, ahead, order=1, mode="nearest") - (
-        ndimage.map_coordinates(array_zyx, behind, order=1, mode="nearest")
-    )
-    return 1.0 if np.sum(np.sign(difference)) <= 0 else -1.0
-
-
 def _largest_piece(mesh: pv.PolyData) -> pv.PolyData:
-    """The connected piece of the mesh with the most cells."""
+    """The connected piece of the mesh with the most cells, without the points it leaves unused."""
     connectivity = vtkPolyDataConnectivityFilter()
     connectivity.SetInputData(mesh)
     connectivity.SetExtractionModeToLargestRegion()
     connectivity.Update()
-    return pv.wrap(connectivity.GetOutput())
+    return pv.wrap(connectivity.GetOutput()).clean(point_merging=False)
+
+
+def outward_normals(image: sitk.Image, points_mm: np.ndarray) -> np.ndarray:
+    """Unit vectors at ``points_mm`` (LPS) along the steepest HU decrease, in LPS.
+
+    Central differences of the trilinear interpolant, half a voxel each way, give the gradient
+    in index space; the chain rule maps it to LPS with the inverse transpose of the affine.
+    """
+    array_zyx = sitk.GetArrayViewFromImage(image)
+    index = physical_to_index(image, points_mm)
+    gradient_ijk = np.empty_like(index)
+    for axis in range(3):
+        step = np.zeros(3)
+        step[axis] = 0.5
+        ahead = ndimage.map_coordinates(
+            array_zyx, (index + step)[:, ::-1].T, order=1, mode="nearest", output=np.float64
+        )
+        behind = ndimage.map_coordinates(
+            array_zyx, (index - step)[:, ::-1].T, order=1, mode="nearest", output=np.float64
+        )
+        gradient_ijk[:, axis] = ahead - behind
+    linear = physical_from_index(image)[:3, :3]
+    gradient_lps = np.linalg.solve(linear.T, gradient_ijk.T).T
+    length = np.linalg.norm(gradient_lps, axis=1, keepdims=True)
+    return -gradient_lps / np.where(length > 0.0, length, 1.0)
+
+
+def _wound_outwards(points: np.ndarray, faces: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """Triangles (``(M, 3)`` indices) reordered if needed so their right-hand normals face out.
+
+    Contouring winds every triangle the same way, so a sample of them decides for all.
+    """
+    sample = faces[:: max(1, len(faces) // ORIENTATION_SAMPLES)]
+    a, b, c = (points[sample[:, i]] for i in range(3))
+    agreement = np.einsum("ij,ij->i", np.cross(b - a, c - a), normals[sample].sum(axis=1))
+    return faces[:, [0, 2, 1]] if np.sum(np.sign(agreement)) < 0 else faces
 
 
 def extract_surface(
@@ -70,12 +96,16 @@ def extract_surface(
     require_volume(image, "surface extraction")
     if not 0.0 <= target_reduction < 1.0:
         raise SceneError(f"target_reduction must be in [0, 1); got {target_reduction}")
-    array_zyx = sitk.GetArrayViewFromImage(image).astype(np.float32)
+    array_zyx = sitk.GetArrayViewFromImage(image)
+    isovalue = float(threshold_hu)
+    if np.issubdtype(array_zyx.dtype, np.integer):
+        isovalue += INTEGER_ISOVALUE_OFFSET_HU
     mesh = _index_space_grid(array_zyx).contour(
-        isosurfaces=[float(threshold_hu)],
+        isosurfaces=[isovalue],
         scalars="hu",
         method="flying_edges",
         compute_normals=False,
+        compute_scalars=False,
     )
     if mesh.n_points == 0:
         low, high = float(array_zyx.min()), float(array_zyx.max())
@@ -85,26 +115,17 @@ def extract_surface(
     mesh.points = index_to_physical(image, np.asarray(mesh.points, dtype=np.float64))
     if outer_only:
         mesh = _largest_piece(mesh)
-    # Merging coincident points collapses some triangles into lines; keep the triangles only.
-    mesh = mesh.clean()
-    mesh = pv.PolyData(mesh.points, mesh.faces).clean()
+    points = np.asarray(mesh.points, dtype=np.float64)
+    faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
     if target_reduction > 0.0:
-        mesh = mesh.decimate(target_reduction)
-    mesh = mesh.compute_normals(
-        cell_normals=False,
-        point_normals=True,
-        split_vertices=False,
-        consistent_normals=True,
-        auto_orient_normals=False,
-    )
-    faces = np.asarray(mesh.faces).reshape(-1, 4)
-    normals = np.asarray(mesh.point_data["Normals"], dtype=np.float64)
-    if _outward_sign(image, mesh, array_zyx) < 0:
-        faces = faces[:, [0, 1, 3, 2]]  # reverse the winding along with the normals
-        normals = -normals
-    logger.info(
-        "surface at %s HU: %d points, %d triangles", threshold_hu, mesh.n_points, mesh.n_cells
-    )
-    surface = pv.PolyData(np.asarray(mesh.points, dtype=np.float64), faces.ravel())
+        # Quadric decimation (Garland & Heckbert, SIGGRAPH 1997), about 10x faster than VTK's.
+        points, faces = fast_simplification.simplify(points, faces, target_reduction)
+        points = np.asarray(points, dtype=np.float64)
+    normals = outward_normals(image, points)
+    faces = _wound_outwards(points, faces, normals)
+    surface = pv.PolyData(points, np.column_stack([np.full(len(faces), 3), faces]).ravel())
     surface.point_data["Normals"] = normals
+    logger.info(
+        "surface at %s HU: %d points, %d triangles", threshold_hu, surface.n_points, surface.n_cells
+    )
     return surface

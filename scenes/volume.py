@@ -14,12 +14,10 @@ import SimpleITK as sitk
 
 from scenes.dicom import (
     LoadedVolume,
-    choose_series,
     error_line,
-    list_dicom_series,
     quiet_itk,
     read_dicom_file,
-    read_dicom_series,
+    read_dicom_folder,
     save_dicom_series,
 )
 from scenes.exceptions import (
@@ -60,8 +58,7 @@ def read_volume(path: Path | str, series: str | None = None) -> LoadedVolume:
     if not path.exists():
         raise VolumeNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
-        found = list_dicom_series(path)
-        loaded = read_dicom_series(path, choose_series(path, found, series))
+        loaded = read_dicom_folder(path, series)
     elif _suffix(path) in FILE_FORMATS:
         loaded = LoadedVolume(path, _read_file(path), modality="", series_uid="", warnings=())
     elif _suffix(path) in DICOM_SUFFIXES:

@@ -184,3 +184,14 @@ def test_rejects_a_maximum_marker_angle_of_zero():
     data[24] = 0
     with pytest.raises(RomError, match="maximum marker angle must be 1 to 180 degrees; got 0"):
         parse_rom(with_checksum(data))
+
+
+@given(st.binary(min_size=ROM_SIZE - 6, max_size=ROM_SIZE - 6))
+def test_random_content_with_a_valid_checksum_parses_or_raises_rom_error(body):
+    data = bytearray(b"NDI\x00\x00\x00" + body)
+    try:
+        rom = parse_rom(with_checksum(data))
+    except RomError:
+        return
+    assert 3 <= len(rom.markers_mm) <= 20
+    assert np.all(np.isfinite(rom.markers_mm))

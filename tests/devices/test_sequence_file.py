@@ -2,6 +2,7 @@
 
 import logging
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -397,3 +398,35 @@ def test_rejects_a_malformed_frame_field_name():
     data = one_frame_file(extra="Seq_FrameX_Timestamp = 1\n")
     with pytest.raises(RecordingError, match="malformed frame field 'Seq_FrameX_Timestamp'"):
         parse_sequence(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame_lists(min_frames=1), st.data())
+def test_any_corruption_parses_or_raises_recording_error(frames_and_tools, data):
+    frames, tools = frames_and_tools
+    text = bytearray(_written_bytes(frames, tools))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(text) - 1))
+        action = data.draw(st.sampled_from(["replace", "delete", "insert"]))
+        byte = data.draw(
+            st.sampled_from(list(b"=_ \n\r0123456789.-eE+naAOKINVLDSeq_Frame\x00\xff"))
+        )
+        if action == "replace":
+            text[position] = byte
+        elif action == "delete":
+            del text[position]
+        else:
+            text.insert(position, byte)
+    try:
+        sequence = parse_sequence(bytes(text))
+    except RecordingError:
+        return
+    assert sequence.tracker_from_tool.shape == (len(sequence), len(sequence.tools), 4, 4)
+
+
+def _written_bytes(frames, tools) -> bytes:
+    """The bytes ``write_sequence`` produces for ``frames``."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f.igs.mha"
+        write_sequence(path, frames, tools)
+        return path.read_bytes()

@@ -43,6 +43,10 @@ def test_ball_surface_is_in_lps_with_outward_normals(flip):
     np.testing.assert_allclose(distance, RADIUS_MM, atol=0.1)  # linear ramp wider than the voxels
     normals = np.asarray(mesh.point_data["Normals"])
     assert np.min(np.einsum("ij,ij->i", normals, radial / distance[:, None])) > 0.9
+    faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
+    a, b, c = (np.asarray(mesh.points)[faces[:, i]] for i in range(3))
+    winding = np.einsum("ij,ij->i", np.cross(b - a, c - a), (a + b + c) / 3 - CENTRE_MM)
+    assert np.all(winding > 0)  # counter-clockwise seen from outside, even for a flipped grid
 
 
 def test_outer_only_keeps_the_outer_table(skull):

@@ -80,6 +80,17 @@ def test_missing_slice_is_a_warning_not_silent(tmp_path, caplog):
     assert "non-uniform slice spacing" in caplog.text
 
 
+def test_truncated_slice_is_named_in_the_warnings(tmp_path):
+    files = save_dicom_series(oblique_volume(seed=6), tmp_path, "truncated")
+    files[3].write_bytes(files[3].read_bytes()[:400])
+    (tmp_path / "README.txt").write_text("not DICOM, not reported")
+    loaded = read_volume(tmp_path)
+    assert loaded.image.GetSize()[2] == len(files) - 1
+    assert any("slice_0003.dcm: DICOM file left out" in w for w in loaded.warnings)
+    assert any("non-uniform slice spacing" in w for w in loaded.warnings)
+    assert not any("README" in w for w in loaded.warnings)
+
+
 def test_gantry_tilt_is_refused(tmp_path):
     image = oblique_volume(seed=5)
     image.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.2, 0.0, 0.0, 0.98))  # slices sheared along y

@@ -262,6 +262,8 @@ class NDIDevice:
         if len(params) not in (2, 6):
             raise _CommandRejected(WRONG_PARAMETER_COUNT)
         slot = self._slot(params[:2])
+        if params[2:] and not is_hex(params[2:]):
+            raise _CommandRejected(OUT_OF_RANGE)
         options = int(params[2:] or "0001", 16)
         return encode_reply(self._port_information(slot, options))
 

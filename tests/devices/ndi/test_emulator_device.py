@@ -1,6 +1,10 @@
 """The emulated device's state machine, command by command, without a serial line."""
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import parse_bx
@@ -39,6 +43,15 @@ def load(device: NDIDevice, rom: bytes = STYLUS_ROM) -> int:
             f"{handle:02X}{address:04X}{padded[address : address + 64].hex().upper()}",
         )
     return handle
+
+
+def setup_device(settings=None) -> NDIDevice:
+    """A Polaris after INIT with one tool loaded (handle 0A) and one requested (0B)."""
+    device = NDIDevice(CountingSource(), settings)
+    ask(device, "INIT")
+    load(device)
+    ask(device, "PHRQ", "*********1****")
+    return device
 
 
 def tracking_device(settings=None, source=None) -> NDIDevice:
@@ -169,6 +182,10 @@ def test_pena_with_unknown_priority_is_error_09():
     assert error_code(device, "PENA", "0AX") == 0x09
 
 
+def test_phinf_with_non_hex_options_is_error_23():
+    assert error_code(setup_device(), "PHINF", "0AXYZ*") == 0x23
+
+
 def test_phsr_lists_handles_by_state():
     device = NDIDevice(CountingSource())
     ask(device, "INIT")
@@ -282,3 +299,39 @@ def test_aurora_refuses_wired_phrq():
     device = NDIDevice(CountingSource(), EmulatorSettings(model=Model.AURORA))
     ask(device, "INIT")
     assert error_code(device, "PHRQ", "*********0****") == 0x23
+
+
+COMMAND_NAMES = [
+    "INIT", "RESET", "COMM", "VER", "APIREV", "PHSR", "PHRQ", "PHF", "PVWR", "PINIT", "PHINF",
+    "PENA", "PDIS", "TSTART", "TSTOP", "BX", "TX", "GETINFO",
+]  # fmt: skip
+
+
+@settings(deadline=None)  # the first example compiles the CRC kernel
+@given(st.data())
+def test_fuzzed_commands_always_get_a_well_formed_reply(data):
+    """Whatever a host sends, in any mode, the device answers with a CRC-valid reply."""
+    fresh = lambda: NDIDevice(CountingSource())  # noqa: E731
+    device = data.draw(st.sampled_from([fresh, setup_device, tracking_device]))()
+    for _ in range(data.draw(st.integers(1, 4))):
+        name = data.draw(st.sampled_from(COMMAND_NAMES))
+        handle = data.draw(st.sampled_from(["", "0A", "0B", "0C"]))
+        tail = st.sampled_from(["", "0001", "0021", "XYZ*", "80", "0801", "60000", "D", "Q"])
+        free_text = st.text(alphabet="0123456789ABCDEFXYZ*: -g", max_size=140)
+        params = handle + data.draw(st.one_of(tail, free_text))
+        line = data.draw(
+            st.sampled_from(
+                [
+                    encode_command(name, params)[:-1],
+                    f"{name} {params}".encode(),
+                    f"{name}:{params}".encode(),
+                    data.draw(st.binary(max_size=40)).replace(b"\r", b""),
+                ]
+            )
+        )
+        reply = device.respond(line)
+        if reply.startswith(b"\xc4\xa5"):
+            parse_bx(reply)
+        else:
+            with contextlib.suppress(NDICommandError):
+                decode_reply(reply)

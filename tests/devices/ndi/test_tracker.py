@@ -125,6 +125,14 @@ def test_frame_of_only_disabled_handles_has_no_frame_number():
     assert frame.frame_number == -1
 
 
+@pytest.mark.parametrize("baud_rate", [115200, 1228739])
+def test_other_baud_rates_including_ndi_1228739(emulator, baud_rate):
+    server = emulator()
+    with NDITracker(server.port, BUILTIN, baud_rate=baud_rate) as tracker:
+        assert server.device.baud_rate == baud_rate
+        assert_frame_matches_source(tracker.read())
+
+
 def test_iteration_reads_frames(emulator):
     server = emulator()
     with NDITracker(server.port, BUILTIN) as tracker:
