@@ -86,25 +86,27 @@ def test_real_time_follows_the_original_timestamps():
     frames = play(ReplayTracker(evenly_timed(11, 0.02), speed=1.0))
     elapsed = time.monotonic() - begin
     assert len(frames) == 11
-    assert 0.2 <= elapsed < 0.6
+    # Never early; the upper bound only says it is not grossly late (loaded CI machines).
+    assert 0.2 <= elapsed < 2.0
 
 
 def test_speed_factor_scales_the_timing():
     begin = time.monotonic()
-    play(ReplayTracker(evenly_timed(11, 0.04), speed=4.0))
+    play(ReplayTracker(evenly_timed(11, 0.08), speed=4.0))
     elapsed = time.monotonic() - begin
-    # 0.4 s of recording at 4x: 0.1 s.
-    assert 0.1 <= elapsed < 0.3
+    # 0.8 s of recording at 4x: 0.2 s (it would be 0.8 s at 1x).
+    assert 0.2 <= elapsed < 0.6
 
 
 def test_read_times_out_before_a_late_frame():
-    tracker = ReplayTracker(evenly_timed(2, 1.0), speed=1.0)
+    tracker = ReplayTracker(evenly_timed(2, 2.0), speed=1.0)
     with tracker:
         tracker.read()
         begin = time.monotonic()
         with pytest.raises(TrackerTimeout):
             tracker.read(timeout=0.05)
-        assert time.monotonic() - begin < 0.5
+        # The next frame is 2 s away: returning well before it shows the timeout acted.
+        assert time.monotonic() - begin < 1.0
 
 
 def test_restart_rewinds():

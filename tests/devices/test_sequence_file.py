@@ -136,7 +136,9 @@ def test_rejects_tool_names_plus_cannot_round_trip(bad):
 # -- round trips ---------------------------------------------------------------------------------
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(frame_lists())
 def test_frames_round_trip_exactly(tmp_path, frames_and_tools):
     frames, tools = frames_and_tools
@@ -225,7 +227,9 @@ def write_growing(path, frames, tools):
     return writer, sizes
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(frame_lists(min_frames=1), st.floats(0.0, 1.0))
 def test_a_file_cut_anywhere_keeps_every_complete_frame(tmp_path, frames_and_tools, fraction):
     frames, tools = frames_and_tools

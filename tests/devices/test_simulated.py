@@ -239,7 +239,8 @@ def test_realtime_paces_frames_with_the_monotonic_clock():
     begin = time.monotonic()
     frames = stylus_frames(tracker)
     elapsed = time.monotonic() - begin
-    assert 0.25 <= elapsed < 1.0
+    # Never early; the upper bound only says it is not grossly late (loaded CI machines).
+    assert 0.25 <= elapsed < 3.0
     stamps = [f.timestamp for f in frames]
     assert all(b > a for a, b in itertools.pairwise(stamps))
     assert stamps[0] >= begin
@@ -247,13 +248,14 @@ def test_realtime_paces_frames_with_the_monotonic_clock():
 
 
 def test_realtime_read_times_out_before_the_next_frame():
-    tracker = stylus_tracker(rate_hz=2.0, realtime=True)
+    tracker = stylus_tracker(rate_hz=1.0, realtime=True)
     with tracker:
         tracker.read()
         begin = time.monotonic()
         with pytest.raises(TrackerTimeout):
             tracker.read(timeout=0.05)
-        assert time.monotonic() - begin < 0.3
+        # The next frame is 1 s away: returning well before it shows the timeout acted.
+        assert time.monotonic() - begin < 0.7
 
 
 def test_rejects_zero_rate():

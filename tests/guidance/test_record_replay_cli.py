@@ -4,8 +4,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from devices.demo_motion import demo_tracker
+from devices.ndi.emulator.process import EmulatorProcess
 from devices.sequence_file import read_sequence
 from guidance.cli import main
 
@@ -103,3 +106,27 @@ def test_replay_into_a_closed_pipe_exits_quietly(demo_file):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0
     assert b"Traceback" not in err
+
+
+def test_record_from_an_emulated_polaris_gives_the_simulated_poses(tmp_path, capsys):
+    # The real driver code path: emulator (child process) <- pty -> NDITracker -> recorder.
+    out = tmp_path / "ndi.igs.mha"
+    with EmulatorProcess(lambda: demo_tracker(realtime=False)) as emulator:
+        command = ["record", "--tracker", f"ndi:{emulator.port}", "--out", str(out)]
+        assert main([*command, "--duration", "0.3"]) == 0
+    recorded = read_sequence(out)
+    assert recorded.tools == ("stylus", "reference")
+    assert len(recorded) > 5
+    with demo_tracker(realtime=False) as simulation:
+        simulated = {frame.frame_number: frame for frame in simulation}
+    for index in range(len(recorded)):
+        frame = recorded.frame(index)
+        truth = simulated[frame.frame_number]
+        for tool in ("stylus", "reference"):
+            # BX carries float32 quaternions and positions: 1e-3 mm at 1.3 m.
+            np.testing.assert_allclose(
+                frame.poses[tool].tracker_from_tool, truth.poses[tool].tracker_from_tool, atol=1e-3
+            )
+            assert frame.poses[tool].error_rms == pytest.approx(
+                truth.poses[tool].error_rms, abs=1e-4
+            )
