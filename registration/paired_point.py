@@ -188,3 +188,8 @@ def register_paired_points(
     if status != _OK:
         raise RegistrationError(_STATUS_MESSAGES[status])
     return PairedPointResult(matrix, float(fre), residuals)
+
+
+# Load the compiled kernel now: Numba's first call in a process costs ~1 s (runtime start-up and
+# cache load), which must not land on the first frame of a real-time tracking loop.
+_register_kernel(np.eye(3), np.eye(3), _UNIFORM)

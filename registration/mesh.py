@@ -1,0 +1,117 @@
+"""Triangle-mesh helpers the closest-point structures need: checked arrays, vertex normals and
+vertex adjacency.
+
+A mesh is ``vertices`` ``(V, 3)`` float64 in mm and ``triangles`` ``(F, 3)`` int vertex indices.
+"""
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from registration.exceptions import RegistrationError
+from registration.transforms import as_points
+
+
+def as_triangles(triangles: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Return ``triangles`` as a C-contiguous ``(F, 3)`` int64 array of valid vertex indices."""
+    array = np.asarray(triangles)
+    if array.ndim != 2 or array.shape[1] != 3 or array.shape[0] == 0:
+        raise RegistrationError(f"triangles must have shape (F, 3) with F >= 1; got {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise RegistrationError(f"triangles must hold integer vertex indices; got {array.dtype}")
+    if array.min() < 0 or array.max() >= n_vertices:
+        raise RegistrationError(
+            f"triangles refer to vertices {array.min()}..{array.max()}, but there are only "
+            f"{n_vertices} vertices"
+        )
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def as_unit_normals(normals: np.ndarray, count: int, name: str = "normals") -> np.ndarray:
+    """Return ``(count, 3)`` normals scaled to unit length; raise on zero or non-finite rows."""
+    array = as_points(normals, name)
+    if array.shape[0] != count:
+        raise RegistrationError(
+            f"{name} must have one row per point ({count}); got {array.shape[0]}"
+        )
+    lengths = np.linalg.norm(array, axis=1)
+    if not np.all(lengths > 1e-12):
+        raise RegistrationError(
+            f"{name} has {int(np.sum(~(lengths > 1e-12)))} zero-length rows: every point needs a "
+            "direction"
+        )
+    return np.ascontiguousarray(array / lengths[:, None])
+
+
+def vertex_normals(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals ``(V, 3)``, oriented by the triangles' winding
+    (counter-clockwise seen from outside gives outward normals). Unused vertices get NaN."""
+    vertices = as_points(vertices_mm, "vertices_mm", 3)
+    faces = as_triangles(triangles, len(vertices))
+    corners = vertices[faces]
+    # The cross product's length is twice the area: summing it weights each face by its area.
+    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals = np.zeros_like(vertices)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_normals)
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return normals / lengths
+
+
+@numba.njit(cache=True)
+def _adjacency_kernel(triangles: np.ndarray, n_vertices: int):
+    counts = np.zeros(n_vertices + 1, dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        for c in range(3):
+            counts[triangles[f, c] + 1] += 2
+    start = np.cumsum(counts)
+    fill = start[:-1].copy()
+    neighbours = np.empty(start[-1], dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        for c in range(3):
+            v = triangles[f, c]
+            neighbours[fill[v]] = triangles[f, (c + 1) % 3]
+            neighbours[fill[v] + 1] = triangles[f, (c + 2) % 3]
+            fill[v] += 2
+    return start, neighbours
+
+
+@numba.njit(cache=True)
+def _incidence_kernel(triangles: np.ndarray, n_vertices: int):
+    counts = np.zeros(n_vertices + 1, dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        for c in range(3):
+            counts[triangles[f, c] + 1] += 1
+    start = np.cumsum(counts)
+    fill = start[:-1].copy()
+    faces = np.empty(start[-1], dtype=np.int64)
+    for f in range(triangles.shape[0]):
+        for c in range(3):
+            v = triangles[f, c]
+            faces[fill[v]] = f
+            fill[v] += 1
+    return start, faces
+
+
+@dataclass(frozen=True)
+class VertexAdjacency:
+    """Vertex neighbours in compressed rows: the neighbours of vertex v are
+    ``neighbours[start[v]:start[v + 1]]`` (each shared edge listed once per triangle)."""
+
+    start: np.ndarray
+    neighbours: np.ndarray
+
+
+def vertex_adjacency(triangles: np.ndarray, n_vertices: int) -> VertexAdjacency:
+    """The neighbours of every vertex along the triangles' edges."""
+    start, neighbours = _adjacency_kernel(as_triangles(triangles, n_vertices), n_vertices)
+    return VertexAdjacency(start, neighbours)
+
+
+def vertex_triangles(triangles: np.ndarray, n_vertices: int) -> VertexAdjacency:
+    """The triangles around every vertex: ``neighbours[start[v]:start[v + 1]]`` are the indices of
+    the triangles that have vertex v as a corner."""
+    start, faces = _incidence_kernel(as_triangles(triangles, n_vertices), n_vertices)
+    return VertexAdjacency(start, faces)
