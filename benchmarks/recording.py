@@ -64,7 +64,7 @@ def bench_file(frames: int, repeats: int) -> dict:
         path = Path(folder) / "bench.igs.mha"
 
         def write() -> None:
-            with SequenceWriter(path, ("stylus", "reference")) as writer:
+            with SequenceWriter(path, ("stylus", "reference"), overwrite=True) as writer:
                 for frame in source:
                     writer.append(frame)
 
