@@ -122,6 +122,22 @@ def test_unknown_coordinate_system(tmp_path):
         read_markups(path)
 
 
+@pytest.mark.parametrize("units", ["um", ["um", "UCUM", "micrometer"]])
+def test_micrometre_coordinates_become_millimetres(tmp_path, units):
+    path = tmp_path / "um.mrk.json"
+    point = {"label": "a", "position": [1500.0, -250.0, 10.0]}
+    node = {"type": "Fiducial", "coordinateUnits": units, "controlPoints": [point]}
+    path.write_text(json.dumps({"markups": [node]}))
+    np.testing.assert_allclose(read_markups(path).points_mm, [[1.5, -0.25, 0.01]])
+
+
+def test_unknown_units_are_refused(tmp_path):
+    path = tmp_path / "inch.mrk.json"
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "coordinateUnits": "[in_i]"}]}))
+    with pytest.raises(MarkupsError, match=r"coordinateUnits '\[in_i\]'; expected 'mm' or 'um'"):
+        read_markups(path)
+
+
 def test_position_with_two_numbers(tmp_path):
     path = tmp_path / "short.mrk.json"
     point = {"label": "a", "position": [1.0, 2.0]}
