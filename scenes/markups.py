@@ -153,8 +153,13 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
     if not isinstance(code, str) or code not in MM_PER_UNIT:
         raise MarkupsError(f"{path}: coordinateUnits {units!r}; expected 'mm' or 'um'")
     labels, points = [], []
-    for index, point in enumerate(_field(node, "controlPoints", f"{path} markups[0]")):
+    control_points = _field(node, "controlPoints", f"{path} markups[0]")
+    if not isinstance(control_points, list):
+        raise MarkupsError(f"{path}: controlPoints must be a list; got {control_points!r:.60}")
+    for index, point in enumerate(control_points):
         where = f"{path} controlPoints[{index}]"
+        if not isinstance(point, dict):
+            raise MarkupsError(f"{where}: must be an object with a position; got {point!r:.60}")
         if point.get("positionStatus", "defined") != "defined":
             logger.info("%s: skipped, position %s", where, point["positionStatus"])
             continue
