@@ -410,17 +410,20 @@ def _parse_matrices(texts: list[str], rows: np.ndarray, prefix: str, source: str
     except ValueError as error:
         raise RecordingError(f"{source}: {prefix}Transform holds a non-number ({error})") from None
     matrices = numbers.reshape(-1, 4, 4)
+    finite = np.all(np.isfinite(matrices), axis=(1, 2))
+    if not np.all(finite):
+        row = rows[np.flatnonzero(~finite)[0]]
+        raise RecordingError(f"{source}: frame {row} {prefix}Transform has NaN or infinite values")
     rotations = matrices[:, :3, :3]
     gram = np.einsum("nji,njk->nik", rotations, rotations)
-    bad = ~np.all(np.isfinite(matrices), axis=(1, 2))
-    bad |= np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
+    bad = np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
     bad |= np.any(np.abs(gram - np.eye(3)) > ORTHONORMAL_TOL, axis=(1, 2))
     bad |= np.linalg.det(rotations) <= 0.0
     if np.any(bad):
         row = rows[np.flatnonzero(bad)[0]]
         raise RecordingError(
             f"{source}: frame {row} {prefix}Transform is not a rigid transform "
-            "(rotation not orthonormal, a reflection, NaN, or last row not 0 0 0 1)"
+            "(rotation not orthonormal, a reflection, or last row not 0 0 0 1)"
         )
     return matrices
 

@@ -467,3 +467,10 @@ def test_writer_does_not_replace_an_existing_recording(tmp_path):
     assert path.read_text() == "keep me"
     SequenceWriter(path, ["stylus"], overwrite=True).close()
     assert read_sequence(path).tools == ("stylus",)
+
+
+def test_rejects_a_transform_with_an_infinite_value():
+    with pytest.raises(
+        RecordingError, match="frame 0 StylusToTrackerTransform has NaN or infinite"
+    ):
+        parse_sequence(one_frame_file(transform=IDENTITY.replace("0", "inf", 1)))
