@@ -5,6 +5,8 @@ Every read has a deadline (``TrackerTimeout`` when it passes) and an unplugged d
 """
 
 import logging
+import os
+import select
 import termios
 import time
 
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 RESET_TIMEOUT_S = 5.0
 MAX_ASCII_REPLY = 65536
+READ_CHUNK = 4096
 
 
 class SerialLink:
@@ -54,9 +57,10 @@ class SerialLink:
         return decode_reply(self.read_line(timeout_s, name), name)
 
     def send(self, name: str, params: str = "") -> None:
-        """Flush stale input, then write one command with its CRC."""
+        """Discard stale input, then write one command with its CRC."""
         try:
-            self._serial.reset_input_buffer()
+            if self._serial.in_waiting:  # stale bytes of an earlier reply
+                self._serial.reset_input_buffer()
             self._serial.write(encode_command(name, params))
         except (serial.SerialException, OSError, termios.error) as error:
             raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
@@ -108,18 +112,24 @@ class SerialLink:
             raise MalformedReply("BX reply stopped short of the length in its header") from None
 
     def _read_some(self, deadline: float, name: str, size: int | None) -> bytes:
-        """What arrives before ``deadline``: up to ``size`` bytes (None: what is waiting, >= 1)."""
+        """What arrives before ``deadline``: up to ``size`` bytes (None: up to 4 KiB, >= 1).
+
+        Waits with ``select`` on the port's descriptor: changing pyserial's timeout per read
+        would reconfigure the port (a ``tcsetattr``) every time.
+        """
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
         try:
-            self._serial.timeout = remaining
-            waiting = self._serial.in_waiting
-            data = self._serial.read(size or max(waiting, 1))
-        except (serial.SerialException, OSError, termios.error) as error:
+            descriptor = self._serial.fileno()
+            readable, _, _ = select.select([descriptor], [], [], remaining)
+            if not readable:
+                raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
+            data = os.read(descriptor, size or READ_CHUNK)
+        except (serial.SerialException, OSError, ValueError) as error:
             raise TrackerDisconnected(f"NDI device on {self.port} vanished: {error}") from error
-        if not data:
-            raise TrackerTimeout(f"no complete reply to {name} from {self.port} in time")
+        if not data:  # readable but empty: the other end hung up
+            raise TrackerDisconnected(f"NDI device on {self.port} vanished (end of file)")
         return data
 
     def serial_break(self) -> None:

@@ -80,6 +80,9 @@ class NDITracker(TrackerSource):
 
     def start(self) -> None:
         """Open the port and bring the device into tracking mode with every tool enabled."""
+        if self._link is not None:
+            raise TrackerError(f"the NDI tracker on {self.port} is already started")
+        self._handles = {}
         self._link = SerialLink(self.port, self.timeout_s)
         try:
             self._initialise()

@@ -160,8 +160,8 @@ class NDIDevice:
 
     def _do_init(self, params: str) -> bytes:
         self._require(Mode.RESET, Mode.SETUP)
-        if self.mode is Mode.RESET:
-            self._create_wired_slots()
+        self._slots = {}  # INIT starts a session afresh: tools are loaded again
+        self._create_wired_slots()
         self.mode = Mode.SETUP
         return OKAY
 

@@ -72,6 +72,12 @@ def test_init_enters_setup_mode():
     assert device.mode is Mode.SETUP
 
 
+def test_init_starts_a_session_afresh():
+    device = setup_device()
+    ask(device, "INIT")
+    assert ask(device, "PHSR", "00") == b"00"
+
+
 def test_commands_before_init_are_invalid_in_mode():
     assert error_code(NDIDevice(CountingSource()), "PHSR", "00") == 0x0C
 

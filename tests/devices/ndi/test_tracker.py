@@ -293,6 +293,15 @@ def test_busy_port(emulator):
         holder.close()
 
 
+def test_second_start_is_an_error_and_a_restart_works(emulator):
+    server = emulator()
+    tracker = NDITracker(server.port, BUILTIN)
+    with tracker, pytest.raises(TrackerError, match="already started"):
+        tracker.start()
+    with tracker:
+        assert_frame_matches_source(tracker.read())
+
+
 def test_read_before_start_is_an_error():
     with pytest.raises(TrackerError, match="not started"):
         NDITracker("/dev/null", BUILTIN).read()
