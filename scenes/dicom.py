@@ -120,7 +120,13 @@ def list_dicom_series(folder: Path) -> tuple[DicomSeries, ...]:
             )
         )
     if not series:
-        raise NoDicomSeriesError(f"{folder}: no DICOM series in this folder")
+        subfolders = sorted(path.name for path in folder.iterdir() if path.is_dir())
+        hint = (
+            f"; it has subfolders {subfolders[:5]}: point at the one holding the slices"
+            if subfolders
+            else ""
+        )
+        raise NoDicomSeriesError(f"{folder}: no DICOM series in this folder{hint}")
     return tuple(series)
 
 

@@ -192,7 +192,7 @@ class Scene:
     def save(self, folder: Path | str, ct_file: str = "ct.nrrd") -> Path:
         """Write the scene folder (``scene.toml``, CT, markups); returns the ``scene.toml`` path.
 
-        Tool files named by path are referenced where they are, not copied.
+        Tool files named by path are copied into ``tools/`` so that the folder stands alone.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -228,12 +228,26 @@ class Scene:
             "fiducials": {"file": "fiducials.mrk.json"},
             "targets": {"file": "targets.mrk.json"},
             "structures": structures,
-            "tools": [{"name": tool.name, "source": tool.source} for tool in self.tools],
+            "tools": [_saved_tool(tool, folder) for tool in self.tools],
         }
         path = folder / SCENE_FILE
         path.write_bytes(tomli_w.dumps(document).encode("utf-8"))
         logger.info("saved scene %s to %s", self.name, folder)
         return path
+
+
+def _saved_tool(tool: ToolReference, folder: Path) -> dict[str, str]:
+    """The ``[[tools]]`` entry of a tool, its file copied into ``folder/tools`` if it has one."""
+    if tool.source.startswith("builtin:"):
+        return {"name": tool.name, "source": tool.source}
+    source = Path(tool.source)
+    relative = f"tools/{source.name}"
+    (folder / "tools").mkdir(exist_ok=True)
+    try:
+        (folder / relative).write_bytes(source.read_bytes())
+    except OSError as error:
+        raise SceneFormatError(f"tool {tool.name}: cannot copy '{source}' ({error})") from None
+    return {"name": tool.name, "source": relative}
 
 
 def _table(document: Mapping, key: str, where: Path) -> Mapping:

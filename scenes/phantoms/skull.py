@@ -110,7 +110,7 @@ TUMOUR_RADIUS_MM = 6.0
 
 
 def _structures() -> tuple[Structure, ...]:
-    depth = SCALP_MM * 0 + OUTER_TABLE_MM + DIPLOE_MM + INNER_TABLE_MM + 6.0
+    depth = OUTER_TABLE_MM + DIPLOE_MM + INNER_TABLE_MM + 6.0  # sinus axis 6 mm under the bone
     t = np.linspace(0.25 * np.pi, 0.9 * np.pi, 12)
     _, b, c = SKULL_SEMI_AXES_MM - depth
     sinus = np.column_stack([np.zeros_like(t), -b * np.cos(t), c * np.sin(t)])

@@ -36,6 +36,19 @@ def test_round_trip_keeps_labels_and_lps_points(tmp_path_factory, labels, seed, 
     np.testing.assert_allclose(back.points_mm, points, atol=TOL_MM, rtol=0)
 
 
+@settings(max_examples=20, deadline=None)
+@given(labels=labels_strategy, seed=st.integers(0, 2**32 - 1))
+def test_fcsv_with_crlf_line_ends_reads_the_same(tmp_path_factory, labels, seed):
+    points = np.random.default_rng(seed).uniform(-500.0, 500.0, (len(labels), 3))
+    folder = tmp_path_factory.mktemp("crlf")
+    unix = write_markups(Markups(tuple(labels), points), folder / "unix.fcsv", CoordinateSystem.RAS)
+    windows = folder / "windows.fcsv"
+    windows.write_bytes(unix.read_bytes().replace(b"\n", b"\r\n"))
+    back = read_markups(windows)
+    assert back.labels == tuple(labels)
+    np.testing.assert_allclose(back.points_mm, points, atol=TOL_MM, rtol=0)
+
+
 def test_ras_file_stores_negated_x_and_y(tmp_path):
     path = write_markups(
         Markups(("a",), [[1.0, 2.0, 3.0]]), tmp_path / "a.mrk.json", CoordinateSystem.RAS

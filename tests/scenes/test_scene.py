@@ -1,5 +1,6 @@
 """Scene folders: saving and loading give back the scene built in memory; malformed folders fail."""
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -66,6 +67,19 @@ def test_tool_file_path_is_resolved_against_the_folder(skull_folder, tmp_path):
     (folder / "scene.toml").write_text(tomli_w.dumps(document))
     scene = load_scene(folder)
     assert scene.tools == (ToolReference("pointer", str((folder / "tools/pointer.rom").resolve())),)
+
+
+def test_tool_files_are_copied_into_the_saved_folder(skull, tmp_path):
+    rom = tmp_path / "elsewhere" / "8700340.rom"
+    rom.parent.mkdir()
+    rom.write_bytes(bytes(range(256)) * 3)
+    scene = dataclasses.replace(skull, tools=(ToolReference("pointer", str(rom)),))
+    scene.save(tmp_path / "scene")
+    rom.unlink()  # the folder must not depend on the original file
+    loaded = load_scene(tmp_path / "scene")
+    copied = Path(loaded.tools[0].source)
+    assert copied == (tmp_path / "scene" / "tools" / "8700340.rom").resolve()
+    assert copied.read_bytes() == bytes(range(256)) * 3
 
 
 def write_toml(folder: Path, text: str) -> Path:

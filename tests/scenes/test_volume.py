@@ -132,6 +132,12 @@ def test_folder_without_dicom(tmp_path):
         load_volume(tmp_path)
 
 
+def test_folder_of_series_folders_points_at_them(tmp_path):
+    save_dicom_series(oblique_volume(), tmp_path / "0001", "nested")
+    with pytest.raises(NoDicomSeriesError, match=r"subfolders \['0001'\]"):
+        load_volume(tmp_path)
+
+
 def test_truncated_file_is_corrupt(tmp_path):
     path = tmp_path / "ct.nrrd"
     save_volume(oblique_volume(), path)
