@@ -10,9 +10,11 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import platform
 import statistics
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +167,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the in-process rates")
     args = parser.parse_args()
     results = {
-        "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": multiprocessing.cpu_count(),
+            "load_average_1min": os.getloadavg()[0],
+            # How fast this machine runs plain Python right now, to compare runs across machines.
+            "sum_range_1000_us": min(timeit.repeat("sum(range(1000))", number=2000, repeat=5))
+            / 2000
+            * 1e6,
+        },
         "parse": bench_parse(args.repeats),
         "pty_921600": bench_pty(args.frames, wire_timing=False),
         "pty_921600_wire_timing": bench_pty(args.frames // 3, wire_timing=True),
@@ -200,6 +210,11 @@ def main() -> None:
             ">= 100000",
         ),
     ]
+    machine = results["machine"]
+    print(
+        f"load average {machine['load_average_1min']:.2f} on {machine['cpus']} CPUs; "
+        f"sum(range(1000)) takes {machine['sum_range_1000_us']:.1f} us"
+    )
     for name, value, target in rows:
         print(f"{name:<42} {value:>12.3f} {target}")
     print(f"written to {RESULTS}")

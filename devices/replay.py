@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -43,13 +44,24 @@ class ReplayTracker(TrackerSource):
         self._speed = speed
         self._loop = loop
         self._count = len(sequence)
-        # Parsed once; a frame is then built from plain lists and array views, no parsing.
+        # The poses never change: build them once (read-only mappings over read-only matrices);
+        # a frame is then one object around them, whatever the lap.
         self._timestamps = sequence.timestamps_s.tolist()
         self._frame_numbers = sequence.frame_numbers.tolist()
-        self._matrices = list(sequence.tracker_from_tool)
-        self._statuses = sequence.statuses.tolist()
-        self._errors = sequence.error_rms.tolist()
-        self._columns = tuple(enumerate(self.tools))
+        self._poses = [
+            MappingProxyType(
+                {
+                    tool: ToolPose(tool, matrices[column], statuses[column], errors[column])
+                    for column, tool in enumerate(self.tools)
+                }
+            )
+            for matrices, statuses, errors in zip(
+                sequence.tracker_from_tool,
+                sequence.statuses.tolist(),
+                sequence.error_rms.tolist(),
+                strict=True,
+            )
+        ]
         shift = _LoopShift.of(sequence)
         self._loop_period_s = shift.period_s
         self._loop_frames = shift.frames
@@ -84,12 +96,8 @@ class ReplayTracker(TrackerSource):
         if self._speed is not None:
             self._wait_until((timestamp - self._timestamps[0]) / self._speed, timeout)
         self._next = row + 1
-        matrices, statuses, errors = self._matrices[row], self._statuses[row], self._errors[row]
-        poses = {
-            tool: ToolPose(tool, matrices[column], statuses[column], errors[column])
-            for column, tool in self._columns
-        }
-        return Frame(timestamp, self._frame_numbers[row] + self._lap * self._loop_frames, poses)
+        frame_number = self._frame_numbers[row] + self._lap * self._loop_frames
+        return Frame(timestamp, frame_number, self._poses[row])
 
     def _wait_until(self, due_s: float, timeout: float | None) -> None:
         """Sleep until ``due_s`` seconds after start; raise TrackerTimeout past ``timeout``."""

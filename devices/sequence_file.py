@@ -126,6 +126,7 @@ class TrackingSequence:
                 errors[row, column] = pose.error_rms
                 if pose.valid:
                     matrices[row, column] = pose.tracker_from_tool
+        matrices.setflags(write=False)
         timestamps = np.array([frame.timestamp for frame in frames], dtype=np.float64)
         return cls(
             tools=tuple(tools),
@@ -175,6 +176,12 @@ def parse_sequence(data: bytes, source: str = "sequence file") -> TrackingSequen
     timestamps = _numbers(fields, "Timestamp", count, source, required=True)
     unfiltered = _numbers(fields, "UnfilteredTimestamp", count, source, default=timestamps)
     frame_numbers = _numbers(fields, "FrameNumber", count, source, default=np.arange(count))
+    _check_finite(timestamps, "Timestamp", source)
+    _check_finite(unfiltered, "UnfilteredTimestamp", source)
+    _check_finite(frame_numbers, "FrameNumber", source)
+    if np.any(frame_numbers != np.round(frame_numbers)):
+        bad = int(np.flatnonzero(frame_numbers != np.round(frame_numbers))[0])
+        raise RecordingError(f"{source}: frame {bad} FrameNumber must be a whole number")
     plus_names = _tool_names(header, fields)
     if count and not plus_names:
         raise RecordingError(
@@ -328,6 +335,13 @@ def _numbers(
                     f"{source}: frame {index} {name} must be a number; got {text!r}"
                 ) from None
     return result
+
+
+def _check_finite(values: np.ndarray, name: str, source: str) -> None:
+    """Raise RecordingError naming the first frame whose ``name`` is NaN or infinite."""
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise RecordingError(f"{source}: frame {bad} {name} is not a finite number")
 
 
 def _tool_names(header: dict[str, str], fields: dict[str, dict[int, str]]) -> list[str]:

@@ -9,6 +9,7 @@ RMS residual, and the tip error grows with the tip's distance from the marker ce
 
 import logging
 import math
+import numbers
 import time
 from collections.abc import Mapping
 from typing import Protocol
@@ -69,6 +70,12 @@ class SimulatedTracker(TrackerSource):
             raise ConfigurationError(
                 f"the motion's duration_s must be a finite number >= 0; got {motion.duration_s!r}"
             )
+        if not isinstance(noise, OpticalNoise | EMNoise):
+            raise ConfigurationError(
+                f"noise must be OpticalNoise or EMNoise settings; got {type(noise).__name__}"
+            )
+        if not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ConfigurationError(f"seed must be an integer >= 0; got {seed!r}")
         self.tools = tuple(tools)
         self._definitions = dict(tools)
         self._motion = motion

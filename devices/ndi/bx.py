@@ -8,6 +8,7 @@ u32 port status and u32 frame number; u16 system status; then the u16 CRC of the
 
 import math
 import struct
+from collections.abc import Sequence
 
 from devices.ndi.crc import crc16
 from devices.ndi.exceptions import CRCMismatch, MalformedReply
@@ -21,6 +22,12 @@ _HEADER = struct.Struct("<HHH")
 _HANDLE_HEAD = struct.Struct("<BB")
 _TRANSFORM = struct.Struct("<8f")
 _PORT_FRAME = struct.Struct("<II")
+# What follows the handle and state bytes, by state (sizes include those 2 bytes).
+_RECORDS = {
+    HandleState.VALID: struct.Struct("<2x8fII"),
+    HandleState.MISSING: struct.Struct("<2xII"),
+    HandleState.DISABLED: struct.Struct("<2x"),
+}
 _U16 = struct.Struct("<H")
 _STATES = {int(state): state for state in HandleState}
 QUATERNION_NORM_TOLERANCE = 1e-3
@@ -80,33 +87,31 @@ def parse_bx(reply: bytes) -> TrackingReply:
 
 
 def _parse_handle(reply: bytes, offset: int, limit: int) -> tuple[HandleReading, int]:
-    """The reading of the handle record at ``offset`` and the offset just after it."""
+    """The reading of the handle record at ``offset`` and the offset just after it.
+
+    Raises struct.error when the record runs past ``limit`` (the system status).
+    """
     if offset + 2 > limit:
         raise struct.error("handle record past the end")
-    handle, state_byte = _HANDLE_HEAD.unpack_from(reply, offset)
-    offset += 2
+    handle, state_byte = reply[offset], reply[offset + 1]
     state = _STATES.get(state_byte)
     if state is None:
         raise MalformedReply(f"BX handle {handle:02X} has unknown state byte 0x{state_byte:02X}")
+    record = _RECORDS[state]
+    end = offset + record.size
+    if end > limit:
+        raise struct.error("handle record past the end")
     if state is HandleState.DISABLED:
-        return HandleReading(handle, state, 0, 0), offset
-    values = None
-    if state is HandleState.VALID:
-        if offset + _TRANSFORM.size > limit:
-            raise struct.error("transform past the end")
-        values = _TRANSFORM.unpack_from(reply, offset)
-        offset += _TRANSFORM.size
-    if offset + _PORT_FRAME.size > limit:
-        raise struct.error("port status past the end")
-    port_status, frame_number = _PORT_FRAME.unpack_from(reply, offset)
-    offset += _PORT_FRAME.size
-    if values is None:
-        return HandleReading(handle, state, port_status, frame_number), offset
-    return valid_reading(handle, port_status, frame_number, values, "BX"), offset
+        return HandleReading(handle, state, 0, 0), end
+    if state is HandleState.MISSING:
+        port_status, frame_number = record.unpack_from(reply, offset)
+        return HandleReading(handle, state, port_status, frame_number), end
+    *values, port_status, frame_number = record.unpack_from(reply, offset)
+    return valid_reading(handle, port_status, frame_number, values, "BX"), end
 
 
 def valid_reading(
-    handle: int, port_status: int, frame_number: int, values: tuple[float, ...], source: str
+    handle: int, port_status: int, frame_number: int, values: Sequence[float], source: str
 ) -> HandleReading:
     """A VALID reading from the 8 numbers (q0, qx, qy, qz, tx, ty, tz, error), checked.
 

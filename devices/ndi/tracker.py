@@ -20,7 +20,7 @@ from devices.ndi.link import SerialLink
 from devices.ndi.parameters import BAUD_DIGITS, ROM_CHUNK, is_hex
 from devices.ndi.quaternion import rigid_from_quaternion
 from devices.ndi.readings import TrackingReply
-from devices.ndi.status import HandleState, pose_status
+from devices.ndi.status import HandleState, SystemStatus, pose_status
 from devices.ndi.tool_specs import AuroraSensor, PassiveTool, ToolSpec, parse_tool_specs
 from devices.ndi.tx import parse_tx
 from devices.source_base import TrackerSource
@@ -42,8 +42,9 @@ class NDITracker(TrackerSource):
 
     ``baud_rate`` is agreed with COMM after INIT (9600 ... 921600, 1228739 where the platform
     allows); ``timeout_s`` bounds every reply. ``five_dof_tools`` names the Aurora sensors
-    whose roll is undefined. A reply with a bad CRC or layout is skipped with a warning, up to
-    3 in a row, then raised.
+    whose roll is undefined; ``system_status`` holds the system-status bits of the last frame
+    (logged as a warning when they change to non-zero). A reply with a bad CRC or layout is
+    skipped with a warning, up to 3 in a row, then raised.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class NDITracker(TrackerSource):
         self.firmware = ""
         self.api_revision = ""
         self.uses_bx = True
+        self.system_status = SystemStatus(0)
         self._link: SerialLink | None = None
         self._handles: dict[int, str] = {}
         self._tracking = False
@@ -112,6 +114,10 @@ class NDITracker(TrackerSource):
                 if attempt == MAX_BAD_REPLIES:
                     raise
                 logger.warning("bad reply from the NDI device skipped: %s", error)
+        if reply.system_status != self.system_status:
+            self.system_status = SystemStatus(reply.system_status)
+            if self.system_status:
+                logger.warning("NDI system status: %s", self.system_status)
         return frame_from_reply(reply, self._handles, time.monotonic())
 
     def stop(self) -> None:

@@ -128,3 +128,12 @@ def test_rejects_a_speed_that_is_not_positive(speed):
 def test_rejects_looping_an_empty_recording():
     with pytest.raises(ConfigurationError, match="no frames"):
         ReplayTracker(evenly_timed(0, 0.1), loop=True)
+
+
+def test_replayed_poses_cannot_be_changed_by_a_reader():
+    with ReplayTracker(evenly_timed(1, 0.1), speed=None) as tracker:
+        frame = tracker.read()
+    with pytest.raises(TypeError):
+        frame.poses["stylus"] = None
+    with pytest.raises(ValueError, match="read-only"):
+        frame.poses["stylus"].tracker_from_tool[0, 0] = 2.0

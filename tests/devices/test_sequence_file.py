@@ -434,3 +434,14 @@ def _written_bytes(frames, tools) -> bytes:
         path = Path(folder) / "f.igs.mha"
         write_sequence(path, frames, tools)
         return path.read_bytes()
+
+
+def test_rejects_a_timestamp_that_is_not_finite():
+    with pytest.raises(RecordingError, match="frame 0 Timestamp is not a finite number"):
+        parse_sequence(one_frame_file().replace(b"= 2.5", b"= nan"))
+
+
+def test_rejects_a_fractional_frame_number():
+    data = one_frame_file(extra="Seq_Frame0000_FrameNumber = 1.5\n")
+    with pytest.raises(RecordingError, match="FrameNumber must be a whole number"):
+        parse_sequence(data)

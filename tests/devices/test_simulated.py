@@ -366,3 +366,13 @@ def test_rejects_a_camera_whose_near_plane_is_beyond_its_far_plane():
 def test_rejects_a_camera_half_angle_of_ninety_degrees():
     with pytest.raises(ConfigurationError, match="half_width_rad"):
         CameraView(half_width_rad=math.pi / 2)
+
+
+def test_rejects_noise_that_is_not_a_noise_setting():
+    with pytest.raises(ConfigurationError, match="OpticalNoise or EMNoise"):
+        stylus_tracker(noise=0.25)
+
+
+def test_rejects_a_negative_seed():
+    with pytest.raises(ConfigurationError, match="seed"):
+        stylus_tracker(seed=-1)

@@ -396,7 +396,7 @@ class NDIDevice:
             if slot.enabled
         )
         self.frames_served += 1
-        return TrackingReply(readings, 0)
+        return TrackingReply(readings, self.settings.faults.system_status)
 
     def _next_frame(self) -> Frame:
         try:

@@ -22,7 +22,8 @@ class Faults:
     small pieces with pauses; ``reply_delay_s`` delays every reply; ``silent_after_frames`` stops
     answering after that many BX/TX frames (a hung device), ``vanish_after_frames`` closes the
     port instead (an unplugged cable). ``missing_tools`` / ``out_of_volume_tools`` force the
-    status of tools by name; ``error_command`` is answered with ``ERROR{error_code:02X}``.
+    status of tools by name; ``error_command`` is answered with ``ERROR{error_code:02X}``;
+    ``system_status`` bits (e.g. 0x0002, too much external infrared) go with every frame.
     """
 
     corrupt_crc_every: int = 0
@@ -35,6 +36,7 @@ class Faults:
     out_of_volume_tools: frozenset[str] = field(default_factory=frozenset)
     error_command: str | None = None
     error_code: int = 0x01
+    system_status: int = 0
 
     def __post_init__(self) -> None:
         for name in ("corrupt_crc_every", "drop_byte_every"):
@@ -48,6 +50,8 @@ class Faults:
             raise ConfigurationError(f"reply_delay_s must be >= 0 s; got {self.reply_delay_s}")
         if not 0x01 <= self.error_code <= 0xFF:
             raise ConfigurationError(f"error_code must be 0x01..0xFF; got {self.error_code:#x}")
+        if not 0 <= self.system_status <= 0xFFFF:
+            raise ConfigurationError(f"system_status is 16 bits; got {self.system_status:#x}")
         if self.error_command is not None and not self.error_command.isupper():
             raise ConfigurationError(
                 f"error_command is an upper-case NDI command name; got {self.error_command!r}"

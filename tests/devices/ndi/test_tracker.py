@@ -20,7 +20,7 @@ from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.exceptions import CRCMismatch, NDICommandError
 from devices.ndi.framing import encode_command
 from devices.ndi.readings import HandleReading, TrackingReply
-from devices.ndi.status import HandleState, PortStatus
+from devices.ndi.status import HandleState, PortStatus, SystemStatus
 from devices.ndi.tracker import NDITracker, frame_from_reply
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import ERROR_RMS_MM, CountingSource, expected_pose
@@ -169,6 +169,14 @@ def test_missing_and_out_of_volume_tools(emulator):
     assert frame.poses["stylus"].status is PoseStatus.MISSING
     assert frame.poses["reference"].status is PoseStatus.OUT_OF_VOLUME
     assert np.isnan(frame.poses["reference"].tracker_from_tool).all()
+
+
+def test_system_status_bits_are_exposed(emulator):
+    server = emulator(settings=EmulatorSettings(faults=Faults(system_status=0x0002)))
+    with NDITracker(server.port, BUILTIN) as tracker:
+        assert tracker.system_status == SystemStatus(0)
+        tracker.read()
+        assert tracker.system_status == SystemStatus.TOO_MUCH_EXTERNAL_INFRARED
 
 
 def test_tool_hidden_on_odd_frames_is_missing_then_back(emulator):
