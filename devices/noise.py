@@ -92,6 +92,8 @@ class OpticalNoise:
     ``marker_jitter_rms_mm`` is the RMS length of the 3D displacement of one marker (so each axis
     has a standard deviation of ``marker_jitter_rms_mm / sqrt(3)``). The pose is then re-fitted
     to the jittered markers, so tip error grows with the tip's distance from the marker centroid.
+    With ``correlation_time_s`` > 0 the displacement drifts instead of being drawn afresh each
+    frame (see ``MarkerJitter``): averaging a dwell then removes less of it, as on real cameras.
 
     With a ``camera``, geometry decides too: a marker turned more than the tool's maximum marker
     angle away from the camera is not seen (the pose is fitted to the others; fewer than 3 seen:
@@ -102,9 +104,45 @@ class OpticalNoise:
     marker_jitter_rms_mm: float = 0.25
     events: TrackingEvents = TrackingEvents()
     camera: CameraView | None = None
+    correlation_time_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_non_negative("OpticalNoise", marker_jitter_rms_mm=self.marker_jitter_rms_mm)
+        _check_non_negative(
+            "OpticalNoise",
+            marker_jitter_rms_mm=self.marker_jitter_rms_mm,
+            correlation_time_s=self.correlation_time_s,
+        )
+
+
+class MarkerJitter:
+    """The displacement of each of a tool's markers over time (tracker frame, mm).
+
+    Each coordinate is a stationary Gaussian process of standard deviation
+    ``rms_mm / sqrt(3)``: white (independent per sample) when ``correlation_time_s`` is 0, else
+    an Ornstein-Uhlenbeck process, whose samples ``dt`` apart correlate by ``exp(-dt / tau)``
+    (exact discretisation: ``x' = a x + sqrt(1 - a^2) sigma n``, ``a = exp(-dt / tau)``).
+    """
+
+    def __init__(
+        self, count: int, rms_mm: float, correlation_time_s: float, rng: np.random.Generator
+    ) -> None:
+        self._shape = (count, 3)
+        self._sigma_mm = rms_mm / math.sqrt(3.0)
+        self._tau_s = correlation_time_s
+        self._rng = rng
+        self._offsets_mm: np.ndarray | None = None
+        self._last_s = 0.0
+
+    def sample(self, t_s: float) -> np.ndarray:
+        """The ``(count, 3)`` displacements at ``t_s`` (seconds, never decreasing)."""
+        fresh = self._rng.normal(0.0, self._sigma_mm, self._shape)
+        if self._tau_s == 0.0 or self._offsets_mm is None:
+            self._offsets_mm = fresh
+        else:
+            a = math.exp(-(t_s - self._last_s) / self._tau_s)
+            self._offsets_mm = a * self._offsets_mm + math.sqrt(1.0 - a * a) * fresh
+        self._last_s = t_s
+        return self._offsets_mm
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,7 @@ import numpy as np
 from devices.events import EventSchedule, worst_status
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import Frame, PoseStatus, ToolPose
-from devices.noise import EMNoise, OpticalNoise, rotation_from_vector
+from devices.noise import CameraView, EMNoise, MarkerJitter, OpticalNoise, rotation_from_vector
 from devices.source_base import TrackerSource
 from devices.tools import ToolDefinition
 from registration.exceptions import RegistrationError
@@ -97,6 +97,16 @@ class SimulatedTracker(TrackerSource):
         self._noise_rng = {
             name: np.random.default_rng(streams[2 * i]) for i, name in enumerate(self.tools)
         }
+        if isinstance(self._noise, OpticalNoise):
+            self._jitter = {
+                name: MarkerJitter(
+                    len(self._definitions[name].markers_mm),
+                    self._noise.marker_jitter_rms_mm,
+                    self._noise.correlation_time_s,
+                    self._noise_rng[name],
+                )
+                for name in self.tools
+            }
         self._schedules = {
             name: EventSchedule(self._noise.events, np.random.default_rng(streams[2 * i + 1]))
             for i, name in enumerate(self.tools)
@@ -155,11 +165,12 @@ class SimulatedTracker(TrackerSource):
             true_pose = as_rigid(tracker_from_tool, name=f"motion pose of {name!r} at {t_s:.3f} s")
         except RegistrationError as error:
             raise ConfigurationError(f"the scripted motion gave a bad pose: {error}") from error
-        rng = self._noise_rng[name]
         if isinstance(self._noise, OpticalNoise):
             tool = self._definitions[name]
-            return _optical_pose(name, tool, true_pose, status, self._noise, rng)
-        return _em_pose(name, true_pose, status, self._noise, rng)
+            return _optical_pose(
+                name, tool, true_pose, status, self._noise.camera, self._jitter[name], t_s
+            )
+        return _em_pose(name, true_pose, status, self._noise, self._noise_rng[name])
 
 
 def _optical_pose(
@@ -167,23 +178,23 @@ def _optical_pose(
     tool: ToolDefinition,
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
-    noise: OpticalNoise,
-    rng: np.random.Generator,
+    camera: CameraView | None,
+    jitter: MarkerJitter,
+    t_s: float,
 ) -> ToolPose:
     """Jitter the markers the camera sees and re-fit to them; ``error_rms`` is the fit RMS (mm)."""
     markers_tracker = apply_transform(tracker_from_tool, tool.markers_mm)
     seen = np.ones(len(markers_tracker), dtype=bool)
-    if noise.camera is not None:
+    if camera is not None:
         seen = _facing_camera(tool, tracker_from_tool, markers_tracker)
-        inside = noise.camera.contains(markers_tracker[seen])
+        inside = camera.contains(markers_tracker[seen])
         if seen.sum() < MIN_MARKERS_SEEN:
             return ToolPose.missing(name, PoseStatus.MISSING)
         if not inside.any():
             return ToolPose.missing(name, PoseStatus.OUT_OF_VOLUME)
         if not inside.all():
             status = worst_status(status, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
-    sigma_axis_mm = noise.marker_jitter_rms_mm / math.sqrt(3.0)
-    measured = markers_tracker + rng.normal(0.0, sigma_axis_mm, markers_tracker.shape)
+    measured = markers_tracker + jitter.sample(t_s)
     fit = register_paired_points(measured[seen], tool.markers_mm[seen])
     return ToolPose(name, fit.fixed_from_moving, status, fit.fre_rms_mm)
 

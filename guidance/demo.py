@@ -130,6 +130,16 @@ class TargetOutcome:
     n_samples: int
 
 
+@dataclass(frozen=True)
+class StructureOutcome:
+    """A structure to avoid: the closest the navigated tip came to its surface during navigation
+    (mm, negative if it went inside) and when (s); NaN if the stylus was never tracked."""
+
+    name: str
+    closest_mm: float
+    at_s: float
+
+
 @dataclass(frozen=True, eq=False)
 class DemoResult:
     """Everything the demo measured. Transforms are 4x4 (mm); errors in mm.
@@ -160,6 +170,7 @@ class DemoResult:
     expected_fre_model_mm: float
     fiducials: tuple[FiducialOutcome, ...]
     targets: tuple[TargetOutcome, ...]
+    structures: tuple[StructureOutcome, ...]
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -187,9 +198,18 @@ def _marker_axes(tool: ToolDefinition) -> tuple[np.ndarray, np.ndarray]:
     return axes[2], axes[0]
 
 
-def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth: ``tracker_from_image`` (head centre in front of the camera, face up, random
-    tilt and shift) and ``image_from_reference`` (reference beside the head, facing the camera)."""
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """The ground truth of the set-up (4x4, mm): where the phantom is in the tracker frame and
+    where the reference tool is on the phantom."""
+
+    tracker_from_image: np.ndarray
+    image_from_reference: np.ndarray
+
+
+def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> Placement:
+    """Head centre in front of the camera, face up, with a random tilt and shift; reference tool
+    beside the head, facing the camera."""
     rng = np.random.default_rng(seed)
     axis = rng.normal(size=3)
     angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
@@ -203,16 +223,24 @@ def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> tuple[np.ndarray, n
     reference_rotation = aligning_rotation(
         facing, long_axis, camera_in_image - position, np.array([0.0, 0.0, 1.0])
     )
-    return tracker_from_image, make_rigid(reference_rotation, position)
+    return Placement(tracker_from_image, make_rigid(reference_rotation, position))
+
+
+@dataclass(frozen=True, eq=False)
+class Approaches:
+    """How the stylus arrives, image frame: unit directions (N, 3) at the fiducials and (M, 3) at
+    the targets, and each target's hover distance (M,) in mm (its depth + the hover height)."""
+
+    fiducial_dirs: np.ndarray
+    target_dirs: np.ndarray
+    target_hover_mm: np.ndarray
 
 
 def approach_directions(
     surface: pv.PolyData, fiducials_mm: np.ndarray, targets_mm: np.ndarray, hover_mm: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Image-frame approach directions: for fiducials the mean outward skin normal around each
-    bead; for targets the way out along the shortest path to the skin, with the hover distance
-    (depth + ``hover_mm``) that starts the approach outside. Returns (fiducial dirs, target dirs,
-    target hover distances)."""
+) -> Approaches:
+    """For fiducials the mean outward skin normal around each bead; for targets the way out along
+    the shortest path to the skin, hovering ``hover_mm`` above the skin."""
     points = np.asarray(surface.points, dtype=np.float64)
     normals = np.asarray(surface.point_data["Normals"], dtype=np.float64)
     tree = cKDTree(points)
@@ -229,47 +257,67 @@ def approach_directions(
     depths, nearest = tree.query(targets_mm)
     target_dirs = points[nearest] - targets_mm
     target_dirs /= np.linalg.norm(target_dirs, axis=1, keepdims=True)
-    return np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm
+    return Approaches(np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm)
 
 
 def build_motion(
-    scene: Scene,
-    surface: pv.PolyData,
-    tracker_from_image: np.ndarray,
-    image_from_reference: np.ndarray,
-    settings: DemoSettings,
+    scene: Scene, surface: pv.PolyData, placement: Placement, settings: DemoSettings
 ) -> TouchMotion:
     """The scripted stylus of the exercise, in the tracker frame."""
     stylus_tool = BUILTIN_TOOLS["stylus"]
-    fiducial_dirs, target_dirs, target_hovers = approach_directions(
+    approaches = approach_directions(
         surface, scene.fiducials_mm, scene.targets_mm, settings.touch.hover_mm
     )
+    tracker_from_image = placement.tracker_from_image
     rotation = tracker_from_image[:3, :3]
 
-    def touches(labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers) -> list:
+    def touches(
+        labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers: Sequence
+    ) -> list[Touch]:
         return [
             Touch(label, apply_transform(tracker_from_image, point), rotation @ direction, hover)
             for label, point, direction, hover in zip(labels, points, dirs, hovers, strict=True)
         ]
 
-    centre = apply_transform(tracker_from_image, np.asarray(surface.center))
-    n_fiducials = len(fiducial_dirs)
+    n_fiducials = len(scene.fiducials_mm)
     return touch_fiducials_then_targets(
-        touches(scene.fiducial_labels, scene.fiducials_mm, fiducial_dirs, [None] * n_fiducials),
-        touches(scene.target_labels, scene.targets_mm, target_dirs, target_hovers),
-        tracker_from_image @ image_from_reference,
+        touches(
+            scene.fiducial_labels,
+            scene.fiducials_mm,
+            approaches.fiducial_dirs,
+            [None] * n_fiducials,
+        ),
+        touches(
+            scene.target_labels,
+            scene.targets_mm,
+            approaches.target_dirs,
+            approaches.target_hover_mm,
+        ),
+        tracker_from_image @ placement.image_from_reference,
         StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
-        centre,
+        apply_transform(tracker_from_image, np.asarray(surface.center)),
         settings.touch,
         settings.seed,
     )
 
 
-def record_dwells(tracker: SimulatedTracker, motion: TouchMotion) -> tuple[list[list[Frame]], int]:
-    """Run the tracker through the motion; the frames inside each dwell, and the frame count."""
+@dataclass(frozen=True)
+class Recording:
+    """The frames the exercise uses: those inside each dwell (in dwell order), every frame from
+    ``after_s`` on (the navigation phase), and the total frame count."""
+
+    per_dwell: list[list[Frame]]
+    after: list[Frame]
+    n_frames: int
+
+
+def record(tracker: SimulatedTracker, motion: TouchMotion, after_s: float) -> Recording:
+    """Run the tracker through the motion once, keeping the frames of each dwell and every frame
+    later than ``after_s`` seconds."""
     dwells = motion.dwells
     starts = np.array([dwell.start_s for dwell in dwells])
     per_dwell: list[list[Frame]] = [[] for _ in dwells]
+    after: list[Frame] = []
     n_frames = 0
     with tracker:
         for frame in tracker:
@@ -277,7 +325,25 @@ def record_dwells(tracker: SimulatedTracker, motion: TouchMotion) -> tuple[list[
             index = int(np.searchsorted(starts, frame.timestamp, side="right")) - 1
             if index >= 0 and frame.timestamp <= dwells[index].end_s:
                 per_dwell[index].append(frame)
-    return per_dwell, n_frames
+            if frame.timestamp > after_s:
+                after.append(frame)
+    return Recording(per_dwell, after, n_frames)
+
+
+def closest_approaches(
+    navigator: Navigator, frames: Sequence[Frame], names: Sequence[str]
+) -> tuple[StructureOutcome, ...]:
+    """For each structure, the smallest navigated tip-to-surface distance over ``frames``."""
+    states = [navigator.navigate(frame) for frame in frames]
+    tracked = [state for state in states if state.tracked]
+    if not tracked or not names:
+        return tuple(StructureOutcome(name, math.nan, math.nan) for name in names)
+    distances = np.array([state.structure_distances_mm for state in tracked])
+    closest = np.argmin(distances, axis=0)
+    return tuple(
+        StructureOutcome(name, float(distances[k, j]), float(tracked[k].timestamp))
+        for j, (name, k) in enumerate(zip(names, closest, strict=True))
+    )
 
 
 def _tip_samples(frames: Sequence[Frame], tip_mm: np.ndarray) -> np.ndarray:
@@ -358,10 +424,9 @@ def run_demo(
     )
     lap("extract_surface")
 
-    tracker_from_image, image_from_reference_true = place_phantom(
-        np.asarray(surface.center), settings.seed
-    )
-    motion = build_motion(scene, surface, tracker_from_image, image_from_reference_true, settings)
+    placement = place_phantom(np.asarray(surface.center), settings.seed)
+    image_from_reference_true = placement.image_from_reference
+    motion = build_motion(scene, surface, placement, settings)
     tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
     tracker = SimulatedTracker(
         motion,
@@ -376,7 +441,8 @@ def run_demo(
         f"{len(scene.targets_mm)} targets ({motion.duration_s:.0f} s of motion at "
         f"{settings.rate_hz:.0f} Hz)"
     )
-    per_dwell, n_frames = record_dwells(tracker, motion)
+    recording = record(tracker, motion, after_s=motion.dwells[n_fiducials - 1].end_s)
+    per_dwell = recording.per_dwell
     lap("tracking")
 
     stylus, reference = BUILTIN_TOOLS["stylus"], BUILTIN_TOOLS["reference"]
@@ -429,6 +495,9 @@ def run_demo(
         )
     ]
     targets = tuple(outcome for outcome, _ in visits)
+    structures = closest_approaches(
+        navigator, recording.after, [structure.name for structure in scene.structures]
+    )
     lap("registration_and_navigation")
     logger.info("FRE %.3f mm with %d fiducials", registration.fre_rms_mm, n_fiducials)
 
@@ -455,8 +524,8 @@ def run_demo(
         ct_path=ct_path,
         picture_path=picture_path,
         report_path=out_dir / "report.json",
-        n_frames=n_frames,
-        tracker_from_image_true=tracker_from_image,
+        n_frames=recording.n_frames,
+        tracker_from_image_true=placement.tracker_from_image,
         image_from_reference_true=image_from_reference_true,
         image_from_reference=registration.fixed_from_moving,
         registration_error=transform_difference(
@@ -469,6 +538,7 @@ def run_demo(
         expected_fre_model_mm=expected_fre_rms(n_fiducials, fle_model),
         fiducials=fiducials,
         targets=targets,
+        structures=structures,
         timing_s=timing,
     )
     write_report(result, result.report_path)

@@ -114,6 +114,14 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
             }
             for t in result.targets
         ],
+        "structures": [
+            {
+                "name": structure.name,
+                "closest_navigated_distance_mm": round(structure.closest_mm, 3),
+                "at_s": round(structure.at_s, 3),
+            }
+            for structure in result.structures
+        ],
         "picture": _relative(result.picture_path, root),
         "timing_s": {step: round(seconds, 3) for step, seconds in result.timing_s.items()},
     }
@@ -162,6 +170,13 @@ def summary_table(result: "DemoResult") -> str:
         f"{t.expected_error_rms_mm:>10.3f}"
         for t in result.targets
     ]
+    if result.structures:
+        lines += ["", "closest approach of the navigated tip to the structures to avoid:"]
+        lines += [
+            f"  {s.name:<{width + 14}}{s.closest_mm:>8.1f} mm"
+            + ("  INSIDE" if s.closest_mm < 0.0 else "")
+            for s in result.structures
+        ]
     written = [result.report_path, result.scene_dir]
     if result.picture_path is not None:
         written.insert(0, result.picture_path)

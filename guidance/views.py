@@ -21,7 +21,7 @@ import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
 from vtkmodules.vtkCommonDataModel import vtkPlane
-from vtkmodules.vtkRenderingCore import vtkImageSlice
+from vtkmodules.vtkRenderingCore import vtkImageSlice, vtkTextActor
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
 from guidance.exceptions import GuidanceError, RenderingUnavailable
@@ -102,7 +102,8 @@ _SLICES = (
 # Panels (row, column) of the 3D view, then of the slices in the order of _SLICES.
 _PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CAMERA_DISTANCE_MM = 1000.0
-UPPER_LEFT = 2  # vtkCornerAnnotation corner index
+# Text anchor: the top left corner of a panel, in viewport fractions.
+TEXT_ANCHOR = (0.01, 0.98)
 
 
 def image_data(ct: sitk.Image) -> pv.ImageData:
@@ -134,6 +135,21 @@ def stylus_mesh(
     ]
     parts += [pv.Line(m, centroid).tube(radius=1.0, n_sides=8) for m in markers]
     return pv.merge(parts)
+
+
+def _add_label(plotter: pv.Plotter, text: str, font_size: int) -> vtkTextActor:
+    """White text hanging from the top left corner of the active panel. A plain text actor, not
+    pyvista's corner annotation, which re-fits its font on every render (tens of ms)."""
+    actor = vtkTextActor()
+    actor.SetInput(text)
+    actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+    actor.GetPositionCoordinate().SetValue(*TEXT_ANCHOR)
+    prop = actor.GetTextProperty()
+    prop.SetFontSize(font_size)
+    prop.SetColor(1.0, 1.0, 1.0)
+    prop.SetVerticalJustificationToTop()
+    plotter.renderer.AddViewProp(actor)
+    return actor
 
 
 def crosshair(
@@ -191,7 +207,7 @@ class NavigationView:
         self._stylus = plotter.add_mesh(
             stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver"
         )
-        self._caption = plotter.add_text("", position="upper_left", font_size=12, color="white")
+        self._caption = _add_label(plotter, "", font_size=20)
         plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
         plotter.reset_camera(bounds=surface.bounds)
         plotter.camera.zoom(1.1)
@@ -208,6 +224,7 @@ class NavigationView:
             mapper = vtkImageResliceMapper()
             mapper.SetInputData(grid)
             mapper.SetSlicePlane(plane)
+            mapper.ResampleToScreenPixelsOff()  # reslice at CT resolution, not per screen pixel
             image_slice = vtkImageSlice()
             image_slice.SetMapper(mapper)
             image_slice.GetProperty().SetColorWindow(settings.window_hu)
@@ -217,7 +234,7 @@ class NavigationView:
             plotter.add_mesh(target_balls, color="red")
             self._tips.append(plotter.add_mesh(ball.copy(), color="yellow"))
             self._tips.append(plotter.add_mesh(crosshair(direction, up), color="yellow"))
-            plotter.add_text(title, position="upper_left", font_size=10, color="white")
+            _add_label(plotter, title, font_size=22)
             plotter.enable_parallel_projection()
             self._planes.append(plane)
 
@@ -226,11 +243,11 @@ class NavigationView:
         each slice view frames the whole CT section through the tip."""
         if not state.tracked:
             self._stylus.SetVisibility(False)
-            self._caption.SetText(UPPER_LEFT, caption or "stylus not tracked")
+            self._caption.SetInput(caption or "stylus not tracked")
             return
         self._stylus.SetVisibility(True)
         self._stylus.user_matrix = state.image_from_stylus
-        self._caption.SetText(UPPER_LEFT, caption)
+        self._caption.SetInput(caption)
         tip = state.tip_mm
         for tip_actor in self._tips:
             tip_actor.position = tip

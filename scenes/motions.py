@@ -307,7 +307,7 @@ class TouchMotion:
         rotvec = s.pivot_rad * envelope * (math.cos(phase) * u + math.sin(phase) * v)
         return Rotation.from_rotvec(rotvec)
 
-    def tip_and_rotation(self, t_s: float) -> tuple[np.ndarray, Rotation]:
+    def _tip_and_rotation(self, t_s: float) -> tuple[np.ndarray, Rotation]:
         """True stylus tip (tracker, mm) and stylus-to-tracker rotation at ``t_s``."""
         if not math.isfinite(t_s):
             raise SceneError(f"motion time must be finite; got {t_s!r}")
@@ -330,7 +330,7 @@ class TouchMotion:
 
     def __call__(self, t_s: float) -> Mapping[str, np.ndarray]:
         """``tracker_from_tool`` (4x4, mm) of the stylus and the reference at ``t_s`` seconds."""
-        tip, rotation = self.tip_and_rotation(t_s)
+        tip, rotation = self._tip_and_rotation(t_s)
         matrix = rotation.as_matrix()
         tracker_from_stylus = make_rigid(matrix, tip - matrix @ self.stylus.tip_mm)
         return {

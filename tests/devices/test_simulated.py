@@ -376,3 +376,37 @@ def test_rejects_noise_that_is_not_a_noise_setting():
 def test_rejects_a_negative_seed():
     with pytest.raises(ConfigurationError, match="seed"):
         stylus_tracker(seed=-1)
+
+
+# -- temporally correlated jitter ----------------------------------------------------------------
+
+
+def test_correlated_jitter_keeps_its_rms_and_correlates_as_set():
+    noise = OpticalNoise(correlation_time_s=0.1)
+    frames = stylus_frames(stylus_tracker(noise, duration_s=60.0))
+    errors = np.array([f.poses["stylus"].error_rms for f in frames])
+    offsets = (
+        np.array([f.poses["stylus"].tracker_from_tool[:3, 3] for f in frames]) - STYLUS_POSE[:3, 3]
+    )
+    # About 300 independent samples (60 s / 2 tau): the RMS within 10 %.
+    assert math.sqrt(np.mean(errors**2)) == pytest.approx(expected_fre_rms(4, 0.25), rel=0.1)
+    # Samples 1/60 s apart correlate by exp(-dt / tau) = 0.846; tolerance 0.04.
+    lag_one = [np.corrcoef(offsets[:-1, axis], offsets[1:, axis])[0, 1] for axis in range(3)]
+    np.testing.assert_allclose(lag_one, math.exp(-1.0 / 6.0), atol=0.04)
+
+
+def test_white_jitter_does_not_correlate():
+    offsets = np.array(
+        [
+            f.poses["stylus"].tracker_from_tool[:3, 3]
+            for f in stylus_frames(stylus_tracker(duration_s=30.0))
+        ]
+    )
+    # 1801 independent samples: correlation within 0.1 of zero (about 4 sigma).
+    lag_one = [np.corrcoef(offsets[:-1, axis], offsets[1:, axis])[0, 1] for axis in range(3)]
+    np.testing.assert_allclose(lag_one, 0.0, atol=0.1)
+
+
+def test_rejects_a_negative_correlation_time():
+    with pytest.raises(ConfigurationError, match="correlation_time_s"):
+        OpticalNoise(correlation_time_s=-1.0)

@@ -37,7 +37,9 @@ def test_output_folder_under_a_file_is_refused_with_its_name(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_placement_puts_the_head_before_the_camera_and_the_reference_facing_it(seed):
     centre = np.array([1.0, -2.0, 20.0])
-    tracker_from_image, image_from_reference = place_phantom(centre, seed)
+    placement = place_phantom(centre, seed)
+    tracker_from_image = placement.tracker_from_image
+    image_from_reference = placement.image_from_reference
     as_rigid(tracker_from_image)
     as_rigid(image_from_reference)
     head = apply_transform(tracker_from_image, centre)
@@ -59,10 +61,10 @@ def test_approach_directions_on_a_ball():
     ball = pv.Sphere(radius=50.0, theta_resolution=90, phi_resolution=90).compute_normals()
     bead = np.array([[0.0, 50.0, 0.0]])
     target = np.array([[0.0, 0.0, 20.0]])
-    fiducial_dirs, target_dirs, hovers = approach_directions(ball, bead, target, hover_mm=40.0)
-    assert fiducial_dirs[0] @ [0.0, 1.0, 0.0] > math.cos(math.radians(1.0))
-    assert target_dirs[0] @ [0.0, 0.0, 1.0] > math.cos(math.radians(1.0))
-    assert hovers[0] == pytest.approx(30.0 + 40.0, abs=0.1)
+    approaches = approach_directions(ball, bead, target, hover_mm=40.0)
+    assert approaches.fiducial_dirs[0] @ [0.0, 1.0, 0.0] > math.cos(math.radians(1.0))
+    assert approaches.target_dirs[0] @ [0.0, 0.0, 1.0] > math.cos(math.radians(1.0))
+    assert approaches.target_hover_mm[0] == pytest.approx(30.0 + 40.0, abs=0.1)
 
 
 def test_approach_directions_refuse_a_bead_off_the_skin():

@@ -114,6 +114,14 @@ def test_target_errors_are_plausible(report):
         assert distance == pytest.approx(target["measured_error_mm"], abs=1e-3)
 
 
+def test_report_gives_the_closest_approach_to_each_structure(demo_run, report):
+    scene = load_scene(demo_run[2] / report["scene"]["folder"])
+    assert [s["name"] for s in report["structures"]] == [s.name for s in scene.structures]
+    for structure in report["structures"]:
+        assert math.isfinite(structure["closest_navigated_distance_mm"])
+        assert 0.0 <= structure["at_s"] <= report["simulation"]["n_frames"] / 60.0
+
+
 def test_picture_is_not_blank(demo_run):
     picture = pv.read(demo_run[2] / "navigation.png")
     pixels = np.asarray(picture.point_data.active_scalars)[:, :3].astype(np.int64)

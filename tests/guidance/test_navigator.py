@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from devices.frame import Frame, PoseStatus, ToolPose
+from guidance.demo import closest_approaches
 from guidance.exceptions import GuidanceError
 from guidance.navigator import Navigator, reference_from_stylus, tip_in_reference_mm
 from registration.transforms import apply_transform, invert_rigid, make_rigid
+from scenes.scene import Structure
 
 TIP = np.array([0.0, 0.0, -95.0])
 TOL_MM = 1e-9
@@ -140,3 +142,28 @@ def test_rejects_a_registration_that_is_not_rigid():
 def test_rejects_targets_of_the_wrong_shape():
     with pytest.raises(GuidanceError, match=r"targets_mm must have shape \(N, 3\)"):
         Navigator(IMAGE_FROM_REFERENCE, TIP, np.zeros((2, 2)))
+
+
+def test_structure_distances_are_to_the_surface_and_negative_inside():
+    """A 5 mm ball 12 mm from the tip is 7 mm away; one around the tip is -5 mm away."""
+    frame = _frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE)
+    tip = _navigator().navigate(frame).tip_mm
+    near = Structure("near", (tip + np.array([0.0, 12.0, 0.0]))[None], 5.0)
+    around = Structure("around", tip[None], 5.0)
+    state = Navigator(IMAGE_FROM_REFERENCE, TIP, TARGETS, (near, around)).navigate(frame)
+    np.testing.assert_allclose(state.structure_distances_mm, [7.0, -5.0], atol=1e-6)
+
+
+def test_closest_approach_is_the_minimum_over_the_frames():
+    """Three frames with the stylus 30, 10 and 20 mm (in tracker x) from a 2 mm ball."""
+    start = _navigator().navigate(_frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE)).tip_mm
+    image_from_tracker = IMAGE_FROM_REFERENCE @ invert_rigid(TRACKER_FROM_REFERENCE)
+    step = image_from_tracker[:3, :3] @ np.array([1.0, 0.0, 0.0])
+    ball = Structure("ball", (start + 40.0 * step)[None], 2.0)
+    frames = [
+        _frame(make_rigid(np.eye(3), [x, 0.0, 0.0]) @ TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE)
+        for x in (10.0, 30.0, 20.0)
+    ]
+    navigator = Navigator(IMAGE_FROM_REFERENCE, TIP, TARGETS, (ball,))
+    (outcome,) = closest_approaches(navigator, frames, ["ball"])
+    assert outcome.closest_mm == pytest.approx(40.0 - 30.0 - 2.0, abs=1e-6)
