@@ -16,6 +16,7 @@ from devices.exceptions import ConfigurationError, ProtocolError, TrackerError, 
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import parse_bx
 from devices.ndi.exceptions import NDICommandError
+from devices.ndi.framing import decode_reply
 from devices.ndi.link import SerialLink
 from devices.ndi.parameters import BAUD_DIGITS, ROM_CHUNK, is_hex
 from devices.ndi.quaternion import rigid_from_quaternion
@@ -238,7 +239,10 @@ class NDITracker(TrackerSource):
                 logger.info("device does not know BX: falling back to TX")
                 self.uses_bx = False
         self._link.send("TX", REPLY_OPTIONS)
-        return parse_tx(self._link.read_line(timeout, "TX"))
+        line = self._link.read_line(timeout, "TX")
+        if line.startswith(b"ERROR"):
+            decode_reply(line, "TX")  # raises NDICommandError when the reply is a valid ERRORxx
+        return parse_tx(line)
 
     def _close_link(self) -> None:
         self._tracking = False

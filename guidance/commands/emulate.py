@@ -40,24 +40,50 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="pace replies like a serial line at the baud rate",
     )
-    faults = ndi.add_argument_group("faults")
-    faults.add_argument("--corrupt-crc-every", type=int, default=0, metavar="N")
-    faults.add_argument("--drop-byte-every", type=int, default=0, metavar="N")
-    faults.add_argument("--split-replies", action="store_true", help="write replies in pieces")
-    faults.add_argument("--reply-delay", type=float, default=0.0, metavar="S", help="seconds")
-    faults.add_argument("--silent-after", type=int, default=None, metavar="FRAMES")
-    faults.add_argument("--vanish-after", type=int, default=None, metavar="FRAMES")
-    faults.add_argument("--missing", action="append", default=[], metavar="TOOL")
-    faults.add_argument("--out-of-volume", action="append", default=[], metavar="TOOL")
-    faults.add_argument("--error-on", default=None, metavar="COMMAND", help="e.g. PENA")
+    faults = ndi.add_argument_group("faults (to see how a client copes)")
+    faults.add_argument(
+        "--corrupt-crc-every", type=int, default=0, metavar="N", help="every N-th reply: bad CRC"
+    )
+    faults.add_argument(
+        "--drop-byte-every", type=int, default=0, metavar="N", help="every N-th reply: lose a byte"
+    )
+    faults.add_argument(
+        "--split-replies", action="store_true", help="write replies in small pieces with pauses"
+    )
+    faults.add_argument(
+        "--reply-delay", type=float, default=0.0, metavar="S", help="delay every reply by S s"
+    )
+    faults.add_argument(
+        "--silent-after", type=int, default=None, metavar="FRAMES", help="then stop answering"
+    )
+    faults.add_argument(
+        "--vanish-after", type=int, default=None, metavar="FRAMES", help="then close the port"
+    )
+    faults.add_argument(
+        "--missing", action="append", default=[], metavar="TOOL", help="report TOOL missing"
+    )
+    faults.add_argument(
+        "--out-of-volume", action="append", default=[], metavar="TOOL", help="TOOL out of volume"
+    )
+    faults.add_argument(
+        "--error-on",
+        default=None,
+        metavar="COMMAND",
+        help="answer COMMAND (e.g. PENA) with an error",
+    )
     faults.add_argument(
         "--error-code",
-        type=lambda text: int(text, 16),
+        type=error_code,
         default=0x01,
         metavar="HEX",
-        help=f"code for --error-on (hex; above {NDICAPI_MAX_ERROR:02X} crashes ndicapi clients)",
+        help=f"code for --error-on, e.g. 0D (above {NDICAPI_MAX_ERROR:02X}, ndicapi clients crash)",
     )
     ndi.set_defaults(run=run)
+
+
+def error_code(text: str) -> int:
+    """An ``ERRORxx`` code given in hex (``0D``, ``0x0D``)."""
+    return int(text, 16)
 
 
 def _settings(args: argparse.Namespace) -> EmulatorSettings:

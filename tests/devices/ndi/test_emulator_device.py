@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import parse_bx
-from devices.ndi.emulator.device import Mode, NDIDevice
+from devices.ndi.emulator.device import SENT_ERROR_CODES, Mode, NDIDevice
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
+from devices.ndi.error_codes import ERROR_MEANINGS
 from devices.ndi.exceptions import NDICommandError
 from devices.ndi.framing import decode_reply, encode_command
 from devices.ndi.rom_image import rom_image
@@ -64,6 +65,13 @@ def tracking_device(settings=None, source=None) -> NDIDevice:
         ask(device, "PENA", f"{handle:02X}{priority}")
     ask(device, "TSTART")
     return device
+
+
+def test_emulator_sends_only_codes_that_ndicapi_knows():
+    """ndicapi reads past its error table beyond 0x42 and can crash its host process."""
+    for code in SENT_ERROR_CODES:
+        assert code in ERROR_MEANINGS
+        assert code <= 0x42
 
 
 def test_init_enters_setup_mode():

@@ -161,6 +161,16 @@ def test_tx_fallback_when_bx_is_not_known(emulator):
     )
 
 
+def test_tx_error_reply_is_a_command_error(emulator):
+    server = emulator(settings=EmulatorSettings(faults=Faults(error_command="BX", error_code=0x01)))
+    with NDITracker(server.port, BUILTIN) as tracker:
+        tracker.read()
+        faults = Faults(error_command="TX", error_code=0x0C)
+        server.device.settings = EmulatorSettings(faults=faults)
+        with pytest.raises(NDICommandError, match="ERROR0C to 'TX'"):
+            tracker.read()
+
+
 def test_missing_and_out_of_volume_tools(emulator):
     faults = Faults(missing_tools={"stylus"}, out_of_volume_tools={"reference"})
     server = emulator(settings=EmulatorSettings(faults=faults))
