@@ -1,4 +1,8 @@
-"""The NDI Combined API (Polaris, Aurora): CRC, framing, BX/TX replies, status bits, error codes.
+"""The NDI Combined API (Polaris, Aurora) in pure Python, tested byte for byte.
 
-The driver (``NDITracker``) and the device emulator build on these pure, tested pieces.
+Protocol pieces: ``crc`` (CRC-16/ARC), ``framing`` (ASCII commands and replies), ``bx`` and
+``tx`` (tracking replies), ``status`` (port/system bits -> ``PoseStatus``), ``error_codes``
+(``ERRORxx`` meanings), ``parameters``, ``quaternion``, ``rom_image`` (.rom bytes from marker
+geometry). Driver: ``tracker.NDITracker`` over ``link.SerialLink`` (pyserial), ``probe``.
+Emulator: ``emulator`` (device state machine, pty server with faults, child process).
 """

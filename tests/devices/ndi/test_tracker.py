@@ -16,6 +16,7 @@ from devices.exceptions import (
     TrackerTimeout,
 )
 from devices.frame import PoseStatus
+from devices.ndi.emulator.device import Mode
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.exceptions import CRCMismatch, NDICommandError
 from devices.ndi.framing import encode_command
@@ -221,6 +222,13 @@ def test_device_left_at_high_baud_is_reset_with_a_break(emulator):
     with NDITracker(server.port, BUILTIN, timeout_s=FAULT_TIMEOUT_S) as tracker:
         assert_frame_matches_source(tracker.read())
     assert server.device.command_log[0] == b"INIT:E3A5"
+
+
+def test_device_left_tracking_by_a_crashed_session_is_reset(emulator):
+    server = emulator()
+    server.device.mode = Mode.TRACKING  # INIT now gets ERROR0C
+    with NDITracker(server.port, BUILTIN) as tracker:
+        assert_frame_matches_source(tracker.read())
 
 
 def test_error_reply_becomes_a_typed_exception_with_its_meaning(emulator):
