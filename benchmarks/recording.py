@@ -1,8 +1,10 @@
 """Simulation and recording benchmarks: simulated frames, sequence-file write and read, replay.
 
-Run ``python benchmarks/recording.py`` (under a minute). Prints a table and writes
-``benchmarks/results/recording.json``. Medians over repeats. Issue 5's target here: replay of a
-3-tool recording as fast as possible >= 100,000 frames/s (also measured by ``tracking.py``).
+Run ``python -m benchmarks.recording`` from the repository root (under a minute; run as a
+script, ``benchmarks/registration.py`` would shadow the ``registration`` package). Prints a
+table and writes ``benchmarks/results/recording.json``. Medians over repeats. Issue 5's target
+here: replay of a 3-tool recording as fast as possible >= 100,000 frames/s (also measured by
+``tracking.py``).
 """
 
 import argparse
@@ -64,7 +66,7 @@ def bench_file(frames: int, repeats: int) -> dict:
         path = Path(folder) / "bench.igs.mha"
 
         def write() -> None:
-            with SequenceWriter(path, ("stylus", "reference")) as writer:
+            with SequenceWriter(path, ("stylus", "reference"), overwrite=True) as writer:
                 for frame in source:
                     writer.append(frame)
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.exceptions import ConfigurationError, StreamEnded
+from devices.exceptions import ConfigurationError, RecordingError, StreamEnded
 from devices.frame import Tracker
 from devices.sequence_file import SequenceWriter
 
@@ -36,12 +36,14 @@ def record(
     path: str | Path,
     duration_s: float | None = None,
     read_timeout_s: float | None = None,
+    overwrite: bool = False,
 ) -> Recording:
     """Start ``tracker`` and write its frames to the PLUS sequence file ``path`` as they arrive.
 
     Ends after ``duration_s`` seconds of tracker time (frame timestamps, from the first frame),
     when the source ends, or on Ctrl-C (``KeyboardInterrupt`` ends the recording normally). The
-    file is created only once the tracker has started. Any other error (a timeout, a
+    file is created only once the tracker has started, and an existing one is replaced only
+    with ``overwrite=True`` (checked before the tracker starts). Any other error (a timeout, a
     disconnected device) propagates after the frames read so far are written, the file
     completed and the tracker stopped.
     """
@@ -49,9 +51,13 @@ def record(
         raise ConfigurationError(
             f"duration must be a finite number of seconds > 0; got {duration_s!r}"
         )
+    if not overwrite and Path(path).exists():
+        raise RecordingError(
+            f"{path} already exists: choose another name, or overwrite it on purpose"
+        )
     tracker.start()
     try:
-        with SequenceWriter(path, tracker.tools) as writer:
+        with SequenceWriter(path, tracker.tools, overwrite) as writer:
             end = _copy_frames(tracker, writer, duration_s, read_timeout_s)
     finally:
         tracker.stop()

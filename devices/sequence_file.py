@@ -417,10 +417,11 @@ class SequenceWriter:
 
     The header start is written on open, each frame on ``append``, and ``DimSize`` /
     ``ElementDataFile`` on ``close``: a file left without them by a crash keeps every frame
-    appended before it, and ``read_sequence`` recovers them.
+    appended before it, and ``read_sequence`` recovers them. An existing file is replaced only
+    with ``overwrite=True``: a recording is not lost to a repeated command.
     """
 
-    def __init__(self, path: str | Path, tools: Iterable[str]) -> None:
+    def __init__(self, path: str | Path, tools: Iterable[str], overwrite: bool = False) -> None:
         self.tools = tuple(tools)
         if not self.tools:
             raise RecordingError("a recording needs at least one tool")
@@ -428,7 +429,14 @@ class SequenceWriter:
         self._prefixes = dict(zip(self.tools, prefixes, strict=True))
         self.path = Path(path)
         self._count = 0
-        self._file: IO[str] | None = self.path.open("w", encoding="ascii", newline="\n")
+        try:
+            self._file: IO[str] | None = self.path.open(
+                "w" if overwrite else "x", encoding="ascii", newline="\n"
+            )
+        except FileExistsError:
+            raise RecordingError(
+                f"{self.path} already exists: choose another name, or overwrite it on purpose"
+            ) from None
         frame_fields = [
             f"{prefix}{field}"
             for prefix in prefixes
@@ -511,9 +519,11 @@ def _pose_lines(key: str, pose: ToolPose | None) -> list[str]:
     ]
 
 
-def write_sequence(path: str | Path, frames: Iterable[Frame], tools: Sequence[str]) -> int:
+def write_sequence(
+    path: str | Path, frames: Iterable[Frame], tools: Sequence[str], overwrite: bool = False
+) -> int:
     """Write ``frames`` of ``tools`` to a complete PLUS sequence file; returns the frame count."""
-    with SequenceWriter(path, tools) as writer:
+    with SequenceWriter(path, tools, overwrite) as writer:
         for frame in frames:
             writer.append(frame)
         return writer.frame_count

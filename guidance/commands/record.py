@@ -33,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="seconds of tracker time to record (default: until the source ends, or Ctrl-C)",
     )
+    parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.add_argument(
         "--realtime",
         action="store_true",
@@ -52,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Record until the duration, the end of the source or Ctrl-C; print a one-line summary."""
     tracker = open_tracker(args.tracker, realtime=args.realtime, ndi_tools=dict(args.tool or ()))
-    done = record(tracker, args.out, args.duration)
+    done = record(tracker, args.out, args.duration, overwrite=args.force)
     print(
         f"recorded {done.frame_count} frames of {', '.join(done.tools)} to {done.path} "
         f"({done.end.value})"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.exceptions import ConfigurationError, TrackerDisconnected
+from devices.exceptions import ConfigurationError, RecordingError, TrackerDisconnected
 from devices.frame import Frame
 from devices.recorder import RecordingEnd, record
 from devices.replay import ReplayTracker
@@ -158,3 +158,15 @@ def test_no_file_is_created_when_the_tracker_cannot_start(tmp_path):
     with pytest.raises(TrackerDisconnected):
         record(Broken(count=1), tmp_path / "none.igs.mha")
     assert not (tmp_path / "none.igs.mha").exists()
+
+
+def test_an_existing_file_is_kept_and_the_tracker_not_started(tmp_path):
+    path = tmp_path / "taken.igs.mha"
+    path.write_text("keep me")
+    tracker = Unplugged(count=3)
+    tracker.start = lambda: pytest.fail("the tracker must not start")
+    with pytest.raises(RecordingError, match="already exists"):
+        record(tracker, path)
+    assert path.read_text() == "keep me"
+    assert record(simulated(), path, overwrite=True).frame_count == 61
+    assert len(read_sequence(path)) == 61

@@ -143,7 +143,7 @@ def test_rejects_tool_names_plus_cannot_round_trip(bad):
 def test_frames_round_trip_exactly(tmp_path, frames_and_tools):
     frames, tools = frames_and_tools
     path = tmp_path / "round.igs.mha"
-    assert write_sequence(path, frames, tools) == len(frames)
+    assert write_sequence(path, frames, tools, overwrite=True) == len(frames)
     sequence = read_sequence(path)
     assert sequence.tools == tools
     assert not sequence.recovered
@@ -219,7 +219,7 @@ def test_header_fields_may_come_in_any_order():
 
 def write_growing(path, frames, tools):
     """Write frames without closing; returns the file size after each frame was flushed."""
-    writer = SequenceWriter(path, tools)
+    writer = SequenceWriter(path, tools, overwrite=True)
     sizes = []
     for frame in frames:
         writer.append(frame)
@@ -445,3 +445,13 @@ def test_rejects_a_fractional_frame_number():
     data = one_frame_file(extra="Seq_Frame0000_FrameNumber = 1.5\n")
     with pytest.raises(RecordingError, match="FrameNumber must be a whole number"):
         parse_sequence(data)
+
+
+def test_writer_does_not_replace_an_existing_recording(tmp_path):
+    path = tmp_path / "precious.igs.mha"
+    path.write_text("keep me")
+    with pytest.raises(RecordingError, match="already exists"):
+        SequenceWriter(path, ["stylus"])
+    assert path.read_text() == "keep me"
+    SequenceWriter(path, ["stylus"], overwrite=True).close()
+    assert read_sequence(path).tools == ("stylus",)

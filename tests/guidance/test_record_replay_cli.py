@@ -130,3 +130,12 @@ def test_record_from_an_emulated_polaris_gives_the_simulated_poses(tmp_path, cap
             assert frame.poses[tool].error_rms == pytest.approx(
                 truth.poses[tool].error_rms, abs=1e-4
             )
+
+
+def test_record_keeps_an_existing_file_unless_forced(tmp_path, capsys):
+    out = tmp_path / "again.igs.mha"
+    command = ["record", "--tracker", "sim:demo", "--out", str(out), "--duration", "0.1"]
+    assert main(command) == 0
+    assert main(command) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main([*command, "--force"]) == 0
