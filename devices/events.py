@@ -23,6 +23,8 @@ class EventKind(enum.Enum):
 
 @dataclass(frozen=True)
 class _Event:
+    """One loss of the tool, from ``start_s`` to ``end_s`` (simulation time, s)."""
+
     kind: EventKind
     start_s: float
     end_s: float

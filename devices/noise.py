@@ -93,7 +93,7 @@ class OpticalNoise:
     has a standard deviation of ``marker_jitter_rms_mm / sqrt(3)``). The pose is then re-fitted
     to the jittered markers, so tip error grows with the tip's distance from the marker centroid.
     With ``correlation_time_s`` > 0 the displacement drifts instead of being drawn afresh each
-    frame (see ``MarkerJitter``): averaging a dwell then removes less of it, as on real cameras.
+    frame (see ``GaussMarkovNoise``): averaging a dwell removes less of it, as on real cameras.
 
     With a ``camera``, geometry decides too: a marker turned more than the tool's maximum marker
     angle away from the camera is not seen (the pose is fitted to the others; fewer than 3 seen:
@@ -114,35 +114,38 @@ class OpticalNoise:
         )
 
 
-class MarkerJitter:
-    """The displacement of each of a tool's markers over time (tracker frame, mm).
+class GaussMarkovNoise:
+    """A noise array over time: each element a stationary Gaussian process of standard deviation
+    ``sigma`` (a number, or an array broadcastable to ``shape``).
 
-    Each coordinate is a stationary Gaussian process of standard deviation
-    ``rms_mm / sqrt(3)``: white (independent per sample) when ``correlation_time_s`` is 0, else
-    an Ornstein-Uhlenbeck process, whose samples ``dt`` apart correlate by ``exp(-dt / tau)``
-    (exact discretisation: ``x' = a x + sqrt(1 - a^2) sigma n``, ``a = exp(-dt / tau)``).
+    White (independent per sample) when ``correlation_time_s`` is 0, else an Ornstein-Uhlenbeck
+    process whose samples ``dt`` apart correlate by ``exp(-dt / tau)`` (exact discretisation:
+    ``x' = a x + sqrt(1 - a^2) sigma n``, ``a = exp(-dt / tau)``).
     """
 
     def __init__(
-        self, count: int, rms_mm: float, correlation_time_s: float, rng: np.random.Generator
+        self,
+        shape: tuple[int, ...],
+        sigma: float | np.ndarray,
+        correlation_time_s: float,
+        rng: np.random.Generator,
     ) -> None:
-        self._shape = (count, 3)
-        self._sigma_mm = rms_mm / math.sqrt(3.0)
+        self._sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), shape)
         self._tau_s = correlation_time_s
         self._rng = rng
-        self._offsets_mm: np.ndarray | None = None
+        self._values: np.ndarray | None = None
         self._last_s = 0.0
 
     def sample(self, t_s: float) -> np.ndarray:
-        """The ``(count, 3)`` displacements at ``t_s`` (seconds, never decreasing)."""
-        fresh = self._rng.normal(0.0, self._sigma_mm, self._shape)
-        if self._tau_s == 0.0 or self._offsets_mm is None:
-            self._offsets_mm = fresh
+        """The noise at ``t_s`` (seconds, never decreasing between calls)."""
+        fresh = self._sigma * self._rng.standard_normal(self._sigma.shape)
+        if self._tau_s == 0.0 or self._values is None:
+            self._values = fresh
         else:
             a = math.exp(-(t_s - self._last_s) / self._tau_s)
-            self._offsets_mm = a * self._offsets_mm + math.sqrt(1.0 - a * a) * fresh
+            self._values = a * self._values + math.sqrt(1.0 - a * a) * fresh
         self._last_s = t_s
-        return self._offsets_mm
+        return self._values
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,18 +209,21 @@ class EMNoise:
 
     ``position_rms_mm`` is the RMS length of the 3D position error, ``orientation_rms_rad`` the
     RMS rotation angle; an optional ``metal`` object adds a systematic, position-dependent bias.
+    ``correlation_time_s`` > 0 makes the noise drift (see ``GaussMarkovNoise``).
     """
 
     position_rms_mm: float = 0.48
     orientation_rms_rad: float = math.radians(0.30)
     metal: MetalObject | None = None
     events: TrackingEvents = TrackingEvents()
+    correlation_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_non_negative(
             "EMNoise",
             position_rms_mm=self.position_rms_mm,
             orientation_rms_rad=self.orientation_rms_rad,
+            correlation_time_s=self.correlation_time_s,
         )
 
 

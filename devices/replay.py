@@ -73,6 +73,13 @@ class ReplayTracker(TrackerSource):
         self._lap = 0
         self._start_s = time.monotonic()
         self._running = True
+        logger.info(
+            "replaying %d frames of %s at %s%s",
+            self._count,
+            ", ".join(self.tools),
+            "full speed" if self._speed is None else f"{self._speed:g}x",
+            ", looping" if self._loop else "",
+        )
 
     def stop(self) -> None:
         """Stop playback; ``start`` rewinds."""

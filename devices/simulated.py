@@ -19,7 +19,13 @@ import numpy as np
 from devices.events import EventSchedule, worst_status
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import Frame, PoseStatus, ToolPose
-from devices.noise import CameraView, EMNoise, MarkerJitter, OpticalNoise, rotation_from_vector
+from devices.noise import (
+    CameraView,
+    EMNoise,
+    GaussMarkovNoise,
+    OpticalNoise,
+    rotation_from_vector,
+)
 from devices.source_base import TrackerSource
 from devices.tools import ToolDefinition
 from registration.exceptions import RegistrationError
@@ -94,19 +100,10 @@ class SimulatedTracker(TrackerSource):
         """Rewind to t = 0 and reseed: a started tracker replays the same frames for a seed."""
         # Independent streams per tool, so that adding a tool leaves the others' noise unchanged.
         streams = np.random.SeedSequence(self._seed).spawn(2 * len(self.tools))
-        self._noise_rng = {
-            name: np.random.default_rng(streams[2 * i]) for i, name in enumerate(self.tools)
+        self._noise_process = {
+            name: self._noise_process_for(name, np.random.default_rng(streams[2 * i]))
+            for i, name in enumerate(self.tools)
         }
-        if isinstance(self._noise, OpticalNoise):
-            self._jitter = {
-                name: MarkerJitter(
-                    len(self._definitions[name].markers_mm),
-                    self._noise.marker_jitter_rms_mm,
-                    self._noise.correlation_time_s,
-                    self._noise_rng[name],
-                )
-                for name in self.tools
-            }
         self._schedules = {
             name: EventSchedule(self._noise.events, np.random.default_rng(streams[2 * i + 1]))
             for i, name in enumerate(self.tools)
@@ -120,6 +117,17 @@ class SimulatedTracker(TrackerSource):
             self._rate_hz,
             self._motion.duration_s,
         )
+
+    def _noise_process_for(self, name: str, rng: np.random.Generator) -> GaussMarkovNoise:
+        """Optical: a displacement per marker (N, 3); EM: a position offset and a rotation
+        vector (2, 3). Each axis has a third of the 3D variance."""
+        noise = self._noise
+        if isinstance(noise, OpticalNoise):
+            count = len(self._definitions[name].markers_mm)
+            sigma = noise.marker_jitter_rms_mm / math.sqrt(3.0)
+            return GaussMarkovNoise((count, 3), sigma, noise.correlation_time_s, rng)
+        sigma = np.array([[noise.position_rms_mm], [noise.orientation_rms_rad]]) / math.sqrt(3.0)
+        return GaussMarkovNoise((2, 3), sigma, noise.correlation_time_s, rng)
 
     def stop(self) -> None:
         """Stop producing frames; ``start`` rewinds to t = 0."""
@@ -168,9 +176,9 @@ class SimulatedTracker(TrackerSource):
         if isinstance(self._noise, OpticalNoise):
             tool = self._definitions[name]
             return _optical_pose(
-                name, tool, true_pose, status, self._noise.camera, self._jitter[name], t_s
+                name, tool, true_pose, status, self._noise.camera, self._noise_process[name], t_s
             )
-        return _em_pose(name, true_pose, status, self._noise, self._noise_rng[name])
+        return _em_pose(name, true_pose, status, self._noise, self._noise_process[name], t_s)
 
 
 def _optical_pose(
@@ -179,7 +187,7 @@ def _optical_pose(
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     camera: CameraView | None,
-    jitter: MarkerJitter,
+    jitter: GaussMarkovNoise,
     t_s: float,
 ) -> ToolPose:
     """Jitter the markers the camera sees and re-fit to them; ``error_rms`` is the fit RMS (mm)."""
@@ -218,18 +226,17 @@ def _em_pose(
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     noise: EMNoise,
-    rng: np.random.Generator,
+    process: GaussMarkovNoise,
+    t_s: float,
 ) -> ToolPose:
     """Perturb the sensor pose; ``error_rms`` is the expected position error RMS there (mm).
 
     That error value stands in for the Aurora's indicator: it rises near the metal object.
     """
-    rotation_noise = rotation_from_vector(
-        rng.normal(0.0, noise.orientation_rms_rad / math.sqrt(3.0), 3)
-    )
+    position_offset_mm, rotation_vector = process.sample(t_s)
     measured = tracker_from_tool.copy()
-    measured[:3, :3] = rotation_noise @ tracker_from_tool[:3, :3]
-    measured[:3, 3] += rng.normal(0.0, noise.position_rms_mm / math.sqrt(3.0), 3)
+    measured[:3, :3] = rotation_from_vector(rotation_vector) @ tracker_from_tool[:3, :3]
+    measured[:3, 3] += position_offset_mm
     bias_mm = 0.0
     if noise.metal is not None:
         measured = noise.metal.bias(tracker_from_tool) @ measured

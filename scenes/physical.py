@@ -8,21 +8,31 @@ last axis of such indices (``index[..., ::-1]``) before calling these functions.
 ``TransformContinuousIndexToPhysicalPoint``; indices are continuous (voxel centres are integers).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import SimpleITK as sitk
 
 from scenes.exceptions import NotAVolumeError
 
 
+def affine_from_geometry(
+    origin_mm: Sequence[float], spacing_mm: Sequence[float], direction: Sequence[float]
+) -> np.ndarray:
+    """The 4x4 ``physical_from_index`` of a grid; ``direction`` is 3x3 row-major as in ITK."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.asarray(direction, dtype=np.float64).reshape(3, 3) * np.asarray(
+        spacing_mm, dtype=np.float64
+    )
+    matrix[:3, 3] = origin_mm
+    return matrix
+
+
 def physical_from_index(image: sitk.Image) -> np.ndarray:
     """The 4x4 affine ``physical_from_index`` of a 3D image: ``p_lps_mm = M @ [i, j, k, 1]``."""
     if image.GetDimension() != 3:
         raise NotAVolumeError(f"expected a 3D image; got a {image.GetDimension()}D image")
-    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
-    matrix = np.eye(4)
-    matrix[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=np.float64)
-    matrix[:3, 3] = image.GetOrigin()
-    return matrix
+    return affine_from_geometry(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
 
 
 def index_to_physical(image: sitk.Image, index_ijk: np.ndarray) -> np.ndarray:

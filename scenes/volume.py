@@ -23,6 +23,7 @@ from scenes.dicom import (
 from scenes.exceptions import (
     CorruptVolumeError,
     NotAVolumeError,
+    SeriesSelectionError,
     UnsupportedFormatError,
     VolumeNotFoundError,
 )
@@ -59,6 +60,10 @@ def read_volume(path: Path | str, series: str | None = None) -> LoadedVolume:
         raise VolumeNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
         loaded = read_dicom_folder(path, series)
+    elif series is not None:
+        raise SeriesSelectionError(
+            f"{path}: a series ('{series}') can only be chosen in a DICOM folder, not in a file"
+        )
     elif _suffix(path) in FILE_FORMATS:
         loaded = LoadedVolume(path, _read_file(path), modality="", series_uid="", warnings=())
     elif _suffix(path) in DICOM_SUFFIXES:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from scenes.physical import affine_from_geometry
+
 AIR_HU = -1000.0
 PLASTIC_HU = 120.0
 METAL_HU = 3000.0
@@ -36,8 +38,9 @@ class Grid:
 
     def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Voxel-centre coordinates x, y, z (mm, float32) that broadcast over a [z, y, x] array."""
+        matrix = affine_from_geometry(self.origin_mm, self.spacing_mm, np.eye(3).ravel())
         x, y, z = (
-            (self.origin_mm[a] + self.spacing_mm[a] * np.arange(self.size[a])).astype(np.float32)
+            (matrix[a, 3] + matrix[a, a] * np.arange(self.size[a])).astype(np.float32)
             for a in range(3)
         )
         return x[None, None, :], y[None, :, None], z[:, None, None]

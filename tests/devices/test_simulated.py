@@ -410,3 +410,13 @@ def test_white_jitter_does_not_correlate():
 def test_rejects_a_negative_correlation_time():
     with pytest.raises(ConfigurationError, match="correlation_time_s"):
         OpticalNoise(correlation_time_s=-1.0)
+
+
+def test_correlated_em_noise_keeps_its_rms_and_correlates_as_set():
+    noise = EMNoise(position_rms_mm=0.5, correlation_time_s=0.1)
+    offsets, angles = em_errors(stylus_frames(stylus_tracker(noise, duration_s=60.0)))
+    # About 300 independent samples: RMS within 10 %; lag-one correlation exp(-1/6) within 0.04.
+    assert math.sqrt(np.mean(np.sum(offsets**2, axis=1))) == pytest.approx(0.5, rel=0.1)
+    assert math.sqrt(np.mean(angles**2)) == pytest.approx(math.radians(0.3), rel=0.1)
+    lag_one = [np.corrcoef(offsets[:-1, axis], offsets[1:, axis])[0, 1] for axis in range(3)]
+    np.testing.assert_allclose(lag_one, math.exp(-1.0 / 6.0), atol=0.04)

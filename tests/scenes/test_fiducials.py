@@ -87,3 +87,14 @@ def test_single_slice_is_refused():
 def test_inverted_diameter_range_is_refused():
     with pytest.raises(SceneError, match="0 < min < max"):
         BeadDetectionSettings(min_diameter_mm=5.0, max_diameter_mm=2.0)
+
+
+def test_blob_darker_than_its_surroundings_is_rejected():
+    array = np.zeros((15, 15, 15), dtype=np.int16)
+    array[5:10, 5:10, 5:10] = 2500  # a bright hollow cube around ...
+    array[6:9, 6:9, 6:9] = 0
+    array[7, 7, 7] = 2100  # ... a one-voxel blob whose background is brighter than itself
+    image = sitk.GetImageFromArray(array)
+    found = detect_beads(image)
+    assert found.rejected == 1
+    np.testing.assert_allclose(found.centres_mm, [[7.0, 7.0, 7.0]], atol=1e-9)  # the hollow cube

@@ -6,7 +6,8 @@ import SimpleITK as sitk
 
 from scenes.exceptions import SceneError
 from scenes.phantoms import PhantomKind, build_phantom
-from scenes.physical import physical_to_index
+from scenes.phantoms.painting import Grid
+from scenes.physical import index_to_physical, physical_to_index
 
 
 def hu_at(image: sitk.Image, points_mm: np.ndarray) -> np.ndarray:
@@ -101,3 +102,15 @@ def test_needle_box_targets_are_contrast_spheres_in_gel(needle_box):
 def test_builtin_names_parse_to_kinds():
     assert PhantomKind.parse("builtin:needle-box") is PhantomKind.NEEDLE_BOX
     assert PhantomKind.parse("spine") is PhantomKind.SPINE
+
+
+def test_painting_grid_agrees_with_the_image_it_makes():
+    grid = Grid.covering(np.array([-10.5, 3.0, 100.0]), np.array([4.0, 9.0, 107.0]), 0.7)
+    image = grid.to_image(grid.blank())
+    x, y, z = grid.axes()
+    index = np.array([[0, 0, 0], [3, 5, 2], [grid.size[0] - 1, grid.size[1] - 1, grid.size[2] - 1]])
+    expected = index_to_physical(image, index)
+    actual = np.column_stack(
+        [x.ravel()[index[:, 0]], y.ravel()[index[:, 1]], z.ravel()[index[:, 2]]]
+    )
+    np.testing.assert_allclose(actual, expected, atol=1e-4)  # float32 coordinates

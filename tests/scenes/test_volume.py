@@ -71,6 +71,12 @@ def test_two_series_in_one_folder_are_listed_and_chosen(tmp_path):
         load_volume(tmp_path, "lung")
 
 
+def test_series_choice_for_a_file_is_refused(tmp_path):
+    path = save_volume(oblique_volume(), tmp_path / "ct.nrrd")
+    with pytest.raises(SeriesSelectionError, match="only be chosen in a DICOM folder"):
+        load_volume(path, "2.25.1")
+
+
 def test_missing_slice_is_a_warning_not_silent(tmp_path, caplog):
     files = save_dicom_series(oblique_volume(seed=3), tmp_path, "gap")
     files[2].unlink()
