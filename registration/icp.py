@@ -38,6 +38,10 @@ from registration.transforms import as_points, as_rigid, make_rigid, rotation_an
 logger = logging.getLogger(__name__)
 
 MIN_POINTS = 6
+# A run has also converged when its last STALL_STEPS steps all stayed under STALL_FACTOR times
+# the tolerances.
+STALL_STEPS = 3
+STALL_FACTOR = 5.0
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
 
@@ -99,8 +103,9 @@ class IcpSettings:
     the remaining pairs, smallest residuals first, that each step uses; ``inlier_distance_mm``:
     a point is an inlier of the result when it ends this close to a facing surface point
     (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a step turns less than
-    ``rotation_tol_rad`` and moves less than ``translation_tol_mm``, or after
-    ``max_iterations``. ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
+    ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or three
+    steps in a row stay within five times that), or after ``max_iterations``.
+    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
     More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
     of about that many first, then all of them from where it converged.
     """
@@ -414,6 +419,7 @@ class SurfaceRegistration:
         converged = False
         iterations = 0
         hints = None
+        recent: list[float] = []
         for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
             moved, matches, residuals, valid = self._match(points, patch_normals, current, hints)
             hints = matches.vertices
@@ -440,12 +446,23 @@ class SurfaceRegistration:
                     break
                 centre = sources.mean(axis=0)
             current = step @ current
-            # Size of the step: its rotation, and how far it moves the kept points' centroid.
+            # Size of the step relative to the tolerances: its rotation, and how far it moves
+            # the kept points' centroid.
             moved_centre = step[:3, :3] @ centre + step[:3, 3]
-            if (
-                rotation_angle_rad(step[:3, :3]) < settings.rotation_tol_rad
-                and np.linalg.norm(moved_centre - centre) < settings.translation_tol_mm
-            ):
+            size = max(
+                rotation_angle_rad(step[:3, :3]) / settings.rotation_tol_rad,
+                float(np.linalg.norm(moved_centre - centre)) / settings.translation_tol_mm,
+            )
+            recent.append(size)
+            # Converged: below tolerance, or crawling just above it (a weakly constrained
+            # direction, or pairs flickering between neighbouring triangles).
+            # (Not for point-to-point, whose steps are always small: it crawls, it does not stall.)
+            stalled = (
+                settings.method is IcpMethod.POINT_TO_PLANE
+                and len(recent) >= STALL_STEPS
+                and max(recent[-STALL_STEPS:]) < STALL_FACTOR
+            )
+            if size < 1.0 or stalled:
                 converged = True
                 break
         if converged:
