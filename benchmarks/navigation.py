@@ -1,6 +1,7 @@
-"""Guidance benchmarks: the demo end to end, the navigator per frame, the navigation view per frame.
+"""Guidance benchmarks: the demo end to end, the navigator and the view per frame, and whether
+the demo's predicted errors match the errors it measures over many seeds.
 
-Run ``python benchmarks/navigation.py`` (about a minute). Prints a table and writes
+Run ``python benchmarks/navigation.py`` (a few minutes). Prints a table and writes
 ``benchmarks/results/navigation.json``. Medians over repeats. Targets: the demo well under a minute
 on 2 cores; navigator and view fast enough for a 60 Hz tracker (< 16.7 ms per frame together).
 """
@@ -34,6 +35,26 @@ def bench_demo(repeats: int) -> dict:
         with tempfile.TemporaryDirectory() as folder:
             runs.append(run_demo(Path(folder), DemoSettings(seed=seed)).timing_s)
     return {step: statistics.median(run[step] for run in runs) for step in runs[0]}
+
+
+def bench_calibration(n_seeds: int) -> dict:
+    """Are the predicted errors honest? Over seeds 0..n-1 (no picture): the mean of
+    (error / predicted RMS)^2 should be near 1 for the navigated tip error and the TRE, and the
+    ratio FRE / expected FRE (noise model) near 1."""
+    tip, tre, fre = [], [], []
+    for seed in range(n_seeds):
+        with tempfile.TemporaryDirectory() as folder:
+            result = run_demo(Path(folder), DemoSettings(seed=seed, render=False))
+        tip += [(t.error_mm / t.expected_error_rms_mm) ** 2 for t in result.targets]
+        tre += [(t.tre_mm / t.predicted_tre_rms_mm) ** 2 for t in result.targets]
+        fre.append(result.fre_rms_mm / result.expected_fre_model_mm)
+    return {
+        "seeds": n_seeds,
+        "tip_error_mean_sq_ratio": statistics.fmean(tip),
+        "tre_mean_sq_ratio": statistics.fmean(tre),
+        "fre_ratio_min": min(fre),
+        "fre_ratio_max": max(fre),
+    }
 
 
 def bench_navigator_and_view(n_frames: int) -> dict:
@@ -86,10 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="demo runs (default 3)")
     parser.add_argument("--frames", type=int, default=120, help="view frames (default 120)")
+    parser.add_argument("--seeds", type=int, default=12, help="calibration seeds (default 12)")
     args = parser.parse_args()
     demo = bench_demo(args.repeats)
     per_frame = bench_navigator_and_view(args.frames)
+    calibration = bench_calibration(args.seeds)
     results = {
+        "calibration": calibration,
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "demo_median_s": demo,
         **per_frame,
@@ -101,6 +125,10 @@ def main() -> None:
     width, height = per_frame["view_window"]
     label = f"view show+render {width}x{height} (ms)"
     print(f"{label:<40}{per_frame['view_median_ms']:>12.1f}")
+    for name, value in calibration.items():
+        if name != "seeds":
+            label = f"{name.replace('_', ' ')} ({calibration['seeds']} seeds)"
+            print(f"{label:<40}{value:>12.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {RESULTS}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import Frame, ToolPose
-from devices.sequence_file import TrackingSequence, read_sequence
+from devices.sequence_file import TRACKER, TrackingSequence, read_sequence
 from devices.source_base import TrackerSource
 
 logger = logging.getLogger(__name__)
@@ -28,15 +28,23 @@ class ReplayTracker(TrackerSource):
     as fast as the caller reads. Every recorded frame is delivered, none skipped. With ``loop``,
     playback restarts at the end, and timestamps and frame numbers keep increasing across loops
     (shifted by the recording's length plus one frame interval). Frames carry the recorded
-    timestamps, not the wall clock.
+    timestamps, not the wall clock. ``reference_frame`` picks the file's
+    ``<Tool>To<reference_frame>Transform`` fields (default: the tracker).
     """
 
     def __init__(
-        self, source: str | Path | TrackingSequence, speed: float | None = 1.0, loop: bool = False
+        self,
+        source: str | Path | TrackingSequence,
+        speed: float | None = 1.0,
+        loop: bool = False,
+        reference_frame: str = TRACKER,
     ) -> None:
         if speed is not None and (not math.isfinite(speed) or speed <= 0.0):
             raise ConfigurationError(f"replay speed must be a finite number > 0; got {speed!r}")
-        sequence = source if isinstance(source, TrackingSequence) else read_sequence(source)
+        if isinstance(source, TrackingSequence):
+            sequence = source
+        else:
+            sequence = read_sequence(source, reference_frame)
         if loop and len(sequence) == 0:
             raise ConfigurationError("cannot loop over a recording with no frames")
         self.tools = sequence.tools

@@ -143,8 +143,12 @@ class TrackingSequence:
 # Reading
 
 
-def read_sequence(path: str | Path) -> TrackingSequence:
+def read_sequence(path: str | Path, reference_frame: str = TRACKER) -> TrackingSequence:
     """Read the tracker transforms of a PLUS sequence file (both PLUS header variants).
+
+    Tools are the ``<Tool>To<reference_frame>Transform`` fields; another ``reference_frame``
+    (e.g. ``"Reference"``) reads the poses relative to that tool instead of the tracker, as PLUS's
+    ``ToolReferenceFrame`` option does.
 
     Accepts fields in any order, padded values, a 1x1 dummy image or none (``MET_OTHER``), and
     ignores the matrix of any frame whose status is not OK. A file with no end of header or a
@@ -152,10 +156,12 @@ def read_sequence(path: str | Path) -> TrackingSequence:
     ``recovered``. Raises ``RecordingError`` naming the file and the problem otherwise.
     """
     path = Path(path)
-    return parse_sequence(path.read_bytes(), source=str(path))
+    return parse_sequence(path.read_bytes(), str(path), reference_frame)
 
 
-def parse_sequence(data: bytes, source: str = "sequence file") -> TrackingSequence:
+def parse_sequence(
+    data: bytes, source: str = "sequence file", reference_frame: str = TRACKER
+) -> TrackingSequence:
     """Parse the bytes of a PLUS sequence file (see ``read_sequence``)."""
     parsed = _header_text(data, source)
     text = parsed.text
@@ -182,17 +188,20 @@ def parse_sequence(data: bytes, source: str = "sequence file") -> TrackingSequen
     if np.any(frame_numbers != np.round(frame_numbers)):
         bad = int(np.flatnonzero(frame_numbers != np.round(frame_numbers))[0])
         raise RecordingError(f"{source}: frame {bad} FrameNumber must be a whole number")
-    plus_names = _tool_names(header, fields)
+    plus_names = _tool_names(header, fields, reference_frame)
     if count and not plus_names:
+        frames_found = sorted(
+            {_reference_of(name) for name in fields if name.endswith("Transform")} - {None}
+        )
         raise RecordingError(
-            f"{source}: no '<Tool>To{TRACKER}Transform' fields: nothing to replay "
-            f"(per-frame fields found: {sorted(fields)})"
+            f"{source}: no '<Tool>To{reference_frame}Transform' fields: nothing to replay "
+            f"(transforms found relative to: {', '.join(frames_found) or 'nothing'})"
         )
     matrices = np.full((count, len(plus_names), 4, 4), np.nan)
     statuses = np.empty((count, len(plus_names)), dtype=object)
     errors = np.full((count, len(plus_names)), np.nan)
     for column, name in enumerate(plus_names):
-        prefix = f"{name}To{TRACKER}"
+        prefix = f"{name}To{reference_frame}"
         statuses[:, column] = _tool_statuses(fields, prefix, count, source)
         rows = np.flatnonzero([status in _VALID_STATUSES for status in statuses[:, column]])
         matrices[rows, column] = _parse_matrices(
@@ -344,15 +353,23 @@ def _check_finite(values: np.ndarray, name: str, source: str) -> None:
         raise RecordingError(f"{source}: frame {bad} {name} is not a finite number")
 
 
-def _tool_names(header: dict[str, str], fields: dict[str, dict[int, str]]) -> list[str]:
-    """PLUS names of the tools with ``<Tool>ToTrackerTransform`` fields: those the header's
-    ``CustomFrameFieldNames`` lists (so that a recording with no frames keeps its tools), then
-    those found in frames, in file order.
+def _tool_names(
+    header: dict[str, str], fields: dict[str, dict[int, str]], reference_frame: str
+) -> list[str]:
+    """PLUS names of the tools with ``<Tool>To<reference_frame>Transform`` fields: those the
+    header's ``CustomFrameFieldNames`` lists (so that a recording with no frames keeps its
+    tools), then those found in frames, in file order.
     """
-    suffix = f"To{TRACKER}Transform"
+    suffix = f"To{reference_frame}Transform"
     listed = header.get("CustomFrameFieldNames", "").split()
     names = [name for name in [*listed, *fields] if name.endswith(suffix) and name != suffix]
     return [name.removesuffix(suffix) for name in dict.fromkeys(names)]
+
+
+def _reference_of(field: str) -> str | None:
+    """``"Reference"`` for ``"StylusToReferenceTransform"``; None for other names."""
+    head, to, tail = field.removesuffix("Transform").rpartition("To")
+    return tail if to and head and tail else None
 
 
 def _tool_statuses(
@@ -393,17 +410,20 @@ def _parse_matrices(texts: list[str], rows: np.ndarray, prefix: str, source: str
     except ValueError as error:
         raise RecordingError(f"{source}: {prefix}Transform holds a non-number ({error})") from None
     matrices = numbers.reshape(-1, 4, 4)
+    finite = np.all(np.isfinite(matrices), axis=(1, 2))
+    if not np.all(finite):
+        row = rows[np.flatnonzero(~finite)[0]]
+        raise RecordingError(f"{source}: frame {row} {prefix}Transform has NaN or infinite values")
     rotations = matrices[:, :3, :3]
     gram = np.einsum("nji,njk->nik", rotations, rotations)
-    bad = ~np.all(np.isfinite(matrices), axis=(1, 2))
-    bad |= np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
+    bad = np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
     bad |= np.any(np.abs(gram - np.eye(3)) > ORTHONORMAL_TOL, axis=(1, 2))
     bad |= np.linalg.det(rotations) <= 0.0
     if np.any(bad):
         row = rows[np.flatnonzero(bad)[0]]
         raise RecordingError(
             f"{source}: frame {row} {prefix}Transform is not a rigid transform "
-            "(rotation not orthonormal, a reflection, NaN, or last row not 0 0 0 1)"
+            "(rotation not orthonormal, a reflection, or last row not 0 0 0 1)"
         )
     return matrices
 

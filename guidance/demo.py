@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from devices.frame import Frame
-from devices.noise import OpticalNoise
+from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.digitize import DigitizedPoint, digitize, tip_in_reference_error_rms_mm
@@ -55,10 +55,11 @@ from scenes.surface import extract_surface
 
 logger = logging.getLogger(__name__)
 
-# Where the phantom sits: head centre 1.4 m in front of the camera (NDI Polaris convention: the
-# camera looks along -z), face up toward the camera, then turned by a random tilt.
+# Where the phantom sits: head centre 1.4 m from the camera (which looks along -z, y up: NDI
+# convention), patient supine with the camera at the head end: the vertex (image +z, superior)
+# toward the camera, the face (image -y, anterior) up; then a random tilt and shift.
 HEAD_CENTRE_IN_TRACKER_MM = np.array([0.0, 0.0, -1400.0])
-TRACKER_FROM_IMAGE_ROTATION = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+TRACKER_FROM_IMAGE_ROTATION = np.diag([-1.0, -1.0, 1.0])
 MAX_PLACEMENT_TILT_RAD = math.radians(15.0)
 MAX_PLACEMENT_SHIFT_MM = 50.0
 # The reference tool is clamped beside the head, on the patient's left, above the ear (image, mm).
@@ -159,6 +160,7 @@ class DemoResult:
     picture_path: Path | None
     report_path: Path
     n_frames: int
+    n_frames_lost: int
     tracker_from_image_true: np.ndarray
     image_from_reference_true: np.ndarray
     image_from_reference: np.ndarray
@@ -192,10 +194,11 @@ def prepare_output_folder(path: Path) -> Path:
 
 
 def _marker_axes(tool: ToolDefinition) -> tuple[np.ndarray, np.ndarray]:
-    """A tool's facing axis (normal of its marker plane) and long axis (first principal axis)."""
-    centred = tool.markers_mm - tool.centroid_mm
-    axes = np.linalg.svd(centred)[2]
-    return axes[2], axes[0]
+    """A tool's facing axis (its markers' mean normal, else the normal of their plane) and long
+    axis (the markers' first principal axis)."""
+    axes = np.linalg.svd(tool.markers_mm - tool.centroid_mm)[2]
+    facing = axes[2] if tool.normals is None else np.mean(tool.normals, axis=0)
+    return facing, axes[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,8 +211,8 @@ class Placement:
 
 
 def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> Placement:
-    """Head centre in front of the camera, face up, with a random tilt and shift; reference tool
-    beside the head, facing the camera."""
+    """Head centre in front of the camera, vertex toward it, face up, with a random tilt and
+    shift; reference tool beside the head, facing the camera."""
     rng = np.random.default_rng(seed)
     axis = rng.normal(size=3)
     angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
@@ -294,7 +297,9 @@ def build_motion(
             approaches.target_hover_mm,
         ),
         tracker_from_image @ placement.image_from_reference,
-        StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
+        StylusGeometry.from_markers(
+            stylus_tool.markers_mm, stylus_tool.tip_mm, stylus_tool.normals
+        ),
         apply_transform(tracker_from_image, np.asarray(surface.center)),
         settings.touch,
         settings.seed,
@@ -304,11 +309,13 @@ def build_motion(
 @dataclass(frozen=True)
 class Recording:
     """The frames the exercise uses: those inside each dwell (in dwell order), every frame from
-    ``after_s`` on (the navigation phase), and the total frame count."""
+    ``after_s`` on (the navigation phase), the total frame count, and how many frames had the
+    stylus or another tool lost (out of the camera's view or volume)."""
 
     per_dwell: list[list[Frame]]
     after: list[Frame]
     n_frames: int
+    n_lost: int
 
 
 def record(tracker: SimulatedTracker, motion: TouchMotion, after_s: float) -> Recording:
@@ -318,16 +325,17 @@ def record(tracker: SimulatedTracker, motion: TouchMotion, after_s: float) -> Re
     starts = np.array([dwell.start_s for dwell in dwells])
     per_dwell: list[list[Frame]] = [[] for _ in dwells]
     after: list[Frame] = []
-    n_frames = 0
+    n_frames = n_lost = 0
     with tracker:
         for frame in tracker:
             n_frames += 1
+            n_lost += not all(pose.valid for pose in frame.poses.values())
             index = int(np.searchsorted(starts, frame.timestamp, side="right")) - 1
             if index >= 0 and frame.timestamp <= dwells[index].end_s:
                 per_dwell[index].append(frame)
             if frame.timestamp > after_s:
                 after.append(frame)
-    return Recording(per_dwell, after, n_frames)
+    return Recording(per_dwell, after, n_frames, n_lost)
 
 
 def closest_approaches(
@@ -431,7 +439,7 @@ def run_demo(
     tracker = SimulatedTracker(
         motion,
         tools,
-        OpticalNoise(marker_jitter_rms_mm=settings.marker_jitter_rms_mm),
+        OpticalNoise(marker_jitter_rms_mm=settings.marker_jitter_rms_mm, camera=CameraView()),
         rate_hz=settings.rate_hz,
         seed=settings.seed,
     )
@@ -525,6 +533,7 @@ def run_demo(
         picture_path=picture_path,
         report_path=out_dir / "report.json",
         n_frames=recording.n_frames,
+        n_frames_lost=recording.n_lost,
         tracker_from_image_true=placement.tracker_from_image,
         image_from_reference_true=image_from_reference_true,
         image_from_reference=registration.fixed_from_moving,

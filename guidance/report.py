@@ -63,6 +63,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
             "rate_hz": settings.rate_hz,
             "dwell_s": settings.touch.dwell_s,
             "n_frames": result.n_frames,
+            "n_frames_with_a_tool_lost": result.n_frames_lost,
         },
         "ground_truth": {
             "tracker_from_image": _rounded(result.tracker_from_image_true, 6),
@@ -144,8 +145,9 @@ def summary_table(result: "DemoResult") -> str:
     width = max(width, *(len(t.label) + 2 for t in result.targets)) if result.targets else width
     lines = [
         f"gestes demo: {result.scene_name} phantom, {len(result.fiducials)} fiducials, "
-        f"{len(result.targets)} targets; {result.n_frames} frames at {settings.rate_hz:.0f} Hz, "
-        f"marker noise {settings.marker_jitter_rms_mm:.2f} mm RMS, seed {settings.seed}",
+        f"{len(result.targets)} targets; {result.n_frames} frames at {settings.rate_hz:.0f} Hz "
+        f"({result.n_frames_lost} with a tool lost), marker noise "
+        f"{settings.marker_jitter_rms_mm:.2f} mm RMS, seed {settings.seed}",
         "",
         f"registration: FRE {result.fre_rms_mm:.3f} mm (expected "
         f"{result.expected_fre_measured_mm:.3f} from the measured FLE "

@@ -102,8 +102,10 @@ _SLICES = (
 # Panels (row, column) of the 3D view, then of the slices in the order of _SLICES.
 _PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CAMERA_DISTANCE_MM = 1000.0
-# Text anchor: the top left corner of a panel, in viewport fractions.
-TEXT_ANCHOR = (0.01, 0.98)
+# Text anchors in viewport fractions: titles hang from the top left corner of their panel, the
+# caption stands on the bottom left corner of the 3D panel (the stylus often fills the top).
+TOP_LEFT = (0.01, 0.98)
+BOTTOM_LEFT = (0.01, 0.02)
 
 
 def image_data(ct: sitk.Image) -> pv.ImageData:
@@ -137,17 +139,18 @@ def stylus_mesh(
     return pv.merge(parts)
 
 
-def _add_label(plotter: pv.Plotter, text: str, font_size: int) -> vtkTextActor:
-    """White text hanging from the top left corner of the active panel. A plain text actor, not
-    pyvista's corner annotation, which re-fits its font on every render (tens of ms)."""
+def _add_label(plotter: pv.Plotter, text: str, font_size: int, at_top: bool = True) -> vtkTextActor:
+    """White text in the top (or bottom) left corner of the active panel. A plain text actor,
+    not pyvista's corner annotation, which re-fits its font on every render (tens of ms)."""
     actor = vtkTextActor()
     actor.SetInput(text)
     actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-    actor.GetPositionCoordinate().SetValue(*TEXT_ANCHOR)
+    actor.GetPositionCoordinate().SetValue(*(TOP_LEFT if at_top else BOTTOM_LEFT))
     prop = actor.GetTextProperty()
     prop.SetFontSize(font_size)
     prop.SetColor(1.0, 1.0, 1.0)
-    prop.SetVerticalJustificationToTop()
+    if at_top:
+        prop.SetVerticalJustificationToTop()
     plotter.renderer.AddViewProp(actor)
     return actor
 
@@ -207,7 +210,7 @@ class NavigationView:
         self._stylus = plotter.add_mesh(
             stylus_mesh(stylus_markers_mm, stylus_tip_mm), color="silver"
         )
-        self._caption = _add_label(plotter, "", font_size=20)
+        self._caption = _add_label(plotter, "", font_size=20, at_top=False)
         plotter.view_vector((-0.6, -1.0, 0.5), viewup=(0.0, 0.0, 1.0))
         plotter.reset_camera(bounds=surface.bounds)
         plotter.camera.zoom(1.1)

@@ -99,15 +99,21 @@ class StylusGeometry:
             object.__setattr__(self, name, array)
 
     @classmethod
-    def from_markers(cls, markers_mm: np.ndarray, tip_mm: np.ndarray) -> "StylusGeometry":
-        """Shaft from the tip to the marker centroid; facing along the normal of the markers'
-        best-fit plane (their least principal axis), made perpendicular to the shaft."""
+    def from_markers(
+        cls, markers_mm: np.ndarray, tip_mm: np.ndarray, normals: np.ndarray | None = None
+    ) -> "StylusGeometry":
+        """Shaft from the tip to the marker centroid; facing along the markers' mean ``normals``
+        (N, 3) when the tool defines them, else along the normal of their best-fit plane (whose
+        sign is then arbitrary), made perpendicular to the shaft."""
         markers = np.asarray(markers_mm, dtype=np.float64)
         tip = np.asarray(tip_mm, dtype=np.float64)
         centroid = markers.mean(axis=0)
         shaft = _unit(centroid - tip, "stylus shaft (tip to marker centroid)")
-        normal = np.linalg.svd(markers - centroid)[2][-1]
-        return cls(tip, shaft, _perpendicular(shaft, normal))
+        if normals is None:
+            facing = np.linalg.svd(markers - centroid)[2][-1]
+        else:
+            facing = _unit(np.mean(np.asarray(normals, dtype=np.float64), axis=0), "mean normal")
+        return cls(tip, shaft, _perpendicular(shaft, facing))
 
 
 @dataclass(frozen=True, eq=False)

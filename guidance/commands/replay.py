@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--loop", action="store_true", help="start again at the end (Ctrl-C stops)")
     parser.add_argument("--limit", type=_count, help="stop after this many frames")
     parser.add_argument("--format", choices=("json", "text"), default="json", help="output format")
+    parser.add_argument(
+        "--reference-frame",
+        default="Tracker",
+        metavar="NAME",
+        help="replay the file's <Tool>To<NAME>Transform fields (default: Tracker)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -80,7 +86,7 @@ def frame_text(frame: Frame) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print every frame as it is played; stops at the end (or ``--limit``, or Ctrl-C)."""
     show = (lambda frame: json.dumps(frame_record(frame))) if args.format == "json" else frame_text
-    with ReplayTracker(args.file, speed=args.speed, loop=args.loop) as tracker:
+    with ReplayTracker(args.file, args.speed, args.loop, args.reference_frame) as tracker:
         for count, frame in enumerate(tracker):
             if args.limit is not None and count >= args.limit:
                 break

@@ -325,10 +325,22 @@ def test_rejects_a_non_numeric_timestamp():
         parse_sequence(one_frame_file().replace(b"= 2.5", b"= soon"))
 
 
-def test_rejects_frames_without_tracker_transforms():
+def test_rejects_frames_without_tracker_transforms_and_names_the_frames_found():
     data = one_frame_file().replace(b"ToTracker", b"ToReference")
-    with pytest.raises(RecordingError, match="no '<Tool>ToTrackerTransform' fields"):
+    with pytest.raises(
+        RecordingError,
+        match=r"no '<Tool>ToTrackerTransform' fields.*transforms found relative to: Reference",
+    ):
         parse_sequence(data)
+
+
+def test_reads_poses_relative_to_another_reference_frame():
+    data = one_frame_file(transform="1 0 0 5 0 1 0 0 0 0 1 0 0 0 0 1").replace(
+        b"ToTracker", b"ToReference"
+    )
+    sequence = parse_sequence(data, reference_frame="Reference")
+    assert sequence.tools == ("stylus",)
+    assert sequence.tracker_from_tool[0, 0, 0, 3] == 5.0
 
 
 def test_rejects_a_pose_status_that_contradicts_the_transform_status():
@@ -455,3 +467,10 @@ def test_writer_does_not_replace_an_existing_recording(tmp_path):
     assert path.read_text() == "keep me"
     SequenceWriter(path, ["stylus"], overwrite=True).close()
     assert read_sequence(path).tools == ("stylus",)
+
+
+def test_rejects_a_transform_with_an_infinite_value():
+    with pytest.raises(
+        RecordingError, match="frame 0 StylusToTrackerTransform has NaN or infinite"
+    ):
+        parse_sequence(one_frame_file(transform=IDENTITY.replace("0", "inf", 1)))

@@ -45,14 +45,15 @@ def test_placement_puts_the_head_before_the_camera_and_the_reference_facing_it(s
     head = apply_transform(tracker_from_image, centre)
     assert np.all(np.abs(head - HEAD_CENTRE_IN_TRACKER_MM) <= MAX_PLACEMENT_SHIFT_MM)
     tracker_from_reference = tracker_from_image @ image_from_reference
-    markers = BUILTIN_TOOLS["reference"].markers_mm
-    normal = np.linalg.svd(markers - markers.mean(axis=0))[2][2]
-    facing = tracker_from_reference[:3, :3] @ normal
+    normal = BUILTIN_TOOLS["reference"].normals.mean(axis=0)
+    facing = tracker_from_reference[:3, :3] @ (normal / np.linalg.norm(normal))
     to_camera = -tracker_from_reference[:3, 3] / np.linalg.norm(tracker_from_reference[:3, 3])
     assert facing @ to_camera > math.cos(math.radians(1.0))
-    # Anterior (-y in LPS) points roughly at the camera (+z), within the 15 degree tilt.
+    # The vertex (+z in LPS) points at the camera (+z), the face (-y) up (+y), within the tilt.
+    superior = tracker_from_image[:3, :3] @ np.array([0.0, 0.0, 1.0])
     anterior = tracker_from_image[:3, :3] @ np.array([0.0, -1.0, 0.0])
-    assert anterior[2] > math.cos(math.radians(16.0))
+    assert superior[2] > math.cos(math.radians(15.0 + 1e-6))
+    assert anterior[1] > math.cos(math.radians(15.0 + 1e-6))
 
 
 def test_approach_directions_on_a_ball():

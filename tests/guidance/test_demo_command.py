@@ -70,6 +70,13 @@ def test_report_has_every_section(report):
     assert report["timing_s"]["total"] > 0.0
 
 
+def test_the_camera_sees_every_frame(report):
+    """The scripted hand keeps both tools inside the camera's volume with their markers turned
+    toward it; the simulator would report frames where markers face away or leave the volume."""
+    assert report["simulation"]["n_frames"] > 1000
+    assert report["simulation"]["n_frames_with_a_tool_lost"] == 0
+
+
 def test_fre_is_within_a_factor_two_of_the_noise_model(report):
     """Recompute the FRE the marker-noise model expects (Fitzpatrick 1998) from the tools and the
     dwells, independently of the demo's own bookkeeping, and compare it with the measured FRE."""

@@ -139,3 +139,15 @@ def test_record_keeps_an_existing_file_unless_forced(tmp_path, capsys):
     assert main(command) == 2
     assert "already exists" in capsys.readouterr().err
     assert main([*command, "--force"]) == 0
+
+
+def test_replay_relative_to_another_reference_frame(tmp_path, capsys):
+    path = tmp_path / "rel.igs.mha"
+    path.write_text(
+        "ObjectType = Image\nNDims = 3\n"
+        "Seq_Frame0000_StylusToReferenceTransform = 1 0 0 7 0 1 0 0 0 0 1 0 0 0 0 1\n"
+        "Seq_Frame0000_Timestamp = 0.5\nDimSize = 0 0 1\nElementDataFile = LOCAL\n"
+    )
+    assert main(["replay", str(path), "--speed", "max", "--reference-frame", "Reference"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["tools"]["stylus"]["tracker_from_tool"][0][3] == 7.0

@@ -151,6 +151,14 @@ def test_stylus_geometry_from_markers_points_shaft_to_the_markers():
     assert abs(abs(geometry.facing_axis[0]) - 1.0) < 0.01  # markers lie in the y-z plane
 
 
+def test_stylus_geometry_faces_where_the_marker_normals_point():
+    markers = np.array([[0, 0, 0], [0, 0, 45], [0, 30, 95], [0, -30, 125]], float)
+    for sign in (1.0, -1.0):
+        normals = np.tile([sign, 0.0, 0.0], (4, 1))
+        geometry = StylusGeometry.from_markers(markers, np.array([0.0, 0.0, -95.0]), normals)
+        np.testing.assert_allclose(geometry.facing_axis, [sign, 0.0, 0.0], atol=1e-12)
+
+
 unit_vectors = (
     st.tuples(*[st.floats(-1, 1)] * 3).map(np.array).filter(lambda v: np.linalg.norm(v) > 0.1)
 )
