@@ -32,6 +32,10 @@ def _crc16_kernel(data: np.ndarray, table: np.ndarray, crc: int) -> int:
     return crc
 
 
+# Compile (or load from the cache) now, not inside the first long reply's time budget.
+_crc16_kernel(np.zeros(1, dtype=np.uint8), _TABLE, 0)
+
+
 def crc16(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     """CRC-16/ARC of ``data`` continuing from ``crc`` (0 to start): ``b"123456789"`` -> 0xBB3D.
 
