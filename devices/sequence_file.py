@@ -10,7 +10,8 @@ gestes writes two more per-frame fields that PLUS and Slicer keep as plain text:
 ``<Tool>ToTrackerPoseStatus`` (the full ``PoseStatus``: out of volume is not just invalid) and
 ``<Tool>ToTrackerErrorRms`` (the device's fit error, mm), so a replay gives back the frames that
 were recorded. The writer appends frames as they come and writes ``DimSize`` and
-``ElementDataFile`` when closed; a file cut short by a crash is recovered by the reader.
+``ElementDataFile`` when closed; a file cut short by a crash is recovered by the reader. The
+reader also takes the NRRD variant of the format (``.seq.nrrd`` from 3D Slicer, ``.igs.nrrd``).
 """
 
 import logging
@@ -162,12 +163,15 @@ def read_sequence(path: str | Path, reference_frame: str = TRACKER) -> TrackingS
 def parse_sequence(
     data: bytes, source: str = "sequence file", reference_frame: str = TRACKER
 ) -> TrackingSequence:
-    """Parse the bytes of a PLUS sequence file (see ``read_sequence``)."""
-    parsed = _header_text(data, source)
+    """Parse the bytes of a PLUS sequence file, MetaIO or NRRD (see ``read_sequence``)."""
+    parsed = (
+        _nrrd_header_text(data, source) if data.startswith(b"NRRD") else _header_text(data, source)
+    )
     text = parsed.text
     if not text.startswith("ObjectType"):
         raise RecordingError(
-            f"{source}: not a MetaIO sequence file (it should start with 'ObjectType = Image')"
+            f"{source}: not a MetaIO sequence file (it should start with 'ObjectType = Image') "
+            "nor a NRRD one (starting with 'NRRD')"
         )
     split = _split_fields(text, source)
     header, fields = split.header, split.frames
@@ -281,6 +285,44 @@ def _header_text(data: bytes, source: str) -> _Header:
             f"{source}: the header contains non-text bytes at offset {error.start}: "
             "is it a sequence file, or a corrupt one?"
         ) from None
+
+
+_NRRD_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# NRRD field names and their MetaIO equivalents, for the checks both variants share.
+_NRRD_FIELDS = {"dimension": "NDims", "sizes": "DimSize"}
+
+
+def _nrrd_header_text(data: bytes, source: str) -> _Header:
+    """The header of a NRRD sequence (``.seq.nrrd``, ``.igs.nrrd``: 3D Slicer, PLUS) rewritten
+    as MetaIO lines, so that one parser reads both.
+
+    NRRD writes ``field: value`` and key/value pairs ``key:=value`` (the frame fields), and ends
+    its header with an empty line, after which come the pixels; no empty line means a file cut
+    short. Comment lines (``#``) and the magic line are dropped.
+    """
+    end = _NRRD_HEADER_END.search(data)
+    complete = end is not None
+    head = data[: end.start()] if complete else data[: data.rfind(b"\n") + 1]
+    try:
+        lines = head.decode("ascii").replace("\r", "").split("\n")
+    except UnicodeDecodeError as error:
+        raise RecordingError(
+            f"{source}: the NRRD header contains non-text bytes at offset {error.start}"
+        ) from None
+    converted = ["ObjectType = Image"]
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, separator, value = line.partition(":=")
+        if not separator:
+            key, separator, value = line.partition(": ")
+        if not separator:
+            raise RecordingError(
+                f"{source}: line {number} is neither 'field: value' nor 'key:=value': {line!r}"
+            )
+        key = key.strip()
+        converted.append(f"{_NRRD_FIELDS.get(key, key.replace(' ', '_'))} = {value}")
+    return _Header("\n".join(converted) + "\n", complete)
 
 
 def _complete_frame_count(

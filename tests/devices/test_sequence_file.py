@@ -474,3 +474,52 @@ def test_rejects_a_transform_with_an_infinite_value():
         RecordingError, match="frame 0 StylusToTrackerTransform has NaN or infinite"
     ):
         parse_sequence(one_frame_file(transform=IDENTITY.replace("0", "inf", 1)))
+
+
+# -- NRRD variant (3D Slicer's .seq.nrrd, PLUS's .igs.nrrd) --------------------------------------
+
+NRRD = (
+    "NRRD0004\n"
+    "# Complete NRRD file format specification at:\n"
+    "# http://teem.sourceforge.net/nrrd/format.html\n"
+    "type: unsigned char\n"
+    "dimension: 3\n"
+    "sizes: 0 0 2\n"
+    "kinds: domain domain list\n"
+    "encoding: raw\n"
+    "Seq_Frame0000_Timestamp:=3.114\n"
+    "Seq_Frame0000_StylusToReferenceTransform:=1 0 0 0 0 1 0 0 0 0 1 5.645 0 0 0 1\n"
+    "Seq_Frame0000_StylusToReferenceTransformStatus:=OK\n"
+    "Seq_Frame0001_Timestamp:=3.214\n"
+    "Seq_Frame0001_StylusToReferenceTransform:=1 0 0 0 0 1 0 0 0 0 1 6.645 0 0 0 1\n"
+    "Seq_Frame0001_StylusToReferenceTransformStatus:=INVALID\n"
+    "\n"
+)
+
+
+def test_reads_the_nrrd_variant_and_ignores_its_pixels():
+    sequence = parse_sequence(NRRD.encode() + b"\x00\xff\n\n\x01", reference_frame="Reference")
+    assert not sequence.recovered
+    assert sequence.tools == ("stylus",)
+    np.testing.assert_allclose(sequence.timestamps_s, [3.114, 3.214])
+    assert sequence.tracker_from_tool[0, 0, 2, 3] == 5.645
+    assert sequence.statuses[1, 0] is PoseStatus.MISSING
+
+
+def test_recovers_a_nrrd_file_cut_short():
+    cut = NRRD[: NRRD.index("Seq_Frame0001_StylusToReferenceTransformStatus")]
+    sequence = parse_sequence(cut.encode(), reference_frame="Reference")
+    assert sequence.recovered
+    assert len(sequence) == 1
+
+
+def test_rejects_a_nrrd_dimension_other_than_3():
+    with pytest.raises(RecordingError, match="NDims must be 3"):
+        parse_sequence(
+            NRRD.replace("dimension: 3", "dimension: 2").encode(), reference_frame="Reference"
+        )
+
+
+def test_rejects_a_nrrd_line_without_separator():
+    with pytest.raises(RecordingError, match="line 5 is neither 'field: value' nor 'key:=value'"):
+        parse_sequence(NRRD.replace("dimension: 3", "dimension 3").encode())
