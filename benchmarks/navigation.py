@@ -1,9 +1,10 @@
 """Guidance benchmarks: the demo end to end, the navigator and the view per frame, and whether
 the demo's predicted errors match the errors it measures over many seeds.
 
-Run ``python benchmarks/navigation.py`` (a few minutes). Prints a table and writes
-``benchmarks/results/navigation.json``. Medians over repeats. Targets: the demo well under a minute
-on 2 cores; navigator and view fast enough for a 60 Hz tracker (< 16.7 ms per frame together).
+Run ``python -m benchmarks.navigation`` from the repository root (a few minutes). Prints a table
+and writes ``benchmarks/results/navigation.json``. Medians over repeats. Targets: the demo well
+under a minute on 2 cores; navigator and view fast enough for a 60 Hz tracker (< 16.7 ms per
+frame together).
 """
 
 import argparse

@@ -27,7 +27,13 @@ from devices.frame import Frame
 from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
-from guidance.digitize import DigitizedPoint, digitize, tip_in_reference_error_rms_mm
+from guidance.digitize import (
+    DigitizedPoint,
+    digitize,
+    fle_from_fre,
+    mean_variance_factor,
+    tip_in_reference_error_rms_mm,
+)
 from guidance.exceptions import GuidanceError, OutputFolderError
 from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
 from guidance.report import write_report
@@ -65,17 +71,22 @@ MAX_PLACEMENT_SHIFT_MM = 50.0
 # The reference tool is clamped beside the head, on the patient's left, above the ear (image, mm).
 REFERENCE_OFFSET_FROM_CENTRE_MM = np.array([115.0, 10.0, 50.0])
 SCENE_CT_FILE = "ct.nrrd"
+# Warn when the FLE that explains the FRE exceeds the scatter-based FLE by this factor: with
+# independent frames and 8 fiducials, FRE^2 / E[FRE^2] ~ chi2(18) / 18 exceeds 1.5^2 with p < 0.01.
+FLE_DISAGREEMENT_RATIO = 1.5
 # Fiducial approach direction: mean skin normal within this radius of the bead.
 NORMAL_RADIUS_MM = 15.0
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """What the demo simulates: phantom, tracker noise and rate, hand timing, picture."""
+    """What the demo simulates: phantom, tracker noise (marker jitter, its correlation time: 0
+    for independent frames) and rate, hand timing, picture."""
 
     seed: int = 0
     phantom: PhantomKind = PhantomKind.SKULL
     marker_jitter_rms_mm: float = 0.25
+    noise_correlation_s: float = 0.0
     rate_hz: float = 60.0
     touch: TouchSettings = field(default_factory=TouchSettings)
     surface_reduction: float = 0.9
@@ -87,6 +98,10 @@ class DemoSettings:
         if not (math.isfinite(self.marker_jitter_rms_mm) and self.marker_jitter_rms_mm >= 0.0):
             raise GuidanceError(
                 f"marker_jitter_rms_mm must be >= 0 mm; got {self.marker_jitter_rms_mm!r}"
+            )
+        if not (math.isfinite(self.noise_correlation_s) and self.noise_correlation_s >= 0.0):
+            raise GuidanceError(
+                f"noise_correlation_s must be >= 0 s; got {self.noise_correlation_s!r}"
             )
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):
             raise GuidanceError(f"rate_hz must be > 0; got {self.rate_hz!r}")
@@ -146,9 +161,10 @@ class DemoResult:
     """Everything the demo measured. Transforms are 4x4 (mm); errors in mm.
 
     ``fle_measured_mm`` is the RMS over fiducials of the standard error of each dwell's mean;
-    ``fle_model_mm`` the same from the marker-noise model; ``expected_fre_*`` the FRE each of them
-    predicts (Fitzpatrick 1998). ``registration_error`` compares ``image_from_reference`` with the
-    truth. ``timing_s`` gives each step's wall time in seconds.
+    ``fle_model_mm`` the same from the marker-noise model; ``fle_from_fre_mm`` the FLE that
+    explains the observed FRE; ``expected_fre_*`` the FRE the first two predict (Fitzpatrick
+    1998); ``warnings`` say when the estimates disagree. ``registration_error`` compares
+    ``image_from_reference`` with the truth. ``timing_s`` gives each step's wall time (s).
     """
 
     settings: DemoSettings
@@ -168,11 +184,13 @@ class DemoResult:
     fre_rms_mm: float
     fle_measured_mm: float
     fle_model_mm: float
+    fle_from_fre_mm: float
     expected_fre_measured_mm: float
     expected_fre_model_mm: float
     fiducials: tuple[FiducialOutcome, ...]
     targets: tuple[TargetOutcome, ...]
     structures: tuple[StructureOutcome, ...]
+    warnings: tuple[str, ...]
     timing_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -439,7 +457,11 @@ def run_demo(
     tracker = SimulatedTracker(
         motion,
         tools,
-        OpticalNoise(marker_jitter_rms_mm=settings.marker_jitter_rms_mm, camera=CameraView()),
+        OpticalNoise(
+            marker_jitter_rms_mm=settings.marker_jitter_rms_mm,
+            camera=CameraView(),
+            correlation_time_s=settings.noise_correlation_s,
+        ),
         rate_hz=settings.rate_hz,
         seed=settings.seed,
     )
@@ -468,11 +490,24 @@ def run_demo(
             point.point_mm,
             settings.marker_jitter_rms_mm,
         )
-        / math.sqrt(point.n_samples)
+        * math.sqrt(
+            mean_variance_factor(
+                point.n_samples, 1.0 / settings.rate_hz, settings.noise_correlation_s
+            )
+        )
         for point in points
     ]
     fle_measured = float(np.sqrt(np.mean([p.standard_error_mm**2 for p in points])))
     fle_model = float(np.sqrt(np.mean(np.square(model_fle))))
+    fle_fre = fle_from_fre(registration.fre_rms_mm, n_fiducials)
+    warnings = []
+    if fle_fre > FLE_DISAGREEMENT_RATIO * fle_measured:
+        warnings.append(
+            f"the fiducials disagree more than the dwell scatter explains: FLE {fle_fre:.3f} mm "
+            f"from the FRE against {fle_measured:.3f} mm from the scatter (correlated noise or "
+            "a bias the scatter cannot see); the predicted TREs are too optimistic"
+        )
+        logger.warning(warnings[-1])
     predicted_tre = predict_tre_rms(scene.fiducials_mm, fle_measured, scene.targets_mm)
     fiducials = tuple(
         FiducialOutcome(label, true, point, float(residual), float(model))
@@ -543,11 +578,13 @@ def run_demo(
         fre_rms_mm=registration.fre_rms_mm,
         fle_measured_mm=fle_measured,
         fle_model_mm=fle_model,
+        fle_from_fre_mm=fle_fre,
         expected_fre_measured_mm=expected_fre_rms(n_fiducials, fle_measured),
         expected_fre_model_mm=expected_fre_rms(n_fiducials, fle_model),
         fiducials=fiducials,
         targets=targets,
         structures=structures,
+        warnings=tuple(warnings),
         timing_s=timing,
     )
     write_report(result, result.report_path)

@@ -11,6 +11,12 @@ Predicted: an optical tool's pose is a least-squares fit of its markers, so a po
 tool frame is a "target" of that fit, and its error follows Fitzpatrick, West & Maurer 1998
 (IEEE TMI 17(5), eq. 46) with the marker jitter as FLE (the use West & Maurer 2004, IEEE TMI
 23(5), make of it to design tools). The tip in the reference frame carries the error of both fits.
+If the marker noise drifts (a Gauss-Markov process of correlation time tau), averaging n frames
+removes less of it: ``mean_variance_factor`` gives the variance of the mean relative to one frame.
+
+A third estimate needs no noise model at all: the fiducials' disagreement after registration,
+``FLE = FRE / sqrt(1 - 2/N)`` (Fitzpatrick, West & Maurer 1998, the FRE-FLE relation). It sees
+every error that differs between fiducials, correlated or biased, but from N points only.
 """
 
 import math
@@ -67,6 +73,26 @@ def digitize(label: str, samples_mm: np.ndarray) -> DigitizedPoint:
         scatter_rms_mm=math.sqrt(sum_sq / n),
         standard_error_mm=math.sqrt(sum_sq / (n * (n - 1))),
     )
+
+
+def mean_variance_factor(n_samples: int, interval_s: float, correlation_time_s: float) -> float:
+    """Variance of the mean of ``n_samples`` samples ``interval_s`` apart of a stationary
+    Gauss-Markov process (correlation ``exp(-lag / tau)``), relative to one sample's variance:
+    ``(1 + 2 sum_k (1 - k/n) a^k) / n`` with ``a = exp(-interval / tau)``; ``1/n`` when tau = 0."""
+    if n_samples < 1:
+        raise GuidanceError(f"need at least 1 sample; got {n_samples}")
+    if correlation_time_s == 0.0:
+        return 1.0 / n_samples
+    a = math.exp(-interval_s / correlation_time_s)
+    lags = np.arange(1, n_samples)
+    return float((1.0 + 2.0 * np.sum((1.0 - lags / n_samples) * a**lags)) / n_samples)
+
+
+def fle_from_fre(fre_rms_mm: float, n_fiducials: int) -> float:
+    """The RMS FLE that explains an observed FRE with ``n_fiducials``: ``FRE / sqrt(1 - 2/N)``."""
+    if n_fiducials < 3:
+        raise GuidanceError(f"FLE from FRE needs at least 3 fiducials; got {n_fiducials}")
+    return fre_rms_mm / math.sqrt(1.0 - 2.0 / n_fiducials)
 
 
 def tool_point_error_rms_mm(

@@ -19,7 +19,9 @@ FLE_METHOD = (
     "measured: RMS over fiducials of the standard error of each dwell's mean tip position, "
     "sqrt(sum |x_i - mean|^2 / (n (n - 1))), valid for frame-to-frame independent noise; "
     "noise_model: marker jitter propagated to the tip by Fitzpatrick 1998 eq. 46 for the stylus "
-    "and the reference fits, divided by sqrt(n)"
+    "and the reference fits, times the square root of the variance factor of a mean of n "
+    "(correlated) frames; from_fre: FRE / sqrt(1 - 2/N), which sees every error that differs "
+    "between fiducials"
 )
 
 
@@ -60,6 +62,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
         "simulation": {
             "seed": settings.seed,
             "marker_jitter_rms_mm": settings.marker_jitter_rms_mm,
+            "noise_correlation_s": settings.noise_correlation_s,
             "rate_hz": settings.rate_hz,
             "dwell_s": settings.touch.dwell_s,
             "n_frames": result.n_frames,
@@ -80,6 +83,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
             "fle_rms_mm": {
                 "measured": round(result.fle_measured_mm, 4),
                 "noise_model": round(result.fle_model_mm, 4),
+                "from_fre": round(result.fle_from_fre_mm, 4),
                 "method": FLE_METHOD,
             },
             "error_vs_truth": {
@@ -124,6 +128,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
             for structure in result.structures
         ],
         "picture": _relative(result.picture_path, root),
+        "warnings": list(result.warnings),
         "timing_s": {step: round(seconds, 3) for step, seconds in result.timing_s.items()},
     }
 
@@ -152,6 +157,7 @@ def summary_table(result: "DemoResult") -> str:
         f"registration: FRE {result.fre_rms_mm:.3f} mm (expected "
         f"{result.expected_fre_measured_mm:.3f} from the measured FLE "
         f"{result.fle_measured_mm:.3f} mm; noise model FLE {result.fle_model_mm:.3f} mm)",
+        f"  FLE explaining the FRE: {result.fle_from_fre_mm:.3f} mm",
         f"  vs truth: {math.degrees(result.registration_error.rotation_rad):.3f} deg, "
         f"{result.registration_error.translation_mm:.3f} mm",
         "",
@@ -179,6 +185,8 @@ def summary_table(result: "DemoResult") -> str:
             + ("  INSIDE" if s.closest_mm < 0.0 else "")
             for s in result.structures
         ]
+    if result.warnings:
+        lines += ["", *(f"warning: {warning}" for warning in result.warnings)]
     written = [result.report_path, result.scene_dir]
     if result.picture_path is not None:
         written.insert(0, result.picture_path)

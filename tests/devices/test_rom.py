@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.exceptions import RomError
@@ -143,6 +143,7 @@ def test_builtin_tool_round_trips_through_a_generated_rom(name):
     np.testing.assert_allclose(rom.markers_mm, tool.markers_mm, atol=1e-5)
 
 
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(*[st.floats(-500.0, 500.0, width=32)] * 3), min_size=3, max_size=20, unique=True
@@ -161,6 +162,7 @@ def test_encoded_markers_and_type_round_trip(points, tool_type):
 
 
 @needs_data
+@settings(deadline=None)
 @given(st.integers(0, ROM_SIZE - 1).filter(lambda offset: offset != 3), st.integers(1, 255))
 def test_any_single_byte_corruption_is_caught(offset, xor):
     data = bytearray(real_bytes("8700340.rom"))
@@ -186,6 +188,7 @@ def test_rejects_a_maximum_marker_angle_of_zero():
         parse_rom(with_checksum(data))
 
 
+@settings(deadline=None)
 @given(st.binary(min_size=ROM_SIZE - 6, max_size=ROM_SIZE - 6))
 def test_random_content_with_a_valid_checksum_parses_or_raises_rom_error(body):
     data = bytearray(b"NDI\x00\x00\x00" + body)

@@ -80,6 +80,7 @@ def test_approach_directions_refuse_a_bead_off_the_skin():
         ("seed", -1, "seed must be an integer >= 0"),
         ("marker_jitter_rms_mm", -0.1, "marker_jitter_rms_mm must be >= 0"),
         ("rate_hz", 0.0, "rate_hz must be > 0"),
+        ("noise_correlation_s", -0.5, "noise_correlation_s must be >= 0"),
         ("surface_reduction", 1.0, r"surface_reduction must be in \[0, 1\)"),
     ],
 )
@@ -107,3 +108,13 @@ def test_without_noise_every_error_vanishes(tmp_path):
     assert all(target.error_mm < 1e-6 and target.tre_mm < 1e-6 for target in result.targets)
     assert result.picture_path is None
     assert (tmp_path / "report.json").is_file()
+
+
+def test_drifting_noise_is_caught_by_the_fre_not_by_the_scatter(tmp_path):
+    """With a 0.5 s noise correlation a 1 s dwell hardly averages: the scatter-based FLE is far too
+    small, the FRE still agrees with the (correlated) noise model within a factor 2, and the demo
+    warns that its predicted TREs are too optimistic."""
+    result = run_demo(tmp_path, DemoSettings(seed=1, noise_correlation_s=0.5, render=False))
+    assert result.fle_measured_mm < 0.5 * result.fle_model_mm
+    assert result.expected_fre_model_mm / 2 <= result.fre_rms_mm <= 2 * result.expected_fre_model_mm
+    assert any("too optimistic" in warning for warning in result.warnings)

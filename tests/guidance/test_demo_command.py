@@ -67,6 +67,9 @@ def test_report_has_every_section(report):
     assert report["scene"]["n_targets"] == len(report["targets"]) >= 2
     assert report["simulation"]["seed"] == SEED
     assert report["simulation"]["marker_jitter_rms_mm"] == 0.25
+    assert report["simulation"]["noise_correlation_s"] == 0.0
+    assert report["warnings"] == []
+    assert report["registration"]["fle_rms_mm"]["from_fre"] > 0.0
     assert report["timing_s"]["total"] > 0.0
 
 
@@ -158,7 +161,7 @@ def test_help_describes_every_option(capsys):
         main(["demo", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--out", "--seed", "--no-picture"):
+    for option in ("--out", "--seed", "--noise-correlation", "--no-picture"):
         assert option in text
 
 
@@ -175,6 +178,13 @@ def test_bad_seed_exits_with_a_message(capsys, seed):
         main(["demo", "--seed", seed])
     assert exit_info.value.code == 2
     assert "expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_negative_noise_correlation_exits_with_a_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--noise-correlation", "-1"])
+    assert exit_info.value.code == 2
+    assert "expected seconds >= 0" in capsys.readouterr().err
 
 
 def test_unwritable_output_folder_is_a_one_line_error(tmp_path, capsys):
