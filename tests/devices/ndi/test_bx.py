@@ -4,7 +4,7 @@ import math
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.exceptions import ProtocolError
@@ -61,6 +61,7 @@ def test_disabled_handle_has_no_port_status():
     assert reply.frame_number is None
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(tracking_replies())
 def test_round_trip(reply):
     parsed = parse_bx(encode_bx(reply))
@@ -147,22 +148,26 @@ def _parse_or_protocol_error(data: bytes) -> None:
     assert isinstance(reply, TrackingReply)
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes(data):
     _parse_or_protocol_error(data)
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes_behind_a_valid_start(data):
     _parse_or_protocol_error(b"\xc4\xa5" + data)
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(st.data())
 def test_fuzz_mutated_valid_replies(data):
     wire = encode_bx(data.draw(tracking_replies()))
     _parse_or_protocol_error(data.draw(mutations(wire)))
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(st.data())
 def test_fuzz_mutated_bodies_with_correct_crcs(data):
     wire = encode_bx(data.draw(tracking_replies()))

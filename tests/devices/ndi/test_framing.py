@@ -1,7 +1,7 @@
 """ASCII command and reply framing: known wire strings, round trips and rejected replies."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.ndi.exceptions import CRCMismatch, MalformedReply, NDICommandError
@@ -27,6 +27,7 @@ def test_lower_case_command_name_is_rejected():
         encode_command("init")
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(
     st.from_regex(r"[A-Z][A-Z0-9]{0,6}", fullmatch=True),
     st.from_regex(r"[0-9A-Z*]{0,20}", fullmatch=True),

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.ndi.quaternion import quaternion_from_rigid, rigid_from_quaternion
@@ -28,6 +28,7 @@ def test_half_turns_keep_their_accuracy(axis):
     assert quaternion_from_rigid(pose) == pytest.approx(tuple(quaternion), abs=TOLERANCE)
 
 
+@settings(deadline=None)  # timing varies on a loaded machine
 @given(st.lists(st.floats(-1, 1), min_size=4, max_size=4).filter(lambda q: np.linalg.norm(q) > 0.1))
 def test_round_trip(values):
     quaternion = np.asarray(values) / np.linalg.norm(values)
