@@ -24,6 +24,7 @@ SCHEMA_URL = (
     "Resources/Schema/markups-schema-v1.0.3.json#"
 )
 RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])  # diagonal; its own inverse
+MM_PER_UNIT = {"mm": 1.0, "um": 1e-3}  # the coordinateUnits the schema allows (UCUM codes)
 FCSV_COLUMNS = ("id", "x", "y", "z", "ow", "ox", "oy", "oz", "vis", "sel", "lock", "label", "desc")
 
 
@@ -148,11 +149,17 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
             f"{path}: coordinateSystem '{system_name}'; expected 'LPS' or 'RAS'"
         ) from None
     units = node.get("coordinateUnits", "mm")
-    if units != "mm":
-        raise MarkupsError(f"{path}: coordinateUnits '{units}'; expected 'mm'")
+    code = units[0] if isinstance(units, list) and units else units  # [code, scheme, meaning]
+    if not isinstance(code, str) or code not in MM_PER_UNIT:
+        raise MarkupsError(f"{path}: coordinateUnits {units!r}; expected 'mm' or 'um'")
     labels, points = [], []
-    for index, point in enumerate(_field(node, "controlPoints", f"{path} markups[0]")):
+    control_points = _field(node, "controlPoints", f"{path} markups[0]")
+    if not isinstance(control_points, list):
+        raise MarkupsError(f"{path}: controlPoints must be a list; got {control_points!r:.60}")
+    for index, point in enumerate(control_points):
         where = f"{path} controlPoints[{index}]"
+        if not isinstance(point, dict):
+            raise MarkupsError(f"{where}: must be an object with a position; got {point!r:.60}")
         if point.get("positionStatus", "defined") != "defined":
             logger.info("%s: skipped, position %s", where, point["positionStatus"])
             continue
@@ -164,7 +171,7 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
         except (TypeError, ValueError):
             raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}") from None
         labels.append(str(point.get("label", f"P{index + 1}")))
-    array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system)
+    array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system) * MM_PER_UNIT[code]
     return Markups(tuple(labels), array, kind, name=str(node.get("name", path.name)))
 
 

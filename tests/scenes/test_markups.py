@@ -122,6 +122,22 @@ def test_unknown_coordinate_system(tmp_path):
         read_markups(path)
 
 
+@pytest.mark.parametrize("units", ["um", ["um", "UCUM", "micrometer"]])
+def test_micrometre_coordinates_become_millimetres(tmp_path, units):
+    path = tmp_path / "um.mrk.json"
+    point = {"label": "a", "position": [1500.0, -250.0, 10.0]}
+    node = {"type": "Fiducial", "coordinateUnits": units, "controlPoints": [point]}
+    path.write_text(json.dumps({"markups": [node]}))
+    np.testing.assert_allclose(read_markups(path).points_mm, [[1.5, -0.25, 0.01]])
+
+
+def test_unknown_units_are_refused(tmp_path):
+    path = tmp_path / "inch.mrk.json"
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "coordinateUnits": "[in_i]"}]}))
+    with pytest.raises(MarkupsError, match=r"coordinateUnits '\[in_i\]'; expected 'mm' or 'um'"):
+        read_markups(path)
+
+
 def test_position_with_two_numbers(tmp_path):
     path = tmp_path / "short.mrk.json"
     point = {"label": "a", "position": [1.0, 2.0]}
@@ -169,3 +185,64 @@ def test_unknown_markups_extension(tmp_path):
 def test_label_count_must_match_points():
     with pytest.raises(MarkupsError, match="1 labels for 2 points"):
         Markups(("a",), [[0, 0, 0], [1, 1, 1]])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+markup_nodes = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Fiducial", "Curve", 3])},
+    optional={
+        "coordinateSystem": st.sampled_from(["LPS", "RAS", "XYZ", None]),
+        "coordinateUnits": json_values,
+        "controlPoints": st.lists(
+            st.fixed_dictionaries({}, optional={"position": json_values, "label": json_values})
+            | json_values,
+            max_size=3,
+        )
+        | json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    document=st.one_of(
+        json_values, st.fixed_dictionaries({"markups": st.lists(markup_nodes, max_size=2)})
+    )
+)
+def test_any_json_reads_or_raises_markups_error(tmp_path_factory, document):
+    path = tmp_path_factory.mktemp("fuzz") / "any.mrk.json"
+    path.write_text(json.dumps(document))
+    try:
+        markups = read_markups(path, allow_non_points=True)
+    except MarkupsError:
+        return
+    assert markups.points_mm.shape == (len(markups.labels), 3)
+
+
+fcsv_lines = st.lists(
+    st.one_of(
+        st.just("# CoordinateSystem = 1"),
+        st.just("# columns = id,x,y,z,label"),
+        st.builds(lambda v: f"1,{v},2,3,0,0,0,1,1,1,0,a,,", st.text(max_size=6)),
+        st.text(max_size=30),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=fcsv_lines, crlf=st.booleans())
+def test_any_fcsv_text_reads_or_raises_markups_error(tmp_path_factory, lines, crlf):
+    path = tmp_path_factory.mktemp("fuzz") / "any.fcsv"
+    path.write_bytes(("\r\n" if crlf else "\n").join(lines).encode("utf-8", "surrogatepass"))
+    try:
+        markups = read_markups(path)
+    except MarkupsError:
+        return
+    assert markups.points_mm.shape == (len(markups.labels), 3)
