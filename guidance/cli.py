@@ -10,13 +10,23 @@ import sys
 from collections.abc import Sequence
 
 from devices.exceptions import DeviceError
-from guidance.commands import demo, emulate, fiducials, record, replay, scene, volume
+from guidance.commands import (
+    demo,
+    emulate,
+    fiducials,
+    pivot,
+    record,
+    register,
+    replay,
+    scene,
+    volume,
+)
 from guidance.exceptions import GuidanceError
 from registration.exceptions import RegistrationError
 from scenes.exceptions import SceneError
 
 # Each module registers its subcommand with ``add_parser(subparsers)``.
-COMMANDS = (demo, emulate, fiducials, record, replay, scene, volume)
+COMMANDS = (demo, emulate, fiducials, pivot, record, register, replay, scene, volume)
 
 USER_ERRORS = (DeviceError, GuidanceError, RegistrationError, SceneError, OSError)
 

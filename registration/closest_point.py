@@ -28,7 +28,12 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from registration.exceptions import RegistrationError
-from registration.mesh import as_triangles, as_unit_normals, vertex_adjacency, vertex_triangles
+from registration.mesh import (
+    as_triangles,
+    as_unit_normals,
+    vertex_adjacency,
+    vertex_triangles,
+)
 from registration.transforms import as_points
 
 logger = logging.getLogger(__name__)
@@ -52,14 +57,16 @@ class SurfaceMatches:
     """The closest facing surface point of each query point (surface frame, mm).
 
     ``points_mm`` (N, 3) and unit ``normals`` (N, 3) at those points, ``sq_dists_mm2`` (N,)
-    squared distances; where no facing point exists, ``found`` is False, the distance infinite
-    and the point and normal NaN.
+    squared distances, ``vertices`` (N,) the mesh vertex nearest to each match (a good hint for
+    the next query of a point that moved a little); where no facing point exists, ``found`` is
+    False, the distance infinite, the point and normal NaN and the vertex -1.
     """
 
     points_mm: np.ndarray
     normals: np.ndarray
     sq_dists_mm2: np.ndarray
     found: np.ndarray
+    vertices: np.ndarray
 
 
 class ClosestPointIndex(Protocol):
@@ -70,8 +77,17 @@ class ClosestPointIndex(Protocol):
     vertices_mm: np.ndarray
     max_normal_angle_rad: float
 
-    def closest(self, points_mm: np.ndarray, directions: np.ndarray | None) -> SurfaceMatches:
-        """Closest surface point facing each point's unit outward ``direction`` (None: any)."""
+    def closest(
+        self,
+        points_mm: np.ndarray,
+        directions: np.ndarray | None,
+        hints: np.ndarray | None = None,
+    ) -> SurfaceMatches:
+        """Closest surface point facing each point's unit outward ``direction`` (None: any).
+
+        ``hints`` (N,) are vertices near the answers (``SurfaceMatches.vertices`` of a previous
+        query of nearly the same points, -1 for none); a structure may use them to start its
+        search (a greedy search may then settle in another local minimum for a rare point)."""
         ...
 
 
@@ -116,7 +132,7 @@ def _bin_of(dx: float, dy: float, dz: float, axes: np.ndarray) -> int:
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _walk(qx, qy, qz, start, bit, vertices, membership, adj_start, adj):
     """Greedy descent along mesh edges from ``start`` to a vertex (in the bin) closest to q."""
     best = start
@@ -141,7 +157,7 @@ def _walk(qx, qy, qz, start, bit, vertices, membership, adj_start, adj):
     return best, best_d2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _closest_on_triangle(qx, qy, qz, vertices, a, b, c):
     """Closest point of triangle (a, b, c) to q as barycentric weights (wa, wb, wc).
 
@@ -190,7 +206,7 @@ def _closest_on_triangle(qx, qy, qz, vertices, a, b, c):
     return 1.0 - v - w, v, w
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _refine_on_triangles(qx, qy, qz, vertex, vertices, normals, triangles, tri_start, tri_of, out):
     """Closest point to q on the triangles around ``vertex``; writes point, interpolated unit
     normal into ``out[0:3]``, ``out[3:6]`` and returns the squared distance."""
@@ -237,13 +253,17 @@ def _field_query(
     tri_start,
     tri_of,
     axes,
+    hints,
+    hint_radius2,
 ):
     n = points.shape[0]
     closest = np.full((n, 3), np.nan)
     closest_normals = np.full((n, 3), np.nan)
     sq_dists = np.full(n, np.inf)
     found = np.zeros(n, dtype=np.bool_)
+    nearest = np.full(n, -1, dtype=np.int64)
     oriented = directions.shape[0] == n
+    hinted = hints.shape[0] == n
     nx, ny, nz = shape[0], shape[1], shape[2]
     scratch = np.empty(6)
     for i in range(n):
@@ -260,19 +280,39 @@ def _field_query(
             last = first + 1
         for b in range(first, last):
             start = lut[b, cell]
+            if hinted and oriented and hints[i] >= 0 and membership[hints[i]] & (1 << b) != 0:
+                h = hints[i]
+                dh = (
+                    (vertices[h, 0] - qx) ** 2
+                    + (vertices[h, 1] - qy) ** 2
+                    + (vertices[h, 2] - qz) ** 2
+                )
+                if dh < hint_radius2:
+                    start = h
             if start < 0:
                 continue
-            v, _ = _walk(qx, qy, qz, start, np.uint16(1 << b), vertices, membership, adj_start, adj)
+            v, _ = _walk(
+                qx,
+                qy,
+                qz,
+                start,
+                np.uint16(1 << b),
+                vertices,
+                membership,
+                adj_start,
+                adj,
+            )
             d2 = _refine_on_triangles(
                 qx, qy, qz, v, vertices, normals, triangles, tri_start, tri_of, scratch
             )
             if d2 < sq_dists[i]:
                 sq_dists[i] = d2
                 found[i] = True
+                nearest[i] = v
                 for axis in range(3):
                     closest[i, axis] = scratch[axis]
                     closest_normals[i, axis] = scratch[3 + axis]
-    return closest, closest_normals, sq_dists, found
+    return closest, closest_normals, sq_dists, found, nearest
 
 
 class ClosestPointField:
@@ -322,16 +362,28 @@ class ClosestPointField:
             seeds = np.full(int(np.prod(shape)), -1, dtype=np.int32)
             seeds[flat[members]] = members
             nearest = ndimage.distance_transform_edt(
-                (seeds < 0).reshape(tuple(shape)), return_distances=False, return_indices=True
+                (seeds < 0).reshape(tuple(shape)),
+                return_distances=False,
+                return_indices=True,
             )
             flat_nearest = (nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]
             self._lut[b] = seeds[flat_nearest.ravel()]
         logger.debug("closest-point field %s voxels at %.2f mm", tuple(shape), spacing)
 
-    def closest(self, points_mm: np.ndarray, directions: np.ndarray | None) -> SurfaceMatches:
-        """See ``ClosestPointIndex.closest``: the walk's vertex refined onto its triangles."""
+    def closest(
+        self,
+        points_mm: np.ndarray,
+        directions: np.ndarray | None,
+        hints: np.ndarray | None = None,
+    ) -> SurfaceMatches:
+        """See ``ClosestPointIndex.closest``: the walk's vertex refined onto its triangles. The
+        walk starts at the hint when it is within two voxels of the point (one or two steps
+        instead of a few)."""
         points = as_points(points_mm, "points_mm", check_finite=False)
         unit = _as_directions(directions, points.shape)
+        start_at = _NO_HINTS if hints is None else np.ascontiguousarray(hints, dtype=np.int64)
+        if start_at.shape not in ((0,), (len(points),)):
+            raise RegistrationError(f"hints must have shape ({len(points)},); got {start_at.shape}")
         return SurfaceMatches(
             *_field_query(
                 points,
@@ -349,8 +401,13 @@ class ClosestPointField:
                 self._tri_start,
                 self._tri_of,
                 BIN_AXES,
+                start_at,
+                (2.0 * self._spacing) ** 2,
             )
         )
+
+
+_NO_HINTS = np.empty(0, dtype=np.int64)
 
 
 def _as_directions(directions: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -390,8 +447,14 @@ class KdTreeClosestPoints:
         self._k = min(k, len(self.vertices_mm))
         self._tree = cKDTree(self.vertices_mm)
 
-    def closest(self, points_mm: np.ndarray, directions: np.ndarray | None) -> SurfaceMatches:
-        """See ``ClosestPointIndex.closest``: the closest facing vertex and its normal."""
+    def closest(
+        self,
+        points_mm: np.ndarray,
+        directions: np.ndarray | None,
+        hints: np.ndarray | None = None,
+    ) -> SurfaceMatches:
+        """See ``ClosestPointIndex.closest``: the closest facing vertex and its normal (hints are
+        not needed by a tree)."""
         points = as_points(points_mm, "points_mm")
         unit = _as_directions(directions, points.shape)
         if directions is None:
@@ -414,4 +477,5 @@ class KdTreeClosestPoints:
             self.normals[indices],
             distances**2,
             np.ones(len(indices), dtype=bool),
+            indices.astype(np.int64),
         )

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from registration.closest_point import ClosestPointField, ClosestPointIndex, FieldSettings
+from registration.closest_point import (
+    ClosestPointField,
+    ClosestPointIndex,
+    FieldSettings,
+)
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
 from registration.paired_point import register_paired_points
@@ -34,6 +38,10 @@ from registration.transforms import as_points, as_rigid, make_rigid, rotation_an
 logger = logging.getLogger(__name__)
 
 MIN_POINTS = 6
+# A run has also converged when its last STALL_STEPS steps all stayed under STALL_FACTOR times
+# the tolerances.
+STALL_STEPS = 3
+STALL_FACTOR = 5.0
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
 
@@ -95,8 +103,11 @@ class IcpSettings:
     the remaining pairs, smallest residuals first, that each step uses; ``inlier_distance_mm``:
     a point is an inlier of the result when it ends this close to a facing surface point
     (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a step turns less than
-    ``rotation_tol_rad`` and moves less than ``translation_tol_mm``, or after
-    ``max_iterations``. ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
+    ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or three
+    steps in a row stay within five times that), or after ``max_iterations``.
+    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
+    More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
+    of about that many first, then all of them from where it converged.
     """
 
     method: IcpMethod = IcpMethod.POINT_TO_PLANE
@@ -107,6 +118,7 @@ class IcpSettings:
     trim_fraction: float = 0.9
     inlier_distance_mm: float = 1.0
     normal_window_mm: float = 20.0
+    coarse_points: int = 1000
     multi_start: MultiStartSettings = field(default_factory=MultiStartSettings)
 
     def __post_init__(self) -> None:
@@ -126,6 +138,10 @@ class IcpSettings:
                 raise RegistrationError(f"{name} must be > 0; got {value}")
         if not 0.0 < self.trim_fraction <= 1.0:
             raise RegistrationError(f"trim_fraction must be in (0, 1]; got {self.trim_fraction}")
+        if self.coarse_points < MIN_POINTS:
+            raise RegistrationError(
+                f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
+            )
 
 
 @dataclass(frozen=True)
@@ -216,7 +232,11 @@ def _point_to_plane_step(moved, residuals, keep, normals):
         if not keep[i]:
             continue
         nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
-        px, py, pz = moved[i, 0] - centre[0], moved[i, 1] - centre[1], moved[i, 2] - centre[2]
+        px, py, pz = (
+            moved[i, 0] - centre[0],
+            moved[i, 1] - centre[1],
+            moved[i, 2] - centre[2],
+        )
         j[0] = py * nz - pz * ny
         j[1] = pz * nx - px * nz
         j[2] = px * ny - py * nx
@@ -339,7 +359,7 @@ class SurfaceRegistration:
             )
         else:
             patch_normals = as_unit_normals(normals, len(points), "normals")
-        best = self._run(points, patch_normals, initial, self.settings.max_iterations)
+        best = self._coarse_to_fine(points, patch_normals, initial)
         multi = self.settings.multi_start
         accepted = best.converged and best.inlier_fraction >= multi.accept_inlier_fraction
         if accepted or not multi.enabled:
@@ -366,10 +386,10 @@ class SurfaceRegistration:
             starts_tried=tried,
         )
 
-    def _match(self, points, patch_normals, fixed_from_moving):
+    def _match(self, points, patch_normals, fixed_from_moving, hints=None):
         moved = _transform(points, fixed_from_moving)
         directions = _rotate(patch_normals, fixed_from_moving)
-        matches = self.index.closest(moved, directions)
+        matches = self.index.closest(moved, directions, hints)
         residuals, valid = _plane_residuals(
             moved,
             directions,
@@ -380,7 +400,7 @@ class SurfaceRegistration:
             self._cos_max,
             self.settings.max_correspondence_mm**2,
         )
-        return moved, matches.normals, residuals, valid
+        return moved, matches, residuals, valid
 
     def _trim(self, residuals: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Keep the ``trim_fraction`` of valid pairs with the smallest |residual|."""
@@ -398,13 +418,18 @@ class SurfaceRegistration:
         current = initial.copy()
         converged = False
         iterations = 0
+        hints = None
+        recent: list[float] = []
         for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
-            moved, normals, residuals, valid = self._match(points, patch_normals, current)
+            moved, matches, residuals, valid = self._match(points, patch_normals, current, hints)
+            hints = matches.vertices
             keep = self._trim(residuals, valid)
             if keep.sum() < MIN_POINTS:
                 break
             if settings.method is IcpMethod.POINT_TO_PLANE:
-                rotvec, shift, centre = _point_to_plane_step(moved, residuals, keep, normals)
+                rotvec, shift, centre = _point_to_plane_step(
+                    moved, residuals, keep, matches.normals
+                )
                 # The small-angle model only holds for small steps: shorten long ones (a damped
                 # Gauss-Newton step along the same direction).
                 scale = min(
@@ -414,29 +439,66 @@ class SurfaceRegistration:
                 )
                 step = _about(_rotation_from_vector(scale * rotvec), centre, scale * shift)
             else:
-                sources, targets = _tangent_targets(moved, residuals, keep, normals)
+                sources, targets = _tangent_targets(moved, residuals, keep, matches.normals)
                 try:
                     step = register_paired_points(targets, sources).fixed_from_moving
                 except RegistrationError:
                     break
                 centre = sources.mean(axis=0)
             current = step @ current
-            # Size of the step: its rotation, and how far it moves the kept points' centroid.
+            # Size of the step relative to the tolerances: its rotation, and how far it moves
+            # the kept points' centroid.
             moved_centre = step[:3, :3] @ centre + step[:3, 3]
-            if (
-                rotation_angle_rad(step[:3, :3]) < settings.rotation_tol_rad
-                and np.linalg.norm(moved_centre - centre) < settings.translation_tol_mm
-            ):
+            size = max(
+                rotation_angle_rad(step[:3, :3]) / settings.rotation_tol_rad,
+                float(np.linalg.norm(moved_centre - centre)) / settings.translation_tol_mm,
+            )
+            recent.append(size)
+            # Converged: below tolerance, or crawling just above it (a weakly constrained
+            # direction, or pairs flickering between neighbouring triangles).
+            # (Not for point-to-point, whose steps are always small: it crawls, it does not stall.)
+            stalled = (
+                settings.method is IcpMethod.POINT_TO_PLANE
+                and len(recent) >= STALL_STEPS
+                and max(recent[-STALL_STEPS:]) < STALL_FACTOR
+            )
+            if size < 1.0 or stalled:
                 converged = True
                 break
-        return self._score(points, patch_normals, current, iterations, converged)
+        if converged:
+            # The last step moved the points by less than the tolerance: its matches still hold.
+            return self._scored(current, residuals, valid, iterations, converged)
+        _, _, residuals, valid = self._match(points, patch_normals, current, hints)
+        return self._scored(current, residuals, valid, iterations, converged)
 
-    def _score(self, points, patch_normals, fixed_from_moving, iterations, converged) -> _Run:
-        _, _, residuals, valid = self._match(points, patch_normals, fixed_from_moving)
+    def _scored(self, fixed_from_moving, residuals, valid, iterations, converged) -> _Run:
+        """The run's result: inliers are kept pairs within ``inlier_distance_mm``."""
         inliers = valid & (np.abs(residuals) <= self.settings.inlier_distance_mm)
         count = int(inliers.sum())
         rmse = float(np.sqrt(np.mean(residuals[inliers] ** 2))) if count else math.inf
-        return _Run(fixed_from_moving, rmse, count / len(points), iterations, converged)
+        return _Run(fixed_from_moving, rmse, count / len(residuals), iterations, converged)
+
+    def _coarse_to_fine(self, points, patch_normals, initial) -> _Run:
+        """ICP on an even subsample of ``coarse_points`` points to convergence, then on all of
+        them from there (usually one or two more iterations)."""
+        settings = self.settings
+        stride = len(points) // settings.coarse_points
+        if stride < 2:
+            return self._run(points, patch_normals, initial, settings.max_iterations)
+        coarse = self._run(
+            np.ascontiguousarray(points[::stride]),
+            np.ascontiguousarray(patch_normals[::stride]),
+            initial,
+            settings.max_iterations,
+        )
+        fine = self._run(points, patch_normals, coarse.fixed_from_moving, settings.max_iterations)
+        return _Run(
+            fine.fixed_from_moving,
+            fine.rmse_mm,
+            fine.inlier_fraction,
+            coarse.iterations + fine.iterations,
+            fine.converged,
+        )
 
     def _starts(self, points, patch_normals, initial):
         """Labelled perturbations of ``initial`` about the patch centroid (fixed frame)."""
@@ -456,7 +518,10 @@ class SurfaceRegistration:
         for step in multi.shift_steps_mm:
             for sign in (1.0, -1.0):
                 shifts.append(
-                    (f"shift {sign * step:+.0f} mm along the normal", sign * step * normal)
+                    (
+                        f"shift {sign * step:+.0f} mm along the normal",
+                        sign * step * normal,
+                    )
                 )
         for rotation_label, rotation in rotations:
             for shift_label, shift in shifts:
@@ -477,9 +542,7 @@ class SurfaceRegistration:
         coarse.sort(key=lambda item: (-round(item[1].inlier_fraction, 2), item[1].rmse_mm))
         best_label, best = "initial", from_initial
         for label, run in coarse[: multi.refine_count]:
-            refined = self._run(
-                points, patch_normals, run.fixed_from_moving, self.settings.max_iterations
-            )
+            refined = self._coarse_to_fine(points, patch_normals, run.fixed_from_moving)
             if refined.better_than(best):
                 best_label, best = label, refined
         return best_label, best, len(coarse) + 1

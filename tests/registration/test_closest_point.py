@@ -118,6 +118,23 @@ def test_field_agrees_with_kdtree_fallback_near_the_surface(field, shell):
     assert np.max(np.linalg.norm(by_field.points_mm - by_tree.points_mm, axis=1)) < 2.5
 
 
+def test_hints_from_a_previous_query_give_the_same_matches(field, shell):
+    points = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.3, 4)
+    outward = points / np.linalg.norm(points, axis=1, keepdims=True)
+    first = field.closest(points, outward)
+    moved = points + np.array([0.2, -0.1, 0.1])  # as between two ICP iterations
+    cold = field.closest(moved, outward)
+    warm = field.closest(moved, outward, first.vertices)
+    same = np.isclose(cold.sq_dists_mm2, warm.sq_dists_mm2, rtol=0, atol=1e-12)
+    assert np.mean(same) > 0.99
+    assert np.all(first.vertices >= 0)
+
+
+def test_hints_of_wrong_shape_are_rejected(field):
+    with pytest.raises(RegistrationError, match="hints must have shape"):
+        field.closest(np.zeros((4, 3)), np.ones((4, 3)), np.zeros(3, dtype=int))
+
+
 def test_points_far_outside_the_grid_are_answered(field):
     matches = field.closest(np.array([[500.0, 0.0, 0.0], [0.0, -400.0, 300.0]]), None)
     assert matches.found.all()
@@ -132,7 +149,10 @@ def test_query_direction_shape_must_match(field):
 def test_field_too_large_is_rejected(shell):
     with pytest.raises(RegistrationError, match="too large"):
         ClosestPointField(
-            shell.vertices_mm, shell.normals, shell.triangles, FieldSettings(spacing_mm=0.05)
+            shell.vertices_mm,
+            shell.normals,
+            shell.triangles,
+            FieldSettings(spacing_mm=0.05),
         )
 
 

@@ -169,7 +169,9 @@ def test_point_to_plane_converges_where_point_to_point_crawls(shell):
             shell.normals,
             shell.triangles,
             IcpSettings(
-                method=method, max_iterations=100, multi_start=MultiStartSettings(enabled=False)
+                method=method,
+                max_iterations=100,
+                multi_start=MultiStartSettings(enabled=False),
             ),
         ).register(moving)
     plane = results[IcpMethod.POINT_TO_PLANE]
@@ -208,6 +210,27 @@ def test_outliers_are_trimmed(registration, shell):
     assert 0.9 < result.inlier_fraction < 0.99
 
 
+def test_coarse_to_fine_ends_where_a_full_run_does(shell):
+    """5,000 points registered through a 500-point subsample first: same answer as all points
+    from the start, to well below the noise floor."""
+    truth = sample_patch(shell, 5000, FOREHEAD, 50.0, 0.2, 10)
+    moving, _ = _misalign(truth, 3.0, 3.0, 10)
+    results = [
+        SurfaceRegistration.from_mesh(
+            shell.vertices_mm,
+            shell.normals,
+            shell.triangles,
+            IcpSettings(coarse_points=points),
+        ).register(moving)
+        for points in (500, 5000)
+    ]
+    difference = results[0].fixed_from_moving @ invert_rigid(results[1].fixed_from_moving)
+    centre = truth.mean(axis=0)
+    assert Rotation.from_matrix(difference[:3, :3]).magnitude() < math.radians(0.01)
+    assert np.linalg.norm(apply_transform(difference, centre) - centre) < 0.01
+    assert all(result.converged for result in results)
+
+
 def test_one_shot_function_matches_bound_object(registration, shell):
     truth = sample_patch(shell, 400, FOREHEAD, 50.0, 0.2, 9)
     moving, _ = _misalign(truth, 4.0, 4.0, 9)
@@ -243,7 +266,8 @@ def test_collinear_points_are_rejected(registration):
 def test_reflection_as_initial_pose_is_rejected(registration, shell):
     with pytest.raises(RegistrationError, match="reflection"):
         registration.register(
-            sample_patch(shell, 50, FOREHEAD, 50.0, 0.1, 1), np.diag([1.0, 1.0, -1.0, 1.0])
+            sample_patch(shell, 50, FOREHEAD, 50.0, 0.1, 1),
+            np.diag([1.0, 1.0, -1.0, 1.0]),
         )
 
 
@@ -256,6 +280,11 @@ def test_normals_of_wrong_length_are_rejected(registration, shell):
 def test_trim_fraction_out_of_range_is_rejected():
     with pytest.raises(RegistrationError, match="trim_fraction"):
         IcpSettings(trim_fraction=0.0)
+
+
+def test_too_few_coarse_points_are_rejected():
+    with pytest.raises(RegistrationError, match="coarse_points"):
+        IcpSettings(coarse_points=2)
 
 
 def test_method_must_be_an_enum():

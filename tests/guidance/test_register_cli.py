@@ -1,0 +1,200 @@
+"""``gestes register points|surface`` and ``gestes pivot``: JSON out, known answers, user errors."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import pyvista as pv
+import SimpleITK as sitk
+from scipy.spatial.transform import Rotation
+
+from devices.frame import Frame, PoseStatus, ToolPose
+from devices.sequence_file import write_sequence
+from guidance.cli import main
+from registration.transforms import apply_transform, invert_rigid, make_rigid
+from scenes.markups import Markups, write_markups
+from tests.registration.shells import make_shell, sample_patch
+
+TRUTH = make_rigid(Rotation.from_rotvec([0.1, -0.2, 0.15]).as_matrix(), [12.0, -7.0, 30.0])
+
+
+def _run(capsys, *argv: str) -> tuple[int, dict | str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, (json.loads(captured.out) if status == 0 else captured.err)
+
+
+def _fiducials() -> np.ndarray:
+    return np.array([[0.0, 0, 0], [80, 0, 0], [0, 70, 0], [0, 0, 60], [50, 40, 30]])
+
+
+def test_points_by_label_recover_the_transform(tmp_path, capsys):
+    fixed = _fiducials()
+    moving = apply_transform(invert_rigid(TRUTH), fixed)
+    labels = ("A", "B", "C", "D", "E")
+    write_markups(Markups(labels, fixed), tmp_path / "fixed.mrk.json")
+    order = [4, 2, 0, 3, 1]  # the moving file lists them in another order
+    write_markups(Markups(tuple(labels[i] for i in order), moving[order]), tmp_path / "m.fcsv")
+    write_markups(Markups(("T1",), np.array([[20.0, 20, 20]])), tmp_path / "t.mrk.json")
+    status, report = _run(
+        capsys, "register", "points", str(tmp_path / "fixed.mrk.json"), str(tmp_path / "m.fcsv"),
+        "--targets", str(tmp_path / "t.mrk.json"), "--fle", "0.5",
+    )  # fmt: skip
+    assert status == 0
+    np.testing.assert_allclose(report["fixed_from_moving"], TRUTH, atol=1e-9)
+    assert report["fre_rms"] < 1e-9
+    assert set(report["residuals"]) == set(labels)
+    assert report["paired_by"] == "label"
+    assert 0.5 / math.sqrt(5) < report["predicted_tre"]["T1"] < 0.5
+
+
+def test_points_without_shared_labels_pair_by_order(tmp_path, capsys):
+    fixed = _fiducials()
+    write_markups(Markups(("1", "2", "3", "4", "5"), fixed), tmp_path / "f.fcsv")
+    moving = apply_transform(invert_rigid(TRUTH), fixed)
+    write_markups(Markups(("a", "b", "c", "d", "e"), moving), tmp_path / "m.fcsv")
+    status, report = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")
+    )
+    assert status == 0
+    assert report["paired_by"] == "order"
+    np.testing.assert_allclose(report["fixed_from_moving"], TRUTH, atol=1e-9)
+
+
+def test_points_targets_without_fle_is_a_user_error(tmp_path, capsys):
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "f.fcsv")
+    status, message = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "f.fcsv"),
+        "--targets", str(tmp_path / "f.fcsv"),
+    )  # fmt: skip
+    assert status == 2
+    assert "--fle" in message
+
+
+def test_points_that_cannot_be_paired_is_a_user_error(tmp_path, capsys):
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "f.fcsv")
+    write_markups(Markups(("a", "b", "c", "d"), _fiducials()[:4]), tmp_path / "m.fcsv")
+    status, message = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")
+    )
+    assert status == 2
+    assert "3 fixed vs 4 moving" in message
+
+
+@pytest.fixture(scope="module")
+def shell_file(tmp_path_factory):
+    shell = make_shell()
+    faces = np.column_stack([np.full(len(shell.triangles), 3), shell.triangles]).ravel()
+    path = tmp_path_factory.mktemp("mesh") / "shell.vtp"
+    mesh = pv.PolyData(shell.vertices_mm, faces)
+    mesh.point_data["Normals"] = shell.normals
+    mesh.save(path)
+    return shell, path
+
+
+def test_surface_from_markups_and_init(shell_file, tmp_path, capsys):
+    shell, path = shell_file
+    truth = sample_patch(shell, 300, (1.0, 0.2, 0.3), 50.0, 0.1, 3)
+    moving = apply_transform(invert_rigid(TRUTH), truth)
+    write_markups(
+        Markups(tuple(str(i) for i in range(len(moving))), moving), tmp_path / "p.mrk.json"
+    )
+    near = TRUTH @ make_rigid(
+        Rotation.from_rotvec([0.02, 0.0, -0.03]).as_matrix(), [1.0, 2.0, -1.0]
+    )
+    (tmp_path / "init.json").write_text(json.dumps({"fixed_from_moving": near.tolist()}))
+    status, report = _run(
+        capsys, "register", "surface", str(path), str(tmp_path / "p.mrk.json"),
+        "--init", str(tmp_path / "init.json"),
+    )  # fmt: skip
+    assert status == 0
+    residual = np.array(report["fixed_from_moving"]) @ invert_rigid(TRUTH)
+    assert math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude()) < 0.5
+    centre = truth.mean(axis=0)
+    assert np.linalg.norm(apply_transform(residual, centre) - centre) < 0.3
+    assert report["converged"]
+    assert report["inlier_fraction"] > 0.95
+
+
+def test_surface_ct_without_threshold_is_a_user_error(tmp_path, capsys):
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
+    status, message = _run(
+        capsys, "register", "surface", str(tmp_path / "ct.nrrd"), str(tmp_path / "p.fcsv")
+    )
+    assert status == 2
+    assert "--threshold" in message
+
+
+def test_surface_of_a_ct_at_a_threshold(tmp_path, capsys):
+    """An ellipsoid of bone in a small CT: points on it, shifted 2 mm, land back on it."""
+    axes_mm = np.array([30.0, 22.0, 16.0])
+    grid = np.mgrid[-40:41, -40:41, -40:41].astype(np.float64)  # x, y, z index = mm
+    inside = np.sum((grid / axes_mm[:, None, None, None]) ** 2, axis=0) <= 1.0
+    hu = np.where(inside, 1000, -1000).astype(np.int16).transpose(2, 1, 0)  # z, y, x
+    image = sitk.GetImageFromArray(hu)
+    image.SetOrigin((-40.0, -40.0, -40.0))
+    sitk.WriteImage(image, str(tmp_path / "ct.nrrd"))
+    rng = np.random.default_rng(2)
+    directions = rng.normal(size=(300, 3))
+    directions[:, 0] = np.abs(directions[:, 0])  # the +x half
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    on_surface = directions / np.sqrt(np.sum((directions / axes_mm) ** 2, axis=1, keepdims=True))
+    labels = tuple(str(i) for i in range(len(on_surface)))
+    write_markups(Markups(labels, on_surface + np.array([2.0, 0.0, 0.0])), tmp_path / "p.mrk.json")
+    status, report = _run(
+        capsys, "register", "surface", str(tmp_path / "ct.nrrd"), str(tmp_path / "p.mrk.json"),
+        "--threshold", "0",
+    )  # fmt: skip
+    assert status == 0
+    assert report["rms"] < 0.5  # 1 mm voxels: the iso-surface is within ~0.3 mm of the ellipsoid
+    assert report["inlier_fraction"] > 0.9
+    assert np.linalg.norm(np.array(report["fixed_from_moving"])[:3, 3] + [2.0, 0.0, 0.0]) < 0.7
+
+
+def test_bad_init_file_is_a_user_error(shell_file, tmp_path, capsys):
+    _, path = shell_file
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
+    (tmp_path / "init.txt").write_text("not a matrix")
+    status, message = _run(
+        capsys,
+        "register",
+        "surface",
+        str(path),
+        str(tmp_path / "p.fcsv"),
+        "--init",
+        str(tmp_path / "init.txt"),
+    )
+    assert status == 2
+    assert "init.txt" in message
+
+
+def _pivot_recording(path, tip, pivot, slipped=()):
+    rng = np.random.default_rng(0)
+    frames = []
+    for index in range(120):
+        rotation = Rotation.from_rotvec(rng.uniform(-0.5, 0.5, 3)).as_matrix()
+        translation = pivot - rotation @ tip + rng.normal(0.0, 0.2, 3)
+        if index in slipped:
+            translation = translation + np.array([15.0, 0.0, 0.0])
+        pose = ToolPose("stylus", make_rigid(rotation, translation), PoseStatus.OK, 0.1)
+        frames.append(Frame(index / 60.0, index, {"stylus": pose}))
+    write_sequence(path, frames, ["stylus"])
+
+
+def test_pivot_recovers_the_tip(tmp_path, capsys):
+    tip, pivot = np.array([0.5, -1.0, -120.0]), np.array([10.0, 20.0, -1400.0])
+    _pivot_recording(tmp_path / "pivot.igs.mha", tip, pivot, slipped=range(0, 120, 10))
+    status, report = _run(capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "stylus")
+    assert status == 0
+    np.testing.assert_allclose(report["tip_in_tool"], tip, atol=0.3)
+    np.testing.assert_allclose(report["pivot_in_tracker"], pivot, atol=0.3)
+    assert report["frames_used"] == 108
+    assert report["rms"] < 0.6
+
+
+def test_pivot_unknown_tool_is_a_user_error(tmp_path, capsys):
+    _pivot_recording(tmp_path / "pivot.igs.mha", np.array([0.0, 0, -100]), np.zeros(3))
+    status, message = _run(capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "needle")
+    assert status == 2
+    assert "no tool 'needle'" in message
