@@ -1,6 +1,6 @@
 """Tracking benchmarks: BX parsing, the emulator -> driver path on a pty, latency, replay rate.
 
-Run ``python benchmarks/tracking.py`` (about a minute). Prints a table and writes
+Run ``python -m benchmarks.tracking`` (about a minute). Prints a table and writes
 ``benchmarks/results/tracking.json``. Medians over repeats; targets from issue 5:
 BX parse >= 50,000 frames/s (4 tools), added latency p99 <= 2 ms, replay >= 100,000 frames/s
 (3 tools).
