@@ -4,7 +4,8 @@ targets and the stylus, beside axial, coronal and sagittal CT slices through the
 The view only draws what a ``NavigationState`` says; it keeps no state a score depends on. Meshes
 and the CT are loaded once; ``show`` moves the stylus actor and the three reslice planes in place
 (``vtkImageResliceMapper`` + ``vtkPlane``), it never rebuilds a mesh, so it can run per frame.
-Slices use radiological display: patient left on screen right, anterior up on the axial view.
+Slices use radiological display: patient left on screen right, anterior up on the axial view,
+and each slice view names the patient direction at its edges (R/L, A/P, S/I).
 """
 
 import ctypes
@@ -20,6 +21,13 @@ from typing import Self
 import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
+from vtkmodules.vtkCommonCore import (
+    VTK_TEXT_BOTTOM,
+    VTK_TEXT_CENTERED,
+    VTK_TEXT_LEFT,
+    VTK_TEXT_RIGHT,
+    VTK_TEXT_TOP,
+)
 from vtkmodules.vtkCommonDataModel import vtkPlane
 from vtkmodules.vtkRenderingCore import vtkImageSlice, vtkTextActor
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
@@ -106,6 +114,35 @@ CAMERA_DISTANCE_MM = 1000.0
 # caption stands on the bottom left corner of the 3D panel (the stylus often fills the top).
 TOP_LEFT = (0.01, 0.98)
 BOTTOM_LEFT = (0.01, 0.02)
+# Patient directions of the LPS axes, for the letters on the edges of each slice view.
+_DIRECTION_LETTERS = {
+    (0, 1.0): "L",
+    (0, -1.0): "R",
+    (1, 1.0): "P",
+    (1, -1.0): "A",
+    (2, 1.0): "S",
+    (2, -1.0): "I",
+}
+
+
+def direction_letter(vector_lps: Sequence[float]) -> str:
+    """The patient direction (R, L, A, P, S or I) of an LPS axis-aligned unit vector."""
+    vector = np.asarray(vector_lps, dtype=np.float64)
+    axis = int(np.argmax(np.abs(vector)))
+    return _DIRECTION_LETTERS[(axis, float(np.sign(vector[axis])))]
+
+
+def screen_edge_letters(direction: Sequence[float], up: Sequence[float]) -> dict[str, str]:
+    """Patient directions at the right, left, top and bottom edges of a view looking along
+    ``direction`` with ``up`` up (screen right is ``direction x up``)."""
+    right = np.cross(np.asarray(direction, dtype=np.float64), np.asarray(up, dtype=np.float64))
+    upward = np.asarray(up, dtype=np.float64)
+    return {
+        "right": direction_letter(right),
+        "left": direction_letter(-right),
+        "top": direction_letter(upward),
+        "bottom": direction_letter(-upward),
+    }
 
 
 def image_data(ct: sitk.Image) -> pv.ImageData:
@@ -142,17 +179,44 @@ def stylus_mesh(
 def _add_label(plotter: pv.Plotter, text: str, font_size: int, at_top: bool = True) -> vtkTextActor:
     """White text in the top (or bottom) left corner of the active panel. A plain text actor,
     not pyvista's corner annotation, which re-fits its font on every render (tens of ms)."""
+    actor = _add_text(plotter, text, font_size, TOP_LEFT if at_top else BOTTOM_LEFT)
+    if at_top:
+        actor.GetTextProperty().SetVerticalJustificationToTop()
+    return actor
+
+
+def _add_text(
+    plotter: pv.Plotter, text: str, font_size: int, position: tuple[float, float]
+) -> vtkTextActor:
+    """White text anchored at ``position`` (viewport fractions) of the active panel."""
     actor = vtkTextActor()
     actor.SetInput(text)
     actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-    actor.GetPositionCoordinate().SetValue(*(TOP_LEFT if at_top else BOTTOM_LEFT))
+    actor.GetPositionCoordinate().SetValue(*position)
     prop = actor.GetTextProperty()
     prop.SetFontSize(font_size)
     prop.SetColor(1.0, 1.0, 1.0)
-    if at_top:
-        prop.SetVerticalJustificationToTop()
     plotter.renderer.AddViewProp(actor)
     return actor
+
+
+# Where each edge letter stands in its panel (viewport fractions) and how it is justified.
+_EDGE_ANCHORS = {
+    "right": ((0.98, 0.5), VTK_TEXT_RIGHT, VTK_TEXT_CENTERED),
+    "left": ((0.02, 0.5), VTK_TEXT_LEFT, VTK_TEXT_CENTERED),
+    "top": ((0.5, 0.98), VTK_TEXT_CENTERED, VTK_TEXT_TOP),
+    "bottom": ((0.5, 0.02), VTK_TEXT_CENTERED, VTK_TEXT_BOTTOM),
+}
+
+
+def _add_edge_letters(plotter: pv.Plotter, direction: Sequence[float], up: Sequence[float]) -> None:
+    """Patient-direction letters (R/L, A/P, S/I) on the four edges of the active slice panel."""
+    for edge, letter in screen_edge_letters(direction, up).items():
+        position, horizontal, vertical = _EDGE_ANCHORS[edge]
+        prop = _add_text(plotter, letter, 20, position).GetTextProperty()
+        prop.SetColor(1.0, 0.85, 0.3)
+        prop.SetJustification(horizontal)
+        prop.SetVerticalJustification(vertical)
 
 
 def crosshair(
@@ -238,6 +302,7 @@ class NavigationView:
             self._tips.append(plotter.add_mesh(ball.copy(), color="yellow"))
             self._tips.append(plotter.add_mesh(crosshair(direction, up), color="yellow"))
             _add_label(plotter, title, font_size=22)
+            _add_edge_letters(plotter, direction, up)
             plotter.enable_parallel_projection()
             self._planes.append(plane)
 
