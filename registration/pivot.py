@@ -18,12 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from registration.exceptions import RegistrationError
-from registration.transforms import as_pose_stack
+from registration.transforms import RECORDED_ORTHONORMAL_TOL, as_pose_stack
 
 logger = logging.getLogger(__name__)
 
 MIN_FRAMES = 6
 SAMPLE_SIZE = 3
+# Below this rotation coverage the recording is not a pivot motion at all: refuse, not warn.
+REFUSE_COVERAGE_RAD = np.radians(2.0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def pivot_calibration(
     pivoting about its tip.
 
     Frames with NaN poses (tool not seen) are skipped. Raises RegistrationError when fewer than
-    6 usable frames remain, when a pose is not rigid, or when no consistent set of frames exists.
+    6 usable frames remain, when a pose is not rigid (to the 6 digits recordings keep), when no
+    consistent set of frames exists, or when the tool turned less than 2 deg (no pivoting).
     """
     settings = settings or PivotSettings()
     poses_in = np.asarray(tracker_from_tool, dtype=np.float64)
@@ -145,7 +148,10 @@ def pivot_calibration(
         )
     seen = np.all(np.isfinite(poses_in), axis=(1, 2))
     poses = as_pose_stack(
-        poses_in[seen], "tracker_from_tool (frames with the tool seen)", MIN_FRAMES
+        poses_in[seen],
+        "tracker_from_tool (frames with the tool seen)",
+        MIN_FRAMES,
+        RECORDED_ORTHONORMAL_TOL,
     )
     rotations = poses[:, :3, :3]
     translations = poses[:, :3, 3]
@@ -167,6 +173,12 @@ def pivot_calibration(
     tip, pivot = _solve(rotations[inliers], translations[inliers])
     distances = _tip_distances(rotations[inliers], translations[inliers], tip, pivot)
     coverage = rotation_coverage_rad(rotations[inliers])
+    if coverage < REFUSE_COVERAGE_RAD:
+        raise RegistrationError(
+            f"the tool hardly turned ({np.degrees(coverage):.1f} deg RMS about its least-covered "
+            f"direction over {int(inliers.sum())} frames): this is not a pivot recording; pivot "
+            "the tool about its tip in a cone of 20-30 deg, in two directions"
+        )
     warnings = _warnings(settings, coverage, int(inliers.sum()), len(poses), len(poses_in))
     for warning in warnings:
         logger.warning(warning)

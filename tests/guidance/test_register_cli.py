@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from devices.frame import Frame, PoseStatus, ToolPose
 from devices.sequence_file import write_sequence
 from guidance.cli import main
 from registration.transforms import apply_transform, invert_rigid, make_rigid
-from scenes.markups import Markups, write_markups
+from scenes.markups import Markups, read_markups, write_markups
 from tests.registration.shells import make_shell, sample_patch
 
 TRUTH = make_rigid(Rotation.from_rotvec([0.1, -0.2, 0.15]).as_matrix(), [12.0, -7.0, 30.0])
@@ -198,3 +199,20 @@ def test_pivot_unknown_tool_is_a_user_error(tmp_path, capsys):
     status, message = _run(capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "needle")
     assert status == 2
     assert "no tool 'needle'" in message
+
+
+SHARED_MARKUPS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "markups"
+F5 = SHARED_MARKUPS / "sksurgerycore_F_5.mrk.json"
+
+
+@pytest.mark.skipif(not F5.is_file(), reason=f"shared test data absent: {F5}")
+def test_points_of_a_real_slicer_file(tmp_path, capsys):
+    """scikit-surgerycore's 20-fiducial Slicer file against a moved copy of itself."""
+    fixed = read_markups(F5)
+    moved = Markups(fixed.labels, apply_transform(invert_rigid(TRUTH), fixed.points_mm))
+    write_markups(moved, tmp_path / "moved.mrk.json")
+    status, report = _run(capsys, "register", "points", str(F5), str(tmp_path / "moved.mrk.json"))
+    assert status == 0
+    np.testing.assert_allclose(report["fixed_from_moving"], TRUTH, atol=1e-6)
+    assert report["paired_by"] == "label"
+    assert len(report["residuals"]) == 20

@@ -1,5 +1,7 @@
 """Pivot calibration: known tip recovered under noise and slipped frames; coverage warnings."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -92,17 +94,46 @@ def test_missing_frames_are_skipped_and_reported():
     assert any("10 of 200 frames had no pose" in warning for warning in result.warnings)
 
 
-def test_rotation_about_one_axis_only_warns():
+def test_rotation_about_one_axis_only_is_refused():
+    """The tip's offset along the only axis it turned about cannot be known."""
     poses = _pivot_poses(TIP, PIVOT, axes=(0,), seed=6)
-    result = pivot_calibration(poses)
-    assert result.rotation_coverage_rad < np.radians(2.0)
-    assert any("least-covered direction" in warning for warning in result.warnings)
+    with pytest.raises(RegistrationError, match="hardly turned"):
+        pivot_calibration(poses)
 
 
 def test_small_cone_warns():
     poses = _pivot_poses(TIP, PIVOT, cone_rad=0.05, twist_rad=0.05, noise_mm=0.01, seed=7)
     result = pivot_calibration(poses)
     assert any("least-covered direction" in warning for warning in result.warnings)
+
+
+def test_a_tool_that_did_not_turn_is_rejected():
+    poses = _pivot_poses(TIP, PIVOT, cone_rad=0.005, twist_rad=0.005, noise_mm=0.01, seed=8)
+    with pytest.raises(RegistrationError, match="hardly turned"):
+        pivot_calibration(poses)
+
+
+def test_six_digit_matrices_of_a_recording_are_accepted():
+    """PLUS files print 6 significant digits: rotations orthonormal to ~1e-4 only."""
+    poses = _pivot_poses(TIP, PIVOT, seed=9)
+    rounded = np.array([[[float(f"{v:.6g}") for v in row] for row in pose] for pose in poses])
+    result = pivot_calibration(rounded)
+    assert np.linalg.norm(result.tip_in_tool_mm - TIP) < TIP_TOL_MM
+
+
+TRACKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tracking"
+WATER_TANK = TRACKING / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
+
+
+@pytest.mark.skipif(not WATER_TANK.is_file(), reason=f"shared test data absent: {WATER_TANK}")
+def test_real_recording_without_pivoting_is_refused():
+    """The PLUS water-tank buffer translates its tools without turning them: no pivot."""
+    from devices.sequence_file import read_sequence  # tests may cross packages
+
+    sequence = read_sequence(WATER_TANK)
+    stylus = sequence.tracker_from_tool[:, sequence.tools.index("stylus")]
+    with pytest.raises(RegistrationError, match="hardly turned"):
+        pivot_calibration(stylus)
 
 
 def test_too_few_frames_are_rejected():
