@@ -34,22 +34,25 @@ def as_points(
     return np.ascontiguousarray(array)
 
 
-def as_rigid(matrix: np.ndarray, name: str = "transform") -> np.ndarray:
+def as_rigid(
+    matrix: np.ndarray, name: str = "transform", tol: float = ORTHONORMAL_TOL
+) -> np.ndarray:
     """Return ``matrix`` as a 4x4 float64 rigid transform, or raise RegistrationError.
 
     A rigid transform has an orthonormal rotation block with determinant +1 (no reflection)
-    and a last row of (0, 0, 0, 1).
+    and a last row of (0, 0, 0, 1); ``tol`` bounds the deviation of ``R^T R`` from the identity
+    and of the last row (use ``RECORDED_ORTHONORMAL_TOL`` for matrices read from files).
     """
     array = np.asarray(matrix, dtype=np.float64)
     if array.shape != (4, 4):
         raise RegistrationError(f"{name} must have shape (4, 4); got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise RegistrationError(f"{name} contains NaN or infinite values")
-    if not np.allclose(array[3], [0.0, 0.0, 0.0, 1.0], atol=ORTHONORMAL_TOL):
+    if np.abs(array[3] - [0.0, 0.0, 0.0, 1.0]).max() > tol:
         raise RegistrationError(f"{name} last row must be (0, 0, 0, 1); got {array[3]}")
     rotation = array[:3, :3]
-    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=ORTHONORMAL_TOL):
-        raise RegistrationError(f"{name} rotation block is not orthonormal")
+    if np.abs(rotation.T @ rotation - np.eye(3)).max() > tol:
+        raise RegistrationError(f"{name} rotation block is not orthonormal (tolerance {tol:g})")
     if np.linalg.det(rotation) <= 0.0:
         raise RegistrationError(f"{name} rotation block is a reflection (determinant <= 0)")
     return np.ascontiguousarray(array)

@@ -23,7 +23,7 @@ from guidance.exceptions import GuidanceError
 from registration.icp import IcpMethod, IcpSettings, SurfaceRegistration
 from registration.mesh import vertex_normals
 from registration.paired_point import register_paired_points
-from registration.transforms import apply_transform, as_rigid
+from registration.transforms import RECORDED_ORTHONORMAL_TOL, apply_transform, as_rigid
 from registration.tre import predict_tre_rms
 from scenes.markups import Markups, read_markups
 from scenes.surface import extract_surface
@@ -178,7 +178,7 @@ def _initial(path: Path | None) -> np.ndarray | None:
             raise GuidanceError(
                 f"{path}: expected JSON with 'fixed_from_moving' or a 4x4 text matrix ({error})"
             ) from error
-    return as_rigid(matrix, f"{path}")
+    return as_rigid(matrix, f"{path}", tol=RECORDED_ORTHONORMAL_TOL)
 
 
 def run_surface(args: argparse.Namespace) -> int:

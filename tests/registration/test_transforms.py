@@ -8,6 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from registration.exceptions import RegistrationError
 from registration.transforms import (
+    RECORDED_ORTHONORMAL_TOL,
     apply_transform,
     as_points,
     as_rigid,
@@ -85,3 +86,20 @@ def test_rotation_angle_is_recovered_to_round_off_from_zero_to_pi(angle_rad, axi
     rotvec = angle_rad * np.asarray(axis) / np.linalg.norm(axis)
     rotation = Rotation.from_rotvec(rotvec).as_matrix()
     assert rotation_angle_rad(rotation) == pytest.approx(angle_rad, abs=1e-12)
+
+
+def test_matrix_printed_with_six_digits_is_rigid_at_the_recorded_tolerance():
+    # A tracker file prints 6 significant digits: its rotation is orthonormal to ~1e-6 only.
+    exact = make_rigid(
+        Rotation.from_euler("xyz", [31, -47, 112], degrees=True).as_matrix(), [1, 2, 3]
+    )
+    printed = np.array([float(f"{value:.6g}") for value in exact.ravel()]).reshape(4, 4)
+    assert np.abs(printed[:3, :3].T @ printed[:3, :3] - np.eye(3)).max() > 1e-7
+    np.testing.assert_array_equal(as_rigid(printed, tol=RECORDED_ORTHONORMAL_TOL), printed)
+
+
+def test_recorded_tolerance_still_rejects_a_sheared_rotation():
+    sheared = np.eye(4)
+    sheared[0, 1] = 0.01
+    with pytest.raises(RegistrationError, match="orthonormal"):
+        as_rigid(sheared, tol=RECORDED_ORTHONORMAL_TOL)
