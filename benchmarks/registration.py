@@ -64,6 +64,7 @@ from registration.icp import (  # noqa: E402
     MultiStartSettings,
     SurfaceRegistration,
 )
+from registration.mesh import sample_on_triangles  # noqa: E402
 from registration.paired_point import register_paired_points  # noqa: E402
 from registration.transforms import apply_transform, make_rigid  # noqa: E402
 from registration.tre import predict_tre_rms  # noqa: E402
@@ -179,16 +180,7 @@ def sample_patch(target: dict, count: int, rng: np.random.Generator, radius_mm: 
     chosen = outer[triangles].all(axis=1) & (
         np.linalg.norm(corners.mean(axis=1) - centre, axis=1) < radius_mm
     )
-    corners = corners[chosen]
-    areas = np.linalg.norm(
-        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
-    )
-    picks = rng.choice(len(corners), count, p=areas / areas.sum())
-    u, v = rng.random(count), rng.random(count)
-    flip = u + v > 1.0
-    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    c = corners[picks]
-    return c[:, 0] + u[:, None] * (c[:, 1] - c[:, 0]) + v[:, None] * (c[:, 2] - c[:, 0])
+    return sample_on_triangles(corners[chosen], count, rng)
 
 
 def make_trials(target: dict, count: int, case: str, trials: int) -> list[dict]:

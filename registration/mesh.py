@@ -1,5 +1,5 @@
 """Triangle-mesh helpers the closest-point structures need: checked arrays, vertex normals and
-vertex adjacency.
+vertex adjacency; and area-uniform sampling of points on triangles (a simulated stylus sweep).
 
 A mesh is ``vertices`` ``(V, 3)`` float64 in mm and ``triangles`` ``(F, 3)`` int vertex indices.
 """
@@ -115,3 +115,26 @@ def vertex_triangles(triangles: np.ndarray, n_vertices: int) -> VertexAdjacency:
     the triangles that have vertex v as a corner."""
     start, faces = _incidence_kernel(as_triangles(triangles, n_vertices), n_vertices)
     return VertexAdjacency(start, faces)
+
+
+def sample_on_triangles(corners_mm: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` points spread uniformly by area over the triangles given by their ``(F, 3, 3)``
+    corners (mm): a triangle is picked with probability proportional to its area, then a point in
+    it from two uniform barycentric coordinates, reflected back into the triangle when they sum
+    past 1 (Turk 1990, "Generating random points in triangles", Graphics Gems)."""
+    corners = np.asarray(corners_mm, dtype=np.float64)
+    if corners.ndim != 3 or corners.shape[1:] != (3, 3) or corners.shape[0] == 0:
+        raise RegistrationError(
+            f"corners_mm must have shape (F, 3, 3), F >= 1; got {corners.shape}"
+        )
+    areas = np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
+    if not areas.sum() > 0.0:
+        raise RegistrationError("the triangles have no area to sample points on")
+    picked = corners[rng.choice(len(corners), count, p=areas / areas.sum())]
+    u, v = rng.random(count), rng.random(count)
+    flip = u + v > 1.0
+    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
+    edge_u, edge_v = picked[:, 1] - picked[:, 0], picked[:, 2] - picked[:, 0]
+    return picked[:, 0] + u[:, None] * edge_u + v[:, None] * edge_v

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from registration.mesh import vertex_normals
+from registration.mesh import sample_on_triangles, vertex_normals
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,5 @@ def sample_patch(
     direction /= np.linalg.norm(direction)
     centre = direction * _radius(direction[None])[0]
     chosen = np.linalg.norm(corners.mean(axis=1) - centre, axis=1) < radius_mm
-    corners = corners[chosen]
-    areas = np.linalg.norm(
-        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
-    )
-    picks = rng.choice(len(corners), count, p=areas / areas.sum())
-    u, v = rng.random(count), rng.random(count)
-    flip = u + v > 1.0
-    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    c = corners[picks]
-    points = c[:, 0] + u[:, None] * (c[:, 1] - c[:, 0]) + v[:, None] * (c[:, 2] - c[:, 0])
+    points = sample_on_triangles(corners[chosen], count, rng)
     return points + rng.normal(0.0, noise_mm, points.shape)
