@@ -1,7 +1,6 @@
 """ReplayTracker: frames as recorded, timing by original timestamps and speed, looping."""
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ from devices.frame import Frame, PoseStatus, ToolPose
 from devices.replay import ReplayTracker
 from devices.sequence_file import TrackingSequence, write_sequence
 from registration.transforms import make_rigid
+from tests.shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tracking"
+DATA = SHARED_DATA / "tracking"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 

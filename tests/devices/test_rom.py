@@ -2,7 +2,6 @@
 
 import math
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,9 @@ from devices.rom import (
     rom_checksum,
 )
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
+from tests.shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "rom"
+DATA = SHARED_DATA / "rom"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 # From the data README (markers of NDI 8700339, float32 values in the file).

@@ -24,8 +24,9 @@ from devices.sequence_file import (
 )
 from registration.transforms import make_rigid
 from tests.devices.frames import frame_lists
+from tests.shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tracking"
+DATA = SHARED_DATA / "tracking"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 HEADER = "ObjectType = Image\nNDims = 3\n"

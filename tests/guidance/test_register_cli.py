@@ -2,7 +2,6 @@
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from guidance.cli import main
 from registration.transforms import apply_transform, invert_rigid, make_rigid
 from scenes.markups import Markups, read_markups, write_markups
 from tests.registration.shells import make_shell, sample_patch
+from tests.shared_data import SHARED_DATA
 
 TRUTH = make_rigid(Rotation.from_rotvec([0.1, -0.2, 0.15]).as_matrix(), [12.0, -7.0, 30.0])
 
@@ -201,7 +201,7 @@ def test_pivot_unknown_tool_is_a_user_error(tmp_path, capsys):
     assert "no tool 'needle'" in message
 
 
-SHARED_MARKUPS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "markups"
+SHARED_MARKUPS = SHARED_DATA / "markups"
 F5 = SHARED_MARKUPS / "sksurgerycore_F_5.mrk.json"
 
 

@@ -1,7 +1,5 @@
 """Pivot calibration: known tip recovered under noise and slipped frames; coverage warnings."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from registration.exceptions import RegistrationError
 from registration.pivot import PivotSettings, pivot_calibration
+from tests.shared_data import SHARED_DATA
 
 # With 200 frames, 0.25 mm translation jitter and 1 mrad rotation jitter, the least-squares tip
 # has an uncertainty ~0.05 mm; 0.3 mm is a 6-sigma bound.
@@ -121,7 +120,7 @@ def test_six_digit_matrices_of_a_recording_are_accepted():
     assert np.linalg.norm(result.tip_in_tool_mm - TIP) < TIP_TOL_MM
 
 
-TRACKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tracking"
+TRACKING = SHARED_DATA / "tracking"
 WATER_TANK = TRACKING / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
 
 

@@ -6,8 +6,7 @@ import pytest
 
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.shared_data import SHARED_DATA
 
 
 @pytest.fixture(scope="session")

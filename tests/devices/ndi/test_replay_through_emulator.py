@@ -1,7 +1,5 @@
 """A real recording replayed through the emulator and read back by NDITracker, pose for pose."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -9,14 +7,9 @@ from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
 from devices.tools import BUILTIN_TOOLS
+from tests.shared_data import SHARED_DATA
 
-RECORDING = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "tracking"
-    / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
-)
+RECORDING = SHARED_DATA / "tracking" / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
 # The recorded rotation matrices are orthonormal only to 4.1e-4 (max |R^T R - I| of the first
 # 20 frames); a quaternion carries the nearest rotation, so allow that much.
 ROTATION_TOLERANCE = 5e-4

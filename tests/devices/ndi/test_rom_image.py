@@ -1,7 +1,6 @@
 """Generated .rom images: the layout and checksum of real NDI tool definitions."""
 
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from devices.exceptions import ConfigurationError
 from devices.ndi.rom_image import ROM_SIZE, rom_checksum, rom_image
 from devices.tools import BUILTIN_TOOLS
+from tests.shared_data import SHARED_DATA
 
-ROM_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rom"
+ROM_DIR = SHARED_DATA / "rom"
 
 
 def test_layout_of_a_generated_rom():

@@ -2,7 +2,6 @@
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,9 @@ from devices.ndi.status import HandleState, PortStatus, SystemStatus
 from devices.ndi.tracker import NDITracker, frame_from_reply
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import ERROR_RMS_MM, CountingSource, expected_pose
+from tests.shared_data import SHARED_DATA
 
-ROM_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rom"
+ROM_DIR = SHARED_DATA / "rom"
 BUILTIN = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
 ROTATION_TOLERANCE = 1e-6  # float32 quaternion components
 TRANSLATION_TOLERANCE_MM = 1e-3  # float32 of ~1500 mm
