@@ -35,7 +35,6 @@ from registration.closest_point import (
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
-from registration.paired_point import _register_kernel
 from registration.point_normals import estimate_patch_normals
 from registration.transforms import apply_transform, as_points, as_rigid
 
@@ -193,30 +192,60 @@ def _about(rotation: np.ndarray, centre: np.ndarray, shift: np.ndarray) -> np.nd
     return out
 
 
-@numba.njit(cache=True)
-def rigid_fit(fixed, moving, weights):
-    """Weighted least-squares rigid ``fixed_from_moving`` of paired points (4x4) and whether the
-    fit is determined (not coincident or collinear points)."""
-    matrix, _, _, status = _register_kernel(fixed, moving, weights)
-    return matrix, status == 0
+@numba.njit(cache=True, inline="always")
+def _add_row(normal_equations, px, py, pz, nx, ny, nz, residual):
+    """Add the row of one linearised residual ``residual + ((p - c) x n) . w + n . t`` (p - c =
+    (px, py, pz)) to ``normal_equations`` (6, 7): J^T J in the first six columns (upper
+    triangle), J^T r in the last."""
+    j0, j1, j2 = py * nz - pz * ny, pz * nx - px * nz, px * ny - py * nx
+    row = (j0, j1, j2, nx, ny, nz)
+    for a in range(6):
+        normal_equations[a, 6] += row[a] * residual
+        for b in range(a, 6):
+            normal_equations[a, b] += row[a] * row[b]
 
 
 @numba.njit(cache=True)
-def _match(points, directions, fixed_from_moving, field, cos_max, max_d2, moved, out):
-    """Move the points and their directions by ``fixed_from_moving`` into ``moved``, and write
-    each one's tangent plane (residual, unit normal) into ``out`` (N, 4); returns whether each
-    pair is kept: a facing surface point exists within the distance limit."""
+def _pass(
+    points,
+    directions,
+    fixed_from_moving,
+    field,
+    point_to_plane,
+    cos_max,
+    max_d2,
+    band,
+    centre,
+    inlier_mm,
+    normal_equations,
+    sample,
+):
+    """One ICP pass over the points at ``fixed_from_moving``: each point's tangent plane, and
+
+    - the normal equations of the step, linearised about ``centre`` (mm, fixed frame), from the
+      pairs whose residual lies within ``band`` (lo, hi) mm: one row per pair (point-to-plane),
+      or three (point-to-point: the residual vector to the foot of the perpendicular, as a fixed
+      target);
+    - residuals of evenly spread pairs into ``sample`` (for the next band);
+    - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares.
+
+    Returns (valid pairs, pairs used, samples written, inliers, inlier sum of squares mm^2).
+    """
     m = fixed_from_moving
-    valid = np.zeros(points.shape[0], dtype=np.bool_)
+    normal_equations[:] = 0.0
+    stride = max(1, points.shape[0] // sample.size)
+    valid = used = samples = inliers = 0
+    sum_sq = 0.0
     for i in range(points.shape[0]):
         x, y, z = points[i, 0], points[i, 1], points[i, 2]
+        qx = m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3]
+        qy = m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3]
+        qz = m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3]
         u, v, w = directions[i, 0], directions[i, 1], directions[i, 2]
-        for a in range(3):
-            moved[i, a] = m[a, 0] * x + m[a, 1] * y + m[a, 2] * z + m[a, 3]
-        source, out[i, 0], out[i, 1], out[i, 2], out[i, 3] = tangent_plane(
-            moved[i, 0],
-            moved[i, 1],
-            moved[i, 2],
+        source, residual, nx, ny, nz = tangent_plane(
+            qx,
+            qy,
+            qz,
             m[0, 0] * u + m[0, 1] * v + m[0, 2] * w,
             m[1, 0] * u + m[1, 1] * v + m[1, 2] * w,
             m[2, 0] * u + m[2, 1] * v + m[2, 2] * w,
@@ -224,91 +253,55 @@ def _match(points, directions, fixed_from_moving, field, cos_max, max_d2, moved,
             cos_max,
             max_d2,
         )
-        valid[i] = source != NOT_FOUND
-    return valid
+        if source == NOT_FOUND:
+            continue
+        valid += 1
+        if i % stride == 0 and samples < sample.size:
+            sample[samples] = residual
+            samples += 1
+        if abs(residual) <= inlier_mm:
+            inliers += 1
+            sum_sq += residual * residual
+        if not band[0] <= residual <= band[1]:
+            continue
+        used += 1
+        px, py, pz = qx - centre[0], qy - centre[1], qz - centre[2]
+        if point_to_plane:
+            _add_row(normal_equations, px, py, pz, nx, ny, nz, residual)
+        else:
+            _add_row(normal_equations, px, py, pz, 1.0, 0.0, 0.0, residual * nx)
+            _add_row(normal_equations, px, py, pz, 0.0, 1.0, 0.0, residual * ny)
+            _add_row(normal_equations, px, py, pz, 0.0, 0.0, 1.0, residual * nz)
+    return valid, used, samples, inliers, sum_sq
 
 
 @numba.njit(cache=True)
-def _inlier_weights(planes, valid, kernel_sigmas, min_kernel_mm):
-    """1 for the valid pairs whose residual is within max(kernel_sigmas x sigma, min_kernel_mm)
-    of the median residual, 0 for the others: Hampel's X84 rule, sigma = 1.4826 x the median
-    absolute deviation, estimated from at most SCALE_SAMPLES evenly spread pairs."""
-    weights = np.zeros(planes.shape[0])
-    count = np.count_nonzero(valid)
-    if count == 0:
-        return weights
-    stride = max(1, count // SCALE_SAMPLES)
-    sample = planes[:, 0][valid][::stride]
+def _x84_band(sample, kernel_sigmas, min_kernel_mm):
+    """Residuals (mm) a step uses: within max(kernel_sigmas x sigma, min_kernel_mm) of the
+    median, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule)."""
     centre = np.median(sample)
     width = max(kernel_sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_kernel_mm)
-    for i in range(planes.shape[0]):
-        if valid[i] and abs(planes[i, 0] - centre) <= width:
-            weights[i] = 1.0
-    return weights
+    return np.array([centre - width, centre + width])
 
 
 @numba.njit(cache=True)
-def _weighted_centroid(points, weights):
-    x = y = z = total = 0.0
-    for i in range(points.shape[0]):
-        w = weights[i]
-        x += w * points[i, 0]
-        y += w * points[i, 1]
-        z += w * points[i, 2]
-        total += w
-    return np.array([x / total, y / total, z / total])
-
-
-@numba.njit(cache=True)
-def _point_to_plane_step(moved, planes, weights, max_step_rad, max_shift_mm):
-    """Weighted Gauss-Newton step of point-to-plane ICP, linearised about the weighted centroid c:
-    residual ``r + ((q - c) x n) . w + n . t``; the small-angle model only holds for small
-    steps, so a longer one is shortened along the same direction (damped Gauss-Newton).
-    Returns (step 4x4, c)."""
-    centre = _weighted_centroid(moved, weights)
-    ata = np.zeros((6, 6))
-    atb = np.zeros(6)
-    j = np.empty(6)
-    for i in range(moved.shape[0]):
-        w = weights[i]
-        if w == 0.0:
-            continue
-        residual, nx, ny, nz = planes[i, 0], planes[i, 1], planes[i, 2], planes[i, 3]
-        px, py, pz = moved[i, 0] - centre[0], moved[i, 1] - centre[1], moved[i, 2] - centre[2]
-        j[0] = py * nz - pz * ny
-        j[1] = pz * nx - px * nz
-        j[2] = px * ny - py * nx
-        j[3], j[4], j[5] = nx, ny, nz
-        for a in range(6):
-            atb[a] += w * j[a] * residual
-            for b in range(a, 6):
-                ata[a, b] += w * j[a] * j[b]
+def _solve_step(normal_equations, centre, max_step_rad, max_shift_mm):
+    """The Gauss-Newton step (4x4) of the normal equations, linearised about ``centre``; the
+    small-angle model only holds for small steps, so a longer one is shortened along the same
+    direction (damped Gauss-Newton)."""
+    ata = np.empty((6, 6))
     for a in range(6):
-        for b in range(a):
-            ata[a, b] = ata[b, a]
+        for b in range(a, 6):
+            ata[a, b] = ata[b, a] = normal_equations[a, b]
     # A whisker of damping keeps directions the surface does not constrain (sliding) at zero.
     damping = 1e-9 * (np.trace(ata) + 1e-12)
     for a in range(6):
         ata[a, a] += damping
-    x = np.linalg.solve(ata, -atb)
+    x = np.linalg.solve(ata, -np.ascontiguousarray(normal_equations[:, 6]))
     angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
     shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
     scale = min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
-    return _about(_rotation_from_vector(scale * x[:3]), centre, scale * x[3:]), centre
-
-
-@numba.njit(cache=True)
-def _point_to_point_step(moved, planes, weights):
-    """Weighted point-to-point step: the rigid fit of the points onto the feet of their
-    perpendiculars on the tangent planes (the closest surface points, up to the surface's
-    curvature). Returns (step 4x4, weighted centroid of the points, ok)."""
-    targets = moved.copy()
-    for i in range(moved.shape[0]):
-        if weights[i] > 0.0:  # pairs without weight may have no plane (NaN)
-            for a in range(3):
-                targets[i, a] -= planes[i, 0] * planes[i, 1 + a]
-    step, ok = rigid_fit(targets, moved, weights)
-    return step, _weighted_centroid(moved, weights), ok
+    return _about(_rotation_from_vector(scale * x[:3]), centre, scale * x[3:])
 
 
 @numba.njit(cache=True)
@@ -325,36 +318,43 @@ def _icp(
     min_kernel_mm,
     rotation_tol,
     translation_tol,
+    inlier_mm,
 ):
     """ICP from ``initial`` until a step is below the tolerances or ``max_iterations``.
 
-    Returns (fixed_from_moving, iterations, converged, planes (N, 4) residual and normal of each
-    pair at the result, valid (N,)). A run has converged when its step turned less than
-    ``rotation_tol`` rad and moved the points' weighted centroid less than ``translation_tol`` mm,
-    or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times that: a
-    weakly constrained direction, or pairs flickering between neighbouring planes. Point-to-point
-    steps are always small: it crawls, it does not stall.
+    Returns (fixed_from_moving, iterations, converged, valid pairs, inliers, inlier sum of
+    squares), the score at the pose of the last pass. A run has converged when its step turned
+    less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
+    mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
+    that: a weakly constrained direction, or pairs flickering between neighbouring planes.
+    Point-to-point steps are always small: it crawls, it does not stall.
+    Each step uses the X84 band of the residuals of the pass before (the first: all pairs);
+    when fewer than half the pairs fall in that band (the pose moved a lot), the pass is
+    repeated with the band of its own residuals.
     """
-    n = points.shape[0]
+    centroid = np.array([points[:, a].mean() for a in range(3)])
     current = initial.copy()
-    moved = np.empty((n, 3))
-    planes = np.empty((n, 4))
-    valid = np.zeros(n, dtype=np.bool_)
-    converged = False
-    iterations = 0
-    small_steps = 0
+    normal_equations = np.zeros((6, 7))
+    sample = np.empty(SCALE_SAMPLES)
+    band = np.array([-np.inf, np.inf])
     max_shift = math.sqrt(max_d2)
-    for iterations in range(1, max_iterations + 1):
-        valid = _match(points, directions, current, field, cos_max, max_d2, moved, planes)
-        weights = _inlier_weights(planes, valid, kernel_sigmas, min_kernel_mm)
-        if np.count_nonzero(weights) < MIN_POINTS:
-            break
-        if point_to_plane:
-            step, centre = _point_to_plane_step(moved, planes, weights, MAX_STEP_RAD, max_shift)
-        else:
-            step, centre, ok = _point_to_point_step(moved, planes, weights)
-            if not ok:
+    small_steps = 0
+    valid = inliers = 0
+    sum_sq = 0.0
+    for iteration in range(1, max_iterations + 1):
+        centre = current[:3, :3] @ centroid + current[:3, 3]
+        for _ in range(2):
+            valid, used, samples, inliers, sum_sq = _pass(
+                points, directions, current, field, point_to_plane, cos_max, max_d2, band,
+                centre, inlier_mm, normal_equations, sample,
+            )  # fmt: skip
+            if samples == 0 or 2 * used >= valid:
                 break
+            band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+        if used < MIN_POINTS:
+            return current, iteration, False, valid, inliers, sum_sq
+        band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+        step = _solve_step(normal_equations, centre, MAX_STEP_RAD, max_shift)
         current = step @ current
         cosine = min(max((step[0, 0] + step[1, 1] + step[2, 2] - 1.0) / 2.0, -1.0), 1.0)
         moved_centre = np.ascontiguousarray(step[:3, :3]) @ centre + step[:3, 3]
@@ -364,10 +364,14 @@ def _icp(
         )
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
         if size < 1.0 or (point_to_plane and small_steps >= STALL_STEPS):
-            # The last step moved the points by less than the tolerance: its pairs still hold.
-            return current, iterations, True, planes, valid
-    valid = _match(points, directions, current, field, cos_max, max_d2, moved, planes)
-    return current, iterations, converged, planes, valid
+            # The last step moved the points by less than the tolerance: its score still holds.
+            return current, iteration, True, valid, inliers, sum_sq
+    centre = current[:3, :3] @ centroid + current[:3, 3]
+    valid, _, _, inliers, sum_sq = _pass(
+        points, directions, current, field, point_to_plane, cos_max, max_d2, band, centre,
+        inlier_mm, normal_equations, sample,
+    )  # fmt: skip
+    return current, max_iterations, False, valid, inliers, sum_sq
 
 
 @dataclass(frozen=True)
@@ -466,9 +470,10 @@ class SurfaceRegistration:
         )
 
     def _run(self, points, patch_normals, initial, max_iterations) -> _Run:
-        """ICP from ``initial`` until the step is below tolerance or ``max_iterations``."""
+        """ICP from ``initial`` until the step is below tolerance or ``max_iterations``; inliers
+        are pairs within ``inlier_distance_mm`` of their plane."""
         settings = self.settings
-        fixed_from_moving, iterations, converged, planes, valid = _icp(
+        fixed_from_moving, iterations, converged, _, inliers, sum_sq = _icp(
             points,
             patch_normals,
             initial,
@@ -481,15 +486,10 @@ class SurfaceRegistration:
             settings.min_kernel_mm,
             settings.rotation_tol_rad,
             settings.translation_tol_mm,
+            settings.inlier_distance_mm,
         )
-        return self._scored(fixed_from_moving, planes[:, 0], valid, iterations, converged)
-
-    def _scored(self, fixed_from_moving, residuals, valid, iterations, converged) -> _Run:
-        """The run's result: inliers are kept pairs within ``inlier_distance_mm``."""
-        inliers = valid & (np.abs(residuals) <= self.settings.inlier_distance_mm)
-        count = int(inliers.sum())
-        rmse = float(np.sqrt(np.mean(residuals[inliers] ** 2))) if count else math.inf
-        return _Run(fixed_from_moving, rmse, count / len(residuals), iterations, converged)
+        rmse = math.sqrt(sum_sq / inliers) if inliers else math.inf
+        return _Run(fixed_from_moving, rmse, inliers / len(points), iterations, converged)
 
     def _coarse_to_fine(self, points, patch_normals, initial) -> _Run:
         """ICP on an even subsample of ``coarse_points`` points to convergence, then on all of
