@@ -231,16 +231,50 @@ def _all_finite(points):
 
 
 @numba.njit(cache=True)
+def _weighted_centres(fixed, moving, weights):
+    """Whether the weights are valid (finite, >= 0, at least 3 > 0), their sum, and the weighted
+    centroids of moving and fixed points (x, y, z each).
+    """
+    total = mx = my = mz = fx = fy = fz = 0.0
+    positive = 0
+    valid = True
+    for i in range(weights.shape[0]):
+        w = weights[i]
+        if not (np.isfinite(w) and w >= 0.0):
+            valid = False
+        if w > 0.0:
+            positive += 1
+        total += w
+        mx += w * moving[i, 0]
+        my += w * moving[i, 1]
+        mz += w * moving[i, 2]
+        fx += w * fixed[i, 0]
+        fy += w * fixed[i, 1]
+        fz += w * fixed[i, 2]
+    valid = valid and positive >= 3
+    scale = 1.0 / total if valid else 0.0
+    return valid, total, mx * scale, my * scale, mz * scale, fx * scale, fy * scale, fz * scale
+
+
+@numba.njit(cache=True)
 def _register_kernel(fixed, moving, weights, matrix, residuals):
     """Weighted paired-point fit: fills ``matrix`` (fixed_from_moving, 4x4) and ``residuals``
     (N,), returns (status, weighted FRE RMS in mm).
     """
     n = fixed.shape[0]
-    # One pass over the pairs, relative to the first pair (shifted data keep the cancellation in
-    # the centring below at the size of the spread, not of the distance to the origin): weighted
-    # sums of the coordinates, of their squares and of the cross products.
+    # One pass over the pairs, relative to a provisional centre (shifted data keep the
+    # cancellation in the centring below at the size of the spread, not of the distance to the
+    # origin): weighted sums of the coordinates, of their squares and of the cross products. The
+    # first pair is that centre without weights (it costs at most a factor n + 1 in cancellation);
+    # with weights, the weighted centroids, since a far pair of zero weight could be first.
+    total = float(n)
+    weights_valid = True
     mx0, my0, mz0 = moving[0, 0], moving[0, 1], moving[0, 2]
     fx0, fy0, fz0 = fixed[0, 0], fixed[0, 1], fixed[0, 2]
+    if weights is not None:
+        weights_valid, total, mx0, my0, mz0, fx0, fy0, fz0 = _weighted_centres(
+            fixed, moving, weights
+        )
     cmx = cmy = cmz = cfx = cfy = cfz = 0.0
     sxx = sxy = sxz = syx = syy = syz = szx = szy = szz = 0.0
     spread_m = spread_f = 0.0
@@ -278,19 +312,8 @@ def _register_kernel(fixed, moving, weights, matrix, residuals):
         return _NON_FINITE_FIXED, np.nan
     if not np.isfinite(cmx + cmy + cmz) and not _all_finite(moving):
         return _NON_FINITE_MOVING, np.nan
-    total = float(n)
-    if weights is not None:
-        total = 0.0
-        positive = 0
-        for i in range(n):
-            w = weights[i]
-            if not (np.isfinite(w) and w >= 0.0):
-                return _BAD_WEIGHTS, np.nan
-            total += w
-            if w > 0.0:
-                positive += 1
-        if positive < 3:
-            return _BAD_WEIGHTS, np.nan
+    if not weights_valid:
+        return _BAD_WEIGHTS, np.nan
     # Weighted centroids (Arun eq. 4-5 with weights), cross-covariance S = sum w (m - cm)(f - cf)^T
     # (Arun eq. 11, Horn's M) and the spreads sum w |m - cm|^2, sum w |f - cf|^2.
     cmx /= total

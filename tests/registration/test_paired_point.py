@@ -270,6 +270,20 @@ def test_unit_weights_equal_no_weights():
     np.testing.assert_allclose(weighted.residuals_mm, plain.residuals_mm, atol=1e-13)
 
 
+def test_a_far_pair_of_zero_weight_costs_no_accuracy():
+    """A pair switched off by its weight may lie anywhere, here 1 km away and first in the list."""
+    rng = np.random.default_rng(5)
+    moving = rng.uniform(-50, 50, (12, 3))
+    fixed = moving @ Rotation.from_rotvec([0.2, 0.1, -0.3]).as_matrix().T + [4.0, 5.0, 6.0]
+    fixed += rng.normal(0, 0.5, moving.shape)
+    fixed[0] = moving[0] = [1e6, -1e6, 1e6]
+    weights = np.ones(12)
+    weights[0] = 0.0
+    weighted = register_paired_points(fixed, moving, weights)
+    reference, _, _ = _svd_reference(fixed[1:], moving[1:])
+    np.testing.assert_allclose(weighted.fixed_from_moving, reference, rtol=0, atol=AGREE)
+
+
 def test_integer_weights_equal_repeated_pairs():
     rng = np.random.default_rng(3)
     moving = rng.uniform(-50, 50, (5, 3))
