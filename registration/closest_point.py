@@ -331,23 +331,33 @@ def _band_planes(
 
 
 @numba.njit(cache=True, inline="always")
+def _node(x, y, z, brick_of):
+    """Row in ``planes`` of node (x, y, z); -1 when its brick is not stored."""
+    brick = brick_of[x >> 3, y >> 3, z >> 3]
+    if brick < 0:
+        return -1
+    return brick * BRICK**3 + (((x & 7) << 6) | ((y & 7) << 3) | (z & 7))
+
+
+@numba.njit(cache=True, inline="always")
 def _corner_nodes(ix, iy, iz, brick_of):
     """Rows in ``planes`` of the eight nodes of cell (ix, iy, iz), in the order of the bits
     (x, y, z) of 0..7; -1 for a node in a brick that is not stored."""
-    lx, ly, lz = ix & 7, iy & 7, iz & 7
-    if lx < 7 and ly < 7 and lz < 7:  # the whole cell in one brick (7 cells in 8)
-        brick = brick_of[ix >> 3, iy >> 3, iz >> 3]
-        if brick < 0:
+    if ix & 7 < 7 and iy & 7 < 7 and iz & 7 < 7:  # the whole cell in one brick (7 cells in 8)
+        n = _node(ix, iy, iz, brick_of)
+        if n < 0:
             return (-1, -1, -1, -1, -1, -1, -1, -1)
-        n = brick * BRICK**3 + ((lx << 6) | (ly << 3) | lz)
         return (n, n + 1, n + 8, n + 9, n + 64, n + 65, n + 72, n + 73)
-    nodes = [-1] * 8
-    for c in range(8):
-        cx, cy, cz = ix + ((c >> 2) & 1), iy + ((c >> 1) & 1), iz + (c & 1)
-        brick = brick_of[cx >> 3, cy >> 3, cz >> 3]
-        if brick >= 0:
-            nodes[c] = brick * BRICK**3 + (((cx & 7) << 6) | ((cy & 7) << 3) | (cz & 7))
-    return (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6], nodes[7])
+    return (
+        _node(ix, iy, iz, brick_of),
+        _node(ix, iy, iz + 1, brick_of),
+        _node(ix, iy + 1, iz, brick_of),
+        _node(ix, iy + 1, iz + 1, brick_of),
+        _node(ix + 1, iy, iz, brick_of),
+        _node(ix + 1, iy, iz + 1, brick_of),
+        _node(ix + 1, iy + 1, iz, brick_of),
+        _node(ix + 1, iy + 1, iz + 1, brick_of),
+    )
 
 
 @numba.njit(cache=True, inline="always")

@@ -43,12 +43,12 @@ logger = logging.getLogger(__name__)
 MIN_POINTS = 6
 # A run has also converged when its last STALL_STEPS steps all stayed under STALL_FACTOR times
 # the tolerances.
-STALL_STEPS = 3
+STALL_STEPS = 2
 STALL_FACTOR = 5.0
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
-# Pairs the robust noise estimate of each step looks at (enough for a median).
-SCALE_SAMPLES = 1024
+# Points the robust noise estimate of each step looks at (plenty for a median and a MAD).
+SCALE_SAMPLES = 128
 
 
 class IcpMethod(enum.Enum):
@@ -192,6 +192,20 @@ def _about(rotation: np.ndarray, centre: np.ndarray, shift: np.ndarray) -> np.nd
     return out
 
 
+@numba.njit(cache=True)
+def _moved(a_from_b, point_b):
+    """The point (3,) mapped by the 4x4 ``a_from_b``."""
+    return np.array(
+        [
+            a_from_b[k, 0] * point_b[0]
+            + a_from_b[k, 1] * point_b[1]
+            + a_from_b[k, 2] * point_b[2]
+            + a_from_b[k, 3]
+            for k in range(3)
+        ]
+    )
+
+
 @numba.njit(cache=True, inline="always")
 def _add_row(normal_equations, px, py, pz, nx, ny, nz, residual):
     """Add the row of one linearised residual ``residual + ((p - c) x n) . w + n . t`` (p - c =
@@ -218,7 +232,6 @@ def _pass(
     centre,
     inlier_mm,
     normal_equations,
-    sample,
 ):
     """One ICP pass over the points at ``fixed_from_moving``: each point's tangent plane, and
 
@@ -226,15 +239,13 @@ def _pass(
       pairs whose residual lies within ``band`` (lo, hi) mm: one row per pair (point-to-plane),
       or three (point-to-point: the residual vector to the foot of the perpendicular, as a fixed
       target);
-    - residuals of evenly spread pairs into ``sample`` (for the next band);
     - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares.
 
-    Returns (valid pairs, pairs used, samples written, inliers, inlier sum of squares mm^2).
+    Returns (pairs used, inliers, inlier sum of squares mm^2).
     """
     m = fixed_from_moving
     normal_equations[:] = 0.0
-    stride = max(1, points.shape[0] // sample.size)
-    valid = used = samples = inliers = 0
+    used = inliers = 0
     sum_sq = 0.0
     for i in range(points.shape[0]):
         x, y, z = points[i, 0], points[i, 1], points[i, 2]
@@ -255,10 +266,6 @@ def _pass(
         )
         if source == NOT_FOUND:
             continue
-        valid += 1
-        if i % stride == 0 and samples < sample.size:
-            sample[samples] = residual
-            samples += 1
         if abs(residual) <= inlier_mm:
             inliers += 1
             sum_sq += residual * residual
@@ -272,15 +279,40 @@ def _pass(
             _add_row(normal_equations, px, py, pz, 1.0, 0.0, 0.0, residual * nx)
             _add_row(normal_equations, px, py, pz, 0.0, 1.0, 0.0, residual * ny)
             _add_row(normal_equations, px, py, pz, 0.0, 0.0, 1.0, residual * nz)
-    return valid, used, samples, inliers, sum_sq
+    return used, inliers, sum_sq
 
 
 @numba.njit(cache=True)
-def _x84_band(sample, kernel_sigmas, min_kernel_mm):
-    """Residuals (mm) a step uses: within max(kernel_sigmas x sigma, min_kernel_mm) of the
-    median, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule)."""
-    centre = np.median(sample)
-    width = max(kernel_sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_kernel_mm)
+def _x84_band(points, directions, fixed_from_moving, field, cos_max, max_d2, sigmas, min_mm):
+    """Residuals (mm) a step uses: within max(sigmas x sigma, min_mm) of the median residual,
+    sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both estimated from at
+    most SCALE_SAMPLES evenly spread points at ``fixed_from_moving`` (all, when none has a
+    plane)."""
+    m = fixed_from_moving
+    stride = max(1, points.shape[0] // SCALE_SAMPLES)
+    sample = np.empty(points.shape[0] // stride + 1)
+    count = 0
+    for i in range(0, points.shape[0], stride):
+        x, y, z = points[i, 0], points[i, 1], points[i, 2]
+        u, v, w = directions[i, 0], directions[i, 1], directions[i, 2]
+        source, residual, _, _, _ = tangent_plane(
+            m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3],
+            m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3],
+            m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3],
+            m[0, 0] * u + m[0, 1] * v + m[0, 2] * w,
+            m[1, 0] * u + m[1, 1] * v + m[1, 2] * w,
+            m[2, 0] * u + m[2, 1] * v + m[2, 2] * w,
+            field,
+            cos_max,
+            max_d2,
+        )
+        if source != NOT_FOUND:
+            sample[count] = residual
+            count += 1
+    if count == 0:
+        return np.array([-np.inf, np.inf])
+    centre = np.median(sample[:count])
+    width = max(sigmas * 1.4826 * np.median(np.abs(sample[:count] - centre)), min_mm)
     return np.array([centre - width, centre + width])
 
 
@@ -322,42 +354,34 @@ def _icp(
 ):
     """ICP from ``initial`` until a step is below the tolerances or ``max_iterations``.
 
-    Returns (fixed_from_moving, iterations, converged, valid pairs, inliers, inlier sum of
-    squares), the score at the pose of the last pass. A run has converged when its step turned
+    Returns (fixed_from_moving, iterations, converged, inliers, inlier sum of squares mm^2),
+    the score at the pose of the last pass. A run has converged when its step turned
     less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
     mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
     that: a weakly constrained direction, or pairs flickering between neighbouring planes.
     Point-to-point steps are always small: it crawls, it does not stall.
-    Each step uses the X84 band of the residuals of the pass before (the first: all pairs);
-    when fewer than half the pairs fall in that band (the pose moved a lot), the pass is
-    repeated with the band of its own residuals.
+    Each step uses the pairs in the X84 band of the residuals at its pose.
     """
     centroid = np.array([points[:, a].mean() for a in range(3)])
     current = initial.copy()
     normal_equations = np.zeros((6, 7))
-    sample = np.empty(SCALE_SAMPLES)
-    band = np.array([-np.inf, np.inf])
     max_shift = math.sqrt(max_d2)
     small_steps = 0
-    valid = inliers = 0
-    sum_sq = 0.0
     for iteration in range(1, max_iterations + 1):
-        centre = current[:3, :3] @ centroid + current[:3, 3]
-        for _ in range(2):
-            valid, used, samples, inliers, sum_sq = _pass(
-                points, directions, current, field, point_to_plane, cos_max, max_d2, band,
-                centre, inlier_mm, normal_equations, sample,
-            )  # fmt: skip
-            if samples == 0 or 2 * used >= valid:
-                break
-            band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+        centre = _moved(current, centroid)
+        band = _x84_band(
+            points, directions, current, field, cos_max, max_d2, kernel_sigmas, min_kernel_mm
+        )
+        used, inliers, sum_sq = _pass(
+            points, directions, current, field, point_to_plane, cos_max, max_d2, band, centre,
+            inlier_mm, normal_equations,
+        )  # fmt: skip
         if used < MIN_POINTS:
-            return current, iteration, False, valid, inliers, sum_sq
-        band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+            return current, iteration, False, inliers, sum_sq
         step = _solve_step(normal_equations, centre, MAX_STEP_RAD, max_shift)
         current = step @ current
         cosine = min(max((step[0, 0] + step[1, 1] + step[2, 2] - 1.0) / 2.0, -1.0), 1.0)
-        moved_centre = np.ascontiguousarray(step[:3, :3]) @ centre + step[:3, 3]
+        moved_centre = _moved(step, centre)
         size = max(
             math.acos(cosine) / rotation_tol,
             math.sqrt(np.sum((moved_centre - centre) ** 2)) / translation_tol,
@@ -365,13 +389,12 @@ def _icp(
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
         if size < 1.0 or (point_to_plane and small_steps >= STALL_STEPS):
             # The last step moved the points by less than the tolerance: its score still holds.
-            return current, iteration, True, valid, inliers, sum_sq
-    centre = current[:3, :3] @ centroid + current[:3, 3]
-    valid, _, _, inliers, sum_sq = _pass(
-        points, directions, current, field, point_to_plane, cos_max, max_d2, band, centre,
-        inlier_mm, normal_equations, sample,
+            return current, iteration, True, inliers, sum_sq
+    _, inliers, sum_sq = _pass(
+        points, directions, current, field, point_to_plane, cos_max, max_d2,
+        np.array([-np.inf, np.inf]), _moved(current, centroid), inlier_mm, normal_equations,
     )  # fmt: skip
-    return current, max_iterations, False, valid, inliers, sum_sq
+    return current, max_iterations, False, inliers, sum_sq
 
 
 @dataclass(frozen=True)
@@ -473,7 +496,7 @@ class SurfaceRegistration:
         """ICP from ``initial`` until the step is below tolerance or ``max_iterations``; inliers
         are pairs within ``inlier_distance_mm`` of their plane."""
         settings = self.settings
-        fixed_from_moving, iterations, converged, _, inliers, sum_sq = _icp(
+        fixed_from_moving, iterations, converged, inliers, sum_sq = _icp(
             points,
             patch_normals,
             initial,
