@@ -24,14 +24,15 @@ def as_points(
     Rejects other shapes, fewer than ``min_count`` rows and (unless ``check_finite`` is False,
     for callers whose Numba kernel checks values itself) non-finite values.
     """
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 3:
-        raise RegistrationError(f"{name} must have shape (N, 3); got {array.shape}")
-    if array.shape[0] < min_count:
-        raise RegistrationError(f"{name} needs at least {min_count} points; got {array.shape[0]}")
-    if check_finite and not np.all(np.isfinite(array)):
+    array = np.asarray(points, dtype=np.float64, order="C")
+    shape = array.shape
+    if len(shape) != 2 or shape[1] != 3:
+        raise RegistrationError(f"{name} must have shape (N, 3); got {shape}")
+    if shape[0] < min_count:
+        raise RegistrationError(f"{name} needs at least {min_count} points; got {shape[0]}")
+    if check_finite and not np.isfinite(array).all():
         raise RegistrationError(f"{name} contains NaN or infinite coordinates")
-    return np.ascontiguousarray(array)
+    return array
 
 
 def as_rigid(
