@@ -110,7 +110,7 @@ class IcpSettings:
     squares on Gaussian noise); ``inlier_distance_mm``:
     a point is an inlier of the result when it ends this close to a facing surface point
     (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a step turns less than
-    ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or three
+    ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or two
     steps in a row stay within five times that), or after ``max_iterations``.
     ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
     More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
@@ -459,18 +459,25 @@ class SurfaceRegistration:
             else as_rigid(fixed_from_moving_initial, "fixed_from_moving_initial")
         )
         if normals is None:
-            centre_in_moving = np.linalg.solve(initial, np.append(self._centre, 1.0))[:3]
-            patch_normals = estimate_patch_normals(
-                points, centre_in_moving, self.settings.normal_window_mm
-            )
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                """The patch's normals, pointed away from the surface's centre as seen from the
+                patch at that pose (a start far off may get some of them the wrong way)."""
+                centre = np.linalg.solve(fixed_from_moving, np.append(self._centre, 1.0))[:3]
+                return estimate_patch_normals(points, centre, self.settings.normal_window_mm)
+
         else:
-            patch_normals = as_unit_normals(normals, len(points), "normals")
-        best = self._coarse_to_fine(points, patch_normals, initial)
+            given = as_unit_normals(normals, len(points), "normals")
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                return given
+
+        best = self._coarse_to_fine(points, normals_at(initial), initial)
         multi = self.settings.multi_start
         accepted = best.converged and best.inlier_fraction >= multi.accept_inlier_fraction
         if accepted or not multi.enabled:
             return self._result(best, "initial", 1)
-        label, best, tried = self._multi_start(points, patch_normals, initial, best)
+        label, best, tried = self._multi_start(points, normals_at, initial, best)
         return self._result(best, label, tried)
 
     def _result(self, run: _Run, start: str, tried: int) -> IcpResult:
@@ -566,8 +573,11 @@ class SurfaceRegistration:
                 label = ", ".join(part for part in (rotation_label, shift_label) if part)
                 yield label, _about(rotation, centre, shift) @ initial
 
-    def _multi_start(self, points, patch_normals, initial, from_initial: _Run):
+    def _multi_start(self, points, normals_at, initial, from_initial: _Run):
+        """Coarse runs from every start, the best few refined on all points with normals
+        oriented from where they got to."""
         multi = self.settings.multi_start
+        patch_normals = normals_at(initial)
         stride = max(1, len(points) // multi.coarse_points)
         coarse_points = np.ascontiguousarray(points[::stride])
         coarse_normals = np.ascontiguousarray(patch_normals[::stride])
@@ -578,7 +588,8 @@ class SurfaceRegistration:
         coarse.sort(key=lambda item: (-round(item[1].inlier_fraction, 2), item[1].rmse_mm))
         best_label, best = "initial", from_initial
         for label, run in coarse[: multi.refine_count]:
-            refined = self._coarse_to_fine(points, patch_normals, run.fixed_from_moving)
+            pose = run.fixed_from_moving
+            refined = self._coarse_to_fine(points, normals_at(pose), pose)
             if refined.better_than(best):
                 best_label, best = label, refined
         return best_label, best, len(coarse) + 1

@@ -122,10 +122,10 @@ def test_large_misalignment_is_recovered(registration, shell, seed):
 
 
 def test_multi_start_rescues_a_start_the_single_run_cannot(shell):
-    """Shifted 50 mm (beyond the 30 mm correspondence limit) and turned 45 deg, the single run
-    locks in a wrong place; the multi-start finds the truth and says which start won."""
+    """Shifted 40 mm and turned 90 deg, the single run locks in a wrong place; the multi-start
+    finds the truth and says which start won."""
     truth = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.2, 1)
-    moving, moved_from_true = _misalign(truth, 45.0, 50.0, 1)
+    moving, moved_from_true = _misalign(truth, 90.0, 40.0, 2)
     single = SurfaceRegistration.from_mesh(
         shell.vertices_mm,
         shell.normals,
