@@ -1,39 +1,40 @@
-"""Closest-point structures of a surface, built once per surface and passed to every registration.
+"""The closest-point field of a surface, built once per surface and passed to every registration.
 
-Both structures answer the same question: for each query point (mm, in the surface's frame) and
-its outward direction, which surface point is the closest among those facing the same way, its
-normal, and at what squared distance. Facing matters on a bone shell: a point digitised on the
-outer table has an outward normal opposite to the inner table's, so the inner table is never
-offered to it.
+What ICP asks of a surface, for a query point (mm, surface frame) and its outward direction: the
+tangent plane at the closest surface point facing the same way, as a signed distance (positive
+outside) and a unit normal. Facing matters on a bone shell: a point digitised on the outer
+table has an outward normal opposite to the inner table's, so the inner table is never offered
+to it.
 
-- ``ClosestPointField``: a precomputed closest-vertex field over the surface's bounding volume,
-  one per direction bin (fourteen cones around the cube's face and corner axes), made with an
-  exact Euclidean feature transform (scipy.ndimage.distance_transform_edt) of the voxels holding
-  vertices; a query is an O(1) lookup followed by a greedy descent along the mesh edges to the
-  locally closest vertex (Numba). This is the fast path.
-  The walk's vertex is then refined onto its triangles: the exact closest point of the
-  triangles around it, with the normal interpolated there.
-- ``KdTreeClosestPoints``: scipy's cKDTree with a scan of the k nearest vertices; the fallback
-  for point surfaces without triangles (the answer is a vertex and its normal).
+The field answers in O(1) per point, from two grids:
+
+- **the band**: near the surface (within ``band_radius_mm``), nodes every ``band_spacing_mm``
+  hold the tangent plane at their exact closest surface point (closest vertex by splatting the
+  vertices onto the nodes, then the exact closest point of the triangles around it, Ericson
+  2005, section 5.1.5). A query blends the eight planes around it trilinearly: exact for a
+  plane, off by about curvature x (node spacing)^2 / 8 on a curved surface (0.002 mm on a skull
+  at 1 mm nodes). Nodes live in 8x8x8 bricks, stored only where the surface passes.
+  A query is answered here when all eight nodes face its direction; otherwise (a thin bone whose
+  other table is closer, a fold) it goes to the coarse grid, which knows about facing.
+- **the coarse grid**: farther out (up to ``margin_mm`` beyond the bounding box, clamped beyond),
+  one closest-vertex lookup per direction bin (fourteen cones around the cube's face and corner
+  axes, each holding the vertices that can face a direction in it), made with an exact Euclidean
+  feature transform (scipy.ndimage.distance_transform_edt) of the voxels holding vertices. The
+  answer is the tangent plane at that vertex: a few millimetres off the true closest point, which
+  is all the first steps of a registration from afar need; they bring the points into the band.
 """
 
 import logging
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from registration.exceptions import RegistrationError
-from registration.mesh import (
-    as_triangles,
-    as_unit_normals,
-    vertex_adjacency,
-    vertex_triangles,
-)
+from registration.mesh import as_triangles, as_unit_normals, vertex_triangles
 from registration.transforms import as_points
 
 logger = logging.getLogger(__name__)
@@ -48,69 +49,86 @@ BIN_AXES = np.array(
 BIN_AXES /= np.linalg.norm(BIN_AXES, axis=1, keepdims=True)
 N_BINS = len(BIN_AXES)
 BIN_COVER_RAD = math.radians(36.2)
-MAX_WALK_STEPS = 256
 MAX_FIELD_CELLS = 60_000_000
+BRICK = 8  # nodes per brick edge (a power of two: node >> 3 is its brick, node & 7 its place)
+MAX_BAND_NODES = 80_000_000
 
-
-@dataclass(frozen=True)
-class SurfaceMatches:
-    """The closest facing surface point of each query point (surface frame, mm).
-
-    ``points_mm`` (N, 3) and unit ``normals`` (N, 3) at those points, ``sq_dists_mm2`` (N,)
-    squared distances, ``vertices`` (N,) the mesh vertex nearest to each match (a good hint for
-    the next query of a point that moved a little); where no facing point exists, ``found`` is
-    False, the distance infinite, the point and normal NaN and the vertex -1.
-    """
-
-    points_mm: np.ndarray
-    normals: np.ndarray
-    sq_dists_mm2: np.ndarray
-    found: np.ndarray
-    vertices: np.ndarray
-
-
-class ClosestPointIndex(Protocol):
-    """What a registration needs from a surface: its vertices (mm, surface frame), the largest
-    angle between a query direction and a surface normal that still counts as facing, and the
-    closest facing surface point of each query."""
-
-    vertices_mm: np.ndarray
-    max_normal_angle_rad: float
-
-    def closest(
-        self,
-        points_mm: np.ndarray,
-        directions: np.ndarray | None,
-        hints: np.ndarray | None = None,
-    ) -> SurfaceMatches:
-        """Closest surface point facing each point's unit outward ``direction`` (None: any).
-
-        ``hints`` (N,) are vertices near the answers (``SurfaceMatches.vertices`` of a previous
-        query of nearly the same points, -1 for none); a structure may use them to start its
-        search (a greedy search may then settle in another local minimum for a rare point)."""
-        ...
+# Where a query was answered (TangentPlanes.source).
+NOT_FOUND = 0
+FROM_BAND = 1
+FROM_COARSE = 2
 
 
 @dataclass(frozen=True)
 class FieldSettings:
-    """Grid of the closest-point field: ``spacing_mm`` voxel size, ``margin_mm`` how far beyond
-    the surface's bounding box queries are answered from the grid (farther points are clamped
-    to the grid and then refined by the walk), ``max_normal_angle_rad`` the largest angle between
-    a query direction and a vertex normal that can still be a correspondence."""
+    """Grids of the closest-point field (mm, rad).
 
-    spacing_mm: float = 3.0
+    Coarse grid: ``spacing_mm`` voxel size, ``margin_mm`` how far beyond the surface's bounding
+    box it reaches (farther points are clamped to it). Band: nodes every ``band_spacing_mm`` up to
+    ``band_radius_mm`` from the surface. ``max_normal_angle_rad``: the largest angle between a
+    query direction and a surface normal that still counts as facing.
+    """
+
+    spacing_mm: float = 4.0
     margin_mm: float = 30.0
+    band_spacing_mm: float = 1.0
+    band_radius_mm: float = 2.5
     max_normal_angle_rad: float = math.radians(60.0)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.spacing_mm) and self.spacing_mm > 0.0):
-            raise RegistrationError(f"spacing_mm must be > 0 mm; got {self.spacing_mm}")
+        for name in ("spacing_mm", "band_spacing_mm", "band_radius_mm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise RegistrationError(f"{name} must be > 0 mm; got {value}")
         if not (math.isfinite(self.margin_mm) and self.margin_mm >= 0.0):
             raise RegistrationError(f"margin_mm must be >= 0 mm; got {self.margin_mm}")
+        if self.band_radius_mm < self.band_spacing_mm:
+            raise RegistrationError(
+                f"band_radius_mm ({self.band_radius_mm}) must be at least band_spacing_mm "
+                f"({self.band_spacing_mm}): a query needs the eight nodes around it"
+            )
         if not 0.0 < self.max_normal_angle_rad <= math.pi:
             raise RegistrationError(
                 f"max_normal_angle_rad must be in (0, pi]; got {self.max_normal_angle_rad}"
             )
+
+
+class FieldArrays(NamedTuple):
+    """The field's grids as plain arrays, for the Numba kernels (see the module docstring).
+
+    Coarse grid: ``coarse_origin`` (3,) mm, ``coarse_spacing`` mm, ``coarse_shape`` (3,) voxels,
+    ``lut`` (bins, voxels) closest vertex per bin (-1: none). Mesh: ``vertices``, ``normals``.
+    Band: ``band_origin`` (3,) mm of node 0, ``band_spacing`` mm, ``brick_of`` brick number of
+    each 8x8x8 block of nodes (-1: none), ``planes`` (bricks x 512, 4) float32 unit normal and
+    signed distance (mm) of each node to its tangent plane (NaN: farther than the band); node
+    (x, y, z) of brick b is row 512 b + 64 (x % 8) + 8 (y % 8) + z % 8.
+    """
+
+    coarse_origin: np.ndarray
+    coarse_spacing: float
+    coarse_shape: np.ndarray
+    lut: np.ndarray
+    vertices: np.ndarray
+    normals: np.ndarray
+    band_origin: np.ndarray
+    band_spacing: float
+    brick_of: np.ndarray
+    planes: np.ndarray
+    axes: np.ndarray
+
+
+@dataclass(frozen=True)
+class TangentPlanes:
+    """Each query's tangent plane at its closest facing surface point (surface frame).
+
+    ``residuals_mm`` (N,) signed distance from the query to the plane (positive outside),
+    ``normals`` (N, 3) unit outward normals, ``source`` (N,) FROM_BAND, FROM_COARSE or
+    NOT_FOUND (no facing point within reach: residual and normal NaN).
+    """
+
+    residuals_mm: np.ndarray
+    normals: np.ndarray
+    source: np.ndarray
 
 
 def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndarray:
@@ -121,7 +139,7 @@ def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndar
     return bits.sum(axis=1, dtype=np.uint16)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _bin_of(dx: float, dy: float, dz: float, axes: np.ndarray) -> int:
     """The bin whose axis is closest to the direction (dx, dy, dz)."""
     best, best_dot = 0, -np.inf
@@ -130,31 +148,6 @@ def _bin_of(dx: float, dy: float, dz: float, axes: np.ndarray) -> int:
         if dot > best_dot:
             best, best_dot = b, dot
     return best
-
-
-@numba.njit(cache=True, inline="always")
-def _walk(qx, qy, qz, start, bit, vertices, membership, adj_start, adj):
-    """Greedy descent along mesh edges from ``start`` to a vertex (in the bin) closest to q."""
-    best = start
-    dx = vertices[best, 0] - qx
-    dy = vertices[best, 1] - qy
-    dz = vertices[best, 2] - qz
-    best_d2 = dx * dx + dy * dy + dz * dz
-    for _ in range(MAX_WALK_STEPS):
-        current = best
-        for k in range(adj_start[current], adj_start[current + 1]):
-            u = adj[k]
-            if membership[u] & bit == 0:
-                continue
-            dx = vertices[u, 0] - qx
-            dy = vertices[u, 1] - qy
-            dz = vertices[u, 2] - qz
-            d2 = dx * dx + dy * dy + dz * dz
-            if d2 < best_d2:
-                best, best_d2 = u, d2
-        if best == current:
-            break
-    return best, best_d2
 
 
 @numba.njit(cache=True, inline="always")
@@ -206,121 +199,258 @@ def _closest_on_triangle(qx, qy, qz, vertices, a, b, c):
     return 1.0 - v - w, v, w
 
 
+@numba.njit(cache=True)
+def _longest_edge(vertices, triangles) -> float:
+    """Length (mm) of the mesh's longest edge."""
+    longest = 0.0
+    for f in range(triangles.shape[0]):
+        for k in range(3):
+            a, b = triangles[f, k], triangles[f, (k + 1) % 3]
+            d2 = (
+                (vertices[a, 0] - vertices[b, 0]) ** 2
+                + (vertices[a, 1] - vertices[b, 1]) ** 2
+                + (vertices[a, 2] - vertices[b, 2]) ** 2
+            )
+            longest = max(longest, d2)
+    return math.sqrt(longest)
+
+
 @numba.njit(cache=True, inline="always")
-def _refine_on_triangles(qx, qy, qz, vertex, vertices, normals, triangles, tri_start, tri_of, out):
-    """Closest point to q on the triangles around ``vertex``; writes point, interpolated unit
-    normal into ``out[0:3]``, ``out[3:6]`` and returns the squared distance."""
-    best = np.inf
-    for k in range(tri_start[vertex], tri_start[vertex + 1]):
-        f = tri_of[k]
-        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
-        wa, wb, wc = _closest_on_triangle(qx, qy, qz, vertices, a, b, c)
-        px = wa * vertices[a, 0] + wb * vertices[b, 0] + wc * vertices[c, 0]
-        py = wa * vertices[a, 1] + wb * vertices[b, 1] + wc * vertices[c, 1]
-        pz = wa * vertices[a, 2] + wb * vertices[b, 2] + wc * vertices[c, 2]
-        d2 = (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
-        if d2 < best:
-            best = d2
-            out[0], out[1], out[2] = px, py, pz
-            for axis in range(3):
-                out[3 + axis] = (
-                    wa * normals[a, axis] + wb * normals[b, axis] + wc * normals[c, axis]
-                )
-    length = math.sqrt(out[3] ** 2 + out[4] ** 2 + out[5] ** 2)
-    if length > 0.0:
-        for axis in range(3):
-            out[3 + axis] /= length
-    else:  # opposite normals cancelled (a knife edge): the vertex normal will do
-        for axis in range(3):
-            out[3 + axis] = normals[vertex, axis]
+def _node_range(u: float, r: float, count: int) -> tuple[int, int]:
+    """Node indices i (0 <= i < count) with |i - u| <= r, as range bounds."""
+    return max(math.ceil(u - r), 0), min(math.floor(u + r), count - 1) + 1
+
+
+@numba.njit(cache=True)
+def _mark_bricks(vertices, origin, spacing, reach, brick_shape):
+    """Number the bricks holding a node within ``reach`` mm of a vertex (-1 elsewhere)."""
+    brick_of = np.full((brick_shape[0], brick_shape[1], brick_shape[2]), -1, dtype=np.int32)
+    count = 0
+    r = reach / spacing
+    for v in range(vertices.shape[0]):
+        x0, x1 = _node_range((vertices[v, 0] - origin[0]) / spacing, r, brick_shape[0] * BRICK)
+        y0, y1 = _node_range((vertices[v, 1] - origin[1]) / spacing, r, brick_shape[1] * BRICK)
+        z0, z1 = _node_range((vertices[v, 2] - origin[2]) / spacing, r, brick_shape[2] * BRICK)
+        for bx in range(x0 >> 3, ((x1 - 1) >> 3) + 1):
+            for by in range(y0 >> 3, ((y1 - 1) >> 3) + 1):
+                for bz in range(z0 >> 3, ((z1 - 1) >> 3) + 1):
+                    if brick_of[bx, by, bz] < 0:
+                        brick_of[bx, by, bz] = count
+                        count += 1
+    return brick_of, count
+
+
+@numba.njit(cache=True)
+def _splat_closest_vertices(vertices, origin, spacing, reach, brick_of, n_bricks):
+    """For every band node, the closest vertex within ``reach`` mm (-1: none), found by visiting
+    the nodes of a ball around each vertex."""
+    per_brick = BRICK * BRICK * BRICK
+    best_d2 = np.full(n_bricks * per_brick, (reach / spacing) ** 2)
+    best = np.full(n_bricks * per_brick, -1, dtype=np.int32)
+    nx, ny, nz = brick_of.shape[0] * BRICK, brick_of.shape[1] * BRICK, brick_of.shape[2] * BRICK
+    r = reach / spacing
+    for v in range(vertices.shape[0]):
+        ux = (vertices[v, 0] - origin[0]) / spacing
+        uy = (vertices[v, 1] - origin[1]) / spacing
+        uz = (vertices[v, 2] - origin[2]) / spacing
+        x0, x1 = _node_range(ux, r, nx)
+        for ix in range(x0, x1):
+            dx2 = (ix - ux) ** 2
+            y0, y1 = _node_range(uy, math.sqrt(max(r * r - dx2, 0.0)), ny)
+            for iy in range(y0, y1):
+                dxy2 = dx2 + (iy - uy) ** 2
+                z0, z1 = _node_range(uz, math.sqrt(max(r * r - dxy2, 0.0)), nz)
+                for iz in range(z0, z1):
+                    d2 = dxy2 + (iz - uz) ** 2  # in node spacings squared
+                    brick = brick_of[ix >> 3, iy >> 3, iz >> 3]
+                    slot = brick * per_brick + (((ix & 7) * BRICK + (iy & 7)) * BRICK + (iz & 7))
+                    if d2 < best_d2[slot]:
+                        best_d2[slot] = d2
+                        best[slot] = v
     return best
 
 
 @numba.njit(cache=True)
-def _field_query(
-    points,
-    directions,
+def _band_planes(
+    closest_vertex,
+    brick_of,
     origin,
     spacing,
-    shape,
-    lut,
+    radius,
     vertices,
     normals,
-    membership,
-    adj_start,
-    adj,
     triangles,
     tri_start,
     tri_of,
-    axes,
-    hints,
-    hint_radius2,
 ):
-    n = points.shape[0]
-    closest = np.full((n, 3), np.nan)
-    closest_normals = np.full((n, 3), np.nan)
-    sq_dists = np.full(n, np.inf)
-    found = np.zeros(n, dtype=np.bool_)
-    nearest = np.full(n, -1, dtype=np.int64)
-    oriented = directions.shape[0] == n
-    hinted = hints.shape[0] == n
-    nx, ny, nz = shape[0], shape[1], shape[2]
-    scratch = np.empty(6)
-    for i in range(n):
-        qx, qy, qz = points[i, 0], points[i, 1], points[i, 2]
-        if not (math.isfinite(qx) and math.isfinite(qy) and math.isfinite(qz)):
+    """Tangent plane (unit normal, signed distance of the node) of each band node at its exact
+    closest point: on the triangles around its closest vertex, the normal interpolated there.
+    Nodes farther than ``radius`` mm from the surface are NaN."""
+    n_bricks = closest_vertex.shape[0] // (BRICK * BRICK * BRICK)
+    planes = np.full((n_bricks, BRICK, BRICK, BRICK, 4), np.nan, dtype=np.float32)
+    corner = np.empty((n_bricks, 3), dtype=np.int64)
+    for bx in range(brick_of.shape[0]):
+        for by in range(brick_of.shape[1]):
+            for bz in range(brick_of.shape[2]):
+                b = brick_of[bx, by, bz]
+                if b >= 0:
+                    corner[b, 0], corner[b, 1], corner[b, 2] = bx * BRICK, by * BRICK, bz * BRICK
+    for slot in range(closest_vertex.shape[0]):
+        vertex = closest_vertex[slot]
+        if vertex < 0:
             continue
-        ix = min(max(math.floor((qx - origin[0]) / spacing), 0), nx - 1)
-        iy = min(max(math.floor((qy - origin[1]) / spacing), 0), ny - 1)
-        iz = min(max(math.floor((qz - origin[2]) / spacing), 0), nz - 1)
-        cell = (ix * ny + iy) * nz + iz
-        first, last = 0, axes.shape[0]
-        if oriented:
-            first = _bin_of(directions[i, 0], directions[i, 1], directions[i, 2], axes)
-            last = first + 1
-        for b in range(first, last):
-            start = lut[b, cell]
-            if hinted and oriented and hints[i] >= 0 and membership[hints[i]] & (1 << b) != 0:
-                h = hints[i]
-                dh = (
-                    (vertices[h, 0] - qx) ** 2
-                    + (vertices[h, 1] - qy) ** 2
-                    + (vertices[h, 2] - qz) ** 2
-                )
-                if dh < hint_radius2:
-                    start = h
-            if start < 0:
-                continue
-            v, _ = _walk(
-                qx,
-                qy,
-                qz,
-                start,
-                np.uint16(1 << b),
-                vertices,
-                membership,
-                adj_start,
-                adj,
-            )
-            d2 = _refine_on_triangles(
-                qx, qy, qz, v, vertices, normals, triangles, tri_start, tri_of, scratch
-            )
-            if d2 < sq_dists[i]:
-                sq_dists[i] = d2
-                found[i] = True
-                nearest[i] = v
-                for axis in range(3):
-                    closest[i, axis] = scratch[axis]
-                    closest_normals[i, axis] = scratch[3 + axis]
-    return closest, closest_normals, sq_dists, found, nearest
+        b = slot // (BRICK * BRICK * BRICK)
+        lx, ly, lz = (slot // (BRICK * BRICK)) % BRICK, (slot // BRICK) % BRICK, slot % BRICK
+        qx = origin[0] + (corner[b, 0] + lx) * spacing
+        qy = origin[1] + (corner[b, 1] + ly) * spacing
+        qz = origin[2] + (corner[b, 2] + lz) * spacing
+        best = np.inf
+        px = py = pz = nx = ny = nz = 0.0
+        for k in range(tri_start[vertex], tri_start[vertex + 1]):
+            f = tri_of[k]
+            ia, ib, ic = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+            wa, wb, wc = _closest_on_triangle(qx, qy, qz, vertices, ia, ib, ic)
+            cx = wa * vertices[ia, 0] + wb * vertices[ib, 0] + wc * vertices[ic, 0]
+            cy = wa * vertices[ia, 1] + wb * vertices[ib, 1] + wc * vertices[ic, 1]
+            cz = wa * vertices[ia, 2] + wb * vertices[ib, 2] + wc * vertices[ic, 2]
+            d2 = (cx - qx) ** 2 + (cy - qy) ** 2 + (cz - qz) ** 2
+            if d2 < best:
+                best = d2
+                px, py, pz = cx, cy, cz
+                nx = wa * normals[ia, 0] + wb * normals[ib, 0] + wc * normals[ic, 0]
+                ny = wa * normals[ia, 1] + wb * normals[ib, 1] + wc * normals[ic, 1]
+                nz = wa * normals[ia, 2] + wb * normals[ib, 2] + wc * normals[ic, 2]
+        length = math.sqrt(nx * nx + ny * ny + nz * nz)
+        if best > radius * radius or length < 1e-6:  # beyond the band, or a knife edge
+            continue
+        nx, ny, nz = nx / length, ny / length, nz / length
+        plane = planes[b, lx, ly, lz]
+        plane[0], plane[1], plane[2] = nx, ny, nz
+        plane[3] = nx * (qx - px) + ny * (qy - py) + nz * (qz - pz)
+    return planes
+
+
+@numba.njit(cache=True, inline="always")
+def _corner_nodes(ix, iy, iz, brick_of):
+    """Rows in ``planes`` of the eight nodes of cell (ix, iy, iz), in the order of the bits
+    (x, y, z) of 0..7; -1 for a node in a brick that is not stored."""
+    lx, ly, lz = ix & 7, iy & 7, iz & 7
+    if lx < 7 and ly < 7 and lz < 7:  # the whole cell in one brick (7 cells in 8)
+        brick = brick_of[ix >> 3, iy >> 3, iz >> 3]
+        if brick < 0:
+            return (-1, -1, -1, -1, -1, -1, -1, -1)
+        n = brick * BRICK**3 + ((lx << 6) | (ly << 3) | lz)
+        return (n, n + 1, n + 8, n + 9, n + 64, n + 65, n + 72, n + 73)
+    nodes = [-1] * 8
+    for c in range(8):
+        cx, cy, cz = ix + ((c >> 2) & 1), iy + ((c >> 1) & 1), iz + (c & 1)
+        brick = brick_of[cx >> 3, cy >> 3, cz >> 3]
+        if brick >= 0:
+            nodes[c] = brick * BRICK**3 + (((cx & 7) << 6) | ((cy & 7) << 3) | (cz & 7))
+    return (nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6], nodes[7])
+
+
+@numba.njit(cache=True, inline="always")
+def _from_band(qx, qy, qz, dx, dy, dz, field, cos_max):
+    """Trilinear blend of the tangent planes of the eight band nodes around q; ok False when a
+    node is missing or does not face the direction (dx, dy, dz)."""
+    h = field.band_spacing
+    per_mm = 1.0 / h  # one division, not three
+    ux = (qx - field.band_origin[0]) * per_mm
+    uy = (qy - field.band_origin[1]) * per_mm
+    uz = (qz - field.band_origin[2]) * per_mm
+    bx, by, bz = field.brick_of.shape
+    if not (
+        0.0 <= ux < bx * BRICK - 1 and 0.0 <= uy < by * BRICK - 1 and 0.0 <= uz < bz * BRICK - 1
+    ):
+        return False, 0.0, 0.0, 0.0, 0.0
+    ix, iy, iz = int(ux), int(uy), int(uz)
+    fx, fy, fz = ux - ix, uy - iy, uz - iz
+    nodes = _corner_nodes(ix, iy, iz, field.brick_of)
+    planes = field.planes
+    residual = gx = gy = gz = 0.0
+    for c in range(8):
+        node = nodes[c]
+        if node < 0:
+            return False, 0.0, 0.0, 0.0, 0.0
+        # float32 storage, float64 arithmetic (converting once here keeps the loop fast).
+        nx, ny, nz = float(planes[node, 0]), float(planes[node, 1]), float(planes[node, 2])
+        # NaN (a node beyond the band) fails this test too.
+        if not nx * dx + ny * dy + nz * dz >= cos_max:
+            return False, 0.0, 0.0, 0.0, 0.0
+        ox, oy, oz = (c >> 2) & 1, (c >> 1) & 1, c & 1
+        w = (fx if ox else 1.0 - fx) * (fy if oy else 1.0 - fy) * (fz if oz else 1.0 - fz)
+        distance = float(planes[node, 3]) + h * (nx * (fx - ox) + ny * (fy - oy) + nz * (fz - oz))
+        residual += w * distance
+        gx += w * nx
+        gy += w * ny
+        gz += w * nz
+    scale = 1.0 / math.sqrt(gx * gx + gy * gy + gz * gz)
+    return True, residual, gx * scale, gy * scale, gz * scale
+
+
+@numba.njit(cache=True, inline="always")
+def _from_coarse(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
+    """Tangent plane at the coarse grid's closest vertex of the direction's bin; ok False when
+    there is none, it does not face the direction, or it is farther than sqrt(max_d2) mm."""
+    per_mm = 1.0 / field.coarse_spacing
+    shape = field.coarse_shape
+    ix = min(max(math.floor((qx - field.coarse_origin[0]) * per_mm), 0), shape[0] - 1)
+    iy = min(max(math.floor((qy - field.coarse_origin[1]) * per_mm), 0), shape[1] - 1)
+    iz = min(max(math.floor((qz - field.coarse_origin[2]) * per_mm), 0), shape[2] - 1)
+    vertex = field.lut[_bin_of(dx, dy, dz, field.axes), (ix * shape[1] + iy) * shape[2] + iz]
+    if vertex < 0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    nx, ny, nz = field.normals[vertex, 0], field.normals[vertex, 1], field.normals[vertex, 2]
+    ex = qx - field.vertices[vertex, 0]
+    ey = qy - field.vertices[vertex, 1]
+    ez = qz - field.vertices[vertex, 2]
+    if nx * dx + ny * dy + nz * dz < cos_max or ex * ex + ey * ey + ez * ez > max_d2:
+        return False, 0.0, 0.0, 0.0, 0.0
+    return True, nx * ex + ny * ey + nz * ez, nx, ny, nz
+
+
+@numba.njit(cache=True, inline="always")
+def tangent_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
+    """The tangent plane of the closest surface point facing the unit direction (dx, dy, dz):
+    (source, signed distance of q (mm), unit normal); source is FROM_BAND, FROM_COARSE or
+    NOT_FOUND. Coarse answers farther than sqrt(max_d2) mm count as not found."""
+    ok, residual, nx, ny, nz = _from_band(qx, qy, qz, dx, dy, dz, field, cos_max)
+    if ok:
+        return FROM_BAND, residual, nx, ny, nz
+    ok, residual, nx, ny, nz = _from_coarse(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2)
+    if ok:
+        return FROM_COARSE, residual, nx, ny, nz
+    return NOT_FOUND, np.nan, np.nan, np.nan, np.nan
+
+
+@numba.njit(cache=True)
+def _tangent_planes(points, directions, field, cos_max, max_d2):
+    n = points.shape[0]
+    residuals = np.empty(n)
+    normals = np.empty((n, 3))
+    source = np.empty(n, dtype=np.int8)
+    for i in range(n):
+        source[i], residuals[i], normals[i, 0], normals[i, 1], normals[i, 2] = tangent_plane(
+            points[i, 0],
+            points[i, 1],
+            points[i, 2],
+            directions[i, 0],
+            directions[i, 1],
+            directions[i, 2],
+            field,
+            cos_max,
+            max_d2,
+        )
+    return residuals, normals, source
 
 
 class ClosestPointField:
-    """Closest facing vertex of any point near a triangle mesh in O(1) plus a short walk.
+    """The tangent plane of the closest facing surface point, for any point, in O(1).
 
     Built once per surface (``vertices_mm`` (V, 3), outward unit ``normals`` (V, 3), ``triangles``
-    (F, 3)); memory is fourteen int32 grids of the padded bounding box at
-    ``settings.spacing_mm``.
+    (F, 3)): fourteen int32 coarse grids of the padded bounding box at ``settings.spacing_mm``,
+    and float32 planes for the band nodes. ``arrays`` is what Numba kernels take.
     """
 
     def __init__(
@@ -331,151 +461,116 @@ class ClosestPointField:
         settings: FieldSettings | None = None,
     ) -> None:
         settings = settings or FieldSettings()
-        self.vertices_mm = as_points(vertices_mm, "vertices_mm", 3)
-        self.normals = as_unit_normals(normals, len(self.vertices_mm), "normals")
+        self.settings = settings
+        vertices = as_points(vertices_mm, "vertices_mm", 3)
+        unit = as_unit_normals(normals, len(vertices), "normals")
+        faces = as_triangles(triangles, len(vertices))
+        self.vertices_mm = vertices
         self.max_normal_angle_rad = settings.max_normal_angle_rad
-        self._triangles = as_triangles(triangles, len(self.vertices_mm))
-        adjacency = vertex_adjacency(self._triangles, len(self.vertices_mm))
-        self._adj_start, self._adj = adjacency.start, adjacency.neighbours
-        incidence = vertex_triangles(self._triangles, len(self.vertices_mm))
-        self._tri_start, self._tri_of = incidence.start, incidence.neighbours
-        self._membership = _bin_membership(self.normals, settings.max_normal_angle_rad)
-        spacing = settings.spacing_mm
-        self._origin = self.vertices_mm.min(axis=0) - settings.margin_mm
-        top = self.vertices_mm.max(axis=0) + settings.margin_mm
-        shape = np.floor((top - self._origin) / spacing).astype(np.int64) + 1
-        if int(np.prod(shape)) > MAX_FIELD_CELLS:
-            raise RegistrationError(
-                f"a closest-point field of {tuple(shape)} voxels at {spacing} mm is too large "
-                f"(limit {MAX_FIELD_CELLS}); use a larger spacing_mm or a smaller margin_mm"
-            )
-        self._spacing = float(spacing)
-        self._shape = shape
-        cells = np.floor((self.vertices_mm - self._origin) / spacing).astype(np.int64)
-        cells = np.minimum(cells, shape - 1)
-        flat = (cells[:, 0] * shape[1] + cells[:, 1]) * shape[2] + cells[:, 2]
-        self._lut = np.full((N_BINS, int(np.prod(shape))), -1, dtype=np.int32)
-        for b in range(N_BINS):
-            members = np.flatnonzero(self._membership & (1 << b))
-            if members.size == 0:
-                continue
-            seeds = np.full(int(np.prod(shape)), -1, dtype=np.int32)
-            seeds[flat[members]] = members
-            nearest = ndimage.distance_transform_edt(
-                (seeds < 0).reshape(tuple(shape)),
-                return_distances=False,
-                return_indices=True,
-            )
-            flat_nearest = (nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]
-            self._lut[b] = seeds[flat_nearest.ravel()]
-        logger.debug("closest-point field %s voxels at %.2f mm", tuple(shape), spacing)
-
-    def closest(
-        self,
-        points_mm: np.ndarray,
-        directions: np.ndarray | None,
-        hints: np.ndarray | None = None,
-    ) -> SurfaceMatches:
-        """See ``ClosestPointIndex.closest``: the walk's vertex refined onto its triangles. The
-        walk starts at the hint when it is within two voxels of the point (one or two steps
-        instead of a few)."""
-        points = as_points(points_mm, "points_mm", check_finite=False)
-        unit = _as_directions(directions, points.shape)
-        start_at = _NO_HINTS if hints is None else np.ascontiguousarray(hints, dtype=np.int64)
-        if start_at.shape not in ((0,), (len(points),)):
-            raise RegistrationError(f"hints must have shape ({len(points)},); got {start_at.shape}")
-        return SurfaceMatches(
-            *_field_query(
-                points,
-                unit,
-                self._origin,
-                self._spacing,
-                self._shape,
-                self._lut,
-                self.vertices_mm,
-                self.normals,
-                self._membership,
-                self._adj_start,
-                self._adj,
-                self._triangles,
-                self._tri_start,
-                self._tri_of,
-                BIN_AXES,
-                start_at,
-                (2.0 * self._spacing) ** 2,
-            )
+        coarse_origin, coarse_shape, lut = _coarse_grid(vertices, unit, settings)
+        band_origin, brick_of, planes = _band(vertices, unit, faces, settings)
+        self.arrays = FieldArrays(
+            coarse_origin,
+            float(settings.spacing_mm),
+            coarse_shape,
+            lut,
+            vertices,
+            unit,
+            band_origin,
+            float(settings.band_spacing_mm),
+            brick_of,
+            planes,
+            BIN_AXES,
+        )
+        logger.debug(
+            "closest-point field: coarse %s voxels at %.2f mm, band %d bricks at %.2f mm",
+            tuple(coarse_shape),
+            settings.spacing_mm,
+            len(planes) // BRICK**3,
+            settings.band_spacing_mm,
         )
 
-
-_NO_HINTS = np.empty(0, dtype=np.int64)
-
-
-def _as_directions(directions: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """Query directions as a C-contiguous float64 array (empty for None)."""
-    if directions is None:
-        return np.empty((0, 3))
-    unit = np.ascontiguousarray(directions, dtype=np.float64)
-    if unit.shape != shape:
-        raise RegistrationError(
-            f"directions must have the shape of the points {shape}; got {unit.shape}"
-        )
-    return unit
-
-
-class KdTreeClosestPoints:
-    """Closest facing vertex by a k-nearest scan in a cKDTree of the vertices (no triangles
-    needed). Exact when one of the ``k`` nearest vertices faces the query direction within
-    ``max_normal_angle_rad``; otherwise it returns the nearest vertex (which a registration then
-    rejects for its normal)."""
-
-    def __init__(
-        self,
-        vertices_mm: np.ndarray,
-        normals: np.ndarray,
-        max_normal_angle_rad: float = math.radians(60.0),
-        k: int = 16,
-    ) -> None:
-        self.vertices_mm = as_points(vertices_mm, "vertices_mm", 3)
-        self.normals = as_unit_normals(normals, len(self.vertices_mm), "normals")
-        if not 0.0 < max_normal_angle_rad <= math.pi:
-            raise RegistrationError(
-                f"max_normal_angle_rad must be in (0, pi]; got {max_normal_angle_rad}"
-            )
-        if k < 1:
-            raise RegistrationError(f"k must be >= 1; got {k}")
-        self.max_normal_angle_rad = max_normal_angle_rad
-        self._k = min(k, len(self.vertices_mm))
-        self._tree = cKDTree(self.vertices_mm)
-
-    def closest(
-        self,
-        points_mm: np.ndarray,
-        directions: np.ndarray | None,
-        hints: np.ndarray | None = None,
-    ) -> SurfaceMatches:
-        """See ``ClosestPointIndex.closest``: the closest facing vertex and its normal (hints are
-        not needed by a tree)."""
+    def tangent_planes(
+        self, points_mm: np.ndarray, directions: np.ndarray, max_distance_mm: float = math.inf
+    ) -> TangentPlanes:
+        """The tangent plane of the closest surface point facing each point's unit outward
+        ``direction`` (N, 3), both in the surface's frame; coarse answers (far from the surface)
+        farther than ``max_distance_mm`` count as not found."""
         points = as_points(points_mm, "points_mm")
-        unit = _as_directions(directions, points.shape)
-        if directions is None:
-            distances, indices = self._tree.query(points, k=1)
-            return self._matches(indices, distances)
-        distances, indices = self._tree.query(points, k=self._k)
-        distances = distances.reshape(len(points), self._k)
-        indices = indices.reshape(len(points), self._k)
-        facing = (
-            np.einsum("nkj,nj->nk", self.normals[indices], unit)
-            >= math.cos(self.max_normal_angle_rad) - 1e-12
+        unit = np.ascontiguousarray(directions, dtype=np.float64)
+        if unit.shape != points.shape:
+            raise RegistrationError(
+                f"directions must have the shape of the points {points.shape}; got {unit.shape}"
+            )
+        residuals, normals, source = _tangent_planes(
+            points,
+            unit,
+            self.arrays,
+            math.cos(self.max_normal_angle_rad),
+            max_distance_mm**2,
         )
-        choice = np.where(facing.any(axis=1), np.argmax(facing, axis=1), 0)
-        rows = np.arange(len(points))
-        return self._matches(indices[rows, choice], distances[rows, choice])
+        return TangentPlanes(residuals, normals, source)
 
-    def _matches(self, indices: np.ndarray, distances: np.ndarray) -> SurfaceMatches:
-        return SurfaceMatches(
-            self.vertices_mm[indices],
-            self.normals[indices],
-            distances**2,
-            np.ones(len(indices), dtype=bool),
-            indices.astype(np.int64),
+
+def _coarse_grid(vertices: np.ndarray, normals: np.ndarray, settings: FieldSettings):
+    """Origin (3,), shape (3,) and per-bin closest-vertex lookup (bins, voxels) of the coarse
+    grid over the bounding box padded by ``margin_mm``."""
+    spacing = settings.spacing_mm
+    origin = vertices.min(axis=0) - settings.margin_mm
+    top = vertices.max(axis=0) + settings.margin_mm
+    shape = np.floor((top - origin) / spacing).astype(np.int64) + 1
+    if int(np.prod(shape)) > MAX_FIELD_CELLS:
+        raise RegistrationError(
+            f"a closest-point field of {tuple(shape)} voxels at {spacing} mm is too large "
+            f"(limit {MAX_FIELD_CELLS}); use a larger spacing_mm or a smaller margin_mm"
         )
+    membership = _bin_membership(normals, settings.max_normal_angle_rad)
+    cells = np.minimum(np.floor((vertices - origin) / spacing).astype(np.int64), shape - 1)
+    flat = (cells[:, 0] * shape[1] + cells[:, 1]) * shape[2] + cells[:, 2]
+    lut = np.full((N_BINS, int(np.prod(shape))), -1, dtype=np.int32)
+    for b in range(N_BINS):
+        members = np.flatnonzero(membership & (1 << b))
+        if members.size == 0:
+            continue
+        seeds = np.full(int(np.prod(shape)), -1, dtype=np.int32)
+        seeds[flat[members]] = members
+        nearest = ndimage.distance_transform_edt(
+            (seeds < 0).reshape(tuple(shape)), return_distances=False, return_indices=True
+        )
+        lut[b] = seeds[((nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]).ravel()]
+    return origin, shape, lut
+
+
+def _band(
+    vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray, settings: FieldSettings
+):
+    """Origin (3,) of node 0, brick numbers and node planes of the band (see the module
+    docstring). A surface point is within (longest edge)/sqrt(3) of a vertex of its triangle, so
+    splatting the vertices that far beyond the band radius finds every band node's closest
+    vertex."""
+    spacing = settings.band_spacing_mm
+    reach = settings.band_radius_mm + _longest_edge(vertices, triangles) / math.sqrt(3.0)
+    origin = vertices.min(axis=0) - reach
+    nodes = np.floor((vertices.max(axis=0) + reach - origin) / spacing).astype(np.int64) + 2
+    brick_shape = -(-nodes // BRICK)
+    brick_of, n_bricks = _mark_bricks(vertices, origin, spacing, reach, brick_shape)
+    if n_bricks * BRICK**3 > MAX_BAND_NODES:
+        raise RegistrationError(
+            f"the band of the closest-point field needs {n_bricks * BRICK**3} nodes at {spacing} "
+            f"mm (limit {MAX_BAND_NODES}); use a larger band_spacing_mm"
+        )
+    closest_vertex = _splat_closest_vertices(vertices, origin, spacing, reach, brick_of, n_bricks)
+    incidence = vertex_triangles(triangles, len(vertices))
+    planes = _band_planes(
+        closest_vertex,
+        brick_of,
+        origin,
+        spacing,
+        settings.band_radius_mm,
+        vertices,
+        normals,
+        triangles,
+        incidence.start,
+        incidence.triangles,
+    )
+    return origin, brick_of, planes.reshape(-1, 4)

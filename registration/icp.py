@@ -4,8 +4,11 @@ algorithm (Besl & McKay 1992, IEEE PAMI 14(2)) with
 - closest points from a structure built once per surface (``registration.closest_point``),
   restricted to vertices facing the same way as the digitised patch, so that a patch on the
   outer table of a bone is never captured by the inner table;
-- rejection by distance and by normal compatibility, and trimming (the worst residuals are left
-  out: trimmed ICP, Chetverikov et al. 2002, ICPR);
+- rejection by distance and by normal compatibility, and a robust kernel: each step weights the
+  pairs by Tukey's biweight (Beaton & Tukey 1974, Technometrics 16(2)) of their residual, scaled
+  by a robust estimate of the noise (1.4826 x the median absolute residual), so that outliers
+  count for nothing. (A hard trim of the worst residuals makes the kept set flicker from step to
+  step and ICP crawl near the optimum; smooth weights let it converge in a few steps.)
 - a point-to-plane Gauss-Newton step (Chen & Medioni 1992; small-angle linearisation as in
   Low 2004, UNC TR04-004, eq. 6-8) or a point-to-point step (Arun/Umeyama, as paired points);
 - a multi-start fallback when the run from the given pose does not fit well: coarse runs from
@@ -25,15 +28,15 @@ import numba
 import numpy as np
 
 from registration.closest_point import (
+    NOT_FOUND,
     ClosestPointField,
-    ClosestPointIndex,
     FieldSettings,
+    tangent_plane,
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
-from registration.paired_point import register_paired_points
 from registration.point_normals import estimate_patch_normals
-from registration.transforms import as_points, as_rigid, make_rigid, rotation_angle_rad
+from registration.transforms import apply_transform, as_points, as_rigid
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ STALL_STEPS = 3
 STALL_FACTOR = 5.0
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
+# Pairs the robust noise estimate of each step looks at (enough for a median).
+SCALE_SAMPLES = 1024
 
 
 class IcpMethod(enum.Enum):
@@ -99,8 +104,10 @@ class MultiStartSettings:
 class IcpSettings:
     """Settings of one surface registration (mm, rad).
 
-    ``max_correspondence_mm``: pairs farther apart are rejected; ``trim_fraction``: the share of
-    the remaining pairs, smallest residuals first, that each step uses; ``inlier_distance_mm``:
+    ``max_correspondence_mm``: pairs farther apart are rejected; pairs farther than
+    max(``kernel_sigmas`` x the robust noise estimate, ``min_kernel_mm``) from their plane have
+    no weight in a step (Tukey's biweight; 4.685 sigmas keeps 95% of the efficiency of least
+    squares on Gaussian noise); ``inlier_distance_mm``:
     a point is an inlier of the result when it ends this close to a facing surface point
     (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a step turns less than
     ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or three
@@ -115,7 +122,8 @@ class IcpSettings:
     rotation_tol_rad: float = 1e-4
     translation_tol_mm: float = 1e-3
     max_correspondence_mm: float = 30.0
-    trim_fraction: float = 0.9
+    kernel_sigmas: float = 3.5
+    min_kernel_mm: float = 0.5
     inlier_distance_mm: float = 1.0
     normal_window_mm: float = 20.0
     coarse_points: int = 1000
@@ -132,12 +140,12 @@ class IcpSettings:
             "max_correspondence_mm",
             "inlier_distance_mm",
             "normal_window_mm",
+            "kernel_sigmas",
+            "min_kernel_mm",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise RegistrationError(f"{name} must be > 0; got {value}")
-        if not 0.0 < self.trim_fraction <= 1.0:
-            raise RegistrationError(f"trim_fraction must be in (0, 1]; got {self.trim_fraction}")
         if self.coarse_points < MIN_POINTS:
             raise RegistrationError(
                 f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
@@ -165,130 +173,205 @@ class IcpResult:
 
 
 @numba.njit(cache=True)
-def _transform(points, matrix):
-    out = np.empty_like(points)
-    for i in range(points.shape[0]):
-        for a in range(3):
-            out[i, a] = (
-                matrix[a, 0] * points[i, 0]
-                + matrix[a, 1] * points[i, 1]
-                + matrix[a, 2] * points[i, 2]
-                + matrix[a, 3]
-            )
+def _rotation_from_vector(rotvec: np.ndarray) -> np.ndarray:
+    """Rodrigues' formula: the rotation by |rotvec| rad about rotvec."""
+    angle = math.sqrt(rotvec[0] ** 2 + rotvec[1] ** 2 + rotvec[2] ** 2)
+    if angle < 1e-300:
+        return np.eye(3)
+    x, y, z = rotvec[0] / angle, rotvec[1] / angle, rotvec[2] / angle
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
+
+
+@numba.njit(cache=True)
+def _about(rotation: np.ndarray, centre: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The rigid motion ``p -> rotation (p - centre) + centre + shift`` (4x4)."""
+    out = np.eye(4)
+    out[:3, :3] = rotation
+    out[:3, 3] = centre - rotation @ centre + shift
     return out
 
 
-@numba.njit(cache=True)
-def _rotate(directions, matrix):
-    out = np.empty_like(directions)
-    for i in range(directions.shape[0]):
-        for a in range(3):
-            out[i, a] = (
-                matrix[a, 0] * directions[i, 0]
-                + matrix[a, 1] * directions[i, 1]
-                + matrix[a, 2] * directions[i, 2]
-            )
-    return out
-
-
-@numba.njit(cache=True)
-def _plane_residuals(moved, directions, closest, normals, sq_dists, found, cos_max, max_d2):
-    """Signed point-to-plane residual ``n . (q - c)`` of each pair (c the closest surface point,
-    n the surface normal there), and whether the pair is kept: it exists, is within the distance
-    limit, and its normals agree within the angle."""
-    n = moved.shape[0]
-    residuals = np.zeros(n)
-    valid = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        if not found[i] or sq_dists[i] > max_d2:
-            continue
-        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
-        if nx * directions[i, 0] + ny * directions[i, 1] + nz * directions[i, 2] < cos_max:
-            continue
-        residuals[i] = (
-            nx * (moved[i, 0] - closest[i, 0])
-            + ny * (moved[i, 1] - closest[i, 1])
-            + nz * (moved[i, 2] - closest[i, 2])
-        )
-        valid[i] = True
-    return residuals, valid
-
-
-@numba.njit(cache=True)
-def _point_to_plane_step(moved, residuals, keep, normals):
-    """Gauss-Newton step of point-to-plane ICP, linearised about the kept points' centroid c:
-    residual ``r + ((q - c) x n) . w + n . t``; returns (w (rad), t (mm), c, ok)."""
-    centre = np.zeros(3)
-    count = 0
-    for i in range(moved.shape[0]):
-        if keep[i]:
-            centre += moved[i]
-            count += 1
-    centre /= max(count, 1)
-    ata = np.zeros((6, 6))
-    atb = np.zeros(6)
-    j = np.empty(6)
-    for i in range(moved.shape[0]):
-        if not keep[i]:
-            continue
-        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
-        px, py, pz = (
-            moved[i, 0] - centre[0],
-            moved[i, 1] - centre[1],
-            moved[i, 2] - centre[2],
-        )
-        j[0] = py * nz - pz * ny
-        j[1] = pz * nx - px * nz
-        j[2] = px * ny - py * nx
-        j[3], j[4], j[5] = nx, ny, nz
-        for a in range(6):
-            atb[a] += j[a] * residuals[i]
-            for b in range(a, 6):
-                ata[a, b] += j[a] * j[b]
+@numba.njit(cache=True, inline="always")
+def _add_row(normal_equations, px, py, pz, nx, ny, nz, residual):
+    """Add the row of one linearised residual ``residual + ((p - c) x n) . w + n . t`` (p - c =
+    (px, py, pz)) to ``normal_equations`` (6, 7): J^T J in the first six columns (upper
+    triangle), J^T r in the last."""
+    j0, j1, j2 = py * nz - pz * ny, pz * nx - px * nz, px * ny - py * nx
+    row = (j0, j1, j2, nx, ny, nz)
     for a in range(6):
-        for b in range(a):
-            ata[a, b] = ata[b, a]
+        normal_equations[a, 6] += row[a] * residual
+        for b in range(a, 6):
+            normal_equations[a, b] += row[a] * row[b]
+
+
+@numba.njit(cache=True)
+def _pass(
+    points,
+    directions,
+    fixed_from_moving,
+    field,
+    point_to_plane,
+    cos_max,
+    max_d2,
+    band,
+    centre,
+    inlier_mm,
+    normal_equations,
+    sample,
+):
+    """One ICP pass over the points at ``fixed_from_moving``: each point's tangent plane, and
+
+    - the normal equations of the step, linearised about ``centre`` (mm, fixed frame), from the
+      pairs whose residual lies within ``band`` (lo, hi) mm: one row per pair (point-to-plane),
+      or three (point-to-point: the residual vector to the foot of the perpendicular, as a fixed
+      target);
+    - residuals of evenly spread pairs into ``sample`` (for the next band);
+    - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares.
+
+    Returns (valid pairs, pairs used, samples written, inliers, inlier sum of squares mm^2).
+    """
+    m = fixed_from_moving
+    normal_equations[:] = 0.0
+    stride = max(1, points.shape[0] // sample.size)
+    valid = used = samples = inliers = 0
+    sum_sq = 0.0
+    for i in range(points.shape[0]):
+        x, y, z = points[i, 0], points[i, 1], points[i, 2]
+        qx = m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3]
+        qy = m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3]
+        qz = m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3]
+        u, v, w = directions[i, 0], directions[i, 1], directions[i, 2]
+        source, residual, nx, ny, nz = tangent_plane(
+            qx,
+            qy,
+            qz,
+            m[0, 0] * u + m[0, 1] * v + m[0, 2] * w,
+            m[1, 0] * u + m[1, 1] * v + m[1, 2] * w,
+            m[2, 0] * u + m[2, 1] * v + m[2, 2] * w,
+            field,
+            cos_max,
+            max_d2,
+        )
+        if source == NOT_FOUND:
+            continue
+        valid += 1
+        if i % stride == 0 and samples < sample.size:
+            sample[samples] = residual
+            samples += 1
+        if abs(residual) <= inlier_mm:
+            inliers += 1
+            sum_sq += residual * residual
+        if not band[0] <= residual <= band[1]:
+            continue
+        used += 1
+        px, py, pz = qx - centre[0], qy - centre[1], qz - centre[2]
+        if point_to_plane:
+            _add_row(normal_equations, px, py, pz, nx, ny, nz, residual)
+        else:
+            _add_row(normal_equations, px, py, pz, 1.0, 0.0, 0.0, residual * nx)
+            _add_row(normal_equations, px, py, pz, 0.0, 1.0, 0.0, residual * ny)
+            _add_row(normal_equations, px, py, pz, 0.0, 0.0, 1.0, residual * nz)
+    return valid, used, samples, inliers, sum_sq
+
+
+@numba.njit(cache=True)
+def _x84_band(sample, kernel_sigmas, min_kernel_mm):
+    """Residuals (mm) a step uses: within max(kernel_sigmas x sigma, min_kernel_mm) of the
+    median, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule)."""
+    centre = np.median(sample)
+    width = max(kernel_sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_kernel_mm)
+    return np.array([centre - width, centre + width])
+
+
+@numba.njit(cache=True)
+def _solve_step(normal_equations, centre, max_step_rad, max_shift_mm):
+    """The Gauss-Newton step (4x4) of the normal equations, linearised about ``centre``; the
+    small-angle model only holds for small steps, so a longer one is shortened along the same
+    direction (damped Gauss-Newton)."""
+    ata = np.empty((6, 6))
+    for a in range(6):
+        for b in range(a, 6):
+            ata[a, b] = ata[b, a] = normal_equations[a, b]
     # A whisker of damping keeps directions the surface does not constrain (sliding) at zero.
     damping = 1e-9 * (np.trace(ata) + 1e-12)
     for a in range(6):
         ata[a, a] += damping
-    x = np.linalg.solve(ata, -atb)
-    return x[:3], x[3:], centre
+    x = np.linalg.solve(ata, -np.ascontiguousarray(normal_equations[:, 6]))
+    angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
+    shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
+    scale = min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
+    return _about(_rotation_from_vector(scale * x[:3]), centre, scale * x[3:])
 
 
 @numba.njit(cache=True)
-def _tangent_targets(moved, residuals, keep, normals):
-    """Feet of the perpendiculars on each match's tangent plane (point-to-point targets: the
-    closest surface points themselves, up to the surface's curvature)."""
-    count = 0
-    for i in range(moved.shape[0]):
-        if keep[i]:
-            count += 1
-    sources = np.empty((count, 3))
-    targets = np.empty((count, 3))
-    k = 0
-    for i in range(moved.shape[0]):
-        if keep[i]:
-            for a in range(3):
-                sources[k, a] = moved[i, a]
-                targets[k, a] = moved[i, a] - residuals[i] * normals[i, a]
-            k += 1
-    return sources, targets
+def _icp(
+    points,
+    directions,
+    initial,
+    field,
+    point_to_plane,
+    max_iterations,
+    cos_max,
+    max_d2,
+    kernel_sigmas,
+    min_kernel_mm,
+    rotation_tol,
+    translation_tol,
+    inlier_mm,
+):
+    """ICP from ``initial`` until a step is below the tolerances or ``max_iterations``.
 
-
-def _rotation_from_vector(rotvec: np.ndarray) -> np.ndarray:
-    """Rodrigues' formula: the rotation by |rotvec| rad about rotvec."""
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-300:
-        return np.eye(3)
-    axis = rotvec / angle
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
-
-
-def _about(rotation: np.ndarray, centre: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """The rigid motion ``p -> rotation (p - centre) + centre + shift``."""
-    return make_rigid(rotation, centre - rotation @ centre + shift)
+    Returns (fixed_from_moving, iterations, converged, valid pairs, inliers, inlier sum of
+    squares), the score at the pose of the last pass. A run has converged when its step turned
+    less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
+    mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
+    that: a weakly constrained direction, or pairs flickering between neighbouring planes.
+    Point-to-point steps are always small: it crawls, it does not stall.
+    Each step uses the X84 band of the residuals of the pass before (the first: all pairs);
+    when fewer than half the pairs fall in that band (the pose moved a lot), the pass is
+    repeated with the band of its own residuals.
+    """
+    centroid = np.array([points[:, a].mean() for a in range(3)])
+    current = initial.copy()
+    normal_equations = np.zeros((6, 7))
+    sample = np.empty(SCALE_SAMPLES)
+    band = np.array([-np.inf, np.inf])
+    max_shift = math.sqrt(max_d2)
+    small_steps = 0
+    valid = inliers = 0
+    sum_sq = 0.0
+    for iteration in range(1, max_iterations + 1):
+        centre = current[:3, :3] @ centroid + current[:3, 3]
+        for _ in range(2):
+            valid, used, samples, inliers, sum_sq = _pass(
+                points, directions, current, field, point_to_plane, cos_max, max_d2, band,
+                centre, inlier_mm, normal_equations, sample,
+            )  # fmt: skip
+            if samples == 0 or 2 * used >= valid:
+                break
+            band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+        if used < MIN_POINTS:
+            return current, iteration, False, valid, inliers, sum_sq
+        band = _x84_band(sample[:samples], kernel_sigmas, min_kernel_mm)
+        step = _solve_step(normal_equations, centre, MAX_STEP_RAD, max_shift)
+        current = step @ current
+        cosine = min(max((step[0, 0] + step[1, 1] + step[2, 2] - 1.0) / 2.0, -1.0), 1.0)
+        moved_centre = np.ascontiguousarray(step[:3, :3]) @ centre + step[:3, 3]
+        size = max(
+            math.acos(cosine) / rotation_tol,
+            math.sqrt(np.sum((moved_centre - centre) ** 2)) / translation_tol,
+        )
+        small_steps = small_steps + 1 if size < STALL_FACTOR else 0
+        if size < 1.0 or (point_to_plane and small_steps >= STALL_STEPS):
+            # The last step moved the points by less than the tolerance: its score still holds.
+            return current, iteration, True, valid, inliers, sum_sq
+    centre = current[:3, :3] @ centroid + current[:3, 3]
+    valid, _, _, inliers, sum_sq = _pass(
+        points, directions, current, field, point_to_plane, cos_max, max_d2, band, centre,
+        inlier_mm, normal_equations, sample,
+    )  # fmt: skip
+    return current, max_iterations, False, valid, inliers, sum_sq
 
 
 @dataclass(frozen=True)
@@ -311,15 +394,15 @@ class _Run:
 class SurfaceRegistration:
     """ICP against one surface, with its closest-point structure built once.
 
-    ``index`` is any ``ClosestPointIndex`` (a ``ClosestPointField`` for meshes, built by
-    ``from_mesh``). ``register`` may be called any number of times with new points.
+    ``field`` is the surface's ``ClosestPointField`` (``from_mesh`` builds it). ``register``
+    may be called any number of times with new points.
     """
 
-    def __init__(self, index: ClosestPointIndex, settings: IcpSettings | None = None) -> None:
-        self.index = index
+    def __init__(self, field: ClosestPointField, settings: IcpSettings | None = None) -> None:
+        self.field = field
         self.settings = settings or IcpSettings()
-        self._centre = index.vertices_mm.mean(axis=0)
-        self._cos_max = math.cos(index.max_normal_angle_rad)
+        self._centre = field.vertices_mm.mean(axis=0)
+        self._cos_max = math.cos(field.max_normal_angle_rad)
 
     @classmethod
     def from_mesh(
@@ -386,97 +469,27 @@ class SurfaceRegistration:
             starts_tried=tried,
         )
 
-    def _match(self, points, patch_normals, fixed_from_moving, hints=None):
-        moved = _transform(points, fixed_from_moving)
-        directions = _rotate(patch_normals, fixed_from_moving)
-        matches = self.index.closest(moved, directions, hints)
-        residuals, valid = _plane_residuals(
-            moved,
-            directions,
-            matches.points_mm,
-            matches.normals,
-            matches.sq_dists_mm2,
-            matches.found,
-            self._cos_max,
-            self.settings.max_correspondence_mm**2,
-        )
-        return moved, matches, residuals, valid
-
-    def _trim(self, residuals: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Keep the ``trim_fraction`` of valid pairs with the smallest |residual|."""
-        magnitude = np.abs(residuals[valid])
-        count = magnitude.size
-        keep_count = max(MIN_POINTS, math.ceil(self.settings.trim_fraction * count))
-        if keep_count >= count:
-            return valid
-        limit = np.partition(magnitude, keep_count - 1)[keep_count - 1]
-        return valid & (np.abs(residuals) <= limit)
-
     def _run(self, points, patch_normals, initial, max_iterations) -> _Run:
-        """ICP from ``initial`` until the step is below tolerance or ``max_iterations``."""
+        """ICP from ``initial`` until the step is below tolerance or ``max_iterations``; inliers
+        are pairs within ``inlier_distance_mm`` of their plane."""
         settings = self.settings
-        current = initial.copy()
-        converged = False
-        iterations = 0
-        hints = None
-        recent: list[float] = []
-        for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
-            moved, matches, residuals, valid = self._match(points, patch_normals, current, hints)
-            hints = matches.vertices
-            keep = self._trim(residuals, valid)
-            if keep.sum() < MIN_POINTS:
-                break
-            if settings.method is IcpMethod.POINT_TO_PLANE:
-                rotvec, shift, centre = _point_to_plane_step(
-                    moved, residuals, keep, matches.normals
-                )
-                # The small-angle model only holds for small steps: shorten long ones (a damped
-                # Gauss-Newton step along the same direction).
-                scale = min(
-                    1.0,
-                    MAX_STEP_RAD / max(float(np.linalg.norm(rotvec)), 1e-300),
-                    settings.max_correspondence_mm / max(float(np.linalg.norm(shift)), 1e-300),
-                )
-                step = _about(_rotation_from_vector(scale * rotvec), centre, scale * shift)
-            else:
-                sources, targets = _tangent_targets(moved, residuals, keep, matches.normals)
-                try:
-                    step = register_paired_points(targets, sources).fixed_from_moving
-                except RegistrationError:
-                    break
-                centre = sources.mean(axis=0)
-            current = step @ current
-            # Size of the step relative to the tolerances: its rotation, and how far it moves
-            # the kept points' centroid.
-            moved_centre = step[:3, :3] @ centre + step[:3, 3]
-            size = max(
-                rotation_angle_rad(step[:3, :3]) / settings.rotation_tol_rad,
-                float(np.linalg.norm(moved_centre - centre)) / settings.translation_tol_mm,
-            )
-            recent.append(size)
-            # Converged: below tolerance, or crawling just above it (a weakly constrained
-            # direction, or pairs flickering between neighbouring triangles).
-            # (Not for point-to-point, whose steps are always small: it crawls, it does not stall.)
-            stalled = (
-                settings.method is IcpMethod.POINT_TO_PLANE
-                and len(recent) >= STALL_STEPS
-                and max(recent[-STALL_STEPS:]) < STALL_FACTOR
-            )
-            if size < 1.0 or stalled:
-                converged = True
-                break
-        if converged:
-            # The last step moved the points by less than the tolerance: its matches still hold.
-            return self._scored(current, residuals, valid, iterations, converged)
-        _, _, residuals, valid = self._match(points, patch_normals, current, hints)
-        return self._scored(current, residuals, valid, iterations, converged)
-
-    def _scored(self, fixed_from_moving, residuals, valid, iterations, converged) -> _Run:
-        """The run's result: inliers are kept pairs within ``inlier_distance_mm``."""
-        inliers = valid & (np.abs(residuals) <= self.settings.inlier_distance_mm)
-        count = int(inliers.sum())
-        rmse = float(np.sqrt(np.mean(residuals[inliers] ** 2))) if count else math.inf
-        return _Run(fixed_from_moving, rmse, count / len(residuals), iterations, converged)
+        fixed_from_moving, iterations, converged, _, inliers, sum_sq = _icp(
+            points,
+            patch_normals,
+            initial,
+            self.field.arrays,
+            settings.method is IcpMethod.POINT_TO_PLANE,
+            max_iterations,
+            self._cos_max,
+            settings.max_correspondence_mm**2,
+            settings.kernel_sigmas,
+            settings.min_kernel_mm,
+            settings.rotation_tol_rad,
+            settings.translation_tol_mm,
+            settings.inlier_distance_mm,
+        )
+        rmse = math.sqrt(sum_sq / inliers) if inliers else math.inf
+        return _Run(fixed_from_moving, rmse, inliers / len(points), iterations, converged)
 
     def _coarse_to_fine(self, points, patch_normals, initial) -> _Run:
         """ICP on an even subsample of ``coarse_points`` points to convergence, then on all of
@@ -503,10 +516,10 @@ class SurfaceRegistration:
     def _starts(self, points, patch_normals, initial):
         """Labelled perturbations of ``initial`` about the patch centroid (fixed frame)."""
         multi = self.settings.multi_start
-        moved = _transform(points, initial)
+        moved = apply_transform(initial, points)
         centre = moved.mean(axis=0)
         _, axes = np.linalg.eigh(np.cov((moved - centre).T))
-        normal = _rotate(patch_normals, initial).mean(axis=0)
+        normal = (patch_normals @ initial[:3, :3].T).mean(axis=0)
         normal /= np.linalg.norm(normal)
         rotations = [("", np.eye(3))]
         for angle in multi.rotation_steps_rad:

@@ -1,5 +1,6 @@
-"""Triangle-mesh helpers the closest-point structures need: checked arrays, vertex normals and
-vertex adjacency; and area-uniform sampling of points on triangles (a simulated stylus sweep).
+"""Triangle-mesh helpers the closest-point field needs: checked arrays, vertex normals and the
+triangles around each vertex; and area-uniform sampling of points on triangles (a simulated
+stylus sweep).
 
 A mesh is ``vertices`` ``(V, 3)`` float64 in mm and ``triangles`` ``(F, 3)`` int vertex indices.
 """
@@ -61,24 +62,6 @@ def vertex_normals(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray
 
 
 @numba.njit(cache=True)
-def _adjacency_kernel(triangles: np.ndarray, n_vertices: int):
-    counts = np.zeros(n_vertices + 1, dtype=np.int64)
-    for f in range(triangles.shape[0]):
-        for c in range(3):
-            counts[triangles[f, c] + 1] += 2
-    start = np.cumsum(counts)
-    fill = start[:-1].copy()
-    neighbours = np.empty(start[-1], dtype=np.int64)
-    for f in range(triangles.shape[0]):
-        for c in range(3):
-            v = triangles[f, c]
-            neighbours[fill[v]] = triangles[f, (c + 1) % 3]
-            neighbours[fill[v] + 1] = triangles[f, (c + 2) % 3]
-            fill[v] += 2
-    return start, neighbours
-
-
-@numba.njit(cache=True)
 def _incidence_kernel(triangles: np.ndarray, n_vertices: int):
     counts = np.zeros(n_vertices + 1, dtype=np.int64)
     for f in range(triangles.shape[0]):
@@ -96,25 +79,18 @@ def _incidence_kernel(triangles: np.ndarray, n_vertices: int):
 
 
 @dataclass(frozen=True)
-class VertexAdjacency:
-    """Vertex neighbours in compressed rows: the neighbours of vertex v are
-    ``neighbours[start[v]:start[v + 1]]`` (each shared edge listed once per triangle)."""
+class VertexTriangles:
+    """The triangles around every vertex, in compressed rows: the triangles with vertex v as a
+    corner are ``triangles[start[v]:start[v + 1]]``."""
 
     start: np.ndarray
-    neighbours: np.ndarray
+    triangles: np.ndarray
 
 
-def vertex_adjacency(triangles: np.ndarray, n_vertices: int) -> VertexAdjacency:
-    """The neighbours of every vertex along the triangles' edges."""
-    start, neighbours = _adjacency_kernel(as_triangles(triangles, n_vertices), n_vertices)
-    return VertexAdjacency(start, neighbours)
-
-
-def vertex_triangles(triangles: np.ndarray, n_vertices: int) -> VertexAdjacency:
-    """The triangles around every vertex: ``neighbours[start[v]:start[v + 1]]`` are the indices of
-    the triangles that have vertex v as a corner."""
+def vertex_triangles(triangles: np.ndarray, n_vertices: int) -> VertexTriangles:
+    """The indices of the triangles around every vertex."""
     start, faces = _incidence_kernel(as_triangles(triangles, n_vertices), n_vertices)
-    return VertexAdjacency(start, faces)
+    return VertexTriangles(start, faces)
 
 
 def sample_on_triangles(corners_mm: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

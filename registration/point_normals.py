@@ -7,6 +7,9 @@ the points in a cubic window of about ``window_mm`` around it. Windows are the 3
 a voxel hash of the points, so the cost is linear in the number of points. The sign is chosen so
 that the normal points away from ``outward_from_mm`` (for instance the centre of the anatomy, or
 where the stylus came from): a patch does not know by itself which side is outside.
+
+The whole estimate is one Numba kernel with scalar arithmetic only (no array allocated per
+hash cell): ICP calls it once per registration, inside a budget of a fraction of a millisecond.
 """
 
 import math
@@ -19,119 +22,319 @@ from registration.transforms import as_points
 
 MIN_WINDOW_POINTS = 5
 MAX_HASH_CELLS = 8_000_000
+# Relative gap (to the largest eigenvalue's magnitude) below which two eigenvalues count as one.
+EIGENVALUE_SEPARATION = 1e-12
+# Points are on a line (or at a spot) when their middle eigenvalue is below this fraction of the
+# largest (tested as the sum of the two smaller ones, see _is_line).
+LINE_EIGENVALUE_RATIO = 1e-9
+
+_OK = 0
+_NON_FINITE_POINTS = 1
+_NON_FINITE_OUTWARD = 2
+_LINE = 3
+_OVERFLOW = 4
+
+_STATUS_MESSAGES = {
+    _NON_FINITE_POINTS: "points_mm contains NaN or infinite coordinates",
+    _NON_FINITE_OUTWARD: "outward_from_mm contains NaN or infinite coordinates",
+    _LINE: "the points lie on a line or at one spot: a surface patch needs points spread in "
+    "two directions",
+    _OVERFLOW: "points_mm spans more than float64 can hold (coordinates over ~1e308 mm)",
+}
 
 
-@numba.njit(cache=True)
-def smallest_eigenvector(a00, a01, a02, a11, a12, a22):
-    """Unit eigenvector of the smallest eigenvalue of a symmetric 3x3 matrix, in closed form
-    (trigonometric solution of the characteristic cubic, Smith 1961, Comm. ACM 4(4):168), and
-    the ratio of the smallest to the middle eigenvalue (near 0 for a clear plane). Returns a
-    zero vector when the smallest eigenvalue is not isolated (a line or an isotropic blob)."""
-    out = np.zeros(3)
+@numba.njit(cache=True, inline="always")
+def _distinct(lower, upper, scale):
+    """True when the eigenvalues ``lower <= upper`` are separated relative to ``scale``."""
+    return upper - lower > EIGENVALUE_SEPARATION * max(abs(scale), 1e-300)
+
+
+@numba.njit(cache=True, inline="always")
+def _is_line(a00, a01, a02, a11, a12, a22, largest):
+    """True when the covariance (a00 .. a22, ``largest`` eigenvalue) is that of points on a line
+    or at a spot: the sum of its principal 2x2 minors, l1 l2 + l1 l3 + l2 l3 ~ largest (l1 + l2),
+    is under LINE_EIGENVALUE_RATIO largest^2. The minors are exact to rounding, whereas the two
+    smaller eigenvalues from the cubic are only good to sqrt(machine epsilon) largest when they
+    coincide, as they do for a line."""
+    minors = a00 * a11 - a01 * a01 + a00 * a22 - a02 * a02 + a11 * a22 - a12 * a12
+    return minors <= LINE_EIGENVALUE_RATIO * largest * largest
+
+
+@numba.njit(cache=True, inline="always")
+def _null_direction(a00, a01, a02, a11, a12, a22):
+    """Unit vector spanning the null space of the rank-2 symmetric matrix (a00 .. a22): the
+    longest cross product of two of its rows, which is orthogonal to all three. Zero vector
+    when every cross product vanishes (rank below 2)."""
+    best = 0.0
+    x = y = z = 0.0
+    # Rows r0 = (a00, a01, a02), r1 = (a01, a11, a12), r2 = (a02, a12, a22).
+    cx, cy, cz = a01 * a12 - a02 * a11, a02 * a01 - a00 * a12, a00 * a11 - a01 * a01  # r0 x r1
+    norm2 = cx * cx + cy * cy + cz * cz
+    if norm2 > best:
+        best, x, y, z = norm2, cx, cy, cz
+    cx, cy, cz = a01 * a22 - a02 * a12, a02 * a02 - a00 * a22, a00 * a12 - a01 * a02  # r0 x r2
+    norm2 = cx * cx + cy * cy + cz * cz
+    if norm2 > best:
+        best, x, y, z = norm2, cx, cy, cz
+    cx, cy, cz = a11 * a22 - a12 * a12, a12 * a02 - a01 * a22, a01 * a12 - a11 * a02  # r1 x r2
+    norm2 = cx * cx + cy * cy + cz * cz
+    if norm2 > best:
+        best, x, y, z = norm2, cx, cy, cz
+    if best == 0.0:
+        return 0.0, 0.0, 0.0
+    scale = 1.0 / math.sqrt(best)
+    return x * scale, y * scale, z * scale
+
+
+@numba.njit(cache=True, inline="always")
+def _perpendicular(x, y, z):
+    """A unit vector orthogonal to the unit vector (x, y, z): its cross product with the
+    coordinate axis it is least aligned with."""
+    ax, ay, az = abs(x), abs(y), abs(z)
+    if ax <= ay and ax <= az:
+        px, py, pz = 0.0, z, -y  # (x, y, z) x e_x
+    elif ay <= az:
+        px, py, pz = -z, 0.0, x  # (x, y, z) x e_y
+    else:
+        px, py, pz = y, -x, 0.0  # (x, y, z) x e_z
+    scale = 1.0 / math.sqrt(px * px + py * py + pz * pz)
+    return px * scale, py * scale, pz * scale
+
+
+@numba.njit(cache=True, inline="always")
+def smallest_eigenvector(
+    a00: float, a01: float, a02: float, a11: float, a12: float, a22: float
+) -> tuple[float, float, float, float, float, float]:
+    """Unit eigenvector ``(x, y, z)`` of the smallest eigenvalue of the symmetric 3x3 matrix with
+    upper entries a00 .. a22, followed by its three eigenvalues in ascending order, as a tuple
+    of six floats. The eigenvalues are the trigonometric solution of the characteristic cubic
+    (Smith 1961, Comm. ACM 4(4):168); the vector is a cross product of two rows of
+    (A - smallest I). When the smallest eigenvalue is double (a line, a tube) the vector is any
+    unit vector orthogonal to the largest eigenvalue's eigenvector; when all three coincide, it
+    is (1, 0, 0). Callers test the eigenvalues to tell these cases from a plane. The eigenvalues
+    are good to about 1e-16 times the largest, except two that (nearly) coincide: those only to
+    about 1e-8 times the largest (the cubic's double root)."""
     p1 = a01 * a01 + a02 * a02 + a12 * a12
-    q = (a00 + a11 + a22) / 3.0
+    q = (a00 + a11 + a22) * (1.0 / 3.0)
     b00, b11, b22 = a00 - q, a11 - q, a22 - q
     p2 = b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * p1
     if p2 <= 0.0:
-        return out, 1.0
-    p = math.sqrt(p2 / 6.0)
+        return 1.0, 0.0, 0.0, q, q, q
+    p = math.sqrt(p2 * (1.0 / 6.0))
     det = (
         b00 * (b11 * b22 - a12 * a12)
         - a01 * (a01 * b22 - a12 * a02)
         + a02 * (a01 * a12 - b11 * a02)
     )
     r = min(max(det / (2.0 * p * p * p), -1.0), 1.0)
-    phi = math.acos(r) / 3.0
+    phi = math.acos(r) * (1.0 / 3.0)
     largest = q + 2.0 * p * math.cos(phi)
     smallest = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
     middle = 3.0 * q - largest - smallest
-    if middle - smallest <= 1e-12 * max(abs(largest), 1e-300):
-        return out, 1.0
-    # Rows of (A - smallest I); their cross products are parallel to the eigenvector.
-    r0 = np.array([a00 - smallest, a01, a02])
-    r1 = np.array([a01, a11 - smallest, a12])
-    r2 = np.array([a02, a12, a22 - smallest])
-    best = 0.0
-    for u, v in ((r0, r1), (r0, r2), (r1, r2)):
-        c = np.cross(u, v)
-        norm2 = c[0] * c[0] + c[1] * c[1] + c[2] * c[2]
-        if norm2 > best:
-            best = norm2
-            out = c / math.sqrt(norm2)
-    ratio = smallest / middle if middle > 0.0 else 1.0
-    return out, ratio
+    if _distinct(smallest, middle, largest):
+        x, y, z = _null_direction(a00 - smallest, a01, a02, a11 - smallest, a12, a22 - smallest)
+        if x != 0.0 or y != 0.0 or z != 0.0:
+            return x, y, z, smallest, middle, largest
+    if _distinct(middle, largest, largest):
+        x, y, z = _null_direction(a00 - largest, a01, a02, a11 - largest, a12, a22 - largest)
+        if x != 0.0 or y != 0.0 or z != 0.0:
+            x, y, z = _perpendicular(x, y, z)
+            return x, y, z, smallest, middle, largest
+    return 1.0, 0.0, 0.0, smallest, middle, largest
+
+
+@numba.njit(cache=True, inline="always")
+def _window_moments(sums, dims, ix, iy, iz, moments, k):
+    """Write to row k of ``moments`` the point count, the mean (3) and the covariance (6 upper
+    entries) of the points in the 3x3x3 cells around cell (ix, iy, iz) of the hash (dims).
+    ``sums`` rows hold, per cell, the count, the sum of p and the sum of the upper entries of
+    p p^T, p being the scaled offsets of the points from the patch centre."""
+    # The up to 3 cells of a column along z are contiguous; adding them up before adding the
+    # column to the window keeps the chains of dependent additions short.
+    z_first, z_last = max(iz - 1, 0), min(iz + 1, dims[2] - 1)
+    count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
+    for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
+        for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
+            row = (jx * dims[1] + jy) * dims[2]
+            c = row + z_first
+            c0, c1, c2, c3, c4 = sums[c, 0], sums[c, 1], sums[c, 2], sums[c, 3], sums[c, 4]
+            c5, c6, c7, c8, c9 = sums[c, 5], sums[c, 6], sums[c, 7], sums[c, 8], sums[c, 9]
+            for c in range(row + z_first + 1, row + z_last + 1):
+                c0 += sums[c, 0]
+                c1 += sums[c, 1]
+                c2 += sums[c, 2]
+                c3 += sums[c, 3]
+                c4 += sums[c, 4]
+                c5 += sums[c, 5]
+                c6 += sums[c, 6]
+                c7 += sums[c, 7]
+                c8 += sums[c, 8]
+                c9 += sums[c, 9]
+            count += c0
+            sx += c1
+            sy += c2
+            sz += c3
+            sxx += c4
+            sxy += c5
+            sxz += c6
+            syy += c7
+            syz += c8
+            szz += c9
+    inverse = 1.0 / count
+    mx, my, mz = sx * inverse, sy * inverse, sz * inverse
+    moments[k, 0] = count
+    moments[k, 1] = mx
+    moments[k, 2] = my
+    moments[k, 3] = mz
+    moments[k, 4] = sxx * inverse - mx * mx
+    moments[k, 5] = sxy * inverse - mx * my
+    moments[k, 6] = sxz * inverse - mx * mz
+    moments[k, 7] = syy * inverse - my * my
+    moments[k, 8] = syz * inverse - my * mz
+    moments[k, 9] = szz * inverse - mz * mz
+
+
+@numba.njit(cache=True, inline="always")
+def _window_normal(moments, k, centre_from_outward, fallback):
+    """Normal (unit, pointing away from the outward point) of the plane fitted to the window of
+    row k of ``moments`` (see _window_moments), or ``fallback`` when the window holds fewer
+    than MIN_WINDOW_POINTS points, a line, or no isolated plane. ``centre_from_outward`` is the
+    patch centre seen from the outward point, in the scaled units of the moments."""
+    if moments[k, 0] < MIN_WINDOW_POINTS:
+        return fallback[0], fallback[1], fallback[2]
+    a00, a01, a02 = moments[k, 4], moments[k, 5], moments[k, 6]
+    a11, a12, a22 = moments[k, 7], moments[k, 8], moments[k, 9]
+    x, y, z, smallest, middle, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
+    if _is_line(a00, a01, a02, a11, a12, a22, largest) or not _distinct(smallest, middle, largest):
+        return fallback[0], fallback[1], fallback[2]
+    side = (
+        x * (moments[k, 1] + centre_from_outward[0])
+        + y * (moments[k, 2] + centre_from_outward[1])
+        + z * (moments[k, 3] + centre_from_outward[2])
+    )
+    if side < 0.0:
+        return -x, -y, -z
+    return x, y, z
 
 
 @numba.njit(cache=True)
-def _normals_kernel(points, cell_mm, outward_from, fallback):
+def _normals_kernel(points, outward_from, window_mm):
+    """Unit normals ``(N, 3)`` and _OK, or an empty array and the status saying what is wrong
+    with the input (non-finite values, a patch that is a line or a spot). Windows are 3x3x3
+    cells of window_mm / 3 (doubled until the hash has at most MAX_HASH_CELLS cells); the
+    fallback is the normal of the plane of the whole patch."""
     n = points.shape[0]
     lo = np.empty(3)
+    hi = np.empty(3)
+    for a in range(3):
+        lo[a] = hi[a] = points[0, a]
+    for i in range(n):
+        for a in range(3):
+            v = points[i, a]
+            if not math.isfinite(v):
+                return np.empty((0, 3)), _NON_FINITE_POINTS
+            lo[a] = min(lo[a], v)
+            hi[a] = max(hi[a], v)
+    # Sums are taken over offsets from the centre of the bounding box, scaled by a power of two
+    # (exact) to at most 1: no cancellation far from the origin, no overflow in the cubic.
+    centre = np.empty(3)
+    centre_from_outward = np.empty(3)
+    extent = 0.0
+    for a in range(3):
+        if not math.isfinite(outward_from[a]):
+            return np.empty((0, 3)), _NON_FINITE_OUTWARD
+        centre[a] = 0.5 * lo[a] + 0.5 * hi[a]
+        extent = max(extent, hi[a] - lo[a])
+    if not math.isfinite(extent):
+        return np.empty((0, 3)), _OVERFLOW
+    unit = math.ldexp(1.0, -math.frexp(extent)[1])
+    for a in range(3):
+        centre_from_outward[a] = (centre[a] - outward_from[a]) * unit
+    # Hash cells of window_mm / 3 (per_mm cells per mm), twice as large until they are few enough
+    # (the clamp keeps a subnormal window from giving an infinite rate).
+    per_mm = 3.0 / max(window_mm, 1e-300)
+    while (
+        (math.floor((hi[0] - lo[0]) * per_mm) + 1.0)
+        * (math.floor((hi[1] - lo[1]) * per_mm) + 1.0)
+        * (math.floor((hi[2] - lo[2]) * per_mm) + 1.0)
+    ) > MAX_HASH_CELLS:
+        per_mm *= 0.5
     dims = np.empty(3, dtype=np.int64)
     for a in range(3):
-        lo[a] = points[:, a].min()
-        dims[a] = int((points[:, a].max() - lo[a]) / cell_mm) + 1
-    n_cells = dims[0] * dims[1] * dims[2]
+        dims[a] = int((hi[a] - lo[a]) * per_mm) + 1
+    # Per cell: count, sum of p (3), sum of the upper entries of p p^T (6).
+    sums = np.zeros((dims[0] * dims[1] * dims[2], 10))
     cell_of = np.empty(n, dtype=np.int64)
-    # Per-cell sums: count, sum of p (3), sum of p p^T (6 upper entries).
-    sums = np.zeros((n_cells, 10))
+    occupied = np.empty((n, 3), dtype=np.int64)
+    n_occupied = 0
     for i in range(n):
-        ix = int((points[i, 0] - lo[0]) / cell_mm)
-        iy = int((points[i, 1] - lo[1]) / cell_mm)
-        iz = int((points[i, 2] - lo[2]) / cell_mm)
+        ix = int((points[i, 0] - lo[0]) * per_mm)
+        iy = int((points[i, 1] - lo[1]) * per_mm)
+        iz = int((points[i, 2] - lo[2]) * per_mm)
         c = (ix * dims[1] + iy) * dims[2] + iz
         cell_of[i] = c
-        x, y, z = points[i, 0], points[i, 1], points[i, 2]
-        s = sums[c]
-        s[0] += 1.0
-        s[1] += x
-        s[2] += y
-        s[3] += z
-        s[4] += x * x
-        s[5] += x * y
-        s[6] += x * z
-        s[7] += y * y
-        s[8] += y * z
-        s[9] += z * z
+        if sums[c, 0] == 0.0:
+            occupied[n_occupied, 0] = ix
+            occupied[n_occupied, 1] = iy
+            occupied[n_occupied, 2] = iz
+            n_occupied += 1
+        x = (points[i, 0] - centre[0]) * unit
+        y = (points[i, 1] - centre[1]) * unit
+        z = (points[i, 2] - centre[2]) * unit
+        sums[c, 0] += 1.0
+        sums[c, 1] += x
+        sums[c, 2] += y
+        sums[c, 3] += z
+        sums[c, 4] += x * x
+        sums[c, 5] += x * y
+        sums[c, 6] += x * z
+        sums[c, 7] += y * y
+        sums[c, 8] += y * z
+        sums[c, 9] += z * z
+    sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
+    for k in range(n_occupied):
+        c = (occupied[k, 0] * dims[1] + occupied[k, 1]) * dims[2] + occupied[k, 2]
+        sx += sums[c, 1]
+        sy += sums[c, 2]
+        sz += sums[c, 3]
+        sxx += sums[c, 4]
+        sxy += sums[c, 5]
+        sxz += sums[c, 6]
+        syy += sums[c, 7]
+        syz += sums[c, 8]
+        szz += sums[c, 9]
+    inverse = 1.0 / n
+    mx, my, mz = sx * inverse, sy * inverse, sz * inverse
+    a00, a01, a02 = sxx * inverse - mx * mx, sxy * inverse - mx * my, sxz * inverse - mx * mz
+    a11, a12, a22 = syy * inverse - my * my, syz * inverse - my * mz, szz * inverse - mz * mz
+    x, y, z, _, _, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
+    if _is_line(a00, a01, a02, a11, a12, a22, largest):
+        return np.empty((0, 3)), _LINE
+    # The patch plane passes through the centroid; its normal points away from outward_from.
+    side = x * (mx + centre_from_outward[0])
+    side += y * (my + centre_from_outward[1]) + z * (mz + centre_from_outward[2])
+    sign = 1.0 if side >= 0.0 else -1.0
+    fallback = np.empty(3)
+    fallback[0], fallback[1], fallback[2] = sign * x, sign * y, sign * z
+    # Moments of every window first, then the plane fits: the second loop has no branches
+    # that depend on the hash, so the latency of consecutive fits overlaps.
+    moments = np.empty((n_occupied, 10))
+    for k in range(n_occupied):
+        _window_moments(sums, dims, occupied[k, 0], occupied[k, 1], occupied[k, 2], moments, k)
+    cell_normal = np.empty((sums.shape[0], 3))
+    for k in range(n_occupied):
+        c = (occupied[k, 0] * dims[1] + occupied[k, 1]) * dims[2] + occupied[k, 2]
+        nx, ny, nz = _window_normal(moments, k, centre_from_outward, fallback)
+        cell_normal[c, 0] = nx
+        cell_normal[c, 1] = ny
+        cell_normal[c, 2] = nz
     normals = np.empty((n, 3))
-    done = np.zeros(n_cells, dtype=np.bool_)
-    cell_normal = np.zeros((n_cells, 3))
-    window = np.zeros(10)
     for i in range(n):
         c = cell_of[i]
-        if not done[c]:
-            done[c] = True
-            iz = c % dims[2]
-            iy = (c // dims[2]) % dims[1]
-            ix = c // (dims[1] * dims[2])
-            window[:] = 0.0
-            for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
-                for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
-                    for jz in range(max(iz - 1, 0), min(iz + 2, dims[2])):
-                        window += sums[(jx * dims[1] + jy) * dims[2] + jz]
-            count = window[0]
-            normal = fallback.copy()
-            if count >= MIN_WINDOW_POINTS:
-                mx, my, mz = window[1] / count, window[2] / count, window[3] / count
-                candidate, _ = smallest_eigenvector(
-                    window[4] / count - mx * mx,
-                    window[5] / count - mx * my,
-                    window[6] / count - mx * mz,
-                    window[7] / count - my * my,
-                    window[8] / count - my * mz,
-                    window[9] / count - mz * mz,
-                )
-                if candidate[0] != 0.0 or candidate[1] != 0.0 or candidate[2] != 0.0:
-                    normal = candidate
-                    side = (
-                        normal[0] * (mx - outward_from[0])
-                        + normal[1] * (my - outward_from[1])
-                        + normal[2] * (mz - outward_from[2])
-                    )
-                    if side < 0.0:
-                        normal = -normal
-            cell_normal[c] = normal
-        normals[i] = cell_normal[c]
-    return normals
+        normals[i, 0] = cell_normal[c, 0]
+        normals[i, 1] = cell_normal[c, 1]
+        normals[i, 2] = cell_normal[c, 2]
+    return normals, _OK
 
 
 def estimate_patch_normals(
@@ -142,24 +345,17 @@ def estimate_patch_normals(
 
     Points whose window holds fewer than 5 points, or whose neighbourhood is a line, get the
     normal of the plane fitted to the whole patch. Raises RegistrationError when the whole patch
-    is a line or a single spot (no plane at all).
+    is a line or a single spot (no plane at all), or for NaN or infinite coordinates.
     """
-    points = as_points(points_mm, "points_mm", 3)
-    outward_from = np.asarray(outward_from_mm, dtype=np.float64).reshape(3)
+    points = as_points(points_mm, "points_mm", 3, check_finite=False)
+    outward_from = np.ascontiguousarray(outward_from_mm, dtype=np.float64).reshape(-1)
+    if outward_from.shape != (3,):
+        raise RegistrationError(
+            f"outward_from_mm must be one point of 3 coordinates; got {np.shape(outward_from_mm)}"
+        )
     if not (math.isfinite(window_mm) and window_mm > 0.0):
         raise RegistrationError(f"window_mm must be > 0 mm; got {window_mm}")
-    centre = points.mean(axis=0)
-    centred = points - centre
-    covariance = centred.T @ centred / len(points)
-    eigenvalues, axes = np.linalg.eigh(covariance)
-    if eigenvalues[1] <= 1e-9 * max(eigenvalues[2], 1e-300):
-        raise RegistrationError(
-            "the points lie on a line or at one spot: a surface patch needs points spread in "
-            "two directions"
-        )
-    fallback = axes[:, 0] if axes[:, 0] @ (centre - outward_from) >= 0.0 else -axes[:, 0]
-    cell_mm = window_mm / 3.0
-    extent = np.ptp(points, axis=0)
-    while np.prod(np.floor(extent / cell_mm) + 1) > MAX_HASH_CELLS:
-        cell_mm *= 2.0
-    return _normals_kernel(points, cell_mm, outward_from, np.ascontiguousarray(fallback))
+    normals, status = _normals_kernel(points, outward_from, float(window_mm))
+    if status != _OK:
+        raise RegistrationError(_STATUS_MESSAGES[status])
+    return normals

@@ -1,4 +1,5 @@
-"""Closest-point structures: the field's answers against brute force, facing, rejected input."""
+"""The closest-point field: its tangent planes against brute force, facing, exactness on a
+plane, rejected input."""
 
 import math
 
@@ -11,9 +12,11 @@ from scipy.spatial import cKDTree
 from registration.closest_point import (
     BIN_AXES,
     BIN_COVER_RAD,
+    FROM_BAND,
+    FROM_COARSE,
+    NOT_FOUND,
     ClosestPointField,
     FieldSettings,
-    KdTreeClosestPoints,
 )
 from registration.exceptions import RegistrationError
 from tests.registration.shells import make_shell, sample_patch
@@ -68,82 +71,100 @@ def test_every_direction_is_within_the_bin_cover():
     assert np.all(nearest >= np.cos(BIN_COVER_RAD))
 
 
-def test_unoriented_query_is_the_exact_closest_surface_point(field, shell):
-    rng = np.random.default_rng(0)
-    points = rng.uniform(-90.0, 90.0, (300, 3))
-    matches = field.closest(points, None)
-    reference = _brute_force_on_triangles(shell, points)
-    distances = np.sqrt(matches.sq_dists_mm2)
-    assert matches.found.all()
-    # Exact unless the greedy walk stops in a local minimum (far from the surface only).
-    assert np.all(distances >= reference - 1e-9)
-    assert np.mean(np.abs(distances - reference) < 1e-9) > 0.95
+def _outward(points):
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
 
 
-def test_near_surface_queries_land_on_the_outer_table_with_its_normal(field, shell):
-    points = sample_patch(shell, 500, FOREHEAD, 50.0, 0.5, 1)
-    outward = points / np.linalg.norm(points, axis=1, keepdims=True)
-    matches = field.closest(points, outward)
-    reference = _brute_force_on_triangles(shell, points)
-    np.testing.assert_allclose(np.sqrt(matches.sq_dists_mm2), reference, atol=1e-9)
-    radial = np.linalg.norm(matches.points_mm, axis=1)
-    outer_radius = np.linalg.norm(points, axis=1)
-    assert np.all(np.abs(radial - outer_radius) < 3.0)  # not the inner table, 6 mm deeper
-    assert np.all(np.sum(matches.normals * outward, axis=1) > 0.8)
-    np.testing.assert_allclose(np.linalg.norm(matches.normals, axis=1), 1.0, atol=1e-12)
+def test_near_surface_planes_give_the_exact_distance(field, shell):
+    """Points up to 0.75 mm off the outer table (the band covers them all: 2.5 mm minus a cell
+    diagonal): the blended tangent planes give the signed distance to the mesh to 0.03 mm (the
+    shell's triangles are ~2.5 mm: the band interpolates over a curved, faceted surface) and an
+    outward normal."""
+    on_surface = sample_patch(shell, 500, FOREHEAD, 50.0, 0.0, 1)
+    height = np.random.default_rng(1).uniform(-0.75, 0.75, len(on_surface))
+    points = on_surface + height[:, None] * _outward(on_surface)
+    planes = field.tangent_planes(points, _outward(points))
+    assert np.all(planes.source == FROM_BAND)
+    exact = _brute_force_on_triangles(shell, points)
+    signed = np.where(height >= 0.0, exact, -exact)
+    np.testing.assert_allclose(planes.residuals_mm, signed, atol=0.03)
+    np.testing.assert_allclose(np.linalg.norm(planes.normals, axis=1), 1.0, atol=1e-9)
+    assert np.all(np.sum(planes.normals * _outward(points), axis=1) > 0.8)
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.floats(6.5, 25.0), st.integers(0, 1000))
+@given(st.floats(3.5, 25.0), st.integers(0, 1000))
 def test_points_inside_the_shell_still_find_the_outer_table(field, shell, depth_mm, seed):
-    """Below the inner table (closer to it than to the outer one), an outward-facing query
-    gets the outer table: the inner table faces the other way."""
+    """Inside the 6 mm bone, or below the inner table (closer to it than to the outer one), an
+    outward-facing query gets the outer table's plane: the inner table faces the other way, so
+    the band refuses and the coarse grid, which knows about facing, answers."""
     points = sample_patch(shell, 50, FOREHEAD, 40.0, 0.0, seed)
-    outward = points / np.linalg.norm(points, axis=1, keepdims=True)
-    matches = field.closest(points - depth_mm * outward, outward)
-    assert np.all(np.sum(matches.normals * outward, axis=1) > 0.5)
-    to_outer, _ = cKDTree(shell.vertices_mm[: shell.n_outer]).query(matches.points_mm)
-    to_inner, _ = cKDTree(shell.vertices_mm[shell.n_outer :]).query(matches.points_mm)
-    assert np.all(to_outer < to_inner)
+    outward = _outward(points)
+    planes = field.tangent_planes(points - depth_mm * outward, outward)
+    assert np.all(planes.source == FROM_COARSE)
+    assert np.all(np.sum(planes.normals * outward, axis=1) > 0.5)
+    # Below the outer table's plane by about the depth (the coarse plane is a vertex's, a few
+    # millimetres from the closest point on this curved shell).
+    np.testing.assert_allclose(planes.residuals_mm, -depth_mm, atol=0.15 * depth_mm + 0.5)
 
 
-def test_field_agrees_with_kdtree_fallback_near_the_surface(field, shell):
-    points = sample_patch(shell, 400, FOREHEAD, 50.0, 0.3, 2)
-    outward = points / np.linalg.norm(points, axis=1, keepdims=True)
-    tree = KdTreeClosestPoints(shell.vertices_mm, shell.normals)
-    by_field = field.closest(points, outward)
-    by_tree = tree.closest(points, outward)
-    # The tree answers with vertices (~2 mm apart on this shell), the field with exact points.
-    assert np.all(by_field.sq_dists_mm2 <= by_tree.sq_dists_mm2 + 1e-9)
-    assert np.max(np.linalg.norm(by_field.points_mm - by_tree.points_mm, axis=1)) < 2.5
+def test_unoriented_field_answers_with_the_nearer_table(shell):
+    """With facing switched off (any normal counts), a point just above the inner table gets
+    the inner table: what the facing test prevents."""
+    field = ClosestPointField(
+        shell.vertices_mm,
+        shell.normals,
+        shell.triangles,
+        FieldSettings(max_normal_angle_rad=math.pi),
+    )
+    points = sample_patch(shell, 50, FOREHEAD, 40.0, 0.0, 3)
+    outward = _outward(points)
+    planes = field.tangent_planes(points - 7.0 * outward, outward)  # 1 mm inside the cavity
+    assert np.all(np.sum(planes.normals * outward, axis=1) < -0.5)
 
 
-def test_hints_from_a_previous_query_give_the_same_matches(field, shell):
-    points = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.3, 4)
-    outward = points / np.linalg.norm(points, axis=1, keepdims=True)
-    first = field.closest(points, outward)
-    moved = points + np.array([0.2, -0.1, 0.1])  # as between two ICP iterations
-    cold = field.closest(moved, outward)
-    warm = field.closest(moved, outward, first.vertices)
-    same = np.isclose(cold.sq_dists_mm2, warm.sq_dists_mm2, rtol=0, atol=1e-12)
-    assert np.mean(same) > 0.99
-    assert np.all(first.vertices >= 0)
-
-
-def test_hints_of_wrong_shape_are_rejected(field):
-    with pytest.raises(RegistrationError, match="hints must have shape"):
-        field.closest(np.zeros((4, 3)), np.ones((4, 3)), np.zeros(3, dtype=int))
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_field_is_exact_for_a_plane(seed):
+    """Blended tangent planes of a flat surface are the plane itself: the residual is the height
+    above it (to float32 storage), wherever the eight nodes around a point are in the band."""
+    rng = np.random.default_rng(seed)
+    spacing = rng.uniform(0.5, 3.0)
+    grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0), indexing="ij"), -1) * spacing
+    vertices = np.column_stack([grid.reshape(-1, 2), np.zeros(144)])
+    index = np.arange(144).reshape(12, 12)
+    a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]
+    triangles = np.concatenate(
+        [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)]
+    )
+    normals = np.tile([0.0, 0.0, 1.0], (144, 1))
+    field = ClosestPointField(vertices, normals, triangles)
+    points = np.column_stack(
+        [rng.uniform(2.0, 9.0 * spacing, (200, 2)), rng.uniform(-0.9, 0.9, 200)]
+    )
+    planes = field.tangent_planes(points, np.tile([0.0, 0.0, 1.0], (200, 1)))
+    assert np.all(planes.source == FROM_BAND)
+    np.testing.assert_allclose(planes.residuals_mm, points[:, 2], atol=1e-5)
+    np.testing.assert_allclose(planes.normals, np.tile([0.0, 0.0, 1.0], (200, 1)), atol=1e-6)
 
 
 def test_points_far_outside_the_grid_are_answered(field):
-    matches = field.closest(np.array([[500.0, 0.0, 0.0], [0.0, -400.0, 300.0]]), None)
-    assert matches.found.all()
-    assert np.all(np.sqrt(matches.sq_dists_mm2) > 300.0)
+    points = np.array([[500.0, 0.0, 0.0], [0.0, -400.0, 300.0]])
+    planes = field.tangent_planes(points, _outward(points))
+    assert np.all(planes.source == FROM_COARSE)
+    assert np.all(planes.residuals_mm > 300.0)
+
+
+def test_coarse_answers_beyond_the_distance_limit_are_not_found(field):
+    points = np.array([[500.0, 0.0, 0.0], [0.0, -400.0, 300.0]])
+    planes = field.tangent_planes(points, _outward(points), max_distance_mm=50.0)
+    assert np.all(planes.source == NOT_FOUND)
+    assert np.all(np.isnan(planes.residuals_mm))
 
 
 def test_query_direction_shape_must_match(field):
     with pytest.raises(RegistrationError, match="directions must have the shape"):
-        field.closest(np.zeros((4, 3)), np.ones((3, 3)))
+        field.tangent_planes(np.zeros((4, 3)), np.ones((3, 3)))
 
 
 def test_field_too_large_is_rejected(shell):
@@ -178,6 +199,16 @@ def test_normal_angle_out_of_range_is_rejected():
         FieldSettings(max_normal_angle_rad=4.0)
 
 
-def test_kdtree_k_must_be_positive(shell):
-    with pytest.raises(RegistrationError, match="k must be >= 1"):
-        KdTreeClosestPoints(shell.vertices_mm, shell.normals, math.radians(60), k=0)
+def test_band_narrower_than_its_node_spacing_is_rejected():
+    with pytest.raises(RegistrationError, match="band_radius_mm"):
+        FieldSettings(band_spacing_mm=2.0, band_radius_mm=1.0)
+
+
+def test_band_too_large_is_rejected(shell):
+    with pytest.raises(RegistrationError, match="band of the closest-point field needs"):
+        ClosestPointField(
+            shell.vertices_mm,
+            shell.normals,
+            shell.triangles,
+            FieldSettings(band_spacing_mm=0.05, band_radius_mm=0.1),
+        )

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from registration.closest_point import KdTreeClosestPoints
+from registration.closest_point import ClosestPointField, FieldSettings
 from registration.exceptions import RegistrationError
 from registration.icp import (
     IcpMethod,
@@ -95,8 +95,13 @@ def test_patch_pushed_inside_is_not_captured_by_the_inner_table(registration, sh
 def test_unoriented_matching_is_captured_by_the_inner_table(shell):
     """The failure the facing test prevents: with normals ignored (any direction is facing),
     the same pushed-in patch locks onto the inner table."""
-    index = KdTreeClosestPoints(shell.vertices_mm, shell.normals, max_normal_angle_rad=math.pi)
-    naive = SurfaceRegistration(index, IcpSettings(multi_start=MultiStartSettings(enabled=False)))
+    field = ClosestPointField(
+        shell.vertices_mm,
+        shell.normals,
+        shell.triangles,
+        FieldSettings(max_normal_angle_rad=math.pi),
+    )
+    naive = SurfaceRegistration(field, IcpSettings(multi_start=MultiStartSettings(enabled=False)))
     truth = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.3, 0)
     inward = -truth.mean(axis=0) / np.linalg.norm(truth.mean(axis=0))
     moved_from_true = make_rigid(np.eye(3), 10.0 * inward)
@@ -117,10 +122,10 @@ def test_large_misalignment_is_recovered(registration, shell, seed):
 
 
 def test_multi_start_rescues_a_start_the_single_run_cannot(shell):
-    """Shifted 50 mm (beyond the 30 mm correspondence limit) and turned 30 deg, the single run
+    """Shifted 50 mm (beyond the 30 mm correspondence limit) and turned 45 deg, the single run
     locks in a wrong place; the multi-start finds the truth and says which start won."""
     truth = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.2, 1)
-    moving, moved_from_true = _misalign(truth, 30.0, 50.0, 1)
+    moving, moved_from_true = _misalign(truth, 45.0, 50.0, 1)
     single = SurfaceRegistration.from_mesh(
         shell.vertices_mm,
         shell.normals,
@@ -156,7 +161,8 @@ def test_initial_pose_is_used(registration, shell):
 
 def test_point_to_plane_converges_where_point_to_point_crawls(shell):
     """Noise-free points all around the outer table, 3 deg / 3 mm off: point-to-plane lands on
-    the truth in a few Gauss-Newton steps; point-to-point (the textbook ICP) improves only
+    the truth in a few Gauss-Newton steps (to the field's interpolation error: its planes blend
+    over this shell's 2.5 mm facets to ~0.01 mm); point-to-point (the textbook ICP) improves only
     linearly and is still ~0.5-1 deg off after 100 iterations. Hence point-to-plane is the
     default."""
     rng = np.random.default_rng(3)
@@ -176,8 +182,8 @@ def test_point_to_plane_converges_where_point_to_point_crawls(shell):
         ).register(moving)
     plane = results[IcpMethod.POINT_TO_PLANE]
     rotation_error, shift_error = _errors(plane.fixed_from_moving, moved_from_true, truth.mean(0))
-    assert rotation_error < 1e-3
-    assert shift_error < 1e-3
+    assert rotation_error < 0.02
+    assert shift_error < 0.01
     assert plane.iterations <= 10
     point = results[IcpMethod.POINT_TO_POINT]
     rotation_error, shift_error = _errors(point.fixed_from_moving, moved_from_true, truth.mean(0))
@@ -197,7 +203,7 @@ def test_given_normals_are_used(registration, shell):
     assert np.median(depth) > 4.0  # the 6 mm thick shell, measured along the radius
 
 
-def test_outliers_are_trimmed(registration, shell):
+def test_outliers_are_rejected(registration, shell):
     truth = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.2, 8)
     rng = np.random.default_rng(8)
     corrupted = truth.copy()
@@ -277,9 +283,9 @@ def test_normals_of_wrong_length_are_rejected(registration, shell):
         registration.register(points, normals=np.ones((10, 3)))
 
 
-def test_trim_fraction_out_of_range_is_rejected():
-    with pytest.raises(RegistrationError, match="trim_fraction"):
-        IcpSettings(trim_fraction=0.0)
+def test_non_positive_kernel_width_is_rejected():
+    with pytest.raises(RegistrationError, match="kernel_sigmas"):
+        IcpSettings(kernel_sigmas=0.0)
 
 
 def test_too_few_coarse_points_are_rejected():

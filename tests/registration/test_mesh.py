@@ -1,4 +1,4 @@
-"""Mesh helpers: vertex normals, adjacency, triangle incidence, rejected input."""
+"""Mesh helpers: vertex normals, triangle incidence, rejected input."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,6 @@ from registration.exceptions import RegistrationError
 from registration.mesh import (
     as_triangles,
     sample_on_triangles,
-    vertex_adjacency,
     vertex_normals,
     vertex_triangles,
 )
@@ -29,16 +28,12 @@ def test_normals_of_a_single_triangle():
     np.testing.assert_allclose(normals, np.tile([0.0, 0.0, 1.0], (3, 1)))
 
 
-def test_adjacency_is_symmetric_and_incidence_complete():
+def test_incidence_lists_every_triangle_of_a_vertex():
     shell = make_shell(subdivisions=2)
     n = len(shell.vertices_mm)
-    adjacency = vertex_adjacency(shell.triangles, n)
     incidence = vertex_triangles(shell.triangles, n)
     for v in range(0, n, 37):
-        neighbours = set(adjacency.neighbours[adjacency.start[v] : adjacency.start[v + 1]])
-        for u in neighbours:
-            assert v in set(adjacency.neighbours[adjacency.start[u] : adjacency.start[u + 1]])
-        faces = incidence.neighbours[incidence.start[v] : incidence.start[v + 1]]
+        faces = incidence.triangles[incidence.start[v] : incidence.start[v + 1]]
         assert set(faces) == set(np.flatnonzero((shell.triangles == v).any(axis=1)))
 
 
