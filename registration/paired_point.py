@@ -8,7 +8,7 @@ the largest root of ``N``'s characteristic quartic, found by Newton's method fro
 (Theobald 2005, Acta Cryst A61, the QCP method); the eigenvector is a column of the adjugate of
 ``N - lambda I`` (Liu, Agrafiotis & Theobald 2010, J Comput Chem 31(7)). A unit quaternion is
 always a proper rotation, so no reflection can come out of it. All of this is scalar arithmetic
-in one small Numba kernel: no LAPACK call and no allocation but the outputs.
+in one small Numba kernel: no LAPACK call and no allocation (the caller allocates the outputs).
 
 When the largest eigenvalue is nearly repeated the rotation itself is ill-determined (collinear
 points, or a near-mirror image whose two smallest singular values nearly cancel) and the closed
@@ -145,7 +145,8 @@ def _horn_quaternion(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz):
     largest one (at the bound 1) decreases monotonically to it. At that root ``p'`` is the product
     of the three gaps to the other eigenvalues and ``p''/2`` the sum of their pairwise products,
     so ``2 p'/p'' = 1 / sum(1 / gap)`` lies between a third of the smallest gap and that gap:
-    below ``HORN_GAP_TOL`` (relative) the result is flagged as unreliable.
+    below ``HORN_GAP_TOL`` (relative), or if Newton's method has not converged, the result is
+    flagged as unreliable.
     """
     n00 = sxx + syy + szz
     n01 = syz - szy

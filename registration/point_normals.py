@@ -22,6 +22,8 @@ from registration.transforms import as_points
 
 MIN_WINDOW_POINTS = 5
 MAX_HASH_CELLS = 8_000_000
+# Rows of the per-cell sums are numbered in int32 (4 bytes per cell of the hash).
+MAX_PATCH_POINTS = 2**31 - 2
 # Relative gap (to the largest eigenvalue's magnitude) below which two eigenvalues count as one.
 EIGENVALUE_SEPARATION = 1e-12
 # Points are on a line (or at a spot) when their middle eigenvalue is below this fraction of the
@@ -144,22 +146,24 @@ def smallest_eigenvector(
 
 
 @numba.njit(cache=True, inline="always")
-def _window_moments(sums, dims, ix, iy, iz, moments, k):
+def _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, k):
     """Write to row k of ``moments`` the point count, the mean (3) and the covariance (6 upper
     entries) of the points in the 3x3x3 cells around cell (ix, iy, iz) of the hash (dims).
-    ``sums`` rows hold, per cell, the count, the sum of p and the sum of the upper entries of
-    p p^T, p being the scaled offsets of the points from the patch centre."""
-    # The up to 3 cells of a column along z are contiguous; adding them up before adding the
-    # column to the window keeps the chains of dependent additions short.
+    ``row_of_cell`` maps each cell to its row of ``sums`` (row 0, all zeros, for the empty
+    cells); a row holds the count, the sum of p and the sum of the upper entries of p p^T of
+    the cell's points, p being their scaled offsets from the patch centre."""
+    # Adding up the up to 3 cells of a column along z before adding the column to the window
+    # keeps the chains of dependent additions short.
     z_first, z_last = max(iz - 1, 0), min(iz + 1, dims[2] - 1)
     count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
     for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
         for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
-            row = (jx * dims[1] + jy) * dims[2]
-            c = row + z_first
+            column = (jx * dims[1] + jy) * dims[2]
+            c = row_of_cell[column + z_first]
             c0, c1, c2, c3, c4 = sums[c, 0], sums[c, 1], sums[c, 2], sums[c, 3], sums[c, 4]
             c5, c6, c7, c8, c9 = sums[c, 5], sums[c, 6], sums[c, 7], sums[c, 8], sums[c, 9]
-            for c in range(row + z_first + 1, row + z_last + 1):
+            for jz in range(z_first + 1, z_last + 1):
+                c = row_of_cell[column + jz]
                 c0 += sums[c, 0]
                 c1 += sums[c, 1]
                 c2 += sums[c, 2]
@@ -262,47 +266,57 @@ def _normals_kernel(points, outward_from, window_mm):
     dims = np.empty(3, dtype=np.int64)
     for a in range(3):
         dims[a] = int((hi[a] - lo[a]) * per_mm) + 1
-    # Per cell: count, sum of p (3), sum of the upper entries of p p^T (6).
-    sums = np.zeros((dims[0] * dims[1] * dims[2], 10))
-    cell_of = np.empty(n, dtype=np.int64)
-    occupied = np.empty((n, 3), dtype=np.int64)
-    n_occupied = 0
+    # The occupied cells get rows 1, 2, ... of sums in the order the points reach them (row 0
+    # stays zero, for the empty cells): count, sum of p (3), sum of the upper entries of p p^T
+    # (6). Memory: 4 bytes per cell of the hash and about 150 per point, so that one stray
+    # point metres away costs milliseconds, not a dense table of MAX_HASH_CELLS rows.
+    row_of_cell = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.int32)
+    sums = np.empty((n + 1, 10))
+    cell_of_row = np.empty((n + 1, 3), dtype=np.int64)
+    row_of_point = np.empty(n, dtype=np.int64)
+    n_rows = 0
+    for f in range(10):
+        sums[0, f] = 0.0
     for i in range(n):
         ix = int((points[i, 0] - lo[0]) * per_mm)
         iy = int((points[i, 1] - lo[1]) * per_mm)
         iz = int((points[i, 2] - lo[2]) * per_mm)
         c = (ix * dims[1] + iy) * dims[2] + iz
-        cell_of[i] = c
-        if sums[c, 0] == 0.0:
-            occupied[n_occupied, 0] = ix
-            occupied[n_occupied, 1] = iy
-            occupied[n_occupied, 2] = iz
-            n_occupied += 1
+        r = row_of_cell[c]
+        if r == 0:
+            n_rows += 1
+            r = n_rows
+            row_of_cell[c] = r
+            cell_of_row[r, 0] = ix
+            cell_of_row[r, 1] = iy
+            cell_of_row[r, 2] = iz
+            for f in range(10):
+                sums[r, f] = 0.0
+        row_of_point[i] = r
         x = (points[i, 0] - centre[0]) * unit
         y = (points[i, 1] - centre[1]) * unit
         z = (points[i, 2] - centre[2]) * unit
-        sums[c, 0] += 1.0
-        sums[c, 1] += x
-        sums[c, 2] += y
-        sums[c, 3] += z
-        sums[c, 4] += x * x
-        sums[c, 5] += x * y
-        sums[c, 6] += x * z
-        sums[c, 7] += y * y
-        sums[c, 8] += y * z
-        sums[c, 9] += z * z
+        sums[r, 0] += 1.0
+        sums[r, 1] += x
+        sums[r, 2] += y
+        sums[r, 3] += z
+        sums[r, 4] += x * x
+        sums[r, 5] += x * y
+        sums[r, 6] += x * z
+        sums[r, 7] += y * y
+        sums[r, 8] += y * z
+        sums[r, 9] += z * z
     sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
-    for k in range(n_occupied):
-        c = (occupied[k, 0] * dims[1] + occupied[k, 1]) * dims[2] + occupied[k, 2]
-        sx += sums[c, 1]
-        sy += sums[c, 2]
-        sz += sums[c, 3]
-        sxx += sums[c, 4]
-        sxy += sums[c, 5]
-        sxz += sums[c, 6]
-        syy += sums[c, 7]
-        syz += sums[c, 8]
-        szz += sums[c, 9]
+    for r in range(1, n_rows + 1):
+        sx += sums[r, 1]
+        sy += sums[r, 2]
+        sz += sums[r, 3]
+        sxx += sums[r, 4]
+        sxy += sums[r, 5]
+        sxz += sums[r, 6]
+        syy += sums[r, 7]
+        syz += sums[r, 8]
+        szz += sums[r, 9]
     inverse = 1.0 / n
     mx, my, mz = sx * inverse, sy * inverse, sz * inverse
     a00, a01, a02 = sxx * inverse - mx * mx, sxy * inverse - mx * my, sxz * inverse - mx * mz
@@ -318,22 +332,22 @@ def _normals_kernel(points, outward_from, window_mm):
     fallback[0], fallback[1], fallback[2] = sign * x, sign * y, sign * z
     # Moments of every window first, then the plane fits: the second loop has no branches
     # that depend on the hash, so the latency of consecutive fits overlaps.
-    moments = np.empty((n_occupied, 10))
-    for k in range(n_occupied):
-        _window_moments(sums, dims, occupied[k, 0], occupied[k, 1], occupied[k, 2], moments, k)
-    cell_normal = np.empty((sums.shape[0], 3))
-    for k in range(n_occupied):
-        c = (occupied[k, 0] * dims[1] + occupied[k, 1]) * dims[2] + occupied[k, 2]
-        nx, ny, nz = _window_normal(moments, k, centre_from_outward, fallback)
-        cell_normal[c, 0] = nx
-        cell_normal[c, 1] = ny
-        cell_normal[c, 2] = nz
+    moments = np.empty((n_rows + 1, 10))
+    for r in range(1, n_rows + 1):
+        ix, iy, iz = cell_of_row[r, 0], cell_of_row[r, 1], cell_of_row[r, 2]
+        _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, r)
+    row_normal = np.empty((n_rows + 1, 3))
+    for r in range(1, n_rows + 1):
+        nx, ny, nz = _window_normal(moments, r, centre_from_outward, fallback)
+        row_normal[r, 0] = nx
+        row_normal[r, 1] = ny
+        row_normal[r, 2] = nz
     normals = np.empty((n, 3))
     for i in range(n):
-        c = cell_of[i]
-        normals[i, 0] = cell_normal[c, 0]
-        normals[i, 1] = cell_normal[c, 1]
-        normals[i, 2] = cell_normal[c, 2]
+        r = row_of_point[i]
+        normals[i, 0] = row_normal[r, 0]
+        normals[i, 1] = row_normal[r, 1]
+        normals[i, 2] = row_normal[r, 2]
     return normals, _OK
 
 
@@ -348,6 +362,10 @@ def estimate_patch_normals(
     is a line or a single spot (no plane at all), or for NaN or infinite coordinates.
     """
     points = as_points(points_mm, "points_mm", 3, check_finite=False)
+    if len(points) > MAX_PATCH_POINTS:
+        raise RegistrationError(
+            f"points_mm has {len(points)} points; at most {MAX_PATCH_POINTS} are supported"
+        )
     outward_from = np.ascontiguousarray(outward_from_mm, dtype=np.float64).reshape(-1)
     if outward_from.shape != (3,):
         raise RegistrationError(

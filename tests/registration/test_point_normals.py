@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
+from registration import point_normals
 from registration.exceptions import RegistrationError
 from registration.point_normals import (
     MIN_WINDOW_POINTS,
@@ -219,6 +220,12 @@ def test_nan_outward_point_is_rejected():
 def test_outward_point_of_wrong_size_is_rejected():
     with pytest.raises(RegistrationError, match="outward_from_mm must be one point"):
         estimate_patch_normals(np.eye(3) * 10, np.zeros(2))
+
+
+def test_more_points_than_the_row_numbers_hold_are_rejected(monkeypatch):
+    monkeypatch.setattr(point_normals, "MAX_PATCH_POINTS", 10)
+    with pytest.raises(RegistrationError, match="at most 10 are supported"):
+        estimate_patch_normals(np.random.default_rng(0).normal(size=(11, 3)), np.zeros(3))
 
 
 def test_points_spanning_more_than_float64_are_rejected():
