@@ -122,7 +122,9 @@ class TangentPlanes:
     """Each query's tangent plane at its closest facing surface point (surface frame).
 
     ``residuals_mm`` (N,) signed distance from the query to the plane (positive outside),
-    ``normals`` (N, 3) unit outward normals, ``source`` (N,) FROM_BAND, FROM_COARSE or
+    ``normals`` (N, 3) outward normals: the gradient of that distance (unit length to about 1%
+    in the band, where the planes blend; exactly unit from the coarse grid), ``source`` (N,)
+    FROM_BAND, FROM_COARSE or
     NOT_FOUND (no facing point within reach: residual and normal NaN).
     """
 
@@ -361,9 +363,10 @@ def _corner_nodes(ix, iy, iz, brick_of):
 
 
 @numba.njit(cache=True, inline="always")
-def _from_band(qx, qy, qz, dx, dy, dz, field, cos_max):
-    """Trilinear blend of the tangent planes of the eight band nodes around q; ok False when a
-    node is missing or does not face the direction (dx, dy, dz)."""
+def band_plane(qx, qy, qz, dx, dy, dz, field, cos_max):
+    """(ok, signed distance (mm), its gradient) of q from the trilinear blend of the tangent
+    planes of the eight band nodes around it (the gradient is unit length to about 1%); ok
+    False when a node is missing or does not face the direction (dx, dy, dz)."""
     h = field.band_spacing
     per_mm = 1.0 / h  # one division, not three
     ux = (qx - field.band_origin[0]) * per_mm
@@ -389,20 +392,27 @@ def _from_band(qx, qy, qz, dx, dy, dz, field, cos_max):
         if not nx * dx + ny * dy + nz * dz >= cos_max:
             return False, 0.0, 0.0, 0.0, 0.0
         ox, oy, oz = (c >> 2) & 1, (c >> 1) & 1, c & 1
-        w = (fx if ox else 1.0 - fx) * (fy if oy else 1.0 - fy) * (fz if oz else 1.0 - fz)
+        wx = fx if ox else 1.0 - fx
+        wy = fy if oy else 1.0 - fy
+        wz = fz if oz else 1.0 - fz
+        w = wx * wy * wz
+        # Distance from q to this node's tangent plane.
         distance = float(planes[node, 3]) + h * (nx * (fx - ox) + ny * (fy - oy) + nz * (fz - oz))
         residual += w * distance
-        gx += w * nx
-        gy += w * ny
-        gz += w * nz
-    scale = 1.0 / math.sqrt(gx * gx + gy * gy + gz * gz)
-    return True, residual, gx * scale, gy * scale, gz * scale
+        # Exact gradient of the blend: the planes' normals, plus how the weights change (the
+        # planes disagree by the surface's curvature: ~1%, enough to make Gauss-Newton linear).
+        spread = distance * per_mm
+        gx += w * nx + (wy * wz if ox else -wy * wz) * spread
+        gy += w * ny + (wx * wz if oy else -wx * wz) * spread
+        gz += w * nz + (wx * wy if oz else -wx * wy) * spread
+    return True, residual, gx, gy, gz
 
 
 @numba.njit(cache=True, inline="always")
-def _from_coarse(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
-    """Tangent plane at the coarse grid's closest vertex of the direction's bin; ok False when
-    there is none, it does not face the direction, or it is farther than sqrt(max_d2) mm."""
+def coarse_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
+    """(ok, signed distance (mm), unit normal) of q from the tangent plane at the coarse grid's
+    closest vertex of the direction's bin; ok False when there is none, it does not face the
+    direction, or it is farther than sqrt(max_d2) mm."""
     per_mm = 1.0 / field.coarse_spacing
     shape = field.coarse_shape
     ix = min(max(math.floor((qx - field.coarse_origin[0]) * per_mm), 0), shape[0] - 1)
@@ -423,12 +433,12 @@ def _from_coarse(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
 @numba.njit(cache=True, inline="always")
 def tangent_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
     """The tangent plane of the closest surface point facing the unit direction (dx, dy, dz):
-    (source, signed distance of q (mm), unit normal); source is FROM_BAND, FROM_COARSE or
+    (source, signed distance of q (mm), its gradient); source is FROM_BAND, FROM_COARSE or
     NOT_FOUND. Coarse answers farther than sqrt(max_d2) mm count as not found."""
-    ok, residual, nx, ny, nz = _from_band(qx, qy, qz, dx, dy, dz, field, cos_max)
+    ok, residual, nx, ny, nz = band_plane(qx, qy, qz, dx, dy, dz, field, cos_max)
     if ok:
         return FROM_BAND, residual, nx, ny, nz
-    ok, residual, nx, ny, nz = _from_coarse(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2)
+    ok, residual, nx, ny, nz = coarse_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2)
     if ok:
         return FROM_COARSE, residual, nx, ny, nz
     return NOT_FOUND, np.nan, np.nan, np.nan, np.nan
