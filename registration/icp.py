@@ -1,16 +1,19 @@
 """Surface registration of digitised points to a CT surface: the iterative closest point
 algorithm (Besl & McKay 1992, IEEE PAMI 14(2)) with
 
-- closest points from a structure built once per surface (``registration.closest_point``),
-  restricted to vertices facing the same way as the digitised patch, so that a patch on the
-  outer table of a bone is never captured by the inner table;
-- rejection by distance and by normal compatibility, and a robust kernel: each step weights the
-  pairs by Tukey's biweight (Beaton & Tukey 1974, Technometrics 16(2)) of their residual, scaled
-  by a robust estimate of the noise (1.4826 x the median absolute residual), so that outliers
-  count for nothing. (A hard trim of the worst residuals makes the kept set flicker from step to
-  step and ICP crawl near the optimum; smooth weights let it converge in a few steps.)
+- for each point, the tangent plane of the closest surface point facing the same way as the
+  digitised patch, from a field built once per surface (``registration.closest_point``), so
+  that a patch on the outer table of a bone is never captured by the inner table;
+- rejection by distance and by normal compatibility, and of outliers by Hampel's X84 rule
+  (residuals farther than 5.2 median absolute deviations from the median; used for ICP by
+  Trucco et al. 1999, Pattern Recognition Letters 20(9)). Once the steps are small the pairs
+  keep their weights, so that the last steps minimise one fixed objective. (A hard trim of a
+  fixed share of the worst residuals, or weights re-decided at every step, make the kept set
+  flicker and ICP crawl near the optimum.)
 - a point-to-plane Gauss-Newton step (Chen & Medioni 1992; small-angle linearisation as in
-  Low 2004, UNC TR04-004, eq. 6-8) or a point-to-point step (Arun/Umeyama, as paired points);
+  Low 2004, UNC TR04-004, eq. 6-8) or a point-to-point one (the residual vector to the foot of
+  the perpendicular as a fixed target: the textbook ICP error, linearised the same way), the
+  whole iteration one Numba kernel;
 - a multi-start fallback when the run from the given pose does not fit well: coarse runs from
   rotations about and shifts along the patch around that pose, scored by inlier fraction and
   RMS, the best few refined on all points.
@@ -51,6 +54,7 @@ STALL_FACTOR = 5.0
 MAX_STEP_RAD = math.radians(10.0)
 # Points the robust noise estimate of each step looks at (plenty for a median and a MAD).
 SCALE_SAMPLES = 128
+# Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
 
 
@@ -107,14 +111,15 @@ class MultiStartSettings:
 class IcpSettings:
     """Settings of one surface registration (mm, rad).
 
-    ``max_correspondence_mm``: pairs farther apart are rejected; pairs farther than
-    max(``kernel_sigmas`` x the robust noise estimate, ``min_kernel_mm``) from their plane have
-    no weight in a step (Tukey's biweight; 4.685 sigmas keeps 95% of the efficiency of least
-    squares on Gaussian noise); ``inlier_distance_mm``:
-    a point is an inlier of the result when it ends this close to a facing surface point
-    (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a step turns less than
-    ``rotation_tol_rad`` and moves less than ``translation_tol_mm`` (point-to-plane: or two
-    steps in a row stay within five times that), or after ``max_iterations``.
+    ``max_correspondence_mm``: pairs farther apart are rejected; pairs whose residual is
+    farther than max(``kernel_sigmas`` x sigma, ``min_kernel_mm``) from the median residual are
+    outliers (sigma = 1.4826 x the median absolute deviation: 3.5 sigmas is Hampel's X84 rule;
+    the floor keeps noise-free points from being cut by their own rounding);
+    ``inlier_distance_mm``: a point is an inlier of the result when it ends this close to a
+    facing surface point (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a
+    step turns less than ``rotation_tol_rad`` and moves less than ``translation_tol_mm``
+    (point-to-plane: or two steps in a row stay within five times that), or after
+    ``max_iterations``.
     ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
     More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
     of about that many first, then all of them from where it converged.
