@@ -26,5 +26,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Numba's on-disk cache does not notice when a kernel inlined from another module changes:
+# after editing registration/, `make clean` (or deleting __pycache__/*.nbi, *.nbc) recompiles.
 clean:
 	rm -rf $(VENV) gestes-demo .pytest_cache
+	find . -path ./.venv -prune -o -name '*.nb[ic]' -exec rm -f {} +

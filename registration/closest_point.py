@@ -2,7 +2,7 @@
 
 What ICP asks of a surface, for a query point (mm, surface frame) and its outward direction: the
 tangent plane at the closest surface point facing the same way, as a signed distance (positive
-outside) and a unit normal. Facing matters on a bone shell: a point digitised on the outer
+outside) and the outward normal. Facing matters on a bone shell: a point digitised on the outer
 table has an outward normal opposite to the inner table's, so the inner table is never offered
 to it.
 
@@ -122,8 +122,8 @@ class TangentPlanes:
     """Each query's tangent plane at its closest facing surface point (surface frame).
 
     ``residuals_mm`` (N,) signed distance from the query to the plane (positive outside),
-    ``normals`` (N, 3) outward normals: the gradient of that distance (unit length to about 1%
-    in the band, where the planes blend; exactly unit from the coarse grid), ``source`` (N,)
+    ``normals`` (N, 3) outward normals (unit length to about 1% in the band, where the planes
+    blend; exactly unit from the coarse grid), ``source`` (N,)
     FROM_BAND, FROM_COARSE or
     NOT_FOUND (no facing point within reach: residual and normal NaN).
     """
@@ -364,9 +364,9 @@ def _corner_nodes(ix, iy, iz, brick_of):
 
 @numba.njit(cache=True, inline="always")
 def band_plane(qx, qy, qz, dx, dy, dz, field, cos_max):
-    """(ok, signed distance (mm), its gradient) of q from the trilinear blend of the tangent
-    planes of the eight band nodes around it (the gradient is unit length to about 1%); ok
-    False when a node is missing or does not face the direction (dx, dy, dz)."""
+    """(ok, signed distance (mm), normal) of q from the trilinear blend of the tangent planes of
+    the eight band nodes around it; the normal is the same blend of theirs (unit length to about
+    1%). ok is False when a node is missing or does not face the direction (dx, dy, dz)."""
     h = field.band_spacing
     per_mm = 1.0 / h  # one division, not three
     ux = (qx - field.band_origin[0]) * per_mm
@@ -392,19 +392,13 @@ def band_plane(qx, qy, qz, dx, dy, dz, field, cos_max):
         if not nx * dx + ny * dy + nz * dz >= cos_max:
             return False, 0.0, 0.0, 0.0, 0.0
         ox, oy, oz = (c >> 2) & 1, (c >> 1) & 1, c & 1
-        wx = fx if ox else 1.0 - fx
-        wy = fy if oy else 1.0 - fy
-        wz = fz if oz else 1.0 - fz
-        w = wx * wy * wz
+        w = (fx if ox else 1.0 - fx) * (fy if oy else 1.0 - fy) * (fz if oz else 1.0 - fz)
         # Distance from q to this node's tangent plane.
         distance = float(planes[node, 3]) + h * (nx * (fx - ox) + ny * (fy - oy) + nz * (fz - oz))
         residual += w * distance
-        # Exact gradient of the blend: the planes' normals, plus how the weights change (the
-        # planes disagree by the surface's curvature: ~1%, enough to make Gauss-Newton linear).
-        spread = distance * per_mm
-        gx += w * nx + (wy * wz if ox else -wy * wz) * spread
-        gy += w * ny + (wx * wz if oy else -wx * wz) * spread
-        gz += w * nz + (wx * wy if oz else -wx * wy) * spread
+        gx += w * nx
+        gy += w * ny
+        gz += w * nz
     return True, residual, gx, gy, gz
 
 
@@ -433,7 +427,7 @@ def coarse_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
 @numba.njit(cache=True, inline="always")
 def tangent_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2):
     """The tangent plane of the closest surface point facing the unit direction (dx, dy, dz):
-    (source, signed distance of q (mm), its gradient); source is FROM_BAND, FROM_COARSE or
+    (source, signed distance of q (mm), normal); source is FROM_BAND, FROM_COARSE or
     NOT_FOUND. Coarse answers farther than sqrt(max_d2) mm count as not found."""
     ok, residual, nx, ny, nz = band_plane(qx, qy, qz, dx, dy, dz, field, cos_max)
     if ok:

@@ -88,7 +88,7 @@ def test_near_surface_planes_give_the_exact_distance(field, shell):
     exact = _brute_force_on_triangles(shell, points)
     signed = np.where(height >= 0.0, exact, -exact)
     np.testing.assert_allclose(planes.residuals_mm, signed, atol=0.03)
-    # The gradient of the blended distance: unit length to the planes' disagreement (~1%).
+    # A blend of the nodes' unit normals: unit length to their disagreement (~1%).
     np.testing.assert_allclose(np.linalg.norm(planes.normals, axis=1), 1.0, atol=0.02)
     assert np.all(np.sum(planes.normals * _outward(points), axis=1) > 0.8)
 
