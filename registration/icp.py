@@ -36,7 +36,8 @@ from registration.closest_point import (
     FieldSettings,
     band_plane,
     coarse_plane,
-    tangent_plane,
+    moved_pair,
+    tangent_planes_kernel,
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
@@ -229,21 +230,6 @@ def _add_row(normal_equations, weight, px, py, pz, nx, ny, nz, residual):
 
 
 @numba.njit(cache=True, inline="always")
-def _moved_pair(m, points, directions, i):
-    """Point i and its direction moved by the 4x4 ``m``."""
-    x, y, z = points[i, 0], points[i, 1], points[i, 2]
-    u, v, w = directions[i, 0], directions[i, 1], directions[i, 2]
-    return (
-        m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3],
-        m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3],
-        m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3],
-        m[0, 0] * u + m[0, 1] * v + m[0, 2] * w,
-        m[1, 0] * u + m[1, 1] * v + m[1, 2] * w,
-        m[2, 0] * u + m[2, 1] * v + m[2, 2] * w,
-    )
-
-
-@numba.njit(cache=True, inline="always")
 def _take(tally, normal_equations, point_to_plane, weight, p, residual, nx, ny, nz):
     """Score one pair (``tally``: pairs used, inliers, inlier sum of squares; inliers are
     within ``tally[3]`` mm of their plane) and add it with its weight to the normal equations
@@ -306,9 +292,19 @@ def _pass(
     p = np.empty(3)
     misses = np.empty(points.shape[0], dtype=np.int64)
     missed = 0
+    # Arrays out of the named tuple once: reading them from it in the loop costs more than the
+    # lookups themselves.
+    band_origin, band_spacing, brick_of, planes = (
+        field.band_origin,
+        field.band_spacing,
+        field.brick_of,
+        field.planes,
+    )
     for i in range(points.shape[0]):
-        qx, qy, qz, dx, dy, dz = _moved_pair(m, points, directions, i)
-        ok, residual, nx, ny, nz = band_plane(qx, qy, qz, dx, dy, dz, field, cos_max)
+        qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
+        ok, residual, nx, ny, nz = band_plane(
+            qx, qy, qz, dx, dy, dz, band_origin, band_spacing, brick_of, planes, cos_max
+        )
         if ok:
             p[0], p[1], p[2] = qx - centre[0], qy - centre[1], qz - centre[2]
             weight = _weight(weights, i, reweigh, band, residual)
@@ -318,8 +314,11 @@ def _pass(
             missed += 1
     for k in range(missed):
         i = misses[k]
-        qx, qy, qz, dx, dy, dz = _moved_pair(m, points, directions, i)
-        ok, residual, nx, ny, nz = coarse_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2)
+        qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
+        ok, residual, nx, ny, nz = coarse_plane(
+            qx, qy, qz, dx, dy, dz, field.coarse_origin, field.coarse_spacing,
+            field.coarse_shape, field.lut, field.vertices, field.normals, cos_max, max_d2,
+        )  # fmt: skip
         if ok:
             p[0], p[1], p[2] = qx - centre[0], qy - centre[1], qz - centre[2]
             weight = _weight(weights, i, reweigh, band, residual)
@@ -335,20 +334,23 @@ def _x84_band(points, directions, fixed_from_moving, field, cos_max, max_d2, sig
     sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both estimated from at
     most SCALE_SAMPLES evenly spread points at ``fixed_from_moving`` (all, when none has a
     plane)."""
-    m = fixed_from_moving
     stride = max(1, points.shape[0] // SCALE_SAMPLES)
-    sample = np.empty(points.shape[0] // stride + 1)
-    count = 0
-    for i in range(0, points.shape[0], stride):
-        qx, qy, qz, dx, dy, dz = _moved_pair(m, points, directions, i)
-        source, residual, _, _, _ = tangent_plane(qx, qy, qz, dx, dy, dz, field, cos_max, max_d2)
-        if source != NOT_FOUND:
-            sample[count] = residual
-            count += 1
-    if count == 0:
+    spread = np.ascontiguousarray(points[::stride])
+    planes = np.empty((spread.shape[0], 4))
+    source = tangent_planes_kernel(
+        spread,
+        np.ascontiguousarray(directions[::stride]),
+        fixed_from_moving,
+        field,
+        cos_max,
+        max_d2,
+        planes,
+    )
+    sample = planes[:, 0][source != NOT_FOUND]
+    if sample.size == 0:
         return np.array([-np.inf, np.inf])
-    centre = np.median(sample[:count])
-    width = max(sigmas * 1.4826 * np.median(np.abs(sample[:count] - centre)), min_mm)
+    centre = np.median(sample)
+    width = max(sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_mm)
     return np.array([centre - width, centre + width])
 
 

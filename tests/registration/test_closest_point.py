@@ -104,9 +104,9 @@ def test_points_inside_the_shell_still_find_the_outer_table(field, shell, depth_
     planes = field.tangent_planes(points - depth_mm * outward, outward)
     assert np.all(planes.source == FROM_COARSE)
     assert np.all(np.sum(planes.normals * outward, axis=1) > 0.5)
-    # Below the outer table's plane by about the depth (the coarse plane is a vertex's, a few
-    # millimetres from the closest point on this curved shell).
-    np.testing.assert_allclose(planes.residuals_mm, -depth_mm, atol=0.15 * depth_mm + 0.5)
+    # Below the outer table's plane by about the depth (the coarse plane is a vertex's, up to a
+    # coarse voxel's diagonal, ~7 mm, from the closest point on this bumpy shell).
+    np.testing.assert_allclose(planes.residuals_mm, -depth_mm, atol=0.25 * depth_mm + 1.0)
 
 
 def test_unoriented_field_answers_with_the_nearer_table(shell):
