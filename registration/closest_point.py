@@ -89,7 +89,7 @@ class FieldSettings:
         if self.band_radius_mm < self.band_spacing_mm:
             raise RegistrationError(
                 f"band_radius_mm ({self.band_radius_mm}) must be at least band_spacing_mm "
-                f"({self.band_spacing_mm}): a query needs the eight nodes around it"
+                f"({self.band_spacing_mm}): points near the surface need their nearest node in it"
             )
         if not 0.0 < self.max_normal_angle_rad <= math.pi:
             raise RegistrationError(
@@ -126,9 +126,7 @@ class TangentPlanes:
     """Each query's tangent plane at its closest facing surface point (surface frame).
 
     ``residuals_mm`` (N,) signed distance from the query to the plane (positive outside),
-    ``normals`` (N, 3) outward normals (unit length to about 1% in the band, where the planes
-    blend; exactly unit from the coarse grid), ``source`` (N,)
-    FROM_BAND, FROM_COARSE or
+    ``normals`` (N, 3) unit outward normals, ``source`` (N,) FROM_BAND, FROM_COARSE or
     NOT_FOUND (no facing point within reach: residual and normal NaN).
     """
 

@@ -161,10 +161,10 @@ def test_initial_pose_is_used(registration, shell):
 
 def test_point_to_plane_converges_where_point_to_point_crawls(shell):
     """Noise-free points all around the outer table, 3 deg / 3 mm off: point-to-plane lands on
-    the truth in a few Gauss-Newton steps (to the field's interpolation error: its planes blend
-    over this shell's 2.5 mm facets to ~0.01 mm); point-to-point (the textbook ICP) improves only
-    linearly and is still ~0.5-1 deg off after 100 iterations. Hence point-to-plane is the
-    default."""
+    the truth in a few Gauss-Newton steps (to the field's error: its nodes' planes carry smooth
+    normals over this shell's flat 2.5 mm facets, ~0.01 mm); point-to-point (the textbook ICP)
+    improves only linearly and is still ~0.5-1 deg off after 100 iterations. Hence
+    point-to-plane is the default."""
     rng = np.random.default_rng(3)
     truth = shell.vertices_mm[rng.choice(shell.n_outer, 600, replace=False)]
     moving, moved_from_true = _misalign(truth, 3.0, 3.0, 3)
