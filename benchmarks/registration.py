@@ -7,7 +7,7 @@ scikit-surgerycore, Monte Carlo) and surface ICP of a digitised patch (1,000 / 1
 point-to-plane and point-to-point, open3d point-to-point, point-to-plane and GICP, small_gicp
 ICP, PLANE_ICP and GICP (peers only when the ``peers`` extra is installed).
 
-Run: ``nice .venv/bin/python benchmarks/registration.py`` (a few minutes on 2 cores); it runs
+Run: ``nice .venv/bin/python -m benchmarks.registration`` (a few minutes on 2 cores); it runs
 the 1-thread pass, then a 2-thread pass of the 10k-point cells in a subprocess. Prints tables
 and writes ``benchmarks/results/registration.json``. Times are medians; success means rotation
 error < 1 deg and error at the patch centroid < 1 mm.

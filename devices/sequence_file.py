@@ -192,6 +192,12 @@ def parse_sequence(
     if np.any(frame_numbers != np.round(frame_numbers)):
         bad = int(np.flatnonzero(frame_numbers != np.round(frame_numbers))[0])
         raise RecordingError(f"{source}: frame {bad} FrameNumber must be a whole number")
+    if np.any(np.abs(frame_numbers) >= 2.0**63):
+        bad = int(np.flatnonzero(np.abs(frame_numbers) >= 2.0**63)[0])
+        raise RecordingError(
+            f"{source}: frame {bad} FrameNumber {frame_numbers[bad]:g} is beyond the range of a "
+            "64-bit frame counter"
+        )
     plus_names = _tool_names(header, fields, reference_frame)
     if count and not plus_names:
         frames_found = sorted(

@@ -461,6 +461,12 @@ def test_rejects_a_fractional_frame_number():
         parse_sequence(data)
 
 
+def test_rejects_a_frame_number_beyond_64_bits():
+    data = one_frame_file(extra="Seq_Frame0000_FrameNumber = 1e300\n")
+    with pytest.raises(RecordingError, match="beyond the range of a 64-bit frame counter"):
+        parse_sequence(data)
+
+
 def test_writer_does_not_replace_an_existing_recording(tmp_path):
     path = tmp_path / "precious.igs.mha"
     path.write_text("keep me")
