@@ -171,7 +171,9 @@ class IcpResult:
     ``rmse_mm`` RMS point-to-surface distance of the inliers; ``inlier_fraction`` share of all
     points ending within ``inlier_distance_mm`` of a facing surface point; ``iterations`` of the
     winning run; ``converged`` whether it met the tolerances; ``start`` which start won
-    ("initial" or the perturbation of it); ``starts_tried`` how many starts were run.
+    ("initial" or the perturbation of it); ``starts_tried`` how many starts were run;
+    ``warnings`` sentences for the user when the result should not be trusted as it is (empty
+    when all is well).
     """
 
     fixed_from_moving: np.ndarray
@@ -181,6 +183,7 @@ class IcpResult:
     converged: bool
     start: str
     starts_tried: int
+    warnings: tuple[str, ...] = ()
 
 
 @numba.njit(cache=True)
@@ -542,6 +545,9 @@ class SurfaceRegistration:
             run.rmse_mm,
             run.inlier_fraction,
         )
+        warnings = self._warnings(run, start)
+        for warning in warnings:
+            logger.warning(warning)
         return IcpResult(
             fixed_from_moving=run.fixed_from_moving,
             rmse_mm=run.rmse_mm,
@@ -550,7 +556,31 @@ class SurfaceRegistration:
             converged=run.converged,
             start=start,
             starts_tried=tried,
+            warnings=warnings,
         )
+
+    def _warnings(self, run: _Run, start: str) -> tuple[str, ...]:
+        """What a user should know before trusting the result."""
+        settings = self.settings
+        warnings = []
+        if not run.converged:
+            warnings.append(
+                f"ICP stopped after {run.iterations} iterations without converging: the pose may "
+                "be off; check it, or start closer (an initial pose from paired points)"
+            )
+        if run.inlier_fraction < settings.multi_start.accept_inlier_fraction:
+            warnings.append(
+                f"only {100 * run.inlier_fraction:.0f}% of the points end within "
+                f"{settings.inlier_distance_mm:g} mm of the surface: the pose may be wrong (the "
+                "points off the surface, in other units, or a patch too small or too smooth to "
+                "pin the pose down)"
+            )
+        if start != "initial":
+            warnings.append(
+                "the run from the given start fitted poorly; this pose comes from another start "
+                f"({start}): check it against landmarks"
+            )
+        return tuple(warnings)
 
     def _run(self, points, patch_normals, initial, max_iterations) -> _Run:
         """ICP from ``initial`` until the step is below tolerance or ``max_iterations``; inliers

@@ -198,6 +198,7 @@ def run_surface(args: argparse.Namespace) -> int:
         "converged": result.converged,
         "start": result.start,
         "starts_tried": result.starts_tried,
+        "warnings": list(result.warnings),
         "points": len(points),
         "registered_centroid": moved.mean(axis=0).tolist(),
         "units": "mm",

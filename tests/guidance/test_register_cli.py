@@ -116,6 +116,7 @@ def test_surface_from_markups_and_init(shell_file, tmp_path, capsys):
     assert np.linalg.norm(apply_transform(residual, centre) - centre) < 0.3
     assert report["converged"]
     assert report["inlier_fraction"] > 0.95
+    assert report["warnings"] == []
 
 
 def test_surface_ct_without_threshold_is_a_user_error(tmp_path, capsys):

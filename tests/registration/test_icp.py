@@ -145,6 +145,28 @@ def test_multi_start_rescues_a_start_the_single_run_cannot(shell):
     assert multi.inlier_fraction > 0.95
 
 
+def test_a_good_result_has_no_warnings(registration, shell):
+    truth = sample_patch(shell, 600, FOREHEAD, 50.0, 0.2, 5)
+    moving, _ = _misalign(truth, 2.0, 2.0, 5)
+    result = registration.register(moving)
+    assert result.warnings == ()
+
+
+def test_points_in_metres_get_warnings_not_a_silent_pose(shell):
+    """Digitised points in metres (a thousandth of their size in mm) cannot fit the surface:
+    the result says so, in words, rather than looking like any other pose."""
+    truth = sample_patch(shell, 600, FOREHEAD, 50.0, 0.2, 6)
+    registration = SurfaceRegistration.from_mesh(
+        shell.vertices_mm,
+        shell.normals,
+        shell.triangles,
+        IcpSettings(multi_start=MultiStartSettings(enabled=False)),
+    )
+    result = registration.register(truth / 1000.0)
+    assert result.inlier_fraction < 0.9
+    assert any("of the points end within 1 mm" in warning for warning in result.warnings)
+
+
 def test_initial_pose_is_used(registration, shell):
     """Far off (90 deg) but given the paired-point-like initial pose, the run starts from it."""
     truth = sample_patch(shell, 500, FOREHEAD, 50.0, 0.2, 6)
