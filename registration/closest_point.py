@@ -404,7 +404,8 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
     """The tangent plane of the closest surface point facing each point's direction, both
     moved by the 4x4 ``fixed_from_moving``: ``out`` (N, 4) gets the signed distance (mm) and
     the normal, or NaN; returns the source of each (FROM_BAND, FROM_COARSE or NOT_FOUND).
-    Coarse answers farther than sqrt(max_d2) mm count as not found.
+    Answers farther than sqrt(max_d2) mm count as not found (by the distance to the plane in
+    the band, to the vertex on the coarse grid).
 
     The field's arrays are taken out of ``field`` once, before the loop: reading them from the
     named tuple inside it costs more than the lookup itself."""
@@ -435,7 +436,7 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
                 vertices, normals, cos_max, max_d2,
             )  # fmt: skip
             source[i] = FROM_COARSE
-        if not ok:
+        if not ok or r * r > max_d2:
             r = nx = ny = nz = np.nan
             source[i] = NOT_FOUND
         out[i, 0], out[i, 1], out[i, 2], out[i, 3] = r, nx, ny, nz
@@ -491,8 +492,8 @@ class ClosestPointField:
         self, points_mm: np.ndarray, directions: np.ndarray, max_distance_mm: float = math.inf
     ) -> TangentPlanes:
         """The tangent plane of the closest surface point facing each point's unit outward
-        ``direction`` (N, 3), both in the surface's frame; coarse answers (far from the surface)
-        farther than ``max_distance_mm`` count as not found."""
+        ``direction`` (N, 3), both in the surface's frame; answers farther than
+        ``max_distance_mm`` count as not found."""
         points = as_points(points_mm, "points_mm")
         unit = np.ascontiguousarray(directions, dtype=np.float64)
         if unit.shape != points.shape:

@@ -303,6 +303,9 @@ def _pass(
             misses[missed] = i
             missed += 1
             continue
+        if r * r > max_d2:  # near the surface, but beyond the correspondence limit
+            weights[i] = 0.0
+            continue
         if abs(r) <= inlier_mm:
             inliers += 1
             sum_sq += r * r

@@ -162,6 +162,15 @@ def test_coarse_answers_beyond_the_distance_limit_are_not_found(field):
     assert np.all(np.isnan(planes.residuals_mm))
 
 
+def test_band_answers_beyond_the_distance_limit_are_not_found(field, shell):
+    on_surface = sample_patch(shell, 50, FOREHEAD, 40.0, 0.0, 2)
+    points = on_surface + 1.2 * _outward(on_surface)
+    near = field.tangent_planes(points, _outward(points))
+    limited = field.tangent_planes(points, _outward(points), max_distance_mm=1.0)
+    assert np.all(near.source == FROM_BAND)
+    assert np.all(limited.source == NOT_FOUND)
+
+
 def test_query_direction_shape_must_match(field):
     with pytest.raises(RegistrationError, match="directions must have the shape"):
         field.tangent_planes(np.zeros((4, 3)), np.ones((3, 3)))
