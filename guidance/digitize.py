@@ -37,7 +37,9 @@ class DigitizedPoint:
     ``point_mm`` (3,) is the mean of the ``n_samples`` tracked samples (frame of the samples,
     mm); ``n_lost`` frames of the dwell had no valid pose. ``scatter_rms_mm`` is the RMS 3D
     distance of the samples from their mean; ``standard_error_mm`` the RMS 3D error of the mean
-    if the samples' errors are independent.
+    if the samples' errors are independent, and ``covariance_mm2`` (3, 3) that error's covariance
+    (the samples' covariance / n; its trace is ``standard_error_mm**2``): a stylus tip errs
+    mostly across the shaft, which matters for the TRE (``predict_tre_rms_anisotropic``).
     """
 
     label: str
@@ -46,6 +48,7 @@ class DigitizedPoint:
     n_lost: int
     scatter_rms_mm: float
     standard_error_mm: float
+    covariance_mm2: np.ndarray
 
 
 def digitize(label: str, samples_mm: np.ndarray) -> DigitizedPoint:
@@ -64,7 +67,8 @@ def digitize(label: str, samples_mm: np.ndarray) -> DigitizedPoint:
             f"at least {MIN_SAMPLES} are needed: was the stylus or the reference hidden?"
         )
     mean = tracked.mean(axis=0)
-    sum_sq = float(np.sum((tracked - mean) ** 2))
+    deviations = tracked - mean
+    sum_sq = float(np.sum(deviations**2))
     return DigitizedPoint(
         label=label,
         point_mm=mean,
@@ -72,6 +76,7 @@ def digitize(label: str, samples_mm: np.ndarray) -> DigitizedPoint:
         n_lost=len(samples) - n,
         scatter_rms_mm=math.sqrt(sum_sq / n),
         standard_error_mm=math.sqrt(sum_sq / (n * (n - 1))),
+        covariance_mm2=deviations.T @ deviations / (n * (n - 1)),
     )
 
 

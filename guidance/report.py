@@ -24,6 +24,13 @@ FLE_METHOD = (
     "between fiducials"
 )
 
+TRE_METHOD = (
+    "each fiducial's measured 3x3 error covariance (dwell sample covariance / n) propagated to "
+    "the targets to first order (Danilchenko & Fitzpatrick 2011); Fitzpatrick 1998 eq. 46 would "
+    "assume the same isotropic FLE at every fiducial, which a stylus (errs across its shaft) and a "
+    "reference (errs more far from it) do not have"
+)
+
 
 def _gestes_version() -> str:
     try:
@@ -86,6 +93,7 @@ def report_dict(result: "DemoResult") -> dict[str, Any]:
                 "from_fre": round(result.fle_from_fre_mm, 4),
                 "method": FLE_METHOD,
             },
+            "predicted_tre_method": TRE_METHOD,
             "error_vs_truth": {
                 "rotation_deg": round(math.degrees(result.registration_error.rotation_rad), 5),
                 "translation_mm": round(result.registration_error.translation_mm, 4),

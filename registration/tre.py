@@ -10,6 +10,13 @@ IEEE TMI 17(5):694-702. For isotropic, independent FLE of RMS ``FLE`` and N fidu
 - fiducial registration error (their section II, after Sibson 1979):
   ``<FRE^2> = (1 - 2/N) * <FLE^2>``.
 
+When the FLE is anisotropic or differs between fiducials (a tracked stylus errs mostly across
+its shaft, and a patient reference more at fiducials far from it), eq. 46 fed the RMS FLE can be
+wrong by tens of percent at a given target; ``predict_tre_rms_anisotropic`` propagates each
+fiducial's own 3x3 error covariance to first order instead (Danilchenko & Fitzpatrick 2011,
+"General approach to first-order error prediction in rigid point registration", IEEE TMI
+30(3):679-693, for the unweighted registration).
+
 The principal axes are the eigenvectors of the fiducials' centred scatter matrix, i.e. the
 COLUMNS of the eigenvector matrix ``numpy.linalg.eigh`` returns. Taking its rows instead gives
 the wrong axes for any configuration not aligned with the coordinate axes, and underestimates
@@ -34,6 +41,80 @@ def _check_fle(fle_rms_mm: float) -> float:
     return fle
 
 
+def _centred_scatter(fiducials: np.ndarray) -> np.ndarray:
+    """``sum_i r_i r_i^T`` (mm^2) of the fiducials about their centroid; RegistrationError if they
+    are coincident or collinear."""
+    centred = fiducials - fiducials.mean(axis=0)
+    scatter = centred.T @ centred
+    eigenvalues = np.linalg.eigvalsh(scatter)
+    total = float(eigenvalues.sum())
+    # Squared distance of the fiducials from principal axis k: the spread along the others.
+    if total <= 0.0 or (total - eigenvalues).min() <= DEGENERATE_SPREAD_FRACTION * total:
+        raise RegistrationError(
+            "the fiducials are coincident or collinear: TRE is unbounded for rotations about "
+            "their common line (use at least 3 fiducials that are not on one line)"
+        )
+    return scatter
+
+
+def _cross_matrices(vectors: np.ndarray) -> np.ndarray:
+    """``[v]x`` (..., 3, 3) for vectors (..., 3): ``[v]x @ w = cross(v, w)``."""
+    x, y, z = np.moveaxis(vectors, -1, 0)
+    zero = np.zeros_like(x)
+    return np.stack(
+        [np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)],
+        -2,
+    )
+
+
+def _check_covariances(covariances: np.ndarray, n: int) -> np.ndarray:
+    array = np.asarray(covariances, dtype=np.float64)
+    if array.shape != (n, 3, 3):
+        raise RegistrationError(
+            f"fle_covariances_mm2 must have shape ({n}, 3, 3), one per fiducial; got {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise RegistrationError("fle_covariances_mm2 contains NaN or infinite values")
+    scale = max(float(np.abs(array).max()), np.finfo(float).tiny)
+    if not np.allclose(array, np.swapaxes(array, 1, 2), rtol=0.0, atol=1e-9 * scale):
+        raise RegistrationError("fle_covariances_mm2 must be symmetric 3x3 matrices")
+    if np.linalg.eigvalsh(array).min() < -1e-9 * scale:
+        raise RegistrationError(
+            "fle_covariances_mm2 must be positive semi-definite (no negative variance)"
+        )
+    return array
+
+
+def predict_tre_rms_anisotropic(
+    fiducials_mm: np.ndarray, fle_covariances_mm2: np.ndarray, targets_mm: np.ndarray
+) -> np.ndarray:
+    """RMS target registration error (mm) expected at each of the ``(M, 3)`` targets when each of
+    the ``(N, 3)`` fiducials has its own, independent localisation error of covariance
+    ``fle_covariances_mm2[i]`` (N, 3, 3; mm^2, same frame as the fiducials and targets).
+
+    First order, unweighted registration (Danilchenko & Fitzpatrick 2011, IEEE TMI 30(3)): the
+    error at target y is ``sum_i A_i e_i`` with ``A_i = I/N - [y - c]x M^-1 [r_i]x``, where c is
+    the fiducials' centroid, ``r_i`` their offsets from it and ``M = sum_i [r_i]x [r_i]x^T``;
+    so ``<TRE^2> = sum_i trace(A_i C_i A_i^T)``. Equals ``predict_tre_rms`` (eq. 46) when every
+    ``C_i`` is ``FLE^2 / 3 * I``.
+
+    Raises RegistrationError for fewer than 3 fiducials, collinear fiducials, or covariances of
+    the wrong shape, not symmetric or with a negative variance.
+    """
+    fiducials = as_points(fiducials_mm, "fiducials_mm", MIN_FIDUCIALS)
+    targets = as_points(targets_mm, "targets_mm")
+    n = fiducials.shape[0]
+    covariances = _check_covariances(fle_covariances_mm2, n)
+    centre = fiducials.mean(axis=0)
+    offsets = _cross_matrices(fiducials - centre)  # (N, 3, 3)
+    scatter = _centred_scatter(fiducials)
+    m_inverse = np.linalg.inv(np.trace(scatter) * np.eye(3) - scatter)
+    arms = _cross_matrices(targets - centre)  # (M, 3, 3)
+    gains = np.eye(3) / n - np.einsum("mab,bc,ncd->mnad", arms, m_inverse, offsets)
+    tre_sq = np.einsum("mnab,nbc,mnac->m", gains, covariances, gains)
+    return np.sqrt(np.maximum(tre_sq, 0.0))
+
+
 def predict_tre_rms(
     fiducials_mm: np.ndarray, fle_rms_mm: float, targets_mm: np.ndarray
 ) -> np.ndarray:
@@ -48,16 +129,8 @@ def predict_tre_rms(
     fle = _check_fle(fle_rms_mm)
     n = fiducials.shape[0]
     centre = fiducials.mean(axis=0)
-    centred = fiducials - centre
-    eigenvalues, axes = np.linalg.eigh(centred.T @ centred / n)
-    total = float(eigenvalues.sum())
-    # Mean squared distance of the fiducials from principal axis k: the spread along the others.
-    f_sq = total - eigenvalues
-    if total <= 0.0 or f_sq.min() <= DEGENERATE_SPREAD_FRACTION * total:
-        raise RegistrationError(
-            "the fiducials are coincident or collinear: TRE is unbounded for rotations about "
-            "their common line (use at least 3 fiducials that are not on one line)"
-        )
+    eigenvalues, axes = np.linalg.eigh(_centred_scatter(fiducials) / n)
+    f_sq = eigenvalues.sum() - eigenvalues
     offsets = targets - centre
     along = offsets @ axes  # (M, 3): coordinate of each target along each axis (column k)
     d_sq = np.sum(offsets * offsets, axis=1)[:, None] - along * along

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 from registration.exceptions import RegistrationError
 from registration.paired_point import register_paired_points
 from registration.transforms import apply_transform, make_rigid
-from registration.tre import expected_fre_rms, predict_tre_rms
+from registration.tre import expected_fre_rms, predict_tre_rms, predict_tre_rms_anisotropic
 
 FLE_RMS_MM = 0.5
 TRIALS = 6000
@@ -88,6 +88,102 @@ def test_expected_fre_matches_monte_carlo(layout, seed):
     n = len(fiducials)
     assert mean_fre_sq == pytest.approx((1 - 2 / n) * FLE_RMS_MM**2, rel=MC_REL_TOL)
     assert np.sqrt(mean_fre_sq) == pytest.approx(expected_fre_rms(n, FLE_RMS_MM), rel=MC_REL_TOL)
+
+
+def _tangential_covariances(fiducials: np.ndarray) -> np.ndarray:
+    """Per-fiducial FLE covariances as a stylus held along the skin normal gives them: 0.1 mm RMS
+    along the radius from the centroid, 0.6 mm RMS across it, times a scale growing from 1 to 2
+    from one fiducial to the next (as far from a patient reference)."""
+    radial = fiducials - fiducials.mean(axis=0)
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    scale = np.linspace(1.0, 2.0, len(fiducials))[:, None, None]
+    along = np.einsum("ni,nj->nij", radial, radial)
+    return scale**2 * (0.1**2 * along + 0.6**2 / 2 * (np.eye(3) - along))
+
+
+def test_anisotropic_prediction_matches_monte_carlo_where_eq_46_does_not():
+    """6000 trials: the Monte-Carlo RMS has a relative standard error < 1%; the first-order
+    prediction must be within MC_REL_TOL of it, while eq. 46 fed the same RMS FLE misses the far
+    targets by more than 15% (the rotation is set by the tangential errors only)."""
+    fiducials = _compact_layout()
+    targets = _targets(fiducials)
+    covariances = _tangential_covariances(fiducials)
+    rng = np.random.default_rng(5)
+    factors = np.linalg.cholesky(covariances)
+    errors = np.einsum("nij,tnj->tni", factors, rng.standard_normal((TRIALS, len(fiducials), 3)))
+    mapped = np.empty((TRIALS, len(targets), 3))
+    for trial in range(TRIALS):
+        result = register_paired_points(fiducials, fiducials + errors[trial])
+        mapped[trial] = apply_transform(result.fixed_from_moving, targets)
+    simulated = np.sqrt(np.mean(np.sum((mapped - targets) ** 2, axis=2), axis=0))
+    predicted = predict_tre_rms_anisotropic(fiducials, covariances, targets)
+    np.testing.assert_allclose(predicted, simulated, rtol=MC_REL_TOL)
+    fle_rms = np.sqrt(np.trace(covariances, axis1=1, axis2=2).mean())
+    isotropic = predict_tre_rms(fiducials, fle_rms, targets)
+    assert np.max(np.abs(isotropic / simulated - 1.0)) > 0.15
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3),
+    st.floats(0.01, 5.0),
+)
+def test_anisotropic_prediction_with_equal_isotropic_fle_is_eq_46(rotvec, fle_rms_mm):
+    motion = make_rigid(Rotation.from_rotvec(rotvec).as_matrix(), [3.0, -4.0, 5.0])
+    fiducials = apply_transform(motion, _elongated_layout())
+    targets = apply_transform(motion, _targets(_elongated_layout()))
+    covariances = np.tile(np.eye(3) * fle_rms_mm**2 / 3.0, (len(fiducials), 1, 1))
+    np.testing.assert_allclose(
+        predict_tre_rms_anisotropic(fiducials, covariances, targets),
+        predict_tre_rms(fiducials, fle_rms_mm, targets),
+        rtol=1e-9,
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3))
+def test_anisotropic_prediction_is_invariant_under_rotation_of_the_whole_setup(rotvec):
+    """Covariances turn with the setup (R C R^T); the predicted RMS must not change."""
+    rotation = Rotation.from_rotvec(rotvec).as_matrix()
+    fiducials = _compact_layout()
+    targets = _targets(fiducials)
+    covariances = _tangential_covariances(fiducials)
+    before = predict_tre_rms_anisotropic(fiducials, covariances, targets)
+    after = predict_tre_rms_anisotropic(
+        fiducials @ rotation.T, rotation @ covariances @ rotation.T, targets @ rotation.T
+    )
+    np.testing.assert_allclose(after, before, rtol=1e-9)
+
+
+def test_anisotropic_covariances_of_the_wrong_shape_are_rejected():
+    with pytest.raises(RegistrationError, match=r"shape \(6, 3, 3\), one per fiducial"):
+        predict_tre_rms_anisotropic(_compact_layout(), np.zeros((5, 3, 3)), np.zeros((1, 3)))
+
+
+def test_anisotropic_covariances_that_are_not_symmetric_are_rejected():
+    covariances = np.tile(np.eye(3), (6, 1, 1))
+    covariances[2, 0, 1] = 0.5
+    with pytest.raises(RegistrationError, match="symmetric"):
+        predict_tre_rms_anisotropic(_compact_layout(), covariances, np.zeros((1, 3)))
+
+
+def test_anisotropic_covariances_with_a_negative_variance_are_rejected():
+    covariances = np.tile(np.eye(3), (6, 1, 1))
+    covariances[3] = np.diag([1.0, -0.5, 1.0])
+    with pytest.raises(RegistrationError, match="negative variance"):
+        predict_tre_rms_anisotropic(_compact_layout(), covariances, np.zeros((1, 3)))
+
+
+def test_anisotropic_covariances_with_nan_are_rejected():
+    covariances = np.full((6, 3, 3), np.nan)
+    with pytest.raises(RegistrationError, match="NaN"):
+        predict_tre_rms_anisotropic(_compact_layout(), covariances, np.zeros((1, 3)))
+
+
+def test_anisotropic_prediction_rejects_collinear_fiducials():
+    line = np.outer(np.arange(4.0), [1.0, 1.0, 0.0])
+    with pytest.raises(RegistrationError, match="collinear"):
+        predict_tre_rms_anisotropic(line, np.tile(np.eye(3), (4, 1, 1)), np.zeros((1, 3)))
 
 
 def test_elongated_layout_is_worst_across_the_bar():
