@@ -41,7 +41,7 @@ def bench_demo(repeats: int) -> dict:
 def bench_calibration(n_seeds: int) -> dict:
     """Are the predicted errors honest? Over seeds 0..n-1 (no picture): the mean of
     (error / predicted RMS)^2 should be near 1 for the navigated tip error and the TRE (with its
-    95% interval: over 12 seeds it spans about 0.7-1.4), and the ratio FRE / expected FRE (noise
+    95% interval: over 12 seeds it spans about 0.7-1.5), and the ratio FRE / expected FRE (noise
     model) near 1."""
     tip, tre, fre = [], [], []
     for seed in range(n_seeds):
