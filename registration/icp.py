@@ -522,7 +522,8 @@ class SurfaceRegistration:
             def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
                 """The patch's normals, pointed away from the surface's centre as seen from the
                 patch at that pose (a start far off may get some of them the wrong way)."""
-                centre = np.linalg.solve(fixed_from_moving, np.append(self._centre, 1.0))[:3]
+                rotation, shift = fixed_from_moving[:3, :3], fixed_from_moving[:3, 3]
+                centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
                 return estimate_patch_normals(points, centre, self.settings.normal_window_mm)
 
         else:
