@@ -11,34 +11,16 @@ import argparse
 import json
 import multiprocessing
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.common import REAL_RECORDING, median_rate, repeated
 from devices.demo_motion import demo_tracker
 from devices.noise import CameraView, OpticalNoise
 from devices.replay import ReplayTracker
 from devices.sequence_file import SequenceWriter, read_sequence
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recording.json"
-REAL_RECORDING = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "tracking"
-    / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
-)
-
-
-def median_rate(work, count: int, repeats: int) -> float:
-    """Median of ``count / seconds`` over ``repeats`` runs of ``work()``."""
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        rates.append(count / (time.perf_counter() - began))
-    return statistics.median(rates)
 
 
 def bench_simulation(repeats: int) -> dict:
@@ -88,13 +70,8 @@ def bench_real_file(frames: int, repeats: int) -> dict:
     sequence = read_sequence(REAL_RECORDING)
     read_rate = median_rate(lambda: read_sequence(REAL_RECORDING), len(sequence), repeats)
     tracker = ReplayTracker(sequence, speed=None, loop=True)
-
-    def replay() -> None:
-        for _ in range(frames):
-            tracker.read()
-
     with tracker:
-        replay_rate = median_rate(replay, frames, repeats)
+        replay_rate = median_rate(repeated(tracker.read, frames), frames, repeats)
     return {
         "tools": len(sequence.tools),
         "read_frames_per_s": read_rate,

@@ -12,13 +12,13 @@ import math
 import multiprocessing
 import os
 import platform
-import statistics
 import time
 import timeit
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import REAL_RECORDING, median_rate, repeated
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import encode_bx, parse_bx
 from devices.ndi.emulator.process import EmulatorProcess
@@ -31,13 +31,6 @@ from devices.replay import ReplayTracker
 from devices.tools import BUILTIN_TOOLS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tracking.json"
-TRACKING_DATA = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "tracking"
-    / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
-)
 TOOLS = ("stylus", "reference", "needle", "probe")
 BAUD = 921600
 STAMP_SLOTS = 1 << 16
@@ -95,26 +88,17 @@ def four_tool_reply() -> TrackingReply:
     return TrackingReply(tuple(readings), 0)
 
 
-def rate(function, count: int, repeats: int) -> float:
-    """Median calls per second of ``function`` over ``repeats`` runs of ``count`` calls."""
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        for _ in range(count):
-            function()
-        rates.append(count / (time.perf_counter() - began))
-    return statistics.median(rates)
-
-
 def bench_parse(repeats: int) -> dict:
     wire = encode_bx(four_tool_reply())
     names = {0x0A + index: name for index, name in enumerate(TOOLS)}
     parse_bx(wire)  # compile the CRC kernel before timing
     return {
         "bx_bytes": len(wire),
-        "bx_parse_per_s": rate(lambda: parse_bx(wire), 20_000, repeats),
-        "bx_parse_to_frame_per_s": rate(
-            lambda: frame_from_reply(parse_bx(wire), names, 0.0), 20_000, repeats
+        "bx_parse_per_s": median_rate(repeated(lambda: parse_bx(wire), 20_000), 20_000, repeats),
+        "bx_parse_to_frame_per_s": median_rate(
+            repeated(lambda: frame_from_reply(parse_bx(wire), names, 0.0), 20_000),
+            20_000,
+            repeats,
         ),
     }
 
@@ -148,17 +132,12 @@ def bench_pty(frames: int, wire_timing: bool) -> dict:
 
 
 def bench_replay(frames: int, repeats: int) -> dict:
-    if not TRACKING_DATA.is_file():
-        return {"skipped": f"no recording at {TRACKING_DATA}"}
-    tracker = ReplayTracker(TRACKING_DATA, speed=None, loop=True)
-    rates = []
+    if not REAL_RECORDING.is_file():
+        return {"skipped": f"no recording at {REAL_RECORDING}"}
+    tracker = ReplayTracker(REAL_RECORDING, speed=None, loop=True)
     with tracker:
-        for _ in range(repeats):
-            began = time.perf_counter()
-            for _ in range(frames):
-                tracker.read()
-            rates.append(frames / (time.perf_counter() - began))
-    return {"tools": len(tracker.tools), "replay_per_s": statistics.median(rates)}
+        replay_rate = median_rate(repeated(tracker.read, frames), frames, repeats)
+    return {"tools": len(tracker.tools), "replay_per_s": replay_rate}
 
 
 def main() -> None:
