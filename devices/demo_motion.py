@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.noise import CameraView, EMNoise, OpticalNoise, rotation_from_vector
+from devices.noise import CameraView, EMNoise, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS
+from registration.transforms import rotation_from_vector
 
 # Tool +x (marker normals) toward the camera (+z), tool +z (tip to markers) up (+y).
 FACING_CAMERA = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
@@ -70,7 +71,7 @@ class DemoMotion:
             axis = np.array([math.cos(azimuth), 0.0, math.sin(azimuth)])
             tilt = rotation_from_vector(PIVOT_HALF_ANGLE_RAD * axis)
             return _pose_with_tip_at(tilt @ FACING_CAMERA, PIVOT_POINT_MM)
-        touching = rotation_from_vector([TOUCH_TILT_RAD, 0.0, 0.0]) @ FACING_CAMERA
+        touching = rotation_from_vector(np.array([TOUCH_TILT_RAD, 0.0, 0.0])) @ FACING_CAMERA
         step = MOVE_DURATION_S + DWELL_DURATION_S
         index = min(int((t_s - PIVOT_DURATION_S) // step), len(TOUCH_POINTS_MM) - 1)
         into_step = t_s - PIVOT_DURATION_S - index * step

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices.exceptions import ConfigurationError
+from registration.transforms import rotation_from_vector
 
 
 def _check_non_negative(owner: str, **values: float) -> None:
@@ -195,7 +196,7 @@ class MetalObject:
         if np.linalg.norm(axis) < 1e-9:
             axis = np.array([1.0, 0.0, 0.0])
         axis /= np.linalg.norm(axis)
-        rotation = _rotation_about(axis, strength * self.tilt_at_radius_rad)
+        rotation = rotation_from_vector(strength * self.tilt_at_radius_rad * axis)
         bias = np.eye(4)
         bias[:3, :3] = rotation
         # Rotate about the sensor's own position, then push it away from the metal.
@@ -225,18 +226,3 @@ class EMNoise:
             orientation_rms_rad=self.orientation_rms_rad,
             correlation_time_s=self.correlation_time_s,
         )
-
-
-def _rotation_about(axis: np.ndarray, angle_rad: float) -> np.ndarray:
-    """Rodrigues' formula: the 3x3 rotation by ``angle_rad`` about the unit vector ``axis``."""
-    x, y, z = axis
-    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + math.sin(angle_rad) * cross + (1.0 - math.cos(angle_rad)) * cross @ cross
-
-
-def rotation_from_vector(rotation_vector: np.ndarray) -> np.ndarray:
-    """3x3 rotation of angle ``|v|`` (rad) about ``v / |v|``; the identity for a zero vector."""
-    angle = float(np.linalg.norm(rotation_vector))
-    if angle == 0.0:
-        return np.eye(3)
-    return _rotation_about(np.asarray(rotation_vector) / angle, angle)

@@ -24,13 +24,12 @@ from devices.noise import (
     EMNoise,
     GaussMarkovNoise,
     OpticalNoise,
-    rotation_from_vector,
 )
 from devices.source_base import TrackerSource
 from devices.tools import ToolDefinition
 from registration.exceptions import RegistrationError
 from registration.paired_point import register_paired_points
-from registration.transforms import apply_transform, as_rigid
+from registration.transforms import apply_transform, as_rigid, rotation_from_vector
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from registration.closest_point import (
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
 from registration.point_normals import estimate_patch_normals
-from registration.transforms import apply_transform, as_points, as_rigid
+from registration.transforms import apply_transform, as_points, as_rigid, rotation_from_vector
 
 logger = logging.getLogger(__name__)
 
@@ -184,17 +184,6 @@ class IcpResult:
     start: str
     starts_tried: int
     warnings: tuple[str, ...] = ()
-
-
-@numba.njit(cache=True)
-def _rotation_from_vector(rotvec: np.ndarray) -> np.ndarray:
-    """Rodrigues' formula: the rotation by |rotvec| rad about rotvec."""
-    angle = math.sqrt(rotvec[0] ** 2 + rotvec[1] ** 2 + rotvec[2] ** 2)
-    if angle < 1e-300:
-        return np.eye(3)
-    x, y, z = rotvec[0] / angle, rotvec[1] / angle, rotvec[2] / angle
-    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
 
 
 @numba.njit(cache=True)
@@ -382,7 +371,7 @@ def _solve_step(ata, atb, centre, max_step_rad, max_shift_mm):
     angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
     shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
     scale = min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
-    return _about(_rotation_from_vector(scale * x[:3]), centre, scale * x[3:])
+    return _about(rotation_from_vector(scale * x[:3]), centre, scale * x[3:])
 
 
 @numba.njit(cache=True)
@@ -643,7 +632,7 @@ class SurfaceRegistration:
             for k in range(3):
                 for sign in (1.0, -1.0):
                     label = f"turn {math.degrees(sign * angle):+.0f} deg about patch axis {k}"
-                    rotations.append((label, _rotation_from_vector(sign * angle * axes[:, k])))
+                    rotations.append((label, rotation_from_vector(sign * angle * axes[:, k])))
         shifts = [("", np.zeros(3))]
         for step in multi.shift_steps_mm:
             for sign in (1.0, -1.0):

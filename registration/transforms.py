@@ -4,8 +4,10 @@ Transforms are float64 homogeneous matrices named ``a_from_b``: ``p_a = a_from_b
 Points are ``(N, 3)`` float64 arrays in millimetres.
 """
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from registration.exceptions import RegistrationError
@@ -88,6 +90,19 @@ def as_pose_stack(
             f"reflection or last row not (0, 0, 0, 1)); {int(bad.sum())} such poses in all"
         )
     return np.ascontiguousarray(array)
+
+
+@numba.njit(cache=True)
+def rotation_from_vector(rotation_vector: np.ndarray) -> np.ndarray:
+    """The 3x3 rotation by ``|v|`` rad about ``v / |v|`` (Rodrigues' formula); the identity for a
+    zero vector. ``v``: a float64 array of 3. Numba, so that ICP's kernels call it too."""
+    v = rotation_vector
+    angle = math.sqrt(v[0] ** 2 + v[1] ** 2 + v[2] ** 2)
+    if angle < 1e-300:
+        return np.eye(3)
+    x, y, z = v[0] / angle, v[1] / angle, v[2] / angle
+    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * (cross @ cross)
 
 
 def make_rigid(rotation: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from registration.transforms import (
     invert_rigid,
     make_rigid,
     rotation_angle_rad,
+    rotation_from_vector,
     transform_difference,
 )
 
@@ -103,3 +104,14 @@ def test_recorded_tolerance_still_rejects_a_sheared_rotation():
     sheared[0, 1] = 0.01
     with pytest.raises(RegistrationError, match="orthonormal"):
         as_rigid(sheared, tol=RECORDED_ORTHONORMAL_TOL)
+
+
+@given(
+    st.lists(st.floats(-4.0, 4.0, allow_nan=False), min_size=3, max_size=3),
+)
+def test_rotation_from_vector_is_scipys_rotvec(vector):
+    """Rodrigues' formula against scipy's rotation vectors (the zero vector gives the identity)."""
+    v = np.array(vector)
+    np.testing.assert_allclose(
+        rotation_from_vector(v), Rotation.from_rotvec(v).as_matrix(), atol=1e-12
+    )
