@@ -21,7 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from guidance.exceptions import ReportError
-from guidance.reports.meanings import meaning_of, unit_of
+from guidance.reports.meanings import column_title, meaning_of, unit_of
 from guidance.reports.page import Figure, Page, Paragraph, Section, Table, Warnings, write_page
 from guidance.reports.plots import residual_bars
 from guidance.reports.tre_map import FleModel, tre_map_png
@@ -140,25 +140,18 @@ def _targets_section(targets: list[Mapping]) -> Section:
             if key not in ("label", "ct_mm") and not isinstance(value, list | dict)
         )
     )
-    columns = ("target", *(_column_name(field) for field in fields))
+    columns = ("target", *(column_title(field) for field in fields))
     rows = tuple(
         (str(target.get("label", "")), *(_number(target.get(field)) for field in fields))
         for target in targets
     )
     explained = [
-        f"{_column_name(field)}: {meaning.sentence}"
+        f"{column_title(field)}: {meaning.sentence}"
         for field in fields
         if (meaning := meaning_of(field)) is not None
     ]
     blocks = [Table(columns, rows), *(Paragraph(text) for text in explained)]
     return Section("Targets", tuple(blocks), anchor="targets")
-
-
-def _column_name(field: str) -> str:
-    meaning = meaning_of(field)
-    name = meaning.name if meaning else field.replace("_", " ")
-    unit = unit_of(field)
-    return f"{name} ({unit})" if unit else name
 
 
 def fle_model(used_fiducials: list[Mapping], request: Mapping) -> FleModel:

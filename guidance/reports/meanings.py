@@ -25,12 +25,17 @@ class Meaning:
     sentence: str
 
 
-def unit_of(field: str) -> str:
-    """The unit a field's suffix names ("" for counts and ratios)."""
+def _split_unit(field: str) -> tuple[str, str]:
+    """``(field without its unit suffix, unit)``; the unit is "" for counts and ratios."""
     for suffix, unit in UNIT_SUFFIXES:
         if field.endswith(suffix):
-            return unit
-    return ""
+            return field.removesuffix(suffix), unit
+    return field, ""
+
+
+def unit_of(field: str) -> str:
+    """The unit a field's suffix names ("" for counts and ratios)."""
+    return _split_unit(field)[1]
 
 
 MEANINGS: dict[str, Meaning] = {
@@ -145,3 +150,11 @@ MEANINGS: dict[str, Meaning] = {
 def meaning_of(field: str) -> Meaning | None:
     """The meaning of a report field, or None when nobody has written it yet."""
     return MEANINGS.get(field)
+
+
+def column_title(field: str) -> str:
+    """A table header for a field: its short name and unit, e.g. "FRE (RMS) (mm)"."""
+    meaning = meaning_of(field)
+    bare, unit = _split_unit(field)
+    name = meaning.name if meaning else bare.replace("_", " ")
+    return f"{name} ({unit})" if unit else name

@@ -14,6 +14,7 @@ forgotten call breaks the page. The template (``templates/page.html.j2``) stays 
 
 import base64
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -86,6 +87,20 @@ class Table:
             and any(row[i] is not None for row in self.rows)
             for i in range(len(self.columns))
         )
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Sequence[Mapping[str, Cell]],
+        fields: Sequence[str],
+        caption: str = "",
+        titles: Sequence[str] | None = None,
+    ) -> "Table":
+        """A table of ``records`` (one row each, such as one run or one configuration), with
+        one column per field (a missing field is an empty cell); ``titles`` name the columns
+        (default: the fields themselves; ``meanings.column_title`` gives readable ones)."""
+        rows = tuple(tuple(record.get(field) for field in fields) for record in records)
+        return cls(tuple(titles if titles is not None else fields), rows, caption)
 
     def text_rows(self) -> list[list[str]]:
         """The cells as text, ready for the template."""

@@ -16,7 +16,7 @@ from guidance.reports.exercise_report import (
     fle_model,
     write_report_page,
 )
-from guidance.reports.meanings import MEANINGS, meaning_of, unit_of
+from guidance.reports.meanings import MEANINGS, column_title, meaning_of, unit_of
 from guidance.reports.page import render_page
 from tests.guidance.reports.conftest import sample_report
 
@@ -178,3 +178,9 @@ def test_every_meaning_is_a_sentence_with_a_name():
 )
 def test_units_come_from_the_suffix(field, unit):
     assert unit_of(field) == unit
+
+
+def test_column_titles_are_readable_names_with_units():
+    assert column_title("fre_rms_mm") == "FRE (RMS) (mm)"
+    assert column_title("breaches") == "breaches"
+    assert column_title("brand_new_deg") == "brand new (\u00b0)"

@@ -158,3 +158,11 @@ def test_writing_into_a_missing_folder_names_the_file(tmp_path):
 def test_the_written_page_is_utf8_with_its_accents(tmp_path):
     path = write_page(Page("Récapitulatif \u2264 1 mm", ()), tmp_path / "page.html")
     assert "Récapitulatif \u2264 1 mm" in path.read_text(encoding="utf-8")
+
+
+def test_a_table_from_records_has_one_row_each_and_blanks_for_missing_fields():
+    records = [{"run": "alice", "fre_rms_mm": 0.5}, {"run": "bob", "error": "truncated file"}]
+    table = Table.from_records(records, ["run", "fre_rms_mm", "error"], titles=["run", "FRE", "!"])
+    assert table.columns == ("run", "FRE", "!")
+    assert table.rows == (("alice", 0.5, None), ("bob", None, "truncated file"))
+    assert Table.from_records(records, ["run"]).columns == ("run",)
