@@ -35,7 +35,13 @@ from guidance.digitize import (
     tip_in_reference_error_rms_mm,
 )
 from guidance.exceptions import GuidanceError, OutputFolderError
-from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
+from guidance.navigator import (
+    NavigationPlan,
+    NavigationState,
+    Navigator,
+    ToolTip,
+    tip_in_reference_mm,
+)
 from guidance.report import write_report
 from guidance.views import NavigationView, check_rendering
 from registration.paired_point import register_paired_points
@@ -527,9 +533,8 @@ def run_demo(
             strict=True,
         )
     )
-    navigator = Navigator(
-        registration.fixed_from_moving, stylus.tip_mm, scene.targets_mm, scene.structures
-    )
+    plan = NavigationPlan(scene.target_labels, scene.targets_mm, structures=scene.structures)
+    navigator = Navigator(plan, registration.fixed_from_moving, ToolTip.from_tool(stylus))
     reference_from_image_true = invert_rigid(image_from_reference_true)
     visits = [
         _navigate_target(
