@@ -28,7 +28,13 @@ from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.exceptions import GuidanceError, OutputFolderError
-from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
+from guidance.navigator import (
+    NavigationPlan,
+    NavigationState,
+    Navigator,
+    ToolTip,
+    tip_in_reference_mm,
+)
 from guidance.report import write_report
 from guidance.views import NavigationView, check_rendering
 from registration.digitize import DigitizedPoint, digitize
@@ -526,9 +532,8 @@ def run_demo(
             strict=True,
         )
     )
-    navigator = Navigator(
-        registration.fixed_from_moving, stylus.tip_mm, scene.targets_mm, scene.structures
-    )
+    plan = NavigationPlan(scene.target_labels, scene.targets_mm, structures=scene.structures)
+    navigator = Navigator(plan, registration.fixed_from_moving, ToolTip.from_tool(stylus))
     reference_from_image_true = invert_rigid(image_from_reference_true)
     visits = [
         _navigate_target(
