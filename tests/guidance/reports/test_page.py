@@ -4,6 +4,10 @@ from elsewhere, and bad blocks are refused with a message."""
 import base64
 import io
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from html.parser import HTMLParser
 
 import pytest
@@ -24,6 +28,9 @@ from guidance.reports.page import (
     render_page,
     write_page,
 )
+from tests.packaging.test_editable_install import ROOT, copy_project
+
+TEMPLATES = ROOT / "guidance" / "reports" / "templates"
 
 HOSTILE = '<script>alert("x")</script></td></table><img src=x onerror=alert(1)> & "quoted"'
 
@@ -166,3 +173,17 @@ def test_a_table_from_records_has_one_row_each_and_blanks_for_missing_fields():
     assert table.columns == ("run", "FRE", "!")
     assert table.rows == (("alice", 0.5, None), ("bob", None, "truncated file"))
     assert Table.from_records(records, ["run"]).columns == ("run",)
+
+
+def test_a_built_wheel_ships_the_page_template(tmp_path):
+    """``pip install gestes`` (not editable) must carry templates/page.html.j2 with the code."""
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_project(project)
+    shutil.copytree(TEMPLATES, project / TEMPLATES.relative_to(ROOT))
+    build = f"from setuptools import build_meta\nprint(build_meta.build_wheel({str(tmp_path)!r}))"
+    result = subprocess.run(
+        [sys.executable, "-c", build], cwd=project, capture_output=True, text=True, check=True
+    )
+    with zipfile.ZipFile(tmp_path / result.stdout.split()[-1]) as wheel:
+        assert "guidance/reports/templates/page.html.j2" in wheel.namelist()
