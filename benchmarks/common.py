@@ -9,10 +9,10 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-# A real 3-tool PLUS recording in ../shared/data beside the repository (absent: benchmarks skip it).
+# A real 3-tool PLUS recording from PLUS (tests/data/README.md gives its origin and licence).
 REAL_RECORDING = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
+    Path(__file__).resolve().parents[1]
+    / "tests"
     / "data"
     / "tracking"
     / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
