@@ -109,7 +109,7 @@ def _fiducials_section(fiducials: list[Mapping], score: Mapping) -> Section:
     blocks: list = [Paragraph(FIDUCIALS_TEXT)]
     bars = [(label, r) for label, r, u in zip(labels, residuals, used, strict=True) if u]
     if any(r is not None for _, r in bars):
-        fre = _number(score.get("fre_rms_mm"))
+        fre = _number(score.get("fre_mm"))
         png = residual_bars(
             [label for label, _ in bars],
             [np.nan if r is None else r for _, r in bars],
@@ -221,7 +221,7 @@ def _errors_simulated_section(report: Mapping) -> Section:
         return Section("Errors simulated", ())
     rows = tuple(
         (
-            str(s.get("source", "")),
+            str(s.get("source", "")).replace("_", " "),
             "on" if s.get("enabled", True) else "off",
             str(s.get("magnitude", "")),
             str(s.get("reference", "")),

@@ -61,10 +61,15 @@ MEANINGS: dict[str, Meaning] = {
         "moves every point you will digitise with this stylus.",
     ),
     # Registration (fiducials and surface).
-    "fre_rms_mm": Meaning(
+    "fre_mm": Meaning(
         "FRE (RMS)",
         "Fiducial registration error: how well the touched fiducials agree with the CT ones "
         "after registration. It says little about the error at the target (TRE).",
+    ),
+    "n_registered": Meaning(
+        "fiducials registered",
+        "How many touched points the registration used; more points, spread around the "
+        "target, give a smaller and steadier error.",
     ),
     "fle_from_fre_mm": Meaning(
         "FLE implied by the FRE",
@@ -76,20 +81,25 @@ MEANINGS: dict[str, Meaning] = {
         "The fiducial that fits worst after registration; much larger than the others, it "
         "points to a fiducial touched in the wrong place or mislabelled.",
     ),
-    "predicted_tre_rms_mm": Meaning(
-        "predicted TRE (RMS)",
-        "The error expected at the target from the fiducials' layout and localisation error "
-        "(Fitzpatrick 1998): small when the fiducials surround the target.",
+    "predicted_tre_max_mm": Meaning(
+        "predicted TRE, worst target",
+        "The largest error expected at any target from the fiducials' layout and localisation "
+        "error (Fitzpatrick 1998): small when the fiducials surround the targets.",
     ),
-    "validation_tre_rms_mm": Meaning(
-        "measured TRE at validation points",
-        "The registration's error measured at points that were not used to compute it: the "
+    "validation_tre_mm": Meaning(
+        "measured TRE at validation points (RMS)",
+        "The registration's error measured at fiducials that were not used to compute it: the "
         "honest check of how well navigation will match the CT.",
     ),
-    "registration_error_mm": Meaning(
-        "registration error at the target (vs truth)",
-        "How far the registered CT is from the true one at the target (known only in "
-        "simulation): the TRE this run actually had.",
+    "true_tre_mean_mm": Meaning(
+        "true TRE, mean over targets",
+        "How far the registered CT is from the true one at the targets, on average (known only "
+        "in simulation): the error this run really had.",
+    ),
+    "true_tre_max_mm": Meaning(
+        "true TRE, worst target",
+        "The largest true error at any target (known only in simulation); compare it with the "
+        "predicted worst target.",
     ),
     "surface_rms_mm": Meaning(
         "surface distance (RMS)",
@@ -100,11 +110,6 @@ MEANINGS: dict[str, Meaning] = {
         "inlier fraction",
         "The share of swept points close enough to the surface to be trusted by ICP; a low "
         "value means many points were off the surface or the start was poor.",
-    ),
-    "n_points": Meaning(
-        "points used",
-        "How many points the registration used; more points, well spread, give a steadier "
-        "registration.",
     ),
     # Targeting.
     "tip_to_target_mm": Meaning(
@@ -135,6 +140,15 @@ MEANINGS: dict[str, Meaning] = {
         "How long the approach took, from the first movement to the final position.",
     ),
     # Columns of the per-target table.
+    "predicted_tre_mm": Meaning(
+        "predicted TRE (RMS)",
+        "The error expected at this target from the fiducials' layout and the FLE implied by "
+        "the FRE (Fitzpatrick 1998, eq. 46).",
+    ),
+    "true_tre_mm": Meaning(
+        "true TRE",
+        "The registration's real error at this target (known only in simulation).",
+    ),
     "measured_tre_mm": Meaning(
         "measured TRE",
         "The registration's error at this target, measured against the truth (simulation) or "

@@ -42,7 +42,7 @@ def sample_report(scene: Scene) -> dict:
         "gestes_version": "0.1.0",
         "scene": {"name": scene.name, "description": "skull phantom", "source": "builtin:skull"},
         "settings": {"seed": 0, "skill": "novice", "tracker": "sim"},
-        "score": {"fre_rms_mm": 0.61, "max_residual_mm": 1.02, "validation_tre_rms_mm": 0.55},
+        "score": {"fre_mm": 0.61, "max_residual_mm": 1.02, "validation_tre_mm": 0.55},
         "errors_simulated": [
             {
                 "source": "marker jitter",

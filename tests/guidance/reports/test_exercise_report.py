@@ -154,7 +154,7 @@ def test_covariances_of_every_used_fiducial_select_the_anisotropic_map():
     [
         (lambda r: r.pop("score"), "`score` must be a top-level object"),
         (lambda r: r.pop("exercise"), "`exercise` is missing"),
-        (lambda r: r["score"].update(fre_rms_mm="small"), "expected a number or null; got 'small'"),
+        (lambda r: r["score"].update(fre_mm="small"), "expected a number or null; got 'small'"),
         (lambda r: r.update(fiducials={"F1": 1}), "`fiducials` must be a list of objects"),
         (lambda r: r.update(scene="skull"), "`scene` must be an object"),
     ],
@@ -174,13 +174,13 @@ def test_every_meaning_is_a_sentence_with_a_name():
 
 @pytest.mark.parametrize(
     ("field", "unit"),
-    [("fre_rms_mm", "mm"), ("angle_error_deg", "\u00b0"), ("time_s", "s"), ("breaches", "")],
+    [("fre_mm", "mm"), ("angle_error_deg", "\u00b0"), ("time_s", "s"), ("breaches", "")],
 )
 def test_units_come_from_the_suffix(field, unit):
     assert unit_of(field) == unit
 
 
 def test_column_titles_are_readable_names_with_units():
-    assert column_title("fre_rms_mm") == "FRE (RMS) (mm)"
+    assert column_title("fre_mm") == "FRE (RMS) (mm)"
     assert column_title("breaches") == "breaches"
     assert column_title("brand_new_deg") == "brand new (\u00b0)"
