@@ -3,7 +3,6 @@ TotalSegmentator's example CT (lumbar spine and pelvis, 3 mm), patches a surgeon
 stylus sweeps with their axes."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +14,9 @@ from registration.transforms import apply_transform, make_rigid
 from scenes.digitised_patch import exposed_triangles, sweep
 from scenes.surface import extract_surface
 from scenes.volume import load_volume
+from tests.shared_data import SHARED_DATA
 
-SPINE_CT = (
-    Path(__file__).resolve().parents[1] / "data" / "ct" / "totalsegmentator_example_ct.nii.gz"
-)
+SPINE_CT = SHARED_DATA / "ct" / "totalsegmentator_example_ct.nii.gz"
 POSTERIOR = np.array([0.0, 1.0, 0.0])  # LPS: the surgeon stands behind a prone patient
 
 
