@@ -21,7 +21,7 @@ from devices.noise import OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS
 from guidance.demo import DemoSettings, build_motion, place_phantom, record, run_demo
-from guidance.navigator import Navigator
+from guidance.navigator import NavigationPlan, Navigator, ToolTip
 from guidance.views import NavigationView
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.surface import extract_surface
@@ -88,7 +88,7 @@ def bench_navigator_and_view(n_frames: int) -> dict:
     frames = record(tracker, motion, after_s=0.0).after
     stylus = BUILTIN_TOOLS["stylus"]
     navigator = Navigator(
-        placement.image_from_reference, stylus.tip_mm, scene.targets_mm, scene.structures
+        NavigationPlan.from_scene(scene), placement.image_from_reference, ToolTip.from_tool(stylus)
     )
     navigate_s = []
     for frame in frames:

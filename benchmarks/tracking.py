@@ -133,8 +133,6 @@ def bench_pty(frames: int, wire_timing: bool) -> dict:
 
 
 def bench_replay(frames: int, repeats: int) -> dict:
-    if not REAL_RECORDING.is_file():
-        return {"skipped": f"no recording at {REAL_RECORDING}"}
     tracker = ReplayTracker(REAL_RECORDING, speed=None, loop=True)
     with tracker:
         replay_rate = median_rate(repeated(tracker.read, frames), frames, repeats)
@@ -186,7 +184,7 @@ def main() -> None:
         ),
         (
             "replay, 3 tools (frames/s)",
-            results["replay_3_tools"].get("replay_per_s", math.nan),
+            results["replay_3_tools"]["replay_per_s"],
             ">= 100000",
         ),
     ]

@@ -27,17 +27,22 @@ from devices.frame import Frame
 from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
-from guidance.digitize import (
-    DigitizedPoint,
-    digitize,
+from guidance.exceptions import GuidanceError, OutputFolderError
+from guidance.navigator import (
+    NavigationPlan,
+    NavigationState,
+    Navigator,
+    ToolTip,
+    tip_in_reference_mm,
+)
+from guidance.report import write_report
+from guidance.views import NavigationView, check_rendering
+from registration.digitize import DigitizedPoint, digitize
+from registration.error_model import (
     fle_from_fre,
     mean_variance_factor,
     tip_in_reference_error_rms_mm,
 )
-from guidance.exceptions import GuidanceError, OutputFolderError
-from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
-from guidance.report import write_report
-from guidance.views import NavigationView, check_rendering
 from registration.paired_point import register_paired_points
 from registration.transforms import (
     TransformDifference,
@@ -527,9 +532,8 @@ def run_demo(
             strict=True,
         )
     )
-    navigator = Navigator(
-        registration.fixed_from_moving, stylus.tip_mm, scene.targets_mm, scene.structures
-    )
+    plan = NavigationPlan(scene.target_labels, scene.targets_mm, structures=scene.structures)
+    navigator = Navigator(plan, registration.fixed_from_moving, ToolTip.from_tool(stylus))
     reference_from_image_true = invert_rigid(image_from_reference_true)
     visits = [
         _navigate_target(

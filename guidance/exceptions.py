@@ -11,3 +11,7 @@ class RenderingUnavailable(GuidanceError):
 
 class OutputFolderError(GuidanceError):
     """The output folder cannot be created or written; the message names it and why."""
+
+
+class ReportError(GuidanceError):
+    """A report or a figure cannot be made from what it was given; the message says what."""

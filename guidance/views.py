@@ -34,6 +34,7 @@ from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
 from guidance.exceptions import GuidanceError, RenderingUnavailable
 from guidance.navigator import NavigationState
+from guidance.orientation import SLICE_VIEWS, screen_edge_letters
 
 logger = logging.getLogger(__name__)
 
@@ -100,49 +101,13 @@ class ViewSettings:
             )
 
 
-# Slice views: (title, plane normal, camera direction of view, camera up), LPS.
-# Axial seen from the feet, coronal from the front, sagittal from the patient's left.
-_SLICES = (
-    ("axial", (0.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
-    ("coronal", (0.0, 1.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    ("sagittal", (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-)
-# Panels (row, column) of the 3D view, then of the slices in the order of _SLICES.
+# Panels (row, column) of the 3D view, then of the slices in the order of SLICE_VIEWS.
 _PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CAMERA_DISTANCE_MM = 1000.0
 # Text anchors in viewport fractions: titles hang from the top left corner of their panel, the
 # caption stands on the bottom left corner of the 3D panel (the stylus often fills the top).
 TOP_LEFT = (0.01, 0.98)
 BOTTOM_LEFT = (0.01, 0.02)
-# Patient directions of the LPS axes, for the letters on the edges of each slice view.
-_DIRECTION_LETTERS = {
-    (0, 1.0): "L",
-    (0, -1.0): "R",
-    (1, 1.0): "P",
-    (1, -1.0): "A",
-    (2, 1.0): "S",
-    (2, -1.0): "I",
-}
-
-
-def direction_letter(vector_lps: Sequence[float]) -> str:
-    """The patient direction (R, L, A, P, S or I) of an LPS axis-aligned unit vector."""
-    vector = np.asarray(vector_lps, dtype=np.float64)
-    axis = int(np.argmax(np.abs(vector)))
-    return _DIRECTION_LETTERS[(axis, float(np.sign(vector[axis])))]
-
-
-def screen_edge_letters(direction: Sequence[float], up: Sequence[float]) -> dict[str, str]:
-    """Patient directions at the right, left, top and bottom edges of a view looking along
-    ``direction`` with ``up`` up (screen right is ``direction x up``)."""
-    right = np.cross(np.asarray(direction, dtype=np.float64), np.asarray(up, dtype=np.float64))
-    upward = np.asarray(up, dtype=np.float64)
-    return {
-        "right": direction_letter(right),
-        "left": direction_letter(-right),
-        "top": direction_letter(upward),
-        "bottom": direction_letter(-upward),
-    }
 
 
 def image_data(ct: sitk.Image) -> pv.ImageData:
@@ -283,10 +248,10 @@ class NavigationView:
         grid = image_data(ct)
         self._centre = np.asarray(grid.center, dtype=np.float64)
         self._planes, self._tips = [], []
-        for panel, (title, normal, direction, up) in zip(_PANELS[1:], _SLICES, strict=True):
+        for panel, view in zip(_PANELS[1:], SLICE_VIEWS, strict=True):
             plotter.subplot(*panel)
             plane = vtkPlane()
-            plane.SetNormal(normal)
+            plane.SetNormal(view.normal)
             plane.SetOrigin(grid.center)
             mapper = vtkImageResliceMapper()
             mapper.SetInputData(grid)
@@ -300,9 +265,9 @@ class NavigationView:
             plotter.renderer.AddViewProp(image_slice)
             plotter.add_mesh(target_balls, color="red")
             self._tips.append(plotter.add_mesh(ball.copy(), color="yellow"))
-            self._tips.append(plotter.add_mesh(crosshair(direction, up), color="yellow"))
-            _add_label(plotter, title, font_size=22)
-            _add_edge_letters(plotter, direction, up)
+            self._tips.append(plotter.add_mesh(crosshair(view.direction, view.up), color="yellow"))
+            _add_label(plotter, view.name, font_size=22)
+            _add_edge_letters(plotter, view.direction, view.up)
             plotter.enable_parallel_projection()
             self._planes.append(plane)
 
@@ -319,17 +284,16 @@ class NavigationView:
         tip = state.tip_mm
         for tip_actor in self._tips:
             tip_actor.position = tip
-        for panel, plane, (_, normal, direction, up) in zip(
-            _PANELS[1:], self._planes, _SLICES, strict=True
-        ):
+        for panel, plane, view in zip(_PANELS[1:], self._planes, SLICE_VIEWS, strict=True):
             plane.SetOrigin(tip)
             # Frame the whole CT section through the tip: its centre, moved onto the plane.
-            focus = self._centre + np.dot(tip - self._centre, normal) * np.asarray(normal)
+            normal = np.asarray(view.normal)
+            focus = self._centre + np.dot(tip - self._centre, normal) * normal
             self._plotter.subplot(*panel)
             camera = self._plotter.camera
             camera.focal_point = focus
-            camera.position = focus - CAMERA_DISTANCE_MM * np.asarray(direction)
-            camera.up = up
+            camera.position = focus - CAMERA_DISTANCE_MM * np.asarray(view.direction)
+            camera.up = view.up
             camera.parallel_scale = self.settings.slice_half_height_mm
             self._plotter.renderer.ResetCameraClippingRange()
 

@@ -14,7 +14,6 @@ from registration.transforms import make_rigid
 from tests.shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "tracking"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 
 def evenly_timed(count, interval_s, start_s=10.0):
@@ -51,7 +50,6 @@ def test_replays_a_file_and_reports_invalid_frames_missing(tmp_path):
     assert frame.poses["stylus"].status is PoseStatus.MISSING
 
 
-@needs_data
 def test_replays_a_real_plus_recording():
     frames = play(
         ReplayTracker(DATA / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha", speed=None)

@@ -27,7 +27,6 @@ from tests.devices.frames import frame_lists
 from tests.shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "tracking"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 HEADER = "ObjectType = Image\nNDims = 3\n"
 TRAILER = "DimSize = 0 0 {n}\nElementType = MET_OTHER\nElementDataFile = LOCAL\n"
@@ -64,7 +63,6 @@ def assert_same_frames(read: list[Frame], written: list[Frame], tools):
 # -- real files written by PLUS ------------------------------------------------------------------
 
 
-@needs_data
 def test_reads_variant_b_with_padded_dim_size():
     sequence = read_sequence(DATA / "SlidingProbeTrackingData.igs.mha")
     assert len(sequence) == 85
@@ -82,7 +80,6 @@ def test_reads_variant_b_with_padded_dim_size():
     np.testing.assert_allclose(sequence.frame(0).poses["reference"].tracker_from_tool, np.eye(4))
 
 
-@needs_data
 def test_reads_variant_a_with_a_dummy_pixel_and_frame_numbers():
     sequence = read_sequence(DATA / "SyntheticTrackerBuffer20.igs.mha")
     assert len(sequence) == 20
@@ -95,7 +92,6 @@ def test_reads_variant_a_with_a_dummy_pixel_and_frame_numbers():
     np.testing.assert_allclose(sequence.tracker_from_tool[3, 0, 0, :3], [0.36, 0.48, -0.8])
 
 
-@needs_data
 def test_reads_real_tracker_buffer_with_three_tools():
     sequence = read_sequence(DATA / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha")
     assert len(sequence) == 801

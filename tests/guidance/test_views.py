@@ -13,7 +13,6 @@ from guidance.views import (
     ViewSettings,
     check_rendering,
     image_data,
-    screen_edge_letters,
     stylus_mesh,
 )
 from registration.transforms import make_rigid
@@ -39,7 +38,19 @@ def ct() -> sitk.Image:
 def _state(tip_mm: np.ndarray, tracked: bool = True) -> NavigationState:
     pose = make_rigid(np.eye(3), tip_mm - TIP) if tracked else np.full((4, 4), np.nan)
     tip = tip_mm if tracked else np.full(3, np.nan)
-    return NavigationState(0.0, 0, tracked, pose, tip, np.zeros(2), np.zeros(0))
+    return NavigationState(
+        timestamp=0.0,
+        frame_number=0,
+        tracked=tracked,
+        tools={},
+        image_from_stylus=pose,
+        tip_mm=tip,
+        axis=np.array([0.0, 0.0, -1.0]),
+        target_distances_mm=np.zeros(2),
+        active_target=None,
+        trajectory=None,
+        structure_distances_mm=np.zeros(0),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,18 +131,3 @@ def test_rejects_a_tiny_window():
 def test_rejects_an_opacity_above_one():
     with pytest.raises(GuidanceError, match="surface_opacity must be in"):
         ViewSettings(surface_opacity=1.5)
-
-
-@pytest.mark.parametrize(
-    ("direction", "up", "expected"),
-    [
-        # Axial from the feet, anterior up: radiological, patient right on screen left.
-        ((0, 0, 1), (0, -1, 0), {"right": "L", "left": "R", "top": "A", "bottom": "P"}),
-        # Coronal from the front, superior up.
-        ((0, 1, 0), (0, 0, 1), {"right": "L", "left": "R", "top": "S", "bottom": "I"}),
-        # Sagittal from the patient's left, superior up: anterior on screen left.
-        ((-1, 0, 0), (0, 0, 1), {"right": "P", "left": "A", "top": "S", "bottom": "I"}),
-    ],
-)
-def test_slice_edges_name_the_patient_directions(direction, up, expected):
-    assert screen_edge_letters(direction, up) == expected

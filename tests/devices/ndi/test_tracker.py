@@ -145,7 +145,6 @@ def test_iteration_reads_frames(emulator):
     assert numbers == [0, 1, 2]
 
 
-@pytest.mark.skipif(not ROM_DIR.is_dir(), reason=f"no NDI .rom files at {ROM_DIR}")
 def test_real_rom_files_are_loaded_and_reference_gets_static_priority(emulator):
     server = emulator()
     tools = {"stylus": ROM_DIR / "8700340.rom", "reference": ROM_DIR / "8700339.rom"}
