@@ -38,6 +38,11 @@ class Command:
 
 COMMANDS = (
     Command(
+        "capture",
+        "guidance.commands.capture",
+        "points where a tracked tip was held still in a recording (markups file)",
+    ),
+    Command(
         "demo",
         "guidance.commands.demo",
         "run a simulated registration and navigation exercise on a phantom",
