@@ -11,3 +11,7 @@ class RenderingUnavailable(GuidanceError):
 
 class OutputFolderError(GuidanceError):
     """The output folder cannot be created or written; the message names it and why."""
+
+
+class DisplayUnavailable(GuidanceError):
+    """The interactive window has no display to open on; the message says what to do."""
