@@ -27,17 +27,16 @@ from devices.frame import Frame
 from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
-from guidance.digitize import (
-    DigitizedPoint,
-    digitize,
-    fle_from_fre,
-    mean_variance_factor,
-    tip_in_reference_error_rms_mm,
-)
 from guidance.exceptions import GuidanceError, OutputFolderError
 from guidance.navigator import NavigationState, Navigator, tip_in_reference_mm
 from guidance.report import write_report
 from guidance.views import NavigationView, check_rendering
+from registration.digitize import DigitizedPoint, digitize
+from registration.error_model import (
+    fle_from_fre,
+    mean_variance_factor,
+    tip_in_reference_error_rms_mm,
+)
 from registration.paired_point import register_paired_points
 from registration.transforms import (
     TransformDifference,

@@ -13,5 +13,9 @@ class OutputFolderError(GuidanceError):
     """The output folder cannot be created or written; the message names it and why."""
 
 
+class ReportError(GuidanceError):
+    """A report or a figure cannot be made from what it was given; the message says what."""
+
+
 class DisplayUnavailable(GuidanceError):
     """The interactive window has no display to open on; the message says what to do."""

@@ -38,7 +38,7 @@ import numpy as np
 from scipy import ndimage
 
 from registration.exceptions import RegistrationError
-from registration.mesh import as_triangles, as_unit_normals, vertex_triangles
+from registration.mesh import as_triangles, as_unit_normals, proper_triangles, vertex_triangles
 from registration.transforms import as_points
 
 logger = logging.getLogger(__name__)
@@ -245,15 +245,15 @@ def _mark_bricks(vertices, origin, spacing, reach, brick_shape):
 
 
 @numba.njit(cache=True)
-def _splat_closest_vertices(vertices, origin, spacing, reach, brick_of, n_bricks):
-    """For every band node, the closest vertex within ``reach`` mm (-1: none), found by visiting
-    the nodes of a ball around each vertex."""
+def _splat_closest_vertices(vertices, used, origin, spacing, reach, brick_of, n_bricks):
+    """For every band node, the closest of the ``used`` vertices (indices) within ``reach`` mm
+    (-1: none), found by visiting the nodes of a ball around each vertex."""
     per_brick = BRICK * BRICK * BRICK
     best_d2 = np.full(n_bricks * per_brick, (reach / spacing) ** 2)
     best = np.full(n_bricks * per_brick, -1, dtype=np.int32)
     nx, ny, nz = brick_of.shape[0] * BRICK, brick_of.shape[1] * BRICK, brick_of.shape[2] * BRICK
     r = reach / spacing
-    for v in range(vertices.shape[0]):
+    for v in used:
         ux = (vertices[v, 0] - origin[0]) / spacing
         uy = (vertices[v, 1] - origin[1]) / spacing
         uz = (vertices[v, 2] - origin[2]) / spacing
@@ -447,8 +447,10 @@ class ClosestPointField:
     """The tangent plane of the closest facing surface point, for any point, in O(1).
 
     Built once per surface (``vertices_mm`` (V, 3), outward unit ``normals`` (V, 3), ``triangles``
-    (F, 3)): fourteen int32 coarse grids of the padded bounding box at ``settings.spacing_mm``,
-    and float32 planes for the band nodes. ``arrays`` is what Numba kernels take.
+    (F, 3); degenerate triangles, as a CT's contour or a decimation can leave, are skipped: see
+    ``registration.mesh.proper_triangles``): fourteen int32 coarse grids of the padded bounding
+    box at ``settings.spacing_mm``, and float32 planes for the band nodes. ``arrays`` is what
+    Numba kernels take.
     """
 
     def __init__(
@@ -463,6 +465,15 @@ class ClosestPointField:
         vertices = as_points(vertices_mm, "vertices_mm", 3)
         unit = as_unit_normals(normals, len(vertices), "normals")
         faces = as_triangles(triangles, len(vertices))
+        proper = proper_triangles(vertices, faces)
+        if not proper.any():
+            raise RegistrationError(
+                f"none of the {len(faces)} triangles spans a plane (all have coincident or "
+                "collinear corners): there is no surface to register to"
+            )
+        if not proper.all():
+            logger.info("closest-point field: %d degenerate triangles skipped", (~proper).sum())
+            faces = np.ascontiguousarray(faces[proper])
         self.vertices_mm = vertices
         self.max_normal_angle_rad = settings.max_normal_angle_rad
         coarse_origin, coarse_shape, lut = _coarse_grid(vertices, unit, settings)
@@ -561,7 +572,11 @@ def _band(
             f"the band of the closest-point field needs {n_bricks * BRICK**3} nodes at {spacing} "
             f"mm (limit {MAX_BAND_NODES}); use a larger band_spacing_mm"
         )
-    closest_vertex = _splat_closest_vertices(vertices, origin, spacing, reach, brick_of, n_bricks)
+    # Only vertices of a triangle: a node whose closest vertex has no triangle would get no plane.
+    used = np.flatnonzero(np.bincount(triangles.ravel(), minlength=len(vertices)))
+    closest_vertex = _splat_closest_vertices(
+        vertices, used, origin, spacing, reach, brick_of, n_bricks
+    )
     incidence = vertex_triangles(triangles, len(vertices))
     planes = _band_planes(
         closest_vertex,

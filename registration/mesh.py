@@ -45,6 +45,21 @@ def as_unit_normals(normals: np.ndarray, count: int, name: str = "normals") -> n
     return np.ascontiguousarray(array / lengths[:, None])
 
 
+# Triangles whose corners turn by less than this sine are treated as segments (no plane).
+MIN_CORNER_SINE = 1e-6
+
+
+def proper_triangles(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Mask ``(F,)`` of the triangles that span a plane: True unless two corners coincide or the
+    three are (within MIN_CORNER_SINE) on a line. A degenerate triangle has no normal and no
+    interior, and closest-point formulas divide by its area; every point of it also lies on an
+    edge of its proper neighbours, so dropping it loses nothing of the surface."""
+    corners = vertices_mm[triangles]
+    ab, ac = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    twice_area = np.linalg.norm(np.cross(ab, ac), axis=1)
+    return twice_area > MIN_CORNER_SINE * np.linalg.norm(ab, axis=1) * np.linalg.norm(ac, axis=1)
+
+
 def vertex_normals(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals ``(V, 3)``, oriented by the triangles' winding
     (counter-clockwise seen from outside gives outward normals). Unused vertices get NaN."""

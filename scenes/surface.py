@@ -9,6 +9,7 @@ wound counter-clockwise seen from outside.
 """
 
 import logging
+import math
 
 import fast_simplification
 import numpy as np
@@ -23,10 +24,9 @@ from scenes.volume import require_volume
 
 logger = logging.getLogger(__name__)
 
-# An isovalue equal to voxel values puts vertices exactly on voxel centres, where flying edges
-# emits coincident points and zero-area triangles that quadric decimation cannot collapse.
-# Integer images are contoured this far (HU) above the requested threshold instead.
-INTEGER_ISOVALUE_OFFSET_HU = 1e-3
+# An isovalue equal to (or within float32 rounding of) voxel values puts vertices on voxel
+# centres, where flying edges emits coincident points and zero-area triangles. Integer images are
+# contoured half-way between two integers instead (see _isovalue).
 ORIENTATION_SAMPLES = 10_000
 
 
@@ -81,6 +81,17 @@ def _wound_outwards(points: np.ndarray, faces: np.ndarray, normals: np.ndarray) 
     return faces[:, [0, 2, 1]] if np.sum(np.sign(agreement)) < 0 else faces
 
 
+def _isovalue(threshold_hu: float, integer_image: bool) -> float:
+    """The value contoured for ``threshold_hu``: itself for a float image; for an integer image
+    the half-integer just above it (the surface between the voxels above the threshold and the
+    others). Half an HU away from every voxel value, each vertex lies at least 0.5 / 65535 of an
+    edge from the voxel centres (far above float32 rounding), so no two vertices coincide; the
+    surface moves by half an HU over the local HU gradient, a few micrometres at a bone edge."""
+    if not integer_image:
+        return float(threshold_hu)
+    return math.floor(threshold_hu) + 0.5
+
+
 def extract_surface(
     image: sitk.Image,
     threshold_hu: float,
@@ -97,9 +108,7 @@ def extract_surface(
     if not 0.0 <= target_reduction < 1.0:
         raise SceneError(f"target_reduction must be in [0, 1); got {target_reduction}")
     array_zyx = sitk.GetArrayViewFromImage(image)
-    isovalue = float(threshold_hu)
-    if np.issubdtype(array_zyx.dtype, np.integer):
-        isovalue += INTEGER_ISOVALUE_OFFSET_HU
+    isovalue = _isovalue(threshold_hu, np.issubdtype(array_zyx.dtype, np.integer))
     mesh = _index_space_grid(array_zyx).contour(
         isosurfaces=[isovalue],
         scalars="hu",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from devices.frame import Frame
 from devices.replay import ReplayTracker
+from guidance.commands.igtl_option import add_igtl_server_option, igtl_sender
 
 
 def _speed(text: str) -> float | None:
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="replay the file's <Tool>To<NAME>Transform fields (default: Tracker)",
     )
+    add_igtl_server_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -86,10 +88,15 @@ def frame_text(frame: Frame) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print every frame as it is played; stops at the end (or ``--limit``, or Ctrl-C)."""
     show = (lambda frame: json.dumps(frame_record(frame))) if args.format == "json" else frame_text
-    with ReplayTracker(args.file, args.speed, args.loop, args.reference_frame) as tracker:
+    with (
+        ReplayTracker(args.file, args.speed, args.loop, args.reference_frame) as tracker,
+        igtl_sender(args.igtl_server, tracker.tools) as send,
+    ):
         for count, frame in enumerate(tracker):
             if args.limit is not None and count >= args.limit:
                 break
+            if send is not None:
+                send(frame)
             try:
                 print(show(frame), flush=True)
             except BrokenPipeError:

@@ -1,4 +1,5 @@
 """The plain geometry behind the views (numpy only, no rendering), so that it can be tested alone.
+The display convention of the slices (and their edge letters) lives in ``guidance.orientation``.
 
 Everything is in the image frame (CT, LPS, mm) unless a name says otherwise. Screen directions
 of a view are given by the direction it looks along and its up vector; screen right is
@@ -11,44 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Patient directions of the LPS axes, for the letters on the edges of each view.
-_DIRECTION_LETTERS = {
-    (0, 1.0): "L",
-    (0, -1.0): "R",
-    (1, 1.0): "P",
-    (1, -1.0): "A",
-    (2, 1.0): "S",
-    (2, -1.0): "I",
-}
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 # A tool tilted more than ~87 deg from its trajectory has no useful point of arrival.
 MIN_ALONG = 0.05
 
 
-def direction_letter(vector_lps: Sequence[float]) -> str:
-    """The patient direction (R, L, A, P, S or I) closest to an LPS vector (its largest axis)."""
-    vector = np.asarray(vector_lps, dtype=np.float64)
-    axis = int(np.argmax(np.abs(vector)))
-    return _DIRECTION_LETTERS[(axis, float(np.sign(vector[axis])))]
-
-
 def screen_right(direction: Sequence[float], up: Sequence[float]) -> np.ndarray:
     """Screen right of a view looking along ``direction`` with ``up`` up: ``direction x up``."""
     return np.cross(np.asarray(direction, dtype=np.float64), np.asarray(up, dtype=np.float64))
-
-
-def screen_edge_letters(direction: Sequence[float], up: Sequence[float]) -> dict[str, str]:
-    """Patient directions at the right, left, top and bottom edges of a view looking along
-    ``direction`` with ``up`` up."""
-    right = screen_right(direction, up)
-    upward = np.asarray(up, dtype=np.float64)
-    return {
-        "right": direction_letter(right),
-        "left": direction_letter(-right),
-        "top": direction_letter(upward),
-        "bottom": direction_letter(-upward),
-    }
 
 
 def plane_offsets_mm(

@@ -21,6 +21,7 @@ from vtkmodules.vtkRenderingCore import vtkImageSlice, vtkRenderer
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
 from guidance.navigator import NavigationState
+from guidance.orientation import SliceView, direction_letter
 from guidance.views.actors import (
     mesh_actor,
     panel_text,
@@ -28,13 +29,7 @@ from guidance.views.actors import (
     set_text_colour,
     set_text_point,
 )
-from guidance.views.geometry import (
-    direction_letter,
-    nice_length_mm,
-    plane_offsets_mm,
-    screen_edge_letters,
-    screen_right,
-)
+from guidance.views.geometry import nice_length_mm, plane_offsets_mm
 from guidance.views.models import crosshair, ring, scale_bar
 from guidance.views.settings import ViewSettings
 
@@ -48,24 +43,6 @@ LIFT_MM = 1.0
 CAMERA_DISTANCE_MM = 1000.0
 # Where the patient-direction letters stand in the panel (fractions) and how they are anchored.
 EDGES = {"right": (0.98, 0.5), "left": (0.02, 0.5), "top": (0.5, 0.98), "bottom": (0.5, 0.02)}
-
-
-@dataclass(frozen=True)
-class SliceOrientation:
-    """A slice: its plane normal and how it is looked at (LPS unit vectors)."""
-
-    name: str
-    normal: tuple[float, float, float]
-    direction: tuple[float, float, float]
-    up: tuple[float, float, float]
-
-
-# Axial seen from the feet, coronal from the front, sagittal from the patient's left.
-ORIENTATIONS = (
-    SliceOrientation("axial", (0.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),
-    SliceOrientation("coronal", (0.0, 1.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    SliceOrientation("sagittal", (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-)
 
 
 @dataclass(frozen=True)
@@ -83,7 +60,7 @@ class SlicePanel:
     def __init__(
         self,
         renderer: vtkRenderer,
-        orientation: SliceOrientation,
+        view: SliceView,
         grid: pv.ImageData,
         points: Sequence[LabelledPoint],
         structures: pv.PolyData | None,
@@ -92,15 +69,20 @@ class SlicePanel:
         aspect: float,
     ) -> None:
         self.renderer = renderer
-        self.orientation = orientation
+        self.view = view
         self._settings = settings
-        self._normal = np.asarray(orientation.normal)
-        direction, up = np.asarray(orientation.direction), np.asarray(orientation.up)
+        self._normal = np.asarray(view.normal)
+        self._direction, self._up, self._right = (
+            np.asarray(view.direction),
+            np.asarray(view.up),
+            view.right,
+        )
+        direction, up, right = self._direction, self._up, self._right
         self._lift = -LIFT_MM * direction
         self._centre = np.asarray(grid.center, dtype=np.float64)
 
         self.plane = vtkPlane()
-        self.plane.SetNormal(*orientation.normal)
+        self.plane.SetNormal(*view.normal)
         self.plane.SetOrigin(*self._centre)
         mapper = vtkImageResliceMapper()
         mapper.SetInputData(grid)
@@ -129,34 +111,29 @@ class SlicePanel:
             flat = [p - (p @ self._normal) * self._normal for p in (entry, target)]
             self._trajectories.append(mesh_actor(pv.Line(*flat), renderer, TRAJECTORY, 1.0, 2.0))
         self._points = list(points)
-        right = screen_right(direction, up)
         marker = ring(settings.marker_radius_mm, right, up, resolution=24)
         self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
         self.labels = [point_text(renderer, p.label, "above", 11, p.colour) for p in points]
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
-        self._fit_camera(grid, direction, up, aspect)
-        self._add_scale_bar(right, up, aspect)
-        self.title = panel_text(renderer, orientation.name, (0.02, 0.98), "top left")
-        for edge, letter in screen_edge_letters(direction, up).items():
+        self._fit_camera(grid, aspect)
+        self._add_scale_bar()
+        self.title = panel_text(renderer, view.name, (0.02, 0.98), "top left")
+        for edge, letter in view.edge_letters().items():
             panel_text(renderer, letter, EDGES[edge], edge, settings.font_size + 4, LETTERS)
 
-    def _fit_camera(
-        self, grid: pv.ImageData, direction: np.ndarray, up: np.ndarray, aspect: float
-    ) -> None:
+    def _fit_camera(self, grid: pv.ImageData, aspect: float) -> None:
         """A parallel camera framing the whole CT section (its bounding box seen along
-        ``direction``), ``aspect`` = panel width / height."""
+        the view's direction), ``aspect`` = panel width / height."""
         corners = np.array(np.meshgrid(*np.reshape(grid.bounds, (3, 2)))).reshape(3, -1).T
-        right = screen_right(direction, up)
-        half_width = np.ptp(corners @ right) / 2.0
-        half_height = np.ptp(corners @ up) / 2.0
+        half_width = np.ptp(corners @ self._right) / 2.0
+        half_height = np.ptp(corners @ self._up) / 2.0
         self._half_height = 1.05 * max(half_height, half_width / aspect)
         self._half_width = self._half_height * aspect
         camera = self.renderer.GetActiveCamera()
         camera.ParallelProjectionOn()
         camera.SetParallelScale(self._half_height)
-        camera.SetViewUp(*up)
-        self._direction, self._up, self._right = direction, up, right
+        camera.SetViewUp(*self._up)
         self._aim_camera(self._centre)
 
     def _aim_camera(self, tip_mm: np.ndarray) -> None:
@@ -168,8 +145,9 @@ class SlicePanel:
         self.renderer.ResetCameraClippingRange()
         self._focus = focus
 
-    def _add_scale_bar(self, right: np.ndarray, up: np.ndarray, aspect: float) -> None:
+    def _add_scale_bar(self) -> None:
         """A bar of a round length, about a quarter of the panel wide, in its bottom right."""
+        right, up = self._right, self._up
         length = nice_length_mm(0.5 * self._half_width)
         self._bar_offset = (0.9 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
@@ -186,10 +164,10 @@ class SlicePanel:
         cross-hair and say so, leaving the slice where it was."""
         self.crosshair.SetVisibility(bool(state.tracked))
         if not state.tracked:
-            self.title.SetInput(f"{self.orientation.name}: stylus not tracked")
+            self.title.SetInput(f"{self.view.name}: stylus not tracked")
             set_text_colour(self.title, "red")
             return
-        self.title.SetInput(self.orientation.name)
+        self.title.SetInput(self.view.name)
         set_text_colour(self.title, "white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
         self.plane.SetOrigin(*tip)

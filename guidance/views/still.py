@@ -23,11 +23,11 @@ from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 from devices.tools import ToolDefinition
 from guidance.exceptions import GuidanceError
 from guidance.navigator import NavigationState
+from guidance.orientation import SLICE_VIEWS
 from guidance.views.actors import panel_text
-from guidance.views.geometry import screen_edge_letters
 from guidance.views.models import crosshair, image_data, tool_mesh
 from guidance.views.rendering import prepare_rendering
-from guidance.views.slices import EDGES, LETTERS, ORIENTATIONS
+from guidance.views.slices import EDGES, LETTERS
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class StillSettings:
             )
 
 
-# Panels (row, column) of the 3D view, then of the slices in the order of ORIENTATIONS.
+# Panels (row, column) of the 3D view, then of the slices in the order of SLICE_VIEWS.
 _PANELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CAMERA_DISTANCE_MM = 1000.0
 LIFT_MM = 1.0
@@ -101,7 +101,7 @@ class NavigationView:
         grid = image_data(ct)
         self._centre = np.asarray(grid.center, dtype=np.float64)
         self._planes, self._tips, self._crosses = [], [], []
-        for panel, orientation in zip(_PANELS[1:], ORIENTATIONS, strict=True):
+        for panel, orientation in zip(_PANELS[1:], SLICE_VIEWS, strict=True):
             plotter.subplot(*panel)
             direction, up = orientation.direction, orientation.up
             plane = vtkPlane()
@@ -122,7 +122,7 @@ class NavigationView:
             cross = plotter.add_mesh(crosshair(np.array(direction), np.array(up)), color="yellow")
             self._crosses.append((cross, -LIFT_MM * np.asarray(direction)))
             panel_text(plotter.renderer, orientation.name, (0.01, 0.98), "top left", 22)
-            for edge, letter in screen_edge_letters(direction, up).items():
+            for edge, letter in orientation.edge_letters().items():
                 panel_text(plotter.renderer, letter, EDGES[edge], edge, 20, LETTERS)
             plotter.enable_parallel_projection()
             self._planes.append(plane)
@@ -142,7 +142,7 @@ class NavigationView:
             tip_actor.position = tip
         for cross, lift in self._crosses:
             cross.position = tip + lift
-        for panel, plane, orientation in zip(_PANELS[1:], self._planes, ORIENTATIONS, strict=True):
+        for panel, plane, orientation in zip(_PANELS[1:], self._planes, SLICE_VIEWS, strict=True):
             normal, direction, up = orientation.normal, orientation.direction, orientation.up
             plane.SetOrigin(tip)
             # Frame the whole CT section through the tip: its centre, moved onto the plane.

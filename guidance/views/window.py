@@ -36,13 +36,13 @@ from vtkmodules.vtkRenderingCore import (
 
 from devices.tools import ToolDefinition
 from guidance.navigator import NavigationPlan, NavigationState
+from guidance.orientation import SLICE_VIEWS
 from guidance.views.bullseye import BullseyePanel
-from guidance.views.geometry import screen_right
 from guidance.views.models import image_data, tube_mesh
 from guidance.views.rendering import prepare_rendering
 from guidance.views.scene3d import FIDUCIAL, TARGET, ScenePanel
 from guidance.views.settings import ViewSettings
-from guidance.views.slices import ORIENTATIONS, LabelledPoint, SlicePanel
+from guidance.views.slices import LabelledPoint, SlicePanel
 from guidance.views.status import SceneNames, StatusPanel, line_count, status_lines
 from scenes.scene import Scene
 
@@ -145,7 +145,7 @@ class NavigationWindow:
             o.name: SlicePanel(
                 self.renderers[o.name], o, grid, points, structures, lines, settings, aspect
             )
-            for o in ORIENTATIONS
+            for o in SLICE_VIEWS
         }
         self.bullseye = BullseyePanel(
             self.renderers["alignment"], plan.trajectories, settings, aspect
@@ -347,15 +347,13 @@ class NavigationWindow:
         return 2.0 * camera.GetParallelScale() / (height / ROWS)
 
     def _drag(self, name: str, dx_px: float, dy_px: float, tilt: bool) -> None:
-        orientation = self.slice_panels[name].orientation
-        up = np.asarray(orientation.up)
-        right = screen_right(orientation.direction, up)
-        delta = self._mm_per_pixel(name) * (dx_px * right + dy_px * up)
+        view = self.slice_panels[name].view
+        delta = self._mm_per_pixel(name) * (dx_px * view.right + dy_px * np.asarray(view.up))
         for callback in self._drag_callbacks:
             callback(PointerDrag(name, delta, tilt))
 
     def _wheel(self, name: str, steps: int) -> None:
-        delta = steps * WHEEL_STEP_MM * np.asarray(self.slice_panels[name].orientation.normal)
+        delta = steps * WHEEL_STEP_MM * np.asarray(self.slice_panels[name].view.normal)
         for callback in self._drag_callbacks:
             callback(PointerDrag(name, delta))
 

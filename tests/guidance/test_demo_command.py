@@ -14,8 +14,8 @@ from devices.tools import BUILTIN_TOOLS
 from guidance import demo as demo_module
 from guidance.cli import main
 from guidance.demo import DemoSettings, run_demo
-from guidance.digitize import tip_in_reference_error_rms_mm
 from guidance.views import check_rendering
+from registration.error_model import tip_in_reference_error_rms_mm
 from registration.tre import expected_fre_rms
 from scenes.scene import load_scene
 from scenes.volume import load_volume

@@ -12,14 +12,12 @@ from guidance.exceptions import GuidanceError
 from guidance.views import NavigationWindow, ViewSettings
 from tests.guidance.views_scene import (
     TOOLS,
-    VESSEL,
     navigator,
     skin,
     small_scene,
     state_at,
     stylus_pose,
 )
-
 
 SIZE = (900, 600)
 YELLOW_MIN = (220, 235, 0)
@@ -145,7 +143,7 @@ def test_the_text_panel_changes_with_the_numbers(window, navigation, clock):
 def test_a_missing_tool_is_not_drawn_and_is_named(window, navigation):
     renderer = window.renderers["3d"]
     tip = np.array([5.0, 5.0, 5.0])
-    shaft = tip + [0.0, 0.0, 45.0]  # on the stylus shaft, above the ball
+    shaft = tip + np.array([0.0, 0.0, 45.0])  # on the stylus shaft, above the ball
     window.show(state_at(navigation, tip))
     column, row = (round(v) for v in _display_xy(renderer, shaft))
     assert 0 <= row < SIZE[1] / 2 and 0 <= column < SIZE[0] / 3  # in the 3D panel

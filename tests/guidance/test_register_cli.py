@@ -11,9 +11,13 @@ from scipy.spatial.transform import Rotation
 
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.sequence_file import write_sequence
+from devices.tools import BUILTIN_TOOLS
 from guidance.cli import main
 from registration.transforms import apply_transform, invert_rigid, make_rigid
 from scenes.markups import Markups, read_markups, write_markups
+from scenes.phantoms import PhantomKind, build_phantom
+from scenes.surface import extract_surface
+from scenes.volume import save_volume
 from tests.registration.shells import make_shell, sample_patch
 from tests.shared_data import SHARED_DATA
 
@@ -152,6 +156,56 @@ def test_surface_of_a_ct_at_a_threshold(tmp_path, capsys):
     assert report["rms"] < 0.5  # 1 mm voxels: the iso-surface is within ~0.3 mm of the ellipsoid
     assert report["inlier_fraction"] > 0.9
     assert np.linalg.norm(np.array(report["fixed_from_moving"])[:3, 3] + [2.0, 0.0, 0.0]) < 0.7
+
+
+def _stylus_sweep(path, tips_mm, outward):
+    """A recording of the stylus touching ``tips_mm`` (tracker frame), its shaft along the
+    ``outward`` normals (the tip on the surface, the handle away from it), 0.2 mm of noise."""
+    tip = BUILTIN_TOOLS["stylus"].tip_mm
+    rng = np.random.default_rng(4)
+    frames = []
+    for index, (point, normal) in enumerate(zip(tips_mm, outward, strict=True)):
+        # The tool's +z (tip at -z) along the outward normal, turned by a random spin about it.
+        z = normal / np.linalg.norm(normal)
+        x = np.cross(z, rng.normal(size=3))
+        x /= np.linalg.norm(x)
+        rotation = np.column_stack([x, np.cross(z, x), z])
+        translation = point - rotation @ tip + rng.normal(0.0, 0.2, 3)
+        pose = ToolPose("stylus", make_rigid(rotation, translation), PoseStatus.OK, 0.1)
+        frames.append(Frame(index / 20.0, index, {"stylus": pose}))
+    write_sequence(path, frames, ["stylus"])
+
+
+def test_surface_of_a_phantom_ct_from_a_recording_as_in_the_readme(tmp_path, capsys):
+    """``gestes register surface head/ct.nrrd --threshold 300 sweep.igs.mha --tool stylus --init
+    points.json`` on the skull phantom, whose bone surface once held zero-area triangles."""
+    scene = build_phantom(PhantomKind.SKULL, seed=0)
+    ct = save_volume(scene.ct, tmp_path / "ct.nrrd")
+    bone = extract_surface(scene.ct, scene.bone_threshold_hu, outer_only=True)
+    vertices = np.asarray(bone.points)
+    normals = np.asarray(bone.point_data["Normals"])
+    centre = vertices.mean(axis=0)
+    face = (vertices - centre) @ np.array([0.0, -1.0, 0.3]) > 60.0  # forehead, brows, nose
+    picked = np.flatnonzero(face)[:: max(1, int(face.sum()) // 400)]
+    tracker_from_image = invert_rigid(TRUTH)
+    _stylus_sweep(
+        tmp_path / "sweep.igs.mha",
+        apply_transform(tracker_from_image, vertices[picked]),
+        normals[picked] @ tracker_from_image[:3, :3].T,
+    )
+    near = TRUTH @ make_rigid(Rotation.from_rotvec([0.03, -0.02, 0.0]).as_matrix(), [2.0, -1, 1])
+    (tmp_path / "points.json").write_text(json.dumps({"fixed_from_moving": near.tolist()}))
+    status, report = _run(
+        capsys, "register", "surface", str(ct), "--threshold", "300",
+        str(tmp_path / "sweep.igs.mha"), "--tool", "stylus",
+        "--init", str(tmp_path / "points.json"),
+    )  # fmt: skip
+    assert status == 0, report
+    residual = np.array(report["fixed_from_moving"]) @ invert_rigid(TRUTH)
+    assert math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude()) < 0.5
+    middle = vertices[picked].mean(axis=0)
+    assert np.linalg.norm(apply_transform(residual, middle) - middle) < 0.5
+    assert report["warnings"] == []
 
 
 def test_bad_init_file_is_a_user_error(shell_file, tmp_path, capsys):

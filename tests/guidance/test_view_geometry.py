@@ -8,37 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guidance.views.geometry import (
-    BullseyeFrame,
-    direction_letter,
-    nice_length_mm,
-    plane_offsets_mm,
-    screen_edge_letters,
-)
+from guidance.views.geometry import BullseyeFrame, nice_length_mm, plane_offsets_mm
 from tests.guidance.views_scene import TRAJECTORY, navigator, small_scene, state_at
 
 coordinates = st.floats(-200.0, 200.0, allow_nan=False)
 points = st.tuples(coordinates, coordinates, coordinates).map(np.array)
-
-
-@pytest.mark.parametrize(
-    ("direction", "up", "expected"),
-    [
-        # Axial from the feet, anterior up: radiological, patient right on screen left.
-        ((0, 0, 1), (0, -1, 0), {"right": "L", "left": "R", "top": "A", "bottom": "P"}),
-        # Coronal from the front, superior up.
-        ((0, 1, 0), (0, 0, 1), {"right": "L", "left": "R", "top": "S", "bottom": "I"}),
-        # Sagittal from the patient's left, superior up: anterior on screen left.
-        ((-1, 0, 0), (0, 0, 1), {"right": "P", "left": "A", "top": "S", "bottom": "I"}),
-    ],
-)
-def test_slice_edges_name_the_patient_directions(direction, up, expected):
-    assert screen_edge_letters(direction, up) == expected
-
-
-def test_an_oblique_direction_is_named_by_its_largest_axis():
-    assert direction_letter((0.3, -0.9, 0.2)) == "A"
-    assert direction_letter((-0.7, 0.1, 0.69)) == "R"
 
 
 def test_plane_offsets_are_signed_along_the_normal():

@@ -13,7 +13,6 @@ from guidance.views import (
     ViewSettings,
     check_rendering,
     image_data,
-    screen_edge_letters,
     stylus_mesh,
 )
 from registration.transforms import make_rigid
@@ -120,18 +119,3 @@ def test_rejects_a_tiny_window():
 def test_rejects_an_opacity_above_one():
     with pytest.raises(GuidanceError, match="surface_opacity must be in"):
         ViewSettings(surface_opacity=1.5)
-
-
-@pytest.mark.parametrize(
-    ("direction", "up", "expected"),
-    [
-        # Axial from the feet, anterior up: radiological, patient right on screen left.
-        ((0, 0, 1), (0, -1, 0), {"right": "L", "left": "R", "top": "A", "bottom": "P"}),
-        # Coronal from the front, superior up.
-        ((0, 1, 0), (0, 0, 1), {"right": "L", "left": "R", "top": "S", "bottom": "I"}),
-        # Sagittal from the patient's left, superior up: anterior on screen left.
-        ((-1, 0, 0), (0, 0, 1), {"right": "P", "left": "A", "top": "S", "bottom": "I"}),
-    ],
-)
-def test_slice_edges_name_the_patient_directions(direction, up, expected):
-    assert screen_edge_letters(direction, up) == expected

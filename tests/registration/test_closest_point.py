@@ -186,6 +186,35 @@ def test_field_too_large_is_rejected(shell):
         )
 
 
+def test_degenerate_triangles_are_skipped(shell, field):
+    """Zero-area triangles (a corner repeated, a corner duplicated at the same place, three
+    corners on a line), as a CT's contour can leave: the field builds and answers as without
+    them."""
+    vertices, triangles = shell.vertices_mm, shell.triangles
+    a, b = triangles[0, 0], triangles[0, 1]
+    extra = np.array([vertices[a], 0.5 * (vertices[a] + vertices[b])])  # a twin, a midpoint
+    n = len(vertices)
+    degenerate = np.array([[a, a, b], [a, n, b], [a, n + 1, b], [n, a, n]])
+    field_with = ClosestPointField(
+        np.concatenate([vertices, extra]),
+        np.concatenate([shell.normals, shell.normals[[a, a]]]),
+        np.concatenate([triangles, degenerate]),
+    )
+    points = sample_patch(shell, 500, FOREHEAD, 60.0, 0.5, 5)
+    directions = _outward(points)
+    with_them = field_with.tangent_planes(points, directions)
+    without = field.tangent_planes(points, directions)
+    np.testing.assert_allclose(with_them.residuals_mm, without.residuals_mm, atol=1e-9)
+    np.testing.assert_array_equal(with_them.source, without.source)
+
+
+def test_a_surface_of_only_degenerate_triangles_is_rejected():
+    vertices = np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0]])
+    normals = np.array([[0.0, 0, 1]] * 3)
+    with pytest.raises(RegistrationError, match="spans a plane"):
+        ClosestPointField(vertices, normals, np.array([[0, 1, 2], [0, 0, 1]]))
+
+
 def test_triangles_out_of_range_are_rejected(shell):
     with pytest.raises(RegistrationError, match="only 20484 vertices"):
         ClosestPointField(shell.vertices_mm, shell.normals, shell.triangles + 5)

@@ -83,3 +83,26 @@ def test_single_slice_is_refused():
 def test_reduction_of_one_or_more_is_refused():
     with pytest.raises(SceneError, match=r"target_reduction must be in \[0, 1\); got 1\.0"):
         extract_surface(ball_image(False), 0.0, target_reduction=1.0)
+
+
+def _corner_sines(mesh) -> np.ndarray:
+    points = np.asarray(mesh.points, dtype=np.float64)
+    faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
+    ab, ac = points[faces[:, 1]] - points[faces[:, 0]], points[faces[:, 2]] - points[faces[:, 0]]
+    lengths = np.linalg.norm(ab, axis=1) * np.linalg.norm(ac, axis=1)
+    return np.linalg.norm(np.cross(ab, ac), axis=1) / np.maximum(lengths, 1e-300)
+
+
+def test_integer_ct_surfaces_have_no_degenerate_triangles(skull):
+    """An isovalue on the integer HU values put vertices on voxel centres: the skull phantom's
+    bone surface had 232 zero-area triangles. Contoured half-way between integers, none."""
+    assert _corner_sines(extract_surface(skull.ct, skull.bone_threshold_hu)).min() > 1e-5
+
+
+def test_a_real_ct_surface_has_no_degenerate_triangles(shared_data):
+    """The abdomen series (int16): 119-257 zero-area triangles at 150-300 HU before."""
+    from scenes.volume import load_volume
+
+    image = load_volume(shared_data / "ct" / "abdomen_ct_dicom")
+    for threshold in (150.0, 300.0):
+        assert _corner_sines(extract_surface(image, threshold)).min() > 1e-5

@@ -1,0 +1,52 @@
+"""Where an OpenIGTLink server listens and how it treats its clients; host:port text.
+
+Light on purpose (standard library only): the command line reads its defaults from here.
+"""
+
+import math
+from dataclasses import dataclass, replace
+from typing import Self
+
+from devices.exceptions import ConfigurationError
+
+IGTL_PORT = 18944  # OpenIGTLink's port registered with IANA; PlusServer and Slicer use it
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``host`` to bind (loopback unless asked: ``0.0.0.0`` serves every interface), ``port``
+    (0: any free port), at most ``max_clients`` at once, and ``send_timeout_s``: a client that
+    takes longer than this to accept 1 MiB is dropped (it is stuck or gone)."""
+
+    host: str = "127.0.0.1"
+    port: int = IGTL_PORT
+    max_clients: int = 8
+    send_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ConfigurationError("the OpenIGTLink server needs a host to bind (e.g. 127.0.0.1)")
+        if not 0 <= self.port <= 0xFFFF:
+            raise ConfigurationError(f"a TCP port is 0..65535; got {self.port}")
+        if self.max_clients < 1:
+            raise ConfigurationError(f"max_clients must be >= 1; got {self.max_clients}")
+        if not (math.isfinite(self.send_timeout_s) and self.send_timeout_s > 0.0):
+            raise ConfigurationError(f"send_timeout_s must be > 0 s; got {self.send_timeout_s}")
+
+    def at(self, address: str) -> Self:
+        """These settings at ``address``: ``PORT`` (this host) or ``HOST:PORT``."""
+        host, port = parse_address(address, self.host)
+        return replace(self, host=host, port=port)
+
+
+def parse_address(text: str, default_host: str) -> tuple[str, int]:
+    """``"HOST:PORT"``, ``"[IPv6]:PORT"`` or ``"PORT"`` (on ``default_host``) as (host, port)."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host = default_host
+    host = host.removeprefix("[").removesuffix("]")
+    if not port_text.isdigit() or not host or int(port_text) > 0xFFFF:
+        raise ConfigurationError(
+            f"expected [HOST:]PORT with a port 0..65535 (e.g. 127.0.0.1:{IGTL_PORT}); got {text!r}"
+        )
+    return host, int(port_text)
