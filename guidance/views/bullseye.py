@@ -14,8 +14,9 @@ import pyvista as pv
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
+from guidance.orientation import direction_letter
 from guidance.views.actors import mesh_actor, panel_text, point_text, set_text_point
-from guidance.views.geometry import BullseyeFrame, direction_letter
+from guidance.views.geometry import BullseyeFrame
 from guidance.views.models import crosshair, ring
 from guidance.views.settings import ViewSettings
 from scenes.scene import Trajectory
@@ -64,6 +65,8 @@ class BullseyePanel:
         self.reach_marker = mesh_actor(
             ring(1.4 * marker, SCREEN_RIGHT, SCREEN_UP, 24), renderer, REACH, line_width=3.0
         )
+        self.tip_marker.SetVisibility(False)  # until a state places them
+        self.reach_marker.SetVisibility(False)
         self._title = panel_text(renderer, "alignment", (0.02, 0.98), "top left")
         self.numbers = panel_text(renderer, "", (0.02, 0.02), "bottom left", settings.font_size)
         self._letters = {

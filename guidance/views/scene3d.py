@@ -63,6 +63,8 @@ class ScenePanel:
         self.tools = {
             name: mesh_actor(tool_mesh(tool), renderer, TOOL) for name, tool in tools.items()
         }
+        for actor in self.tools.values():
+            actor.SetVisibility(False)  # until a state gives its pose
         self.missing = panel_text(renderer, "", (0.02, 0.02), "bottom left", colour=MISSING)
         self._title = panel_text(renderer, "3D", (0.02, 0.98), "top left", settings.font_size)
         camera = renderer.GetActiveCamera()

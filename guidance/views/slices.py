@@ -116,6 +116,7 @@ class SlicePanel:
         self.labels = [point_text(renderer, p.label, "above", 11, p.colour) for p in points]
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
+        self.crosshair.SetVisibility(False)  # until a state shows where the tip is
         self._fit_camera(grid, aspect)
         self._add_scale_bar()
         self.title = panel_text(renderer, view.name, (0.02, 0.98), "top left")

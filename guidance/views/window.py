@@ -270,12 +270,15 @@ class NavigationWindow:
 
         def tick(_caller: object, _event: str) -> None:
             try:
+                # Asked before taking the newest state, so that the state a session leaves
+                # when it ends is drawn before the window stops.
+                stopping = stop_when()
                 state = latest()
                 if state is not None and state is not shown[0]:
                     shown[0] = state
                     self.show(state)
                     self.render()
-                if stop_when():
+                if stopping:
                     ended.append(WindowEnd.STOPPED)
                     interactor.TerminateApp()
             except BaseException as error:  # the event loop would swallow it: end and re-raise
@@ -310,6 +313,9 @@ class NavigationWindow:
         style = vtkInteractorStyleTrackballCamera()
         interactor.SetInteractorStyle(style)
         drag = _DragTracker(self, interactor, style)
+        # Keep the style and the mouse handler alive with the window: VTK does not, and a
+        # collected one crashes the process at the next key press.
+        self._style, self._drag_tracker = style, drag
         style.AddObserver("CharEvent", lambda *_: None)  # an observer replaces VTK's key actions
         style.AddObserver("KeyPressEvent", lambda *_: self._key_pressed(interactor))
         for event in ("LeftButtonPressEvent", "RightButtonPressEvent"):

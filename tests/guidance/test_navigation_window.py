@@ -2,6 +2,9 @@
 picture (the cross-hair follows the tip, the text panel changes, a missing tool is not drawn),
 the slab rule for targets, the structures' outlines, and nothing rebuilt per frame."""
 
+import itertools
+
+import imageio.v2 as imageio_v2
 import imageio.v3 as imageio
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ from vtkmodules.vtkRenderingCore import vtkCoordinate
 
 from devices.frame import PoseStatus
 from guidance.exceptions import GuidanceError
-from guidance.views import NavigationWindow, ViewSettings
+from guidance.views import NavigationWindow, ViewSettings, write_video
 from tests.guidance.views_scene import (
     TOOLS,
     navigator,
@@ -246,3 +249,29 @@ def test_rejects_a_tiny_window():
 def test_rejects_rings_out_of_order():
     with pytest.raises(GuidanceError, match="increasing positive radii"):
         ViewSettings(bullseye_rings_mm=(5.0, 2.0))
+
+
+def _moving_states(navigation, count: int, rate_hz: float):
+    """``count`` states of the tip sliding 1 mm per frame along x, ``rate_hz`` frames per s."""
+    return [
+        state_at(navigation, np.array([-20.0 + i, 4.0, 6.0]), number=i, timestamp=i / rate_hz)
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_a_video_of_a_run_has_a_frame_per_tick_of_its_pace(window, navigation, tmp_path, suffix):
+    """40 states at 50 Hz (0.78 s) at 10 frames per second: ticks at 0, 0.1, ... 0.7 s."""
+    path = tmp_path / f"run{suffix}"
+    count = write_video(window, _moving_states(navigation, 40, 50.0), path, fps=10.0)
+    assert count == 8
+    reader = imageio_v2.get_reader(path)
+    frames = [np.asarray(frame)[..., :3] for frame in reader]
+    reader.close()
+    assert len(frames) == 8
+    assert all(frame.shape == (SIZE[1], SIZE[0], 3) for frame in frames)
+    # Each frame shows the tip 5 mm further on: the slices' cross-hairs move, so frames differ.
+    for before, after in itertools.pairwise(frames):
+        assert np.abs(before.astype(int) - after).mean() > 0.2
+    # The last frame is the state at 0.7 s (frame 35): the window's last picture.
+    assert "frame 35 at 0.70 s" in "\n".join(window.status.texts)
