@@ -26,6 +26,17 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# `make bench` runs every benchmark, one at a time and niced (several minutes; each prints its
+# table and saves JSON in benchmarks/results/); `make bench BENCH=startup` runs one. Add a new
+# benchmarks/NAME.py here. registration also compares with peers: pip install -e '.[dev,peers]'.
+BENCH ?= startup patch_normals tracking recording igtlink scenes navigation registration
+
+bench: $(STAMP)
+	@for name in $(BENCH); do \
+		echo "== benchmarks.$$name"; \
+		nice $(VENV)/bin/python -m benchmarks.$$name || exit 1; \
+	done
+
 # Numba's on-disk cache does not notice when a kernel inlined from another module changes:
 # after editing registration/, `make clean` (or deleting __pycache__/*.nbi, *.nbc) recompiles.
 clean:

@@ -1,14 +1,18 @@
-"""What several benchmarks share: the real PLUS recording they read, and a median rate."""
+"""What several benchmarks share: the real PLUS recording they read, a median rate, and a
+description of the machine."""
 
+import os
+import platform
 import statistics
 import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-# A real 3-tool PLUS recording in ../shared/data beside the repository (absent: benchmarks skip it).
+# A real 3-tool PLUS recording from PLUS (tests/data/README.md gives its origin and licence).
 REAL_RECORDING = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
+    Path(__file__).resolve().parents[1]
+    / "tests"
     / "data"
     / "tracking"
     / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
@@ -34,3 +38,15 @@ def repeated(function: Callable[[], object], count: int) -> Callable[[], None]:
             function()
 
     return work
+
+
+def machine_info() -> dict:
+    """Python version, CPUs, load and the speed of plain Python now, to compare runs."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "sum_range_1000_us": min(timeit.repeat("sum(range(1000))", number=2000, repeat=5))
+        / 2000
+        * 1e6,
+    }

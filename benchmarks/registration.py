@@ -73,7 +73,8 @@ from registration.tre import predict_tre_rms  # noqa: E402
 def _optional(name: str):
     try:
         return __import__(name, fromlist=["_"])
-    except Exception:  # any import failure only removes that peer from the table
+    except Exception as error:  # any import failure only removes that peer from the table
+        print(f"peer {name} left out of the tables: {error!r}", file=sys.stderr)
         return None
 
 

@@ -87,6 +87,56 @@ class CameraView:
 
 
 @dataclass(frozen=True)
+class VolumeDistortion:
+    """A camera's trueness: every marker is seen displaced by a smooth field of its position,
+    the same whenever a marker comes back to the same place (a systematic error, unlike jitter).
+
+    ``rms_mm`` is the field's 3D RMS over the volume (NDI specifies 0.25 mm RMS volumetric
+    accuracy for the Polaris Spectra); ``length_scale_mm`` how far apart two points see nearly
+    independent errors. The field is a sum of ``modes`` random plane waves (random Fourier
+    features of a Gaussian covariance ``exp(-d^2 / (2 L^2))``: Rahimi & Recht 2007, NIPS).
+    """
+
+    rms_mm: float = 0.25
+    length_scale_mm: float = 200.0
+    modes: int = 32
+
+    def __post_init__(self) -> None:
+        _check_non_negative("VolumeDistortion", rms_mm=self.rms_mm)
+        if not (math.isfinite(self.length_scale_mm) and self.length_scale_mm > 0.0):
+            raise ConfigurationError(
+                f"VolumeDistortion.length_scale_mm must be > 0; got {self.length_scale_mm!r}"
+            )
+        if not (isinstance(self.modes, int) and self.modes >= 1):
+            raise ConfigurationError(f"VolumeDistortion.modes must be >= 1; got {self.modes!r}")
+
+    def field(self, rng: np.random.Generator) -> "DistortionField":
+        """One camera's field, drawn from ``rng``."""
+        return DistortionField(self, rng)
+
+
+class DistortionField:
+    """A drawn ``VolumeDistortion``: ``displacement_mm(points)`` (N, 3) for (N, 3) tracker points.
+
+    ``d(x) = sum_k a_k cos(w_k . x + phi_k)`` with ``w_k ~ N(0, I / L^2)``, ``phi_k`` uniform and
+    ``a_k ~ N(0, s^2 I)``; each term has a mean square ``3 s^2 / 2``, so ``s`` is set for the
+    field's RMS to be ``rms_mm``.
+    """
+
+    def __init__(self, settings: VolumeDistortion, rng: np.random.Generator) -> None:
+        k = settings.modes
+        self._frequencies = rng.normal(0.0, 1.0 / settings.length_scale_mm, (k, 3))
+        self._phases = rng.uniform(0.0, 2.0 * math.pi, k)
+        sd = settings.rms_mm * math.sqrt(2.0 / (3.0 * k))
+        self._amplitudes = rng.normal(0.0, sd, (k, 3))
+
+    def displacement_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        """The field at each point (N, 3) mm."""
+        waves = np.cos(np.asarray(points_mm) @ self._frequencies.T + self._phases)
+        return waves @ self._amplitudes
+
+
+@dataclass(frozen=True)
 class OpticalNoise:
     """Optical tracking error: each marker moves by an isotropic Gaussian jitter per frame.
 
@@ -95,6 +145,9 @@ class OpticalNoise:
     to the jittered markers, so tip error grows with the tip's distance from the marker centroid.
     With ``correlation_time_s`` > 0 the displacement drifts instead of being drawn afresh each
     frame (see ``GaussMarkovNoise``): averaging a dwell removes less of it, as on real cameras.
+    ``drift_rms_mm`` adds a second, slow displacement per marker of correlation time
+    ``drift_correlation_s`` (real cameras have both: a fast jitter and a slow wander); a
+    ``distortion`` adds the camera's trueness, a field of the marker's position.
 
     With a ``camera``, geometry decides too: a marker turned more than the tool's maximum marker
     angle away from the camera is not seen (the pose is fitted to the others; fewer than 3 seen:
@@ -106,13 +159,21 @@ class OpticalNoise:
     events: TrackingEvents = TrackingEvents()
     camera: CameraView | None = None
     correlation_time_s: float = 0.0
+    drift_rms_mm: float = 0.0
+    drift_correlation_s: float = 3.0
+    distortion: VolumeDistortion | None = None
 
     def __post_init__(self) -> None:
         _check_non_negative(
             "OpticalNoise",
             marker_jitter_rms_mm=self.marker_jitter_rms_mm,
             correlation_time_s=self.correlation_time_s,
+            drift_rms_mm=self.drift_rms_mm,
         )
+        if not (math.isfinite(self.drift_correlation_s) and self.drift_correlation_s > 0.0):
+            raise ConfigurationError(
+                f"OpticalNoise.drift_correlation_s must be > 0; got {self.drift_correlation_s!r}"
+            )
 
 
 class GaussMarkovNoise:

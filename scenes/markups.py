@@ -49,12 +49,14 @@ class MarkupKind(enum.Enum):
 
 @dataclass(frozen=True, eq=False)
 class Markups:
-    """Labelled points in LPS mm read from (or to write to) a markups file."""
+    """Labelled points in LPS mm read from (or to write to) a markups file; ``descriptions`` are
+    the points' free-text descriptions (one per point, or empty for none)."""
 
     labels: tuple[str, ...]
     points_mm: np.ndarray
     kind: MarkupKind = MarkupKind.POINTS
     name: str = ""
+    descriptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         points = np.array(self.points_mm, dtype=np.float64, copy=True).reshape(-1, 3)
@@ -64,9 +66,19 @@ class Markups:
             raise MarkupsError(
                 f"markups {self.name!r}: {len(self.labels)} labels for {len(points)} points"
             )
+        if self.descriptions and len(self.descriptions) != len(points):
+            raise MarkupsError(
+                f"markups {self.name!r}: {len(self.descriptions)} descriptions for "
+                f"{len(points)} points"
+            )
         points.setflags(write=False)
         object.__setattr__(self, "points_mm", points)
         object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "descriptions", tuple(self.descriptions))
+
+    def description(self, index: int) -> str:
+        """Point ``index``'s description ("" when the markups have none)."""
+        return self.descriptions[index] if self.descriptions else ""
 
 
 def _lps(points: np.ndarray, system: CoordinateSystem) -> np.ndarray:
@@ -152,7 +164,7 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
     code = units[0] if isinstance(units, list) and units else units  # [code, scheme, meaning]
     if not isinstance(code, str) or code not in MM_PER_UNIT:
         raise MarkupsError(f"{path}: coordinateUnits {units!r}; expected 'mm' or 'um'")
-    labels, points = [], []
+    labels, points, descriptions = [], [], []
     control_points = _field(node, "controlPoints", f"{path} markups[0]")
     if not isinstance(control_points, list):
         raise MarkupsError(f"{path}: controlPoints must be a list; got {control_points!r:.60}")
@@ -171,8 +183,15 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
         except (TypeError, ValueError):
             raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}") from None
         labels.append(str(point.get("label", f"P{index + 1}")))
+        descriptions.append(str(point.get("description", "")))
     array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system) * MM_PER_UNIT[code]
-    return Markups(tuple(labels), array, kind, name=str(node.get("name", path.name)))
+    return Markups(
+        tuple(labels),
+        array,
+        kind,
+        name=str(node.get("name", path.name)),
+        descriptions=tuple(descriptions) if any(descriptions) else (),
+    )
 
 
 def _json_text(markups: Markups, system: CoordinateSystem) -> str:
@@ -181,7 +200,7 @@ def _json_text(markups: Markups, system: CoordinateSystem) -> str:
         {
             "id": str(index + 1),
             "label": label,
-            "description": "",
+            "description": markups.description(index),
             "associatedNodeID": "",
             "position": [float(value) for value in point],
             "orientation": [-1.0, -0.0, -0.0, -0.0, -1.0, -0.0, 0.0, 0.0, 1.0],
@@ -237,7 +256,7 @@ def _read_fcsv(path: Path) -> Markups:
     missing = {"x", "y", "z"} - set(columns)
     if missing:
         raise MarkupsError(f"{path}: columns line lacks {sorted(missing)}")
-    labels, points = [], []
+    labels, points, descriptions = [], [], []
     for number, row in enumerate(csv.reader(rows), start=1):
         values = dict(zip(columns, row, strict=False))
         try:
@@ -245,8 +264,15 @@ def _read_fcsv(path: Path) -> Markups:
         except (KeyError, ValueError):
             raise MarkupsError(f"{path}: point {number} has no numeric x, y, z: {row}") from None
         labels.append(values.get("label") or f"P{number}")
+        descriptions.append(values.get("desc") or "")
     array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system)
-    return Markups(tuple(labels), array, MarkupKind.POINTS, name=path.name)
+    return Markups(
+        tuple(labels),
+        array,
+        MarkupKind.POINTS,
+        name=path.name,
+        descriptions=tuple(descriptions) if any(descriptions) else (),
+    )
 
 
 def _fcsv_text(markups: Markups, system: CoordinateSystem) -> str:
@@ -259,6 +285,12 @@ def _fcsv_text(markups: Markups, system: CoordinateSystem) -> str:
         zip(markups.labels, _lps(markups.points_mm, system), strict=True)
     ):
         writer.writerow(
-            [index + 1, *(repr(float(v)) for v in point), 0, 0, 0, 1, 1, 1, 0, label, ""]
+            [
+                index + 1,
+                *(repr(float(v)) for v in point),
+                *(0, 0, 0, 1, 1, 1, 0),
+                label,
+                markups.description(index),
+            ]
         )
     return buffer.getvalue()

@@ -37,7 +37,7 @@ def _unit(vector: np.ndarray, name: str) -> np.ndarray:
     return array / norm
 
 
-def _perpendicular(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+def perpendicular(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     """The unit part of ``secondary`` orthogonal to unit ``primary`` (any, if they are parallel)."""
     rest = secondary - np.dot(secondary, primary) * primary
     if np.linalg.norm(rest) < 1e-6:
@@ -60,7 +60,7 @@ def aligning_rotation(
     frames = []
     for primary, secondary in ((primary_tool, secondary_tool), (primary_world, secondary_world)):
         first = _unit(primary, "primary axis")
-        second = _perpendicular(first, _unit(secondary, "secondary axis"))
+        second = perpendicular(first, _unit(secondary, "secondary axis"))
         frames.append(np.column_stack([first, second, np.cross(first, second)]))
     tool_axes, world_axes = frames
     return world_axes @ tool_axes.T
@@ -113,7 +113,7 @@ class StylusGeometry:
             facing = np.linalg.svd(markers - centroid)[2][-1]
         else:
             facing = _unit(np.mean(np.asarray(normals, dtype=np.float64), axis=0), "mean normal")
-        return cls(tip, shaft, _perpendicular(shaft, facing))
+        return cls(tip, shaft, perpendicular(shaft, facing))
 
 
 @dataclass(frozen=True, eq=False)
@@ -268,7 +268,7 @@ class TouchMotion:
         ``max_tilt_rad`` in a random direction, markers turned toward the camera +- roll jitter."""
         s = self.settings
         normal = touch.approach
-        sideways = _perpendicular(normal, rng.normal(size=3))
+        sideways = perpendicular(normal, rng.normal(size=3))
         tilt = rng.uniform(0.0, s.max_tilt_rad)
         shaft = math.cos(tilt) * normal + math.sin(tilt) * sideways
         rotation = aligning_rotation(
@@ -297,7 +297,7 @@ class TouchMotion:
         angle = math.acos(min(max(float(np.dot(u0, u1)), -1.0), 1.0))
         axis = np.cross(u0, u1)
         if np.linalg.norm(axis) < 1e-9:
-            axis = _perpendicular(u0, np.array([0.0, 0.0, 1.0]))
+            axis = perpendicular(u0, np.array([0.0, 0.0, 1.0]))
         axis = axis / np.linalg.norm(axis)
         direction = Rotation.from_rotvec(axis * angle * fraction).apply(u0)
         return self.centre_mm + (r0 + (r1 - r0) * fraction) * direction
@@ -306,7 +306,7 @@ class TouchMotion:
         """The hand's small circular pivot about the tip, zero at both ends of the dwell."""
         s = self.settings
         shaft = self._rotations[index].as_matrix() @ self.stylus.shaft_axis
-        u = _perpendicular(shaft, np.array([1.0, 0.0, 0.0]))
+        u = perpendicular(shaft, np.array([1.0, 0.0, 0.0]))
         v = np.cross(shaft, u)
         envelope = math.sin(math.pi * t_in_dwell_s / s.dwell_s)
         phase = 2.0 * math.pi * s.pivot_hz * t_in_dwell_s + self._pivot_phases[index]

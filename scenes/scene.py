@@ -5,7 +5,9 @@ direction); no voxel index leaves ``scenes``.
 
 A scene folder holds ``scene.toml`` and the files it names: the CT (any format ``load_volume``
 reads), Slicer markups for fiducials and targets, one Slicer curve per structure (its centreline),
-and the tools (``builtin:NAME`` or a path to an NDI ``.rom`` file, resolved by ``guidance``)::
+one Slicer line per planned trajectory (entry, then target; or the two points written inline as
+``entry_mm`` and ``target_mm``), and the tools (``builtin:NAME`` or a path to an NDI ``.rom``
+file, resolved by ``guidance``)::
 
     [scene]
     name = "skull"
@@ -27,6 +29,10 @@ and the tools (``builtin:NAME`` or a path to an NDI ``.rom`` file, resolved by `
     name = "superior-sagittal-sinus"
     file = "structures/superior-sagittal-sinus.mrk.json"
     radius_mm = 4.0
+
+    [[trajectories]]
+    name = "biopsy"
+    file = "trajectories/biopsy.mrk.json"   # or: entry_mm = [x, y, z], target_mm = [x, y, z]
 
     [[tools]]
     name = "stylus"
@@ -51,7 +57,11 @@ logger = logging.getLogger(__name__)
 
 SCENE_FILE = "scene.toml"
 FORMAT_VERSION = 1
-TOP_LEVEL_KEYS = frozenset({"scene", "ct", "fiducials", "targets", "structures", "tools"})
+TOP_LEVEL_KEYS = frozenset(
+    {"scene", "ct", "fiducials", "targets", "structures", "trajectories", "tools"}
+)
+# A trajectory shorter than this has no direction worth navigating along.
+MIN_TRAJECTORY_MM = 1.0
 
 
 def _frozen_points(points: np.ndarray, what: str) -> np.ndarray:
@@ -112,6 +122,44 @@ class Structure:
         return distance - self.radius_mm
 
 
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A planned straight path for a needle or a screw, LPS mm: it enters at ``entry_mm`` (on the
+    skin, the bone or a box lid) and ends at ``target_mm``. Arrays are read-only copies."""
+
+    name: str
+    entry_mm: np.ndarray
+    target_mm: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise SceneFormatError("a trajectory needs a non-empty name")
+        for what in ("entry_mm", "target_mm"):
+            point = np.array(getattr(self, what), dtype=np.float64)
+            if point.shape != (3,) or not np.all(np.isfinite(point)):
+                raise SceneFormatError(
+                    f"trajectory {self.name}: {what} must be 3 finite numbers (LPS mm); "
+                    f"got {getattr(self, what)!r}"
+                )
+            point.setflags(write=False)
+            object.__setattr__(self, what, point)
+        if self.length_mm < MIN_TRAJECTORY_MM:
+            raise SceneFormatError(
+                f"trajectory {self.name}: entry and target are {self.length_mm:.3g} mm apart; "
+                f"a trajectory needs at least {MIN_TRAJECTORY_MM} mm"
+            )
+
+    @property
+    def length_mm(self) -> float:
+        """Distance from the entry to the target (mm)."""
+        return float(np.linalg.norm(self.target_mm - self.entry_mm))
+
+    @property
+    def direction(self) -> np.ndarray:
+        """Unit vector from the entry toward the target (image frame)."""
+        return (self.target_mm - self.entry_mm) / self.length_mm
+
+
 @dataclass(frozen=True)
 class ToolReference:
     """A tool the exercise uses: its role name and where its definition comes from.
@@ -144,8 +192,9 @@ class Scene:
     """A CT (int16 HU, LPS) with ground-truth bead centres, targets and structures to avoid.
 
     ``fiducials_mm`` are the true centres of the CT-visible beads, ``targets_mm`` the points to
-    reach; ``bone_threshold_hu`` and ``skin_threshold_hu`` are the isovalues of the bone and skin
-    surfaces. Arrays are read-only copies.
+    reach, ``trajectories`` the planned paths to some of them; ``bone_threshold_hu`` and
+    ``skin_threshold_hu`` are the isovalues of the bone and skin surfaces. Arrays are read-only
+    copies.
     """
 
     name: str
@@ -159,6 +208,7 @@ class Scene:
     skin_threshold_hu: float = -300.0
     description: str = field(default="")
     tools: tuple[ToolReference, ...] = DEFAULT_TOOLS
+    trajectories: tuple[Trajectory, ...] = ()
 
     def __post_init__(self) -> None:
         if self.ct.GetDimension() != 3:
@@ -173,6 +223,12 @@ class Scene:
         object.__setattr__(self, "target_labels", tuple(self.target_labels))
         object.__setattr__(self, "structures", tuple(self.structures))
         object.__setattr__(self, "tools", tuple(self.tools))
+        object.__setattr__(self, "trajectories", tuple(self.trajectories))
+        _check_labels(
+            tuple(t.name for t in self.trajectories),
+            len(self.trajectories),
+            f"scene {self.name} trajectories",
+        )
         _check_labels(
             tuple(t.name for t in self.tools), len(self.tools), f"scene {self.name} tools"
         )
@@ -228,12 +284,45 @@ class Scene:
             "fiducials": {"file": "fiducials.mrk.json"},
             "targets": {"file": "targets.mrk.json"},
             "structures": structures,
+            "trajectories": [_saved_trajectory(t, folder) for t in self.trajectories],
             "tools": [_saved_tool(tool, folder) for tool in self.tools],
         }
         path = folder / SCENE_FILE
         path.write_bytes(tomli_w.dumps(document).encode("utf-8"))
         logger.info("saved scene %s to %s", self.name, folder)
         return path
+
+
+def _saved_trajectory(trajectory: Trajectory, folder: Path) -> dict[str, str]:
+    """The ``[[trajectories]]`` entry of a trajectory, written as a Slicer line (entry, target)."""
+    relative = f"trajectories/{trajectory.name}.mrk.json"
+    points = np.array([trajectory.entry_mm, trajectory.target_mm])
+    labels = (f"{trajectory.name}-entry", f"{trajectory.name}-target")
+    write_markups(Markups(labels, points, MarkupKind.LINE, trajectory.name), folder / relative)
+    return {"name": trajectory.name, "file": relative}
+
+
+def _trajectory(folder: Path, entry: Mapping, where: str) -> Trajectory:
+    """A ``[[trajectories]]`` entry: a line markup file (entry, target) or two inline points."""
+    name = str(_value(entry, "name", str, where))
+    if "file" in entry:
+        line = read_markups(_file(folder, entry, where), allow_non_points=True)
+        if len(line.points_mm) != 2:
+            raise SceneFormatError(
+                f"{where}: trajectory {name} needs 2 points (entry, target) in "
+                f"{entry['file']}; it has {len(line.points_mm)}"
+            )
+        entry_mm, target_mm = line.points_mm
+    else:
+        entry_mm, target_mm = (_value(entry, key, list, where) for key in ("entry_mm", "target_mm"))
+    try:
+        return Trajectory(
+            name, np.asarray(entry_mm, dtype=np.float64), np.asarray(target_mm, dtype=np.float64)
+        )
+    except (TypeError, ValueError):
+        raise SceneFormatError(
+            f"{where}: trajectory {name}: entry_mm and target_mm must be 3 numbers each"
+        ) from None
 
 
 def _saved_tool(tool: ToolReference, folder: Path) -> dict[str, str]:
@@ -322,6 +411,10 @@ def load_scene(folder: Path | str) -> Scene:
                 float(_value(entry, "radius_mm", (int, float), where)),
             )
         )
+    trajectories = tuple(
+        _trajectory(folder, entry, f"{path} [[trajectories]] {index + 1}")
+        for index, entry in enumerate(document.get("trajectories", []))
+    )
     tools = tuple(
         _tool(folder, entry, f"{path} [[tools]] {index + 1}")
         for index, entry in enumerate(document.get("tools", []))
@@ -343,6 +436,7 @@ def load_scene(folder: Path | str) -> Scene:
             ),
             description=str(header.get("description", "")),
             tools=tools,
+            trajectories=trajectories,
         )
     except SceneError as error:
         raise SceneFormatError(f"{path}: {error}") from None

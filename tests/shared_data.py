@@ -1,8 +1,9 @@
-"""Where the real third-party test files are: ``../shared/data`` beside the repository (read-only).
+"""Where the real third-party test files are: ``tests/data`` in the repository.
 
-Tests that use them skip, naming this folder, when it is absent.
+``tests/data/README.md`` gives each file's origin and licence; a fresh clone has them all, so no
+test skips for want of data.
 """
 
 from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parent / "data"

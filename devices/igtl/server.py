@@ -1,11 +1,13 @@
 """An OpenIGTLink server that streams to any number of clients without ever waiting for one.
 
-The tracking thread calls ``publish({name: message})``: for each client, that only replaces the
-client's pending message of that name (the newest wins, so a client's backlog is bounded by the
-number of names) and wakes the client's sender thread. Each client has its own sender thread,
-which writes whatever is pending, and its own reader thread, which answers ``GET_IMAGE`` and
-``GET_POINT`` queries and notices when the client leaves. A slow client therefore only loses
-intermediate poses; a stuck one (no progress for ``send_timeout_s``) is dropped; neither slows
+The tracking thread calls ``publish({name: message})`` once per frame: for each client, that
+only appends the frame's messages to the client's backlog and wakes the client's sender thread.
+The backlog holds ``backlog_frames`` frames; when it is full the oldest frame goes, and the
+sender then sends only the newest message of each name (the newest wins). So a client that
+keeps up gets every frame, even if its thread was late by a few frames; one that cannot keep up
+gets the freshest poses, never a growing delay. Each client has its own sender thread and its
+own reader thread, which answers ``GET_IMAGE`` and ``GET_POINT`` queries and notices when the
+client leaves. A stuck client (no progress for ``send_timeout_s``) is dropped. Neither slows
 tracking nor the other clients. New clients first receive the greeting (the CT, the points),
 sent in 1 MiB pieces, then the stream.
 
@@ -16,9 +18,9 @@ import contextlib
 import logging
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 from devices.exceptions import ProtocolError, TrackerError
@@ -118,10 +120,8 @@ class IgtlServer:
             client.queue(self._greeting)
 
     def publish(self, messages: Mapping[str, bytes]) -> None:
-        """Stream ``messages`` (name -> packed message) to every client; returns at once.
-
-        For each client, a message replaces any not yet sent under the same name.
-        """
+        """Stream one frame's ``messages`` (name -> packed message) to every client; returns
+        at once (see the module docstring for what a late client gets)."""
         for client in self._clients:
             client.offer(messages)
 
@@ -145,7 +145,12 @@ class IgtlServer:
                 connection.close()
                 continue
             client = _Client(
-                connection, peer, self._greeting, self.settings.send_timeout_s, self._forget
+                connection,
+                peer,
+                self._greeting,
+                self.settings.send_timeout_s,
+                self.settings.backlog_frames,
+                self._forget,
             )
             with self._lock:
                 self._clients = (*self._clients, client)
@@ -160,12 +165,7 @@ class IgtlServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
@@ -178,6 +178,7 @@ class _Client:
         peer: tuple,
         greeting: Sequence[Outgoing],
         send_timeout_s: float,
+        backlog_frames: int,
         on_closed: Callable[["_Client"], None],
     ) -> None:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -187,7 +188,8 @@ class _Client:
         self._greeting = tuple(greeting)
         self._on_closed = on_closed
         self._condition = threading.Condition()
-        self._pending: dict[str, bytes] = {}
+        self._backlog: deque[Mapping[str, bytes]] = deque(maxlen=backlog_frames)
+        self._overflowed = False
         self._once: list[Outgoing] = list(greeting)
         self._closed = False
         self._running = 2  # loops still using the socket; the last one closes it
@@ -201,11 +203,12 @@ class _Client:
             thread.start()
 
     def offer(self, messages: Mapping[str, bytes]) -> None:
-        """Make ``messages`` the newest to send under their names."""
+        """Add one frame's ``messages`` to the backlog (dropping the oldest frame when full)."""
         with self._condition:
             if self._closed:
                 return
-            self._pending.update(messages)
+            self._overflowed |= len(self._backlog) == self._backlog.maxlen
+            self._backlog.append(messages)
             self._condition.notify()
 
     def queue(self, messages: Sequence[Outgoing]) -> None:
@@ -234,16 +237,18 @@ class _Client:
         try:
             while True:
                 with self._condition:
-                    while not (self._closed or self._pending or self._once):
+                    while not (self._closed or self._backlog or self._once):
                         self._condition.wait()
                     if self._closed:
                         return
                     once, self._once = self._once, []
-                    stream, self._pending = self._pending, {}
+                    frames, overflowed = list(self._backlog), self._overflowed
+                    self._backlog.clear()
+                    self._overflowed = False
                 for message in once:
                     self._send(message.data)
-                if stream:
-                    self._send(b"".join(stream.values()))
+                if frames:
+                    self._send(_stream_bytes(frames, overflowed))
         except TimeoutError:
             logger.warning("OpenIGTLink client %s stopped reading: dropped", self._peer)
         except OSError as error:
@@ -299,6 +304,16 @@ class _Client:
         if last:
             self._socket.close()
             self._on_closed(self)
+
+
+def _stream_bytes(frames: list[Mapping[str, bytes]], newest_only: bool) -> bytes:
+    """The messages of ``frames`` in order, or, after an overflow, the newest of each name."""
+    if newest_only:
+        newest: dict[str, bytes] = {}
+        for messages in frames:
+            newest.update(messages)
+        return b"".join(newest.values())
+    return b"".join(data for messages in frames for data in messages.values())
 
 
 def _shutdown(connection: socket.socket) -> None:

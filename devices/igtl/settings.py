@@ -15,12 +15,14 @@ IGTL_PORT = 18944  # OpenIGTLink's port registered with IANA; PlusServer and Sli
 @dataclass(frozen=True)
 class ServerSettings:
     """``host`` to bind (loopback unless asked: ``0.0.0.0`` serves every interface), ``port``
-    (0: any free port), at most ``max_clients`` at once, and ``send_timeout_s``: a client that
-    takes longer than this to accept 1 MiB is dropped (it is stuck or gone)."""
+    (0: any free port), at most ``max_clients`` at once; a client's backlog holds
+    ``backlog_frames`` frames (then only the newest poses are sent); ``send_timeout_s``: a client
+    that takes longer than this to accept 1 MiB is dropped (it is stuck or gone)."""
 
     host: str = "127.0.0.1"
     port: int = IGTL_PORT
     max_clients: int = 8
+    backlog_frames: int = 8
     send_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
@@ -30,6 +32,8 @@ class ServerSettings:
             raise ConfigurationError(f"a TCP port is 0..65535; got {self.port}")
         if self.max_clients < 1:
             raise ConfigurationError(f"max_clients must be >= 1; got {self.max_clients}")
+        if self.backlog_frames < 1:
+            raise ConfigurationError(f"backlog_frames must be >= 1; got {self.backlog_frames}")
         if not (math.isfinite(self.send_timeout_s) and self.send_timeout_s > 0.0):
             raise ConfigurationError(f"send_timeout_s must be > 0 s; got {self.send_timeout_s}")
 

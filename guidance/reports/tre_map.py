@@ -15,7 +15,6 @@ matplotlib (no pyplot state, so it is safe in worker processes) and returns PNG 
 Planes follow ``guidance.orientation`` (radiological: patient left on screen right).
 """
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from matplotlib.lines import Line2D
 
 from guidance.exceptions import ReportError
 from guidance.orientation import SLICE_VIEWS, SliceView
+from guidance.reports.plots import png_bytes
 from registration.tre import predict_tre_rms, predict_tre_rms_anisotropic
 from scenes.physical import sample_linear, voxel_centre_bounds
 
@@ -261,7 +261,7 @@ def _draw_plane(
     t = top - (np.arange(rows) + 0.5) * (top - bottom) / rows
     contours = axes.contour(s, t, tre, levels=levels, colors="white", linewidths=1.0)
     contours.set(path_effects=OUTLINE)
-    for text in axes.clabel(contours, fmt="%.2g mm", fontsize=7, inline=True):
+    for text in axes.clabel(contours, fmt="%.2g mm", fontsize=8, inline=True):
         text.set_path_effects(THIN_OUTLINE)
     text_style = {"textcoords": "offset points", "path_effects": THIN_OUTLINE}
     for (fs, ft), offset, label in zip(
@@ -274,7 +274,7 @@ def _draw_plane(
             (fs, ft),
             xytext=(5, 4),
             color="cyan",
-            fontsize=7,
+            fontsize=8,
             **text_style,
         )
     axes.plot(*plane.centroid_st, ls="", **CENTROID)
@@ -284,7 +284,7 @@ def _draw_plane(
         (0.0, 0.0),
         xytext=(8, -13),
         color="magenta",
-        fontsize=8,
+        fontsize=9,
         fontweight="bold",
         **text_style,
     )
@@ -292,7 +292,7 @@ def _draw_plane(
     axes.set_ylim(bottom, top)
     axes.set_title(plane.view.name)
     axes.set_xlabel("mm from the target")
-    axes.tick_params(labelsize=7)
+    axes.tick_params(labelsize=8)
     for edge, letter in plane.view.edge_letters().items():
         x, y, horizontal, vertical = EDGE_ANCHORS[edge]
         axes.text(
@@ -330,7 +330,9 @@ def render_tre_map(
     levels = levels[(levels > low) & (levels < high)]
     widths = [plane.extent[1] - plane.extent[0] for plane in planes]
     height = max(plane.extent[3] - plane.extent[2] for plane in planes)
-    figure = Figure(figsize=(15.0, 13.0 * height / sum(widths) + 2.0), dpi=settings.dpi)
+    # 12 inches across: the panels share about 9 of them (colour bar, labels and margins take
+    # the rest); title, axis labels and legend need about 1.6 inches of height.
+    figure = Figure(figsize=(12.0, 9.0 * height / sum(widths) + 1.6), dpi=settings.dpi)
     grid = figure.add_gridspec(1, len(planes), width_ratios=widths)
     panels = [figure.add_subplot(grid[0, index]) for index in range(len(planes))]
     for axes, plane in zip(panels, planes, strict=True):
@@ -345,15 +347,12 @@ def render_tre_map(
     figure.suptitle(
         f"Predicted TRE with {len(fiducial_labels)} fiducials: {tre_map.target_tre_mm:.2f} mm "
         f"at {target_label} ({tre_map.fle.description})",
-        fontsize=12,
+        fontsize=11,
     )
     figure.legend(
-        handles=_legend_handles(), loc="outside lower center", ncols=5, fontsize=8, frameon=False
+        handles=_legend_handles(), loc="outside lower center", ncols=3, fontsize=9, frameon=False
     )
-    figure.set_layout_engine("constrained")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(figure)
 
 
 def tre_map_png(

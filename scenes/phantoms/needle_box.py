@@ -3,7 +3,9 @@
 Like the training phantoms used for ultrasound- and CT-guided needle placement: 3 mm acrylic
 walls around a soft-tissue-like gel, five 5 mm contrast spheres as targets (placed at random from
 the seed, clear of the vessel), a winding contrast-filled tube as the vessel, and adhesive CT
-markers on the lid and the sides. Frame: physical LPS mm, box centre at the origin.
+markers on the lid and the sides. Each target has a needle path from the lid: straight down
+when that keeps clear of the vessel, else tilted. Frame: physical LPS mm, box centre at the
+origin.
 """
 
 import numpy as np
@@ -18,7 +20,7 @@ from scenes.phantoms.painting import (
     paint_tube,
     ramp_fraction,
 )
-from scenes.scene import Scene, Structure
+from scenes.scene import Scene, Structure, Trajectory
 
 INNER_HALF_MM = np.array([60.0, 50.0, 40.0])  # gel block half sizes: left-right, front-back, up
 WALL_MM = 3.0
@@ -26,6 +28,8 @@ TARGET_RADIUS_MM = 2.5
 N_TARGETS = 5
 VESSEL_RADIUS_MM = 3.0
 CLEARANCE_MM = 8.0  # from a target centre to the vessel wall and the box walls
+# Needle tilts tried from the vertical, in this order, each at 8 azimuths (rad).
+NEEDLE_TILTS_RAD = np.radians([0.0, 15.0, 30.0, 45.0])
 HU = {"acrylic": 120.0, "gel": 20.0, "target": 90.0, "vessel": 200.0}
 
 
@@ -56,6 +60,31 @@ def _targets(rng: np.random.Generator, vessel: Structure) -> np.ndarray:
         if clear_of_vessel and spread:
             chosen.append(candidate)
     return np.array(chosen)
+
+
+def _vessel_clearance_mm(vessel: Structure, entry_mm: np.ndarray, target_mm: np.ndarray) -> float:
+    """Smallest distance (mm) from the vessel wall to the segment entry-target, sampled each mm."""
+    steps = max(int(np.linalg.norm(target_mm - entry_mm)), 1) + 1
+    samples = np.linspace(entry_mm, target_mm, steps)
+    return float(vessel.signed_distance_mm(samples).min())
+
+
+def _needle_path(name: str, target_mm: np.ndarray, vessel: Structure) -> Trajectory:
+    """From the lid to ``target_mm``: the first tilt (vertical first) whose path stays
+    ``CLEARANCE_MM`` from the vessel wall and enters through the lid; else the clearest one."""
+    lid_z = INNER_HALF_MM[2] + WALL_MM
+    candidates = []
+    for tilt in NEEDLE_TILTS_RAD:
+        for azimuth in np.linspace(0.0, 2 * np.pi, 8 if tilt > 0 else 1, endpoint=False):
+            up = np.array([np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), 1.0])
+            entry = target_mm + (lid_z - target_mm[2]) * up / up[2]
+            if np.all(np.abs(entry[:2]) < INNER_HALF_MM[:2]):
+                clearance = _vessel_clearance_mm(vessel, entry, target_mm)
+                if clearance >= CLEARANCE_MM:
+                    return Trajectory(name, entry, target_mm)
+                candidates.append((clearance, entry))
+    best = max(candidates, key=lambda candidate: candidate[0])[1]
+    return Trajectory(name, best, target_mm)
 
 
 def _marker_sites() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -98,6 +127,9 @@ def build_needle_box(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         targets_mm=targets,
         target_labels=tuple(f"T{index + 1}" for index in range(len(targets))),
         structures=(vessel,),
+        trajectories=tuple(
+            _needle_path(f"T{index + 1}", target, vessel) for index, target in enumerate(targets)
+        ),
         bone_threshold_hu=150.0,  # the vessel and the markers; there is no bone
         skin_threshold_hu=-300.0,  # the outside of the box
         description=(

@@ -21,7 +21,7 @@ from scenes.phantoms.painting import (
     paint_tube,
     ramp_fraction,
 )
-from scenes.scene import Scene, Structure
+from scenes.scene import Scene, Structure, Trajectory
 
 SKULL_SEMI_AXES_MM = np.array([70.0, 90.0, 80.0])  # outer table: left-right, anterior-posterior, up
 SCALP_MM = 6.0
@@ -65,17 +65,21 @@ class _SkullShape:
         gradient = np.sqrt((qx / a) ** 2 + (qy / b) ** 2 + (qz / c) ** 2) / rho + np.float32(1e-6)
         return (rho - radius) / gradient
 
-    def skin_point(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where the ray from the centre along ``direction`` leaves the skin; the outward normal."""
-        low, high = 0.0, 200.0
+    def skin_point(
+        self, direction: np.ndarray, start_mm: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the ray from ``start_mm`` (inside the head; default the centre) along the unit
+        ``direction`` leaves the skin, by bisection; and the outward normal there."""
+        start_mm = np.zeros(3) if start_mm is None else start_mm
+        low, high = 0.0, 300.0
         for _ in range(60):
             middle = (low + high) / 2
-            point = middle * direction
+            point = start_mm + middle * direction
             if self.signed_distance(*point) < SCALP_MM:
                 low = middle
             else:
                 high = middle
-        point = low * direction
+        point = start_mm + low * direction
         step = 1e-3
         gradient = np.array(
             [
@@ -107,6 +111,12 @@ TARGETS_MM = {
     "biopsy-deep": (25.0, 10.0, -5.0),
 }
 TUMOUR_RADIUS_MM = 6.0
+# The biopsy path: from the deep target out through the left temporo-parietal skin (37 degrees
+# above the horizontal, lateral to the ventricles, far from the midline sinus), at the azimuth
+# among these (rad, from the patient's left) that keeps the entry farthest from the skin markers.
+BIOPSY_TARGET = "biopsy-deep"
+BIOPSY_ELEVATION_RAD = np.arctan2(0.6, 0.8)
+BIOPSY_AZIMUTHS_RAD = np.radians(np.arange(-30.0, 31.0, 10.0))
 
 
 def _structures() -> tuple[Structure, ...]:
@@ -123,6 +133,23 @@ def _structures() -> tuple[Structure, ...]:
             "left-lateral-ventricle", np.array([[12.0, -25.0, 15.0], [10.0, 20.0, 12.0]]), 6.0
         ),
     )
+
+
+def _biopsy_path(shape: _SkullShape, beads: list[np.ndarray]) -> Trajectory:
+    """Skin to the deep target, entering away from the markers (see ``BIOPSY_AZIMUTHS_RAD``)."""
+    target = np.array(TARGETS_MM[BIOPSY_TARGET])
+    entries = []
+    for azimuth in BIOPSY_AZIMUTHS_RAD:
+        outward = np.array(
+            [
+                np.cos(BIOPSY_ELEVATION_RAD) * np.cos(azimuth),
+                np.cos(BIOPSY_ELEVATION_RAD) * np.sin(azimuth),
+                np.sin(BIOPSY_ELEVATION_RAD),
+            ]
+        )
+        entries.append(shape.skin_point(outward, target)[0])
+    clearance = [np.linalg.norm(np.array(beads) - entry, axis=1).min() for entry in entries]
+    return Trajectory("biopsy", entries[int(np.argmax(clearance))], target)
 
 
 def build_skull(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
@@ -180,6 +207,7 @@ def build_skull(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         targets_mm=targets,
         target_labels=tuple(TARGETS_MM),
         structures=structures,
+        trajectories=(_biopsy_path(shape, beads),),
         bone_threshold_hu=300.0,
         skin_threshold_hu=-300.0,
         description=(

@@ -4,7 +4,9 @@ Each vertebra has a body (cortical shell around cancellous bone) and posterior e
 (pedicles, laminae, spinous and transverse processes) whose sizes and orientation vary a little
 with the seed; together they follow a lumbar lordosis, which gives surface registration a shape
 to lock onto. Targets are pedicle-screw entry points and a vertebral body centre; the dural sac,
-the aorta and the inferior vena cava are the structures to avoid. Frame: physical LPS mm,
+the aorta and the inferior vena cava are the structures to avoid. Each pedicle target has a
+percutaneous trajectory: from the skin of the back, converging medially along the pedicle axis, as
+a Jamshidi needle docks on the pedicle before the screw. Frame: physical LPS mm,
 x to the patient's left, y posterior, z superior; L3 at the origin.
 """
 
@@ -20,7 +22,7 @@ from scenes.phantoms.painting import (
     paint_tube,
     ramp_fraction,
 )
-from scenes.scene import Scene, Structure
+from scenes.scene import Scene, Structure, Trajectory
 
 TORSO_SEMI_AXES_MM = (120.0, 95.0)  # skin, left-right and anterior-posterior
 FAT_MM = 15.0
@@ -31,6 +33,8 @@ BODY_SEMI_AXES_MM = (22.0, 16.0, 13.0)  # half width, half depth, half height
 CORTEX_MM = 1.5
 LORDOSIS_MM = 10.0  # how far the middle of the lumbar curve lies anterior to its ends
 SPINE_Y_MM = 20.0  # body centres at the ends of the curve (posterior half of the torso)
+# Lumbar pedicle screws converge toward the midline by about 10 degrees (transverse angle).
+PEDICLE_CONVERGENCE_RAD = np.radians(10.0)
 HU = {
     "fat": -100.0,
     "muscle": 50.0,
@@ -98,6 +102,28 @@ def _skin_point(angle_rad: float, z_mm: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array([x, y, z_mm]), normal / np.linalg.norm(normal)
 
 
+def _skin_exit(start_mm: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Where the ray from ``start_mm`` (inside the torso) along ``direction`` crosses the skin,
+    the elliptic cylinder of ``TORSO_SEMI_AXES_MM``: the positive root of a quadratic in the
+    distance along the ray."""
+    a, b = TORSO_SEMI_AXES_MM
+    scale = np.array([1.0 / a, 1.0 / b])
+    p, d = start_mm[:2] * scale, direction[:2] * scale
+    qa, qb, qc = d @ d, 2.0 * p @ d, p @ p - 1.0
+    distance = (-qb + np.sqrt(qb * qb - 4.0 * qa * qc)) / (2.0 * qa)
+    return start_mm + distance * direction
+
+
+def _pedicle_trajectory(
+    name: str, pedicle_mm: np.ndarray, rotation: np.ndarray, side: float
+) -> Trajectory:
+    """Skin to pedicle along the pedicle axis: posterior and, outward, away from the midline."""
+    outward = rotation @ np.array(
+        [side * np.sin(PEDICLE_CONVERGENCE_RAD), np.cos(PEDICLE_CONVERGENCE_RAD), 0.0]
+    )
+    return Trajectory(name, _skin_exit(pedicle_mm, outward), pedicle_mm)
+
+
 def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
     """The lumbar-spine phantom scene, deterministic from ``seed``, at ``spacing_mm`` voxels."""
     rng = np.random.default_rng(seed)
@@ -114,7 +140,7 @@ def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         fraction = ramp_fraction(distance, spacing_mm)
         paint(volume, np.broadcast_to(fraction, volume.shape), HU[tissue])
 
-    targets, target_labels, sac_line = [], [], []
+    targets, target_labels, sac_line, trajectories = [], [], [], []
     for index, level in enumerate(LEVELS):
         z = (2 - index) * PITCH_MM
         centre, rotation = _centre_and_rotation(z)
@@ -136,6 +162,7 @@ def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
             name = "left" if side > 0 else "right"
             targets.append(centre + scale * rotation @ np.array([side * 12.0, 22.0, 2.0]))
             target_labels.append(f"{level}-{name}-pedicle")
+            trajectories.append(_pedicle_trajectory(target_labels[-1], targets[-1], rotation, side))
         if level == "L2":
             targets.append(centre)
             target_labels.append("L2-body-centre")
@@ -173,6 +200,7 @@ def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         targets_mm=np.array(targets),
         target_labels=tuple(target_labels),
         structures=structures,
+        trajectories=tuple(trajectories),
         bone_threshold_hu=200.0,
         skin_threshold_hu=-300.0,
         description=(

@@ -22,7 +22,6 @@ from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from tests.shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "rom"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
 
 # From the data README (markers of NDI 8700339, float32 values in the file).
 MARKERS_8700339_MM = [[0.0, 0.0, 0.0], [0.0, 28.59, 41.02], [0.0, 0.0, 88.0], [0.0, -44.32, 40.45]]
@@ -38,7 +37,6 @@ def with_checksum(data: bytearray) -> bytes:
     return bytes(data)
 
 
-@needs_data
 def test_reads_reference_8700339():
     rom = read_rom(DATA / "8700339.rom")
     assert rom.part_number == "8700339"
@@ -52,7 +50,6 @@ def test_reads_reference_8700339():
     assert rom.data == real_bytes()
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("name", "tool_type"),
     [
@@ -71,7 +68,6 @@ def test_reads_every_shared_rom(name, tool_type):
     np.testing.assert_array_equal(tool.markers_mm, rom.markers_mm)
 
 
-@needs_data
 def test_rejects_flipped_byte_by_checksum():
     data = bytearray(real_bytes())
     data[100] ^= 0x01
@@ -79,13 +75,11 @@ def test_rejects_flipped_byte_by_checksum():
         parse_rom(bytes(data), source="flipped.rom")
 
 
-@needs_data
 def test_rejects_truncated_file():
     with pytest.raises(RomError, match="752 bytes long; got 700"):
         parse_rom(real_bytes()[:700])
 
 
-@needs_data
 def test_rejects_bad_magic():
     data = bytearray(real_bytes())
     data[0:3] = b"XYZ"
@@ -93,7 +87,6 @@ def test_rejects_bad_magic():
         parse_rom(with_checksum(data))
 
 
-@needs_data
 def test_rejects_marker_count_above_twenty():
     data = bytearray(real_bytes())
     data[28] = 21
@@ -101,7 +94,6 @@ def test_rejects_marker_count_above_twenty():
         parse_rom(with_checksum(data))
 
 
-@needs_data
 def test_rejects_unknown_tool_type():
     data = bytearray(real_bytes())
     data[15] = 99
@@ -109,7 +101,6 @@ def test_rejects_unknown_tool_type():
         parse_rom(with_checksum(data))
 
 
-@needs_data
 def test_rejects_non_finite_marker():
     data = bytearray(real_bytes())
     struct.pack_into("<f", data, 72 + 4, math.nan)
@@ -117,7 +108,6 @@ def test_rejects_non_finite_marker():
         parse_rom(with_checksum(data))
 
 
-@needs_data
 def test_rejects_non_ascii_part_number():
     data = bytearray(real_bytes())
     data[592] = 0xE9
@@ -161,7 +151,6 @@ def test_encoded_markers_and_type_round_trip(points, tool_type):
     assert rom.tool_type is tool_type
 
 
-@needs_data
 @settings(deadline=None)
 @given(st.integers(0, ROM_SIZE - 1).filter(lambda offset: offset != 3), st.integers(1, 255))
 def test_any_single_byte_corruption_is_caught(offset, xor):
@@ -173,14 +162,12 @@ def test_any_single_byte_corruption_is_caught(offset, xor):
         parse_rom(bytes(data))
 
 
-@needs_data
 def test_rom_tool_definition_keeps_normals_and_marker_angle():
     tool = read_rom(DATA / "8700339.rom").tool_definition("reference")
     np.testing.assert_allclose(tool.normals, np.tile([1.0, 0.0, 0.0], (4, 1)))
     assert tool.max_marker_angle_rad == pytest.approx(math.pi / 2)
 
 
-@needs_data
 def test_rejects_a_maximum_marker_angle_of_zero():
     data = bytearray(real_bytes())
     data[24] = 0

@@ -260,7 +260,6 @@ SHARED_MARKUPS = SHARED_DATA / "markups"
 F5 = SHARED_MARKUPS / "sksurgerycore_F_5.mrk.json"
 
 
-@pytest.mark.skipif(not F5.is_file(), reason=f"shared test data absent: {F5}")
 def test_points_of_a_real_slicer_file(tmp_path, capsys):
     """scikit-surgerycore's 20-fiducial Slicer file against a moved copy of itself."""
     fixed = read_markups(F5)

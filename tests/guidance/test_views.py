@@ -38,7 +38,19 @@ def ct() -> sitk.Image:
 def _state(tip_mm: np.ndarray, tracked: bool = True) -> NavigationState:
     pose = make_rigid(np.eye(3), tip_mm - TIP) if tracked else np.full((4, 4), np.nan)
     tip = tip_mm if tracked else np.full(3, np.nan)
-    return NavigationState(0.0, 0, tracked, pose, tip, np.zeros(2), np.zeros(0))
+    return NavigationState(
+        timestamp=0.0,
+        frame_number=0,
+        tracked=tracked,
+        tools={},
+        image_from_stylus=pose,
+        tip_mm=tip,
+        axis=np.array([0.0, 0.0, -1.0]),
+        target_distances_mm=np.zeros(2),
+        active_target=None,
+        trajectory=None,
+        structure_distances_mm=np.zeros(0),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,6 @@ TRACKING = SHARED_DATA / "tracking"
 WATER_TANK = TRACKING / "WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
 
 
-@pytest.mark.skipif(not WATER_TANK.is_file(), reason=f"shared test data absent: {WATER_TANK}")
 def test_real_recording_without_pivoting_is_refused():
     """The PLUS water-tank buffer translates its tools without turning them: no pivot."""
     from devices.sequence_file import read_sequence  # tests may cross packages

@@ -26,6 +26,4 @@ def needle_box() -> Scene:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the shared third-party data folder {SHARED_DATA} is absent")
     return SHARED_DATA

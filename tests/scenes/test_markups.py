@@ -36,6 +36,29 @@ def test_round_trip_keeps_labels_and_lps_points(tmp_path_factory, labels, seed, 
     np.testing.assert_allclose(back.points_mm, points, atol=TOL_MM, rtol=0)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    labels=labels_strategy,
+    descriptions=st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)),
+    suffix=st.sampled_from([".mrk.json", ".fcsv"]),
+)
+def test_round_trip_keeps_descriptions(tmp_path_factory, labels, descriptions, suffix):
+    descriptions = (
+        (descriptions * len(labels))[: len(labels)] if descriptions else ["x"] * len(labels)
+    )
+    points = np.zeros((len(labels), 3))
+    path = tmp_path_factory.mktemp("markups") / f"points{suffix}"
+    write_markups(Markups(tuple(labels), points, descriptions=tuple(descriptions)), path)
+    back = read_markups(path)
+    expected = tuple(descriptions) if any(descriptions) else ()
+    assert back.descriptions == expected
+
+
+def test_description_count_must_match_points():
+    with pytest.raises(MarkupsError, match="1 descriptions for 2 points"):
+        Markups(("a", "b"), np.zeros((2, 3)), descriptions=("only one",))
+
+
 @settings(max_examples=20, deadline=None)
 @given(labels=labels_strategy, seed=st.integers(0, 2**32 - 1))
 def test_fcsv_with_crlf_line_ends_reads_the_same(tmp_path_factory, labels, seed):

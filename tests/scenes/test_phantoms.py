@@ -83,6 +83,21 @@ def test_every_phantom_has_beads_targets_and_structures(phantom):
         assert np.all(structure.signed_distance_mm(phantom.targets_mm) > 3.0)
 
 
+def test_every_phantom_plans_trajectories_from_outside_to_its_targets(phantom):
+    """Each path ends on a scene target, enters from the air (within 3 mm of the skin or the box),
+    and keeps clear of every structure to avoid."""
+    assert len(phantom.trajectories) >= 1
+    for trajectory in phantom.trajectories:
+        assert any(np.array_equal(trajectory.target_mm, t) for t in phantom.targets_mm)
+        outside = trajectory.entry_mm - 3.0 * trajectory.direction
+        inside = trajectory.entry_mm + 3.0 * trajectory.direction
+        assert hu_at(phantom.ct, outside)[0] < phantom.skin_threshold_hu, trajectory.name
+        assert hu_at(phantom.ct, inside)[0] > phantom.skin_threshold_hu, trajectory.name
+        path = np.linspace(trajectory.entry_mm, trajectory.target_mm, 200)
+        for structure in phantom.structures:
+            assert structure.signed_distance_mm(path).min() > 1.0, (trajectory.name, structure)
+
+
 def test_spine_targets_are_in_bone_and_sac_is_fluid(spine):
     pedicles = [i for i, label in enumerate(spine.target_labels) if "pedicle" in label]
     assert len(pedicles) == 2

@@ -13,7 +13,7 @@ import tomli_w
 from guidance.cli import main
 from scenes.exceptions import SceneError, SceneFormatError
 from scenes.phantoms import resolve_scene
-from scenes.scene import Scene, Structure, ToolReference, load_scene
+from scenes.scene import Scene, Structure, ToolReference, Trajectory, load_scene
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,10 @@ def assert_same_scene(actual: Scene, expected: Scene) -> None:
         np.testing.assert_array_equal(mine.centreline_mm, theirs.centreline_mm)
         assert mine.radius_mm == theirs.radius_mm
     assert actual.tools == expected.tools
+    assert [t.name for t in actual.trajectories] == [t.name for t in expected.trajectories]
+    for mine, theirs in zip(actual.trajectories, expected.trajectories, strict=True):
+        np.testing.assert_array_equal(mine.entry_mm, theirs.entry_mm)
+        np.testing.assert_array_equal(mine.target_mm, theirs.target_mm)
     assert actual.bone_threshold_hu == expected.bone_threshold_hu
     assert actual.skin_threshold_hu == expected.skin_threshold_hu
 
@@ -52,14 +56,19 @@ def test_builtin_spec_builds_the_phantom(skull):
     assert_same_scene(resolve_scene("builtin:skull"), skull)
 
 
-def test_tool_file_path_is_resolved_against_the_folder(skull_folder, tmp_path):
-    folder = tmp_path / "with_rom"
+def _copy_folder(source: Path, folder: Path) -> Path:
+    """A copy of the scene folder ``source`` at ``folder``, to edit."""
     folder.mkdir()
-    for item in skull_folder.rglob("*"):
+    for item in source.rglob("*"):
         if item.is_file():
-            target = folder / item.relative_to(skull_folder)
+            target = folder / item.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.read_bytes())
+    return folder
+
+
+def test_tool_file_path_is_resolved_against_the_folder(skull_folder, tmp_path):
+    folder = _copy_folder(skull_folder, tmp_path / "with_rom")
     (folder / "tools").mkdir()
     (folder / "tools" / "pointer.rom").write_bytes(b"NDI")
     document = tomllib.loads((folder / "scene.toml").read_text())
@@ -131,6 +140,7 @@ def test_threshold_of_wrong_type(skull_folder, tmp_path):
     for name in ("ct.nrrd", "fiducials.mrk.json", "targets.mrk.json"):
         (folder / name).symlink_to(skull_folder / name)
     (folder / "structures").symlink_to(skull_folder / "structures")
+    (folder / "trajectories").symlink_to(skull_folder / "trajectories")
     with pytest.raises(SceneFormatError, match="'bone_threshold_hu' has the wrong type"):
         load_scene(folder)
 
@@ -179,3 +189,48 @@ def test_scene_save_writes_a_loadable_folder(tmp_path, skull, capsys):
 def test_scene_show_unknown_builtin(capsys):
     assert main(["scene", "show", "builtin:heart"]) == 2
     assert "unknown phantom 'builtin:heart'" in capsys.readouterr().err
+
+
+def test_trajectories_are_saved_as_slicer_lines(skull, skull_folder):
+    assert len(skull.trajectories) >= 1
+    document = tomllib.loads((skull_folder / "scene.toml").read_text())
+    entry = document["trajectories"][0]
+    line = json.loads((skull_folder / entry["file"]).read_text())["markups"][0]
+    assert line["type"] == "Line" and len(line["controlPoints"]) == 2
+    np.testing.assert_allclose(line["controlPoints"][0]["position"], skull.trajectories[0].entry_mm)
+
+
+def _with_trajectories(skull_folder: Path, tmp_path: Path, trajectories: list[dict]) -> Path:
+    folder = _copy_folder(skull_folder, tmp_path / "scene")
+    document = tomllib.loads((folder / "scene.toml").read_text())
+    document["trajectories"] = trajectories
+    (folder / "scene.toml").write_text(tomli_w.dumps(document))
+    return folder
+
+
+def test_a_trajectory_may_be_written_inline_as_two_points(skull_folder, tmp_path):
+    inline = {"name": "drain", "entry_mm": [70.0, 0.0, 10.0], "target_mm": [20, 0, 10]}
+    (trajectory,) = load_scene(_with_trajectories(skull_folder, tmp_path, [inline])).trajectories
+    assert trajectory.name == "drain" and trajectory.length_mm == 50.0
+    np.testing.assert_array_equal(trajectory.direction, [-1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "p", "entry_mm": [0.0, 0.0], "target_mm": [1, 2, 3]}, "entry_mm must be 3"),
+        ({"name": "p", "entry_mm": [0, 0, 0], "target_mm": ["a", 2, 3]}, "must be 3 numbers"),
+        ({"name": "p", "entry_mm": [0, 0, 0], "target_mm": [0, 0, 0.5]}, "at least 1.0 mm"),
+        ({"name": "p", "entry_mm": [0, 0, 0]}, "missing 'target_mm'"),
+        ({"name": "p", "file": "fiducials.mrk.json"}, r"needs 2 points \(entry, target\)"),
+    ],
+)
+def test_malformed_trajectories_are_refused(skull_folder, tmp_path, entry, message):
+    with pytest.raises(SceneFormatError, match=message):
+        load_scene(_with_trajectories(skull_folder, tmp_path, [entry]))
+
+
+def test_trajectory_names_must_be_unique(skull):
+    path = Trajectory("p", np.zeros(3), np.ones(3))
+    with pytest.raises(SceneFormatError, match="trajectories: labels must be unique"):
+        dataclasses.replace(skull, trajectories=(path, path))

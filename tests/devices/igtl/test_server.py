@@ -83,6 +83,21 @@ def test_a_late_reader_gets_the_newest_pose_not_a_backlog(server):
     peer.close()
 
 
+def test_a_briefly_late_reader_gets_every_frame(server):
+    server.set_greeting(_greeting(BIG))
+    peer = RawPeer(server.address[1], receive_buffer=4096)
+    wait_until(lambda: server.client_count == 1, "the client to connect")
+    for value in range(server.settings.backlog_frames - 1):  # while the image is on its way
+        server.publish({"StylusToTracker": _transform("StylusToTracker", float(value))})
+    received = peer.receive_until(
+        lambda r: r and _value(r[-1]) == server.settings.backlog_frames - 2, "the last frame"
+    )
+    assert [_value(m) for m in received if m.type == "TRANSFORM"] == list(
+        range(server.settings.backlog_frames - 1)
+    )
+    peer.close()
+
+
 def test_a_stuck_client_is_dropped_and_never_holds_up_another(server):
     server.set_greeting(_greeting(BIG))
     stuck = RawPeer(server.address[1], receive_buffer=4096)

@@ -1,7 +1,6 @@
 """A real recording replayed through the emulator and read back by NDITracker, pose for pose."""
 
 import numpy as np
-import pytest
 
 from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.tracker import NDITracker
@@ -16,7 +15,6 @@ ROTATION_TOLERANCE = 5e-4
 TRANSLATION_TOLERANCE_MM = 1e-3  # float32 of positions of a few hundred mm
 
 
-@pytest.mark.skipif(not RECORDING.is_file(), reason=f"no recording at {RECORDING}")
 def test_recorded_poses_come_back_through_the_ndi_protocol():
     recording = ReplayTracker(RECORDING, speed=None)
     sequence = recording.sequence

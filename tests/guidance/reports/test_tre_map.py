@@ -171,9 +171,14 @@ def test_labels_must_match_the_fiducials():
 
 def test_the_picture_is_a_png_in_colour_with_three_panels_worth_of_detail():
     png = tre_map_png(
-        _ct(), FIDUCIALS, LABELS, np.zeros(3), "target <1>", FleModel(rms_mm=0.5),
+        _ct(),
+        FIDUCIALS,
+        LABELS,
+        np.zeros(3),
+        "target <1>",
+        FleModel(rms_mm=0.5),
         TreMapSettings(pixel_mm=2.0, dpi=60),
-    )  # fmt: skip
+    )
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = mpimg.imread(io.BytesIO(png), format="png")
     height, width = pixels.shape[:2]

@@ -1,0 +1,149 @@
+"""The digitise step: from a recording to the points the student held the stylus still on.
+
+The stylus tip is followed in the reference tool's frame (``registration.digitize``), so that a
+camera or a phantom moving during the exercise changes nothing; every period the tip was held
+still (``StillnessSettings``) gives one point, its dwell mean, in the order they were held. The
+exercise then names the points in the order it asked for them. The same function serves the
+live run (on the frames just recorded), replay and grading, so they capture the same points.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices.sequence_file import TrackingSequence
+from guidance.exceptions import GuidanceError
+from registration.digitize import (
+    StillnessSettings,
+    StillPeriod,
+    find_still_periods,
+    tips_in_reference_mm,
+)
+from scenes.markups import Markups
+
+logger = logging.getLogger(__name__)
+
+
+def tool_column(sequence: TrackingSequence, name: str, role: str) -> int:
+    """The column of ``sequence`` holding the tool ``name`` (case-insensitive), or a
+    GuidanceError naming the tools the recording has."""
+    matches = [k for k, tool in enumerate(sequence.tools) if tool.lower() == name.lower()]
+    if len(matches) != 1:
+        raise GuidanceError(
+            f"the recording has no tool named {name!r} (the {role}); it tracks "
+            f"{list(sequence.tools)}"
+        )
+    return matches[0]
+
+
+def tip_track(
+    sequence: TrackingSequence, tip_in_stylus_mm: np.ndarray, stylus: str, reference: str
+) -> np.ndarray:
+    """The stylus tip in the reference tool's frame for every frame (F, 3) mm, NaN where either
+    tool was not tracked."""
+    columns = (
+        tool_column(sequence, stylus, "stylus"),
+        tool_column(sequence, reference, "reference"),
+    )
+    poses = sequence.tracker_from_tool
+    return tips_in_reference_mm(poses[:, columns[0]], poses[:, columns[1]], tip_in_stylus_mm)
+
+
+@dataclass(frozen=True, eq=False)
+class CapturedPoint:
+    """A point the student held still on: its ``label`` (what the exercise asked for), the
+    dwell (frames, times, mean in the reference frame, scatter, covariance)."""
+
+    label: str
+    period: StillPeriod
+
+    @property
+    def point_mm(self) -> np.ndarray:
+        """The dwell mean, reference frame, mm."""
+        return self.period.point.point_mm
+
+
+@dataclass(frozen=True, eq=False)
+class Digitisation:
+    """The digitise step's record: the ``points`` captured, named in the order the exercise
+    asked (``expected`` labels); ``missing`` labels no dwell was found for; ``extra`` dwells after
+    the last expected one (ignored); ``warnings`` for the student."""
+
+    points: tuple[CapturedPoint, ...]
+    missing: tuple[str, ...]
+    extra: tuple[StillPeriod, ...]
+    warnings: tuple[str, ...]
+
+    def by_label(self) -> dict[str, CapturedPoint]:
+        """The captured points keyed by label."""
+        return {point.label: point for point in self.points}
+
+
+def digitise(
+    sequence: TrackingSequence,
+    expected: Sequence[str],
+    tip_in_stylus_mm: np.ndarray,
+    stylus: str = "stylus",
+    reference: str = "reference",
+    stillness: StillnessSettings = StillnessSettings(),  # noqa: B008 (frozen)
+) -> Digitisation:
+    """Capture a point per dwell and name the dwells ``expected[0]``, ``expected[1]``, ... in
+    order. Fewer dwells than expected leave the last labels ``missing``; more are ``extra``."""
+    tips = tip_track(sequence, tip_in_stylus_mm, stylus, reference)
+    periods = find_still_periods(sequence.timestamps_s, tips, stillness)
+    points = tuple(
+        CapturedPoint(label, period) for label, period in zip(expected, periods, strict=False)
+    )
+    missing = tuple(expected[len(points) :])
+    extra = tuple(periods[len(expected) :])
+    warnings = []
+    if missing:
+        warnings.append(
+            f"no still period was found for {', '.join(missing)}: hold the tip still on each "
+            f"point for {stillness.still_s:g} s (within {stillness.still_mm:g} mm RMS)"
+        )
+    if extra:
+        warnings.append(
+            f"{len(extra)} more still period(s) than points asked for were ignored "
+            f"(first: {extra[0].description})"
+        )
+    lost = sum(point.period.point.n_lost for point in points)
+    if lost:
+        warnings.append(f"{lost} frames without a tracked tip fell inside the captured dwells")
+    for warning in warnings:
+        logger.warning(warning)
+    return Digitisation(points, missing, extra, tuple(warnings))
+
+
+def still_points(
+    sequence: TrackingSequence,
+    tip_in_stylus_mm: np.ndarray,
+    stylus: str,
+    reference: str,
+    stillness: StillnessSettings = StillnessSettings(),  # noqa: B008 (frozen)
+) -> Markups:
+    """One point per period the stylus tip was held still relative to the reference tool, in
+    order, as markups in the reference tool's frame (mm): labels P1, P2, ...; each point's
+    description gives its frame range and times in the recording.
+
+    Raises GuidanceError when the tip was never still: the message says for how long and within
+    what it had to be, so the student can loosen the settings or record again.
+    """
+    tips = tip_track(sequence, tip_in_stylus_mm, stylus, reference)
+    periods = find_still_periods(sequence.timestamps_s, tips, stillness)
+    if not periods:
+        tracked = int(np.all(np.isfinite(tips), axis=1).sum())
+        raise GuidanceError(
+            f"the {stylus} tip was never held still relative to the {reference} for "
+            f"{stillness.still_s:g} s within {stillness.still_mm:g} mm RMS ({tracked} of "
+            f"{len(tips)} frames had both tools tracked); hold it still longer, or loosen "
+            "--still-mm / --still-s"
+        )
+    return Markups(
+        tuple(f"P{k + 1}" for k in range(len(periods))),
+        np.array([period.point.point_mm for period in periods]),
+        name=f"{stylus} still in {reference}",
+        descriptions=tuple(period.description for period in periods),
+    )

@@ -1,0 +1,299 @@
+"""``report.html`` of an exercise, built from the ``report.json`` dict alone (plus the snapshot
+files it names and, for the predicted-TRE map, the CT).
+
+The dict (PLAN.md, "report.json schema"): ``exercise``, ``gestes_version``, ``scene`` {name,
+description, source}, ``settings`` {name: value}, ``score`` {field: number}, ``errors_simulated``
+[{source, enabled, magnitude, reference}], ``fiducials`` [{label, ct_mm, residual_mm, used,
+fle_covariance_mm2?}], ``targets`` [{label, ct_mm, ...numbers}], ``warnings`` [str],
+``snapshots`` [{file, caption}], ``tre_map`` {target, fle_rms_mm}. Only ``exercise`` and
+``score`` are required; a part the run does not have is left out of the page.
+
+A report is written even when part of it cannot be drawn (a snapshot missing, a TRE map whose
+target lies outside the CT): the page then says so among its warnings, at the top.
+"""
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from guidance.exceptions import ReportError
+from guidance.reports.meanings import column_title, meaning_of, unit_of
+from guidance.reports.page import Figure, Page, Paragraph, Section, Table, Warnings, write_page
+from guidance.reports.plots import residual_bars
+from guidance.reports.tre_map import FleModel, tre_map_png
+from registration.exceptions import RegistrationError
+
+logger = logging.getLogger(__name__)
+
+REPORT_PAGE = "report.html"
+NO_MEANING = "(no explanation written for this number yet)"
+
+EXERCISE_GOALS = {
+    "pivot": "Calibrate the stylus: find where its tip is, from its markers, by pivoting it in a "
+    "divot.",
+    "fiducials": "Register the patient to the CT by touching fiducials with the stylus, then see "
+    "how accurate navigation is at the targets.",
+    "surface": "Register the patient to the CT by sweeping the stylus over the skin or bone, "
+    "starting from a few landmarks.",
+    "targeting": "Reach a target along a planned trajectory without touching the structures to "
+    "avoid.",
+}
+
+FIDUCIALS_TEXT = (
+    "Each bar is one fiducial's residual: the distance between the point you touched and the "
+    "fiducial's position in the CT, after registration. The FRE is their RMS. Residuals tell "
+    "how well the fiducials agree with each other; a small FRE does not prove a small error at "
+    "the target (Fitzpatrick 1998). A bar much taller than the others points to a fiducial "
+    "touched in the wrong place or confused with another."
+)
+TRE_MAP_TEXT = (
+    "The colours show the target registration error (TRE) expected at each point of the CT "
+    "from the fiducials you used and their localisation error. It is smallest near the "
+    "fiducials' centroid (white plus) and grows with the distance from it, fastest in the "
+    "directions in which the fiducials spread least. Where the colour is red, do not trust "
+    "navigation to better than the iso-line there says. This is why fiducials should surround "
+    "the target: the target then lies near their centroid. It is a prediction, an RMS over "
+    "many registrations: one registration can be better or worse."
+)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ReportError(f"report.json: {message}")
+
+
+def _list_of_objects(report: Mapping, key: str) -> list[Mapping]:
+    items = report.get(key) or []
+    _require(
+        isinstance(items, list) and all(isinstance(item, Mapping) for item in items),
+        f"`{key}` must be a list of objects; got {type(items).__name__}",
+    )
+    return items
+
+
+def _number(value: Any) -> float | int | None:
+    """A JSON number, or None for null; ReportError otherwise."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ReportError(f"report.json: expected a number or null; got {value!r}")
+
+
+def _score_section(report: Mapping) -> Section:
+    score = report["score"]
+    rows = []
+    for field, value in score.items():
+        meaning = meaning_of(field)
+        rows.append(
+            (
+                meaning.name if meaning else field,
+                _number(value),
+                unit_of(field),
+                meaning.sentence if meaning else NO_MEANING,
+            )
+        )
+    table = Table(("", "value", "unit", "what it means"), tuple(rows))
+    return Section("Score", (table,), anchor="score")
+
+
+def _fiducials_section(fiducials: list[Mapping], score: Mapping) -> Section:
+    """Residual bars of the fiducials used, and a table of all (validation points included)."""
+    if not fiducials:
+        return Section("Fiducials", ())
+    labels = [str(f.get("label", f"#{i + 1}")) for i, f in enumerate(fiducials)]
+    residuals = [_number(f.get("residual_mm")) for f in fiducials]
+    used = [bool(f.get("used", True)) for f in fiducials]
+    blocks: list = [Paragraph(FIDUCIALS_TEXT)]
+    bars = [(label, r) for label, r, u in zip(labels, residuals, used, strict=True) if u]
+    if any(r is not None for _, r in bars):
+        fre = _number(score.get("fre_mm"))
+        png = residual_bars(
+            [label for label, _ in bars],
+            [np.nan if r is None else r for _, r in bars],
+            fre,
+            f"FRE {fre:.2f} mm" if fre is not None else "",
+        )
+        caption = (
+            "Residual of each fiducial used for the registration (mm). Dashed: the FRE; red "
+            "bars are more than twice the FRE."
+        )
+        blocks.append(Figure(png, caption, "bar chart of each fiducial's residual, in mm"))
+    rows = tuple(
+        (label, residual, "yes" if u else "no: a validation point, its error is a TRE")
+        for label, residual, u in zip(labels, residuals, used, strict=True)
+    )
+    blocks.append(Table(("fiducial", "residual (mm)", "used for registration"), rows))
+    return Section("Fiducials", tuple(blocks), anchor="fiducials")
+
+
+def _targets_section(targets: list[Mapping]) -> Section:
+    if not targets:
+        return Section("Targets", ())
+    fields = list(
+        dict.fromkeys(
+            key
+            for target in targets
+            for key, value in target.items()
+            if key not in ("label", "ct_mm") and not isinstance(value, list | dict)
+        )
+    )
+    columns = ("target", *(column_title(field) for field in fields))
+    rows = tuple(
+        (str(target.get("label", "")), *(_number(target.get(field)) for field in fields))
+        for target in targets
+    )
+    explained = [
+        f"{column_title(field)}: {meaning.sentence}"
+        for field in fields
+        if (meaning := meaning_of(field)) is not None
+    ]
+    blocks = [Table(columns, rows), *(Paragraph(text) for text in explained)]
+    return Section("Targets", tuple(blocks), anchor="targets")
+
+
+def fle_model(used_fiducials: list[Mapping], request: Mapping) -> FleModel:
+    """The FLE the map uses: each used fiducial's ``fle_covariance_mm2`` when all have one
+    (anisotropic propagation), else ``tre_map.fle_rms_mm`` (eq. 46)."""
+    if used_fiducials and all("fle_covariance_mm2" in f for f in used_fiducials):
+        covariances = [f["fle_covariance_mm2"] for f in used_fiducials]
+        return FleModel(covariances_mm2=np.asarray(covariances, dtype=np.float64))
+    _require(
+        request.get("fle_rms_mm") is not None,
+        "`tre_map` needs `fle_rms_mm` (or every used fiducial its `fle_covariance_mm2`)",
+    )
+    return FleModel(rms_mm=float(_number(request["fle_rms_mm"])))
+
+
+def _tre_map_figure(
+    report: Mapping, fiducials: list[Mapping], targets: list[Mapping], ct: sitk.Image
+) -> Figure:
+    """The map's figure from the dict's ``tre_map``; ReportError/RegistrationError if it cannot
+    be drawn."""
+    request = report["tre_map"]
+    _require(isinstance(request, Mapping), "`tre_map` must be an object {target, fle_rms_mm}")
+    by_label = {str(t.get("label")): t for t in targets}
+    target_label = str(request.get("target"))
+    _require(
+        target_label in by_label,
+        f"`tre_map.target` {target_label!r} is not one of the targets {sorted(by_label)}",
+    )
+    used = [f for f in fiducials if f.get("used", True)]
+    _require(all("ct_mm" in f for f in used), "every used fiducial needs `ct_mm` for the map")
+    fle = fle_model(used, request)
+    png = tre_map_png(
+        ct,
+        np.array([f["ct_mm"] for f in used], dtype=np.float64).reshape(-1, 3),
+        [str(f.get("label", "")) for f in used],
+        np.asarray(by_label[target_label].get("ct_mm"), dtype=np.float64),
+        target_label,
+        fle,
+    )
+    return Figure(
+        png,
+        f"Predicted TRE on the axial, coronal and sagittal CT planes through {target_label}, "
+        f"for the {len(used)} fiducials used; the letters name the patient's sides "
+        "(radiological view: the patient's left is on the right of the axial and coronal "
+        "views).",
+        "predicted target registration error in colour over three CT planes through the target",
+    )
+
+
+def _snapshots(report: Mapping, folder: Path | None, problems: list[str]) -> Section:
+    figures = []
+    for snapshot in _list_of_objects(report, "snapshots"):
+        name = str(snapshot.get("file", ""))
+        path = (folder or Path(".")) / name
+        try:
+            figures.append(
+                Figure(path.read_bytes(), str(snapshot.get("caption", "")), f"snapshot {name}")
+            )
+        except (OSError, ReportError) as error:
+            problems.append(f"the snapshot {name} could not be shown: {error}")
+    return Section("Navigation snapshots", tuple(figures), anchor="snapshots")
+
+
+def _errors_simulated_section(report: Mapping) -> Section:
+    sources = _list_of_objects(report, "errors_simulated")
+    if not sources:
+        return Section("Errors simulated", ())
+    rows = tuple(
+        (
+            str(s.get("source", "")).replace("_", " "),
+            "on" if s.get("enabled", True) else "off",
+            str(s.get("magnitude", "")),
+            str(s.get("reference", "")),
+        )
+        for s in sources
+    )
+    text = Paragraph(
+        "The simulation adds the errors of a real system, each of which can be switched off to "
+        "see its share of the result. Errors that are off did not happen in this run."
+    )
+    table = Table(("error source", "simulated", "magnitude", "source of the magnitude"), rows)
+    return Section("Errors simulated", (text, table), anchor="errors")
+
+
+def _settings_section(report: Mapping) -> Section:
+    settings = report.get("settings") or {}
+    _require(isinstance(settings, Mapping), "`settings` must be an object")
+    rows = tuple(
+        (str(key), value if isinstance(value, int | float | str) else str(value))
+        for key, value in settings.items()
+    )
+    return Section("Settings", (Table(("setting", "value"), rows),) if rows else ())
+
+
+def build_report_page(
+    report: Mapping, folder: Path | None = None, ct: sitk.Image | None = None
+) -> Page:
+    """The page of one exercise run from its report dict; snapshot files are read relative to
+    ``folder``; the predicted-TRE map is drawn when ``ct`` is given and the dict asks for it."""
+    _require(isinstance(report, Mapping), "the report must be an object")
+    _require("exercise" in report, "the top-level field `exercise` is missing")
+    _require(isinstance(report.get("score"), Mapping), "`score` must be a top-level object")
+    exercise = str(report["exercise"])
+    scene = report.get("scene") or {}
+    fiducials = _list_of_objects(report, "fiducials")
+    targets = _list_of_objects(report, "targets")
+    warnings = [str(w) for w in report.get("warnings") or []]
+    problems: list[str] = []
+
+    snapshots = _snapshots(report, folder, problems)
+    tre_map: tuple = ()
+    if report.get("tre_map") is not None and ct is not None:
+        try:
+            tre_map = (Paragraph(TRE_MAP_TEXT), _tre_map_figure(report, fiducials, targets, ct))
+        except (ReportError, RegistrationError) as error:
+            problems.append(f"the predicted-TRE map could not be drawn: {error}")
+            logger.warning("predicted-TRE map not drawn: %s", error)
+
+    goal = EXERCISE_GOALS.get(exercise, "")
+    sections = (
+        Section("Warnings", (Warnings(tuple(warnings + problems)),) if warnings + problems else ()),
+        Section("Goal", (Paragraph(goal),) if goal else ()),
+        _score_section(report),
+        _fiducials_section(fiducials, report["score"]),
+        _targets_section(targets),
+        Section("Predicted TRE map", tre_map, anchor="tre-map"),
+        snapshots,
+        _errors_simulated_section(report),
+        _settings_section(report),
+    )
+    _require(isinstance(scene, Mapping), "`scene` must be an object {name, description, source}")
+    subtitle = ": ".join(str(scene[key]) for key in ("name", "description") if scene.get(key))
+    version = report.get("gestes_version", "")
+    return Page(
+        title=f"gestes exercise: {exercise}",
+        subtitle=subtitle,
+        sections=sections,
+        footer=f"Made by gestes {version}. Every number on this page is in report.json.",
+    )
+
+
+def write_report_page(report: Mapping, folder: Path | str, ct: sitk.Image | None = None) -> Path:
+    """Write ``folder/report.html`` for the report dict; returns its path."""
+    folder = Path(folder)
+    return write_page(build_report_page(report, folder, ct), folder / REPORT_PAGE)

@@ -1,0 +1,174 @@
+"""What each number of a report means, in a sentence a student reads without a teacher.
+
+Score fields are named in snake case with their unit as a suffix (``_mm``, ``_deg``, ``_s``,
+``_percent``; none for a count or a ratio). This table is the one home of their explanations:
+the exercise report, the class table of ``gestes grade`` and the study pages all read it, and a
+test fails when an exercise scores a field that has no sentence here.
+"""
+
+from dataclasses import dataclass
+
+UNIT_SUFFIXES = (
+    ("_mm2", "mm\u00b2"),
+    ("_mm", "mm"),
+    ("_deg", "\u00b0"),
+    ("_s", "s"),
+    ("_percent", "%"),
+)
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """A short name (a table header) and the sentence that says what the number tells."""
+
+    name: str
+    sentence: str
+
+
+def _split_unit(field: str) -> tuple[str, str]:
+    """``(field without its unit suffix, unit)``; the unit is "" for counts and ratios."""
+    for suffix, unit in UNIT_SUFFIXES:
+        if field.endswith(suffix):
+            return field.removesuffix(suffix), unit
+    return field, ""
+
+
+def unit_of(field: str) -> str:
+    """The unit a field's suffix names ("" for counts and ratios)."""
+    return _split_unit(field)[1]
+
+
+MEANINGS: dict[str, Meaning] = {
+    # Pivot calibration.
+    "pivot_rms_mm": Meaning(
+        "pivot residual (RMS)",
+        "How far, on average, the computed pivot point moved between the poses you used: "
+        "small when the tip stayed in the divot and the stylus is rigid.",
+    ),
+    "rotation_coverage_deg": Meaning(
+        "rotation coverage",
+        "How widely you tilted the stylus around the divot; under about 30 degrees the tip "
+        "offset is poorly determined, whatever the residual says.",
+    ),
+    "tip_offset_mm": Meaning(
+        "tip offset length",
+        "The distance from the stylus' marker frame to the computed tip, which every later "
+        "exercise uses to know where the tip is.",
+    ),
+    "tip_error_mm": Meaning(
+        "tip error (vs truth)",
+        "How far the computed tip is from the true tip (known only in simulation): this error "
+        "moves every point you will digitise with this stylus.",
+    ),
+    # Registration (fiducials and surface).
+    "fre_mm": Meaning(
+        "FRE (RMS)",
+        "Fiducial registration error: how well the touched fiducials agree with the CT ones "
+        "after registration. It says little about the error at the target (TRE).",
+    ),
+    "n_registered": Meaning(
+        "fiducials registered",
+        "How many touched points the registration used; more points, spread around the "
+        "target, give a smaller and steadier error.",
+    ),
+    "fle_from_fre_mm": Meaning(
+        "FLE implied by the FRE",
+        "The localisation error per fiducial that explains the FRE (FRE / sqrt(1 - 2/N)); it "
+        "feeds the TRE prediction.",
+    ),
+    "max_residual_mm": Meaning(
+        "largest fiducial residual",
+        "The fiducial that fits worst after registration; much larger than the others, it "
+        "points to a fiducial touched in the wrong place or mislabelled.",
+    ),
+    "predicted_tre_max_mm": Meaning(
+        "predicted TRE, worst target",
+        "The largest error expected at any target from the fiducials' layout and localisation "
+        "error (Fitzpatrick 1998): small when the fiducials surround the targets.",
+    ),
+    "validation_tre_mm": Meaning(
+        "measured TRE at validation points (RMS)",
+        "The registration's error measured at fiducials that were not used to compute it: the "
+        "honest check of how well navigation will match the CT.",
+    ),
+    "true_tre_mean_mm": Meaning(
+        "true TRE, mean over targets",
+        "How far the registered CT is from the true one at the targets, on average (known only "
+        "in simulation): the error this run really had.",
+    ),
+    "true_tre_max_mm": Meaning(
+        "true TRE, worst target",
+        "The largest true error at any target (known only in simulation); compare it with the "
+        "predicted worst target.",
+    ),
+    "surface_rms_mm": Meaning(
+        "surface distance (RMS)",
+        "How far the swept points lie from the CT's skin or bone surface after ICP; points "
+        "pressed into soft skin or swept off the surface raise it.",
+    ),
+    "inlier_fraction": Meaning(
+        "inlier fraction",
+        "The share of swept points close enough to the surface to be trusted by ICP; a low "
+        "value means many points were off the surface or the start was poor.",
+    ),
+    # Targeting.
+    "tip_to_target_mm": Meaning(
+        "tip to target",
+        "The distance from the navigated tip to the target at the end of the approach, as the "
+        "navigation system saw it.",
+    ),
+    "angle_error_deg": Meaning(
+        "angle to the planned path",
+        "The angle between the tool and the planned trajectory at the end; a large angle moves "
+        "the tip sideways as it advances.",
+    ),
+    "lateral_offset_mm": Meaning(
+        "lateral offset",
+        "How far the tip is from the planned line, measured across it.",
+    ),
+    "breaches": Meaning(
+        "breaches",
+        "How many structures to avoid the tip entered or came within their safety margin of; "
+        "any breach is a failed gesture, whatever the distance to the target.",
+    ),
+    "path_length_mm": Meaning(
+        "path length",
+        "How far the tip travelled during the approach; hesitations and corrections lengthen it.",
+    ),
+    "time_s": Meaning(
+        "time",
+        "How long the approach took, from the first movement to the final position.",
+    ),
+    # Columns of the per-target table.
+    "predicted_tre_mm": Meaning(
+        "predicted TRE (RMS)",
+        "The error expected at this target from the fiducials' layout and the FLE implied by "
+        "the FRE (Fitzpatrick 1998, eq. 46).",
+    ),
+    "true_tre_mm": Meaning(
+        "true TRE",
+        "The registration's real error at this target (known only in simulation).",
+    ),
+    "measured_tre_mm": Meaning(
+        "measured TRE",
+        "The registration's error at this target, measured against the truth (simulation) or "
+        "against a validation point.",
+    ),
+    "residual_mm": Meaning(
+        "residual",
+        "The distance between a fiducial touched and its CT position after registration.",
+    ),
+}
+
+
+def meaning_of(field: str) -> Meaning | None:
+    """The meaning of a report field, or None when nobody has written it yet."""
+    return MEANINGS.get(field)
+
+
+def column_title(field: str) -> str:
+    """A table header for a field: its short name and unit, e.g. "FRE (RMS) (mm)"."""
+    meaning = meaning_of(field)
+    bare, unit = _split_unit(field)
+    name = meaning.name if meaning else bare.replace("_", " ")
+    return f"{name} ({unit})" if unit else name
