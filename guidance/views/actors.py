@@ -85,8 +85,10 @@ def point_text(
     font_size: int = 12,
     colour: Colour = "white",
 ) -> vtkTextActor:
-    """Text pinned to a point in space (set it with ``set_text_point``), drawn flat on top."""
+    """Text pinned to a point in space (set it with ``set_text_point``), drawn flat on top, with
+    a shadow so that it reads on a grey slice."""
     actor = _text_actor(text, anchor, font_size, colour)
+    actor.GetTextProperty().ShadowOn()
     actor.GetPositionCoordinate().SetCoordinateSystemToWorld()
     renderer.AddViewProp(actor)
     return actor

@@ -60,7 +60,7 @@ class BullseyePanel:
             set_text_point(label, radius * np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0]))
         axes = crosshair(np.array([0.0, 0.0, -1.0]), SCREEN_UP, 0.0, outer)
         mesh_actor(axes, renderer, RINGS, line_width=1.0)
-        marker = settings.marker_radius_mm * outer / 25.0
+        marker = outer / 25.0  # a dot that stays small beside the inner ring
         self.tip_marker = mesh_actor(pv.Disc(inner=0.0, outer=marker, c_res=24), renderer, TIP)
         self.reach_marker = mesh_actor(
             ring(1.4 * marker, SCREEN_RIGHT, SCREEN_UP, 24), renderer, REACH, line_width=3.0
