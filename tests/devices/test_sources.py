@@ -38,7 +38,8 @@ def test_ndi_names_a_port_and_defaults_to_the_builtin_tools():
 
 @pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "usb:/dev/x", "demo"])
 def test_rejects_an_unknown_tracker_spec(spec):
-    with pytest.raises(ConfigurationError, match="expected sim:demo, replay:FILE or ndi:PORT"):
+    expected = "expected sim:demo, replay:FILE, ndi:PORT or keyboard"
+    with pytest.raises(ConfigurationError, match=expected):
         open_tracker(spec)
 
 
