@@ -14,6 +14,7 @@ from devices.clock import Clock
 from devices.demo_motion import demo_tracker
 from devices.exceptions import ConfigurationError
 from devices.frame import Tracker
+from devices.igtl.tracker import IgtlTracker
 from devices.ndi.tool_specs import AuroraSensor
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
@@ -100,6 +101,11 @@ def _open_ndi(port: str, options: TrackerOptions) -> Tracker:
     return NDITracker(port, options.ndi_tools or dict(BUILTIN_TOOLS), clock=options.clock)
 
 
+def _open_igtl(address: str, options: TrackerOptions) -> Tracker:
+    return IgtlTracker.from_spec(address, options.ndi_tools or None, clock=options.clock)
+
+
 register_tracker("sim", _open_simulation, "sim:demo", needs_argument=False)
 register_tracker("replay", _open_replay, "replay:FILE")
 register_tracker("ndi", _open_ndi, "ndi:PORT")
+register_tracker("igtl", _open_igtl, "igtl:HOST:PORT")
