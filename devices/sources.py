@@ -1,9 +1,10 @@
 """Open a tracker from a short text spec, as the command line names them.
 
 ``sim:demo`` is the built-in scripted session (``devices.demo_motion``), ``replay:FILE`` a PLUS
-sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g. ``ndi:/dev/ttyUSB0``). Other
-modules add their kinds with ``register_tracker`` (``keyboard`` from the navigation, ``igtl:``
-from the OpenIGTLink client) without this module importing them.
+sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g. ``ndi:/dev/ttyUSB0``),
+``keyboard`` a virtual stylus moved from the navigation window (``devices.keyboard``). Other
+modules add their kinds with ``register_tracker`` (``igtl:`` from the OpenIGTLink client) without
+this module importing them.
 """
 
 import os
@@ -15,6 +16,7 @@ from devices.demo_motion import demo_tracker
 from devices.exceptions import ConfigurationError
 from devices.frame import Tracker
 from devices.igtl.tracker import IgtlTracker
+from devices.keyboard import KeyboardTracker
 from devices.ndi.tool_specs import AuroraSensor
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
@@ -97,6 +99,14 @@ def _open_replay(path: str, options: TrackerOptions) -> Tracker:
     return ReplayTracker(path, speed=1.0 if options.realtime else None, clock=options.clock)
 
 
+def _open_keyboard(argument: str, options: TrackerOptions) -> Tracker:
+    if argument:
+        raise ConfigurationError(
+            f"the keyboard tracker takes no argument; got 'keyboard:{argument}'"
+        )
+    return KeyboardTracker(clock=options.clock)
+
+
 def _open_ndi(port: str, options: TrackerOptions) -> Tracker:
     return NDITracker(port, options.ndi_tools or dict(BUILTIN_TOOLS), clock=options.clock)
 
@@ -109,3 +119,4 @@ register_tracker("sim", _open_simulation, "sim:demo", needs_argument=False)
 register_tracker("replay", _open_replay, "replay:FILE")
 register_tracker("ndi", _open_ndi, "ndi:PORT")
 register_tracker("igtl", _open_igtl, "igtl:HOST:PORT")
+register_tracker("keyboard", _open_keyboard, "keyboard", needs_argument=False)

@@ -61,7 +61,8 @@ def test_igtl_rejects_bad_addresses_and_tool_specs(spec, tools, match):
 
 @pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "igtl:", "usb:/dev/x", "demo"])
 def test_rejects_an_unknown_tracker_spec(spec):
-    with pytest.raises(ConfigurationError, match="expected sim:demo, replay:FILE, ndi:PORT"):
+    expected = "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard"
+    with pytest.raises(ConfigurationError, match=expected):
         open_tracker(spec)
 
 
