@@ -153,7 +153,7 @@ class SlicePanel:
         """A bar of a round length, about a quarter of the panel wide, in its bottom right."""
         right, up = self._right, self._up
         length = nice_length_mm(0.5 * self._half_width)
-        self._bar_offset = (0.9 * self._half_width - length) * right - 0.85 * self._half_height * up
+        self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
         self._bar_label = point_text(self.renderer, f"{length:g} mm", "above", 12)
         self._bar_label_offset = self._bar_offset + 0.5 * length * right + 0.03 * length * up
