@@ -3,7 +3,6 @@ and bare sockets that misbehave: silence, garbage, wrong CRCs, oversize bodies, 
 goes away and comes back. Watchdog times run on a fake clock."""
 
 import contextlib
-import signal
 import socket
 import threading
 
@@ -18,7 +17,7 @@ from devices.igtl.messages import pack_message, pack_transform
 from devices.igtl.settings import ClientSettings
 from devices.igtl.tracker import IgtlTracker
 from registration.transforms import make_rigid, rotation_from_vector
-from tests.devices.igtl.peers import DEADLINE_S, wait_until
+from tests.devices.igtl.peers import DEADLINE_S, pyigtl_server, wait_until
 
 FAST = ClientSettings(reconnect_interval_s=0.05, connect_timeout_s=1.0)
 
@@ -48,19 +47,6 @@ def _read_one(tracker: IgtlTracker, frames: list) -> bool:
     except FrameNotDue:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _pyigtl_server(port: int = 0):
-    """pyigtl's server (it must be made in the main thread); its signal handlers undone."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = pyigtl.OpenIGTLinkServer(port=port)
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class _ScriptedServer:
@@ -98,7 +84,7 @@ class _ScriptedServer:
 
 
 def test_frames_from_a_pyigtl_server_carry_the_poses_and_header_times():
-    with _pyigtl_server() as server:
+    with pyigtl_server() as server:
         tracker = IgtlTracker("127.0.0.1", server.server_address[1], settings=FAST)
         with tracker:
             wait_until(server.is_connected, "the tracker to connect")
@@ -127,7 +113,7 @@ def test_frames_from_a_pyigtl_server_carry_the_poses_and_header_times():
 
 
 def test_a_pyigtl_server_that_goes_away_and_comes_back():
-    with _pyigtl_server() as server:
+    with pyigtl_server() as server:
         port = server.server_address[1]
         tracker = IgtlTracker("127.0.0.1", port, {"stylus": "StylusToTracker"}, settings=FAST)
         tracker.start()
@@ -136,7 +122,7 @@ def test_a_pyigtl_server_that_goes_away_and_comes_back():
         _read_until(tracker, lambda f: f.poses["stylus"].valid, "a first pose")
     # The server is gone: the watchdog says the stylus is missing.
     _read_until(tracker, lambda f: f.poses["stylus"].status is PoseStatus.MISSING, "missing")
-    with _pyigtl_server(port) as server:
+    with pyigtl_server(port) as server:
         frames = []
         wait_until(
             lambda: (_read_one(tracker, frames), server.is_connected())[1],
