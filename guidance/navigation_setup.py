@@ -11,7 +11,6 @@ each dwell and registered to the CT's fiducials; with the keyboard tracker the v
 is put at the CT's origin (identity).
 """
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.exceptions import GuidanceError
 from guidance.navigation_settings import AUTO, NavigateSettings
 from guidance.navigator import NavigationPlan, Navigator, ToolTip
+from guidance.result_files import read_result
 from guidance.simulation import (
     SIMULATED_TOOLS,
     Placement,
@@ -98,15 +98,9 @@ class NavigationSetup:
 def read_registration(path: Path) -> tuple[np.ndarray, dict]:
     """``fixed_from_moving`` (image_from_reference) of a ``gestes register`` result, checked
     rigid, and the whole JSON document."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GuidanceError(f"{path}: cannot read a registration ({error})") from None
-    if not isinstance(document, dict) or "fixed_from_moving" not in document:
-        raise GuidanceError(
-            f"{path}: not a registration: expected the JSON that 'gestes register points' or "
-            "'gestes register surface' prints (with fixed_from_moving)"
-        )
+    document = read_result(
+        path, "fixed_from_moving", "a registration", "'gestes register points|surface'"
+    )
     try:
         matrix = np.array(document["fixed_from_moving"], dtype=np.float64)
         return as_rigid(matrix, "fixed_from_moving", tol=RECORDED_ORTHONORMAL_TOL), document

@@ -16,7 +16,6 @@ line, for reading and for the tests.
 """
 
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from devices.frame import Frame, PoseStatus, match_tool
 from devices.tools import ToolDefinition
 from guidance.exceptions import GuidanceError
+from guidance.result_files import read_result
 from registration.exceptions import RegistrationError
 from registration.transforms import apply_transform, as_points, as_rigid, invert_rigid
 from scenes.scene import Scene, Structure, Trajectory
@@ -208,15 +208,7 @@ class ToolTip:
         """The tip in the JSON ``gestes pivot`` prints (``tool``, ``tip_in_tool`` in mm), for
         ``tool_name``; the axis from ``tool``'s markers when its definition is known."""
         path = Path(path)
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise GuidanceError(f"{path}: cannot read a pivot result ({error})") from None
-        if not isinstance(report, dict) or "tip_in_tool" not in report:
-            raise GuidanceError(
-                f"{path}: not a pivot result: expected the JSON of 'gestes pivot' with "
-                "'tip_in_tool' (mm)"
-            )
+        report = read_result(path, "tip_in_tool", "a pivot result", "'gestes pivot'")
         pivoted = report.get("tool")
         if isinstance(pivoted, str) and pivoted.lower() != tool_name.lower():
             raise GuidanceError(

@@ -146,7 +146,8 @@ def test_a_registration_that_is_not_rigid_is_refused(tmp_path):
     scaled = np.diag([1.1, 1.1, 1.1, 1.0])
     with pytest.raises(GuidanceError, match=r"registration.json: the registration is not a rigid"):
         read_registration(_registration(tmp_path / "registration.json", scaled))
-    with pytest.raises(GuidanceError, match="not a registration: expected the JSON"):
+    expected = r"not a registration: expected the JSON that 'gestes register"
+    with pytest.raises(GuidanceError, match=expected):
         read_registration(_write_json(tmp_path / "other.json", {"tip_in_tool": [0, 0, 1]}))
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(GuidanceError, match="cannot read a registration"):

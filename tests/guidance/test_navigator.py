@@ -465,7 +465,8 @@ def test_tool_tip_rejects_a_bad_pivot_file(tmp_path, fields, message):
 def test_tool_tip_rejects_a_file_that_is_not_a_pivot_result(tmp_path):
     path = tmp_path / "registration.json"
     path.write_text(json.dumps({"fixed_from_moving": np.eye(4).tolist()}))
-    with pytest.raises(GuidanceError, match="not a pivot result"):
+    expected = r"not a pivot result: expected the JSON that 'gestes pivot' prints"
+    with pytest.raises(GuidanceError, match=expected):
         ToolTip.from_pivot_file(path, "stylus")
     path.write_text("{")
     with pytest.raises(GuidanceError, match="cannot read a pivot result"):
