@@ -25,7 +25,7 @@ algorithm (Besl & McKay 1992, IEEE PAMI 14(2)) with
 import enum
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -41,7 +41,7 @@ from registration.closest_point import (
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
-from registration.point_normals import estimate_patch_normals
+from registration.point_normals import away_from, estimate_patch_normals
 from registration.transforms import apply_transform, as_points, as_rigid, rotation_from_vector
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ MAX_STEP_RAD = math.radians(10.0)
 SCALE_SAMPLES = 128
 # Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
+# A stylus touching a surface is held within about this angle of its normal: its axis bounds
+# the patch normal (see registration.point_normals); so does the surface's normal at a pose.
+STYLUS_CONE_RAD = math.radians(45.0)
 
 
 class IcpMethod(enum.Enum):
@@ -64,6 +67,18 @@ class IcpMethod(enum.Enum):
 
     POINT_TO_PLANE = "point_to_plane"
     POINT_TO_POINT = "point_to_point"
+
+
+class Facing(enum.Enum):
+    """Which way the patch faces when no stylus axis or approach direction is given:
+    ``AWAY_FROM_CENTRE`` of the whole surface (right for a convex bone such as a skull, from
+    any start; wrong for much of a patch on non-convex anatomy far from that centre, such as
+    the posterior elements of a vertebra) or ``SURFACE_AT_POSE``, like the surface nearest to
+    each point at the pose being tried (right on any anatomy from a start within a few mm, such
+    as a paired-point registration; wrong from a start nearer another surface)."""
+
+    AWAY_FROM_CENTRE = "away_from_centre"
+    SURFACE_AT_POSE = "surface_at_pose"
 
 
 @dataclass(frozen=True)
@@ -123,7 +138,9 @@ class IcpSettings:
     or after ``max_iterations``. The defaults match: 1e-4 rad moves a point 50 mm away by
     5 um, a fiftieth of the tenth of a millimetre we answer for, and about the error of the
     closest-point field itself (asking for less makes ICP chase the field's facets).
-    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
+    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit (None: one that follows
+    the point spacing, see ``registration.point_normals``); ``facing`` which way the patch faces
+    when the caller cannot tell.
     More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
     of about that many first, then all of them from where it converged.
     """
@@ -136,13 +153,16 @@ class IcpSettings:
     kernel_sigmas: float = 3.5
     min_kernel_mm: float = 0.5
     inlier_distance_mm: float = 1.0
-    normal_window_mm: float = 20.0
+    normal_window_mm: float | None = None
     coarse_points: int = 1000
+    facing: Facing = Facing.AWAY_FROM_CENTRE
     multi_start: MultiStartSettings = field(default_factory=MultiStartSettings)
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, IcpMethod):
             raise RegistrationError(f"method must be an IcpMethod; got {self.method!r}")
+        if not isinstance(self.facing, Facing):
+            raise RegistrationError(f"facing must be a Facing; got {self.facing!r}")
         if self.max_iterations < 1:
             raise RegistrationError(f"max_iterations must be >= 1; got {self.max_iterations}")
         for name in (
@@ -150,7 +170,6 @@ class IcpSettings:
             "translation_tol_mm",
             "max_correspondence_mm",
             "inlier_distance_mm",
-            "normal_window_mm",
             "kernel_sigmas",
             "min_kernel_mm",
         ):
@@ -161,6 +180,9 @@ class IcpSettings:
             raise RegistrationError(
                 f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
             )
+        window = self.normal_window_mm
+        if window is not None and not (math.isfinite(window) and window > 0.0):
+            raise RegistrationError(f"normal_window_mm must be > 0 or None; got {window}")
 
 
 @dataclass(frozen=True)
@@ -492,12 +514,20 @@ class SurfaceRegistration:
         points_mm: np.ndarray,
         fixed_from_moving_initial: np.ndarray | None = None,
         normals: np.ndarray | None = None,
+        outward: np.ndarray | None = None,
+        outward_cone_rad: float = math.pi / 2,
     ) -> IcpResult:
         """Register the digitised ``(N, 3)`` points (mm, moving frame) to the surface.
 
         ``fixed_from_moving_initial`` is the starting pose (identity if None), e.g. from a
-        paired-point registration. ``normals`` are the patch's outward unit normals in the
-        moving frame; by default they are estimated and pointed away from the surface's centre.
+        paired-point registration. Which way the patch faces, in the moving frame, from the
+        best that is known: ``normals``, the patch's outward unit normals, used as they are; or
+        ``outward`` (N, 3), a direction per point the normals should agree with (the stylus
+        axis from the tip towards the handle when each point was taken, or an approach
+        direction), from which they are estimated (and which bounds them to within
+        ``outward_cone_rad``: STYLUS_CONE_RAD for a stylus axis, pi/2 for a side only); or,
+        with neither, they are estimated and turned as ``settings.facing`` says, at the pose
+        being tried.
         Raises RegistrationError for fewer than 6 points, NaN, or a patch that is a line.
         """
         points = as_points(points_mm, "points_mm", MIN_POINTS)
@@ -506,22 +536,42 @@ class SurfaceRegistration:
             if fixed_from_moving_initial is None
             else as_rigid(fixed_from_moving_initial, "fixed_from_moving_initial")
         )
-        if normals is None:
-
-            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
-                """The patch's normals, pointed away from the surface's centre as seen from the
-                patch at that pose (a start far off may get some of them the wrong way)."""
-                rotation, shift = fixed_from_moving[:3, :3], fixed_from_moving[:3, 3]
-                centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
-                return estimate_patch_normals(points, centre, self.settings.normal_window_mm)
-
-        else:
+        window = self.settings.normal_window_mm
+        if normals is not None:
             given = as_unit_normals(normals, len(points), "normals")
 
             def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
                 return given
 
+        elif outward is not None:
+            hinted = estimate_patch_normals(points, outward, window, outward_cone_rad)
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                return hinted
+
+        elif self.settings.facing is Facing.SURFACE_AT_POSE:
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                """The patch's normals, bounded by the surface's nearest to the points at that
+                pose (a start far off may get some of them the wrong way)."""
+                hints = self.field.nearest_normals(points, fixed_from_moving)
+                return estimate_patch_normals(points, hints, window, STYLUS_CONE_RAD)
+
+        else:
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                """The patch's normals, pointed away from the surface's centre as seen from the
+                patch at that pose."""
+                rotation, shift = fixed_from_moving[:3, :3], fixed_from_moving[:3, 3]
+                centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
+                return estimate_patch_normals(points, away_from(points, centre), window)
+
         best = self._coarse_to_fine(points, normals_at(initial), initial)
+        if normals is None and outward is None and self.settings.facing is Facing.SURFACE_AT_POSE:
+            # Normals taken from the surface at a start a few mm off are wrong on thin processes
+            # (the other side is nearer): taken again where the first run ended, they are right.
+            pose = best.fixed_from_moving
+            best = self._coarse_to_fine(points, normals_at(pose), pose, best.iterations)
         multi = self.settings.multi_start
         accepted = best.converged and best.inlier_fraction >= multi.accept_inlier_fraction
         if accepted or not multi.enabled:
@@ -597,13 +647,15 @@ class SurfaceRegistration:
         rmse = math.sqrt(sum_sq / inliers) if inliers else math.inf
         return _Run(fixed_from_moving, rmse, inliers / len(points), iterations, converged)
 
-    def _coarse_to_fine(self, points, patch_normals, initial) -> _Run:
+    def _coarse_to_fine(self, points, patch_normals, initial, iterations_before=0) -> _Run:
         """ICP on an even subsample of ``coarse_points`` points to convergence, then on all of
-        them from there (usually one or two more iterations)."""
+        them from there (usually one or two more iterations); the iterations reported include
+        ``iterations_before``."""
         settings = self.settings
         stride = len(points) // settings.coarse_points
         if stride < 2:
-            return self._run(points, patch_normals, initial, settings.max_iterations)
+            run = self._run(points, patch_normals, initial, settings.max_iterations)
+            return replace(run, iterations=run.iterations + iterations_before)
         coarse = self._run(
             np.ascontiguousarray(points[::stride]),
             np.ascontiguousarray(patch_normals[::stride]),
@@ -615,7 +667,7 @@ class SurfaceRegistration:
             fine.fixed_from_moving,
             fine.rmse_mm,
             fine.inlier_fraction,
-            coarse.iterations + fine.iterations,
+            iterations_before + coarse.iterations + fine.iterations,
             fine.converged,
         )
 

@@ -168,8 +168,8 @@ def test_the_written_page_is_utf8_with_its_accents(tmp_path):
 
 
 def test_a_table_from_records_has_one_row_each_and_blanks_for_missing_fields():
-    records = [{"run": "alice", "fre_mm": 0.5}, {"run": "bob", "error": "truncated file"}]
-    table = Table.from_records(records, ["run", "fre_mm", "error"], titles=["run", "FRE", "!"])
+    records = [{"run": "alice", "fre_rms_mm": 0.5}, {"run": "bob", "error": "truncated file"}]
+    table = Table.from_records(records, ["run", "fre_rms_mm", "error"], titles=["run", "FRE", "!"])
     assert table.columns == ("run", "FRE", "!")
     assert table.rows == (("alice", 0.5, None), ("bob", None, "truncated file"))
     assert Table.from_records(records, ["run"]).columns == ("run",)
