@@ -15,6 +15,7 @@ from devices.exceptions import DeviceError
 from devices.keyboard import KeyboardTracker
 from devices.recorder import FrameRecorder
 from devices.replay import ReplayTracker
+from devices.sequence_file import read_sequence
 from guidance.cli import main
 from guidance.exceptions import GuidanceError
 from guidance.navigation_report import highlights, navigate_recording, summary_document
@@ -215,3 +216,38 @@ def test_settings_check_their_values():
         NavigateSettings(scene=SCENE, rate_hz=0.0)
     with pytest.raises(GuidanceError, match="marker jitter must be >= 0 mm"):
         NavigateSettings(scene=SCENE, marker_jitter_rms_mm=math.nan)
+
+
+def test_no_display_without_headless_is_one_line_before_anything_starts(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    status, err = _navigate(tmp_path, capsys)
+    assert status == 2
+    assert err.strip().splitlines()[-1].startswith("gestes navigate: error: no display")
+    assert "--headless" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_headless_run_writes_its_recording_pictures_video_and_summary(tmp_path, capsys):
+    import imageio.v2 as imageio
+
+    video = tmp_path / "out" / "run.gif"
+    status = main(
+        ["navigate", "--scene", SCENE, "--headless", "--video", str(video),
+         "--out", str(tmp_path / "out"), "--target", "T2"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0, out
+    document = json.loads((tmp_path / "out" / "navigation.json").read_text())
+    assert document["target"] == "T2" and document["end"] == "the tracker's source ended"
+    assert document["frames_recorded"] == len(
+        read_sequence(tmp_path / "out" / "navigation.igs.mha")
+    )
+    assert document["closest_to_target"]["target_distance_mm"] < 1.0
+    assert f"closest to T2: {document['closest_to_target']['target_distance_mm']:.2f} mm" in out
+    for name in ("first", "closest", "last"):
+        assert (tmp_path / "out" / f"{name}.png").stat().st_size > 10_000
+    frames = imageio.mimread(video)
+    assert len(frames) >= 5
+    assert frames[0].shape == frames[-1].shape and not np.array_equal(frames[0], frames[-1])
