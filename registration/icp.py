@@ -90,7 +90,10 @@ class MultiStartSettings:
     ``coarse_iterations`` iterations) start from the initial pose turned by each of
     ``rotation_steps_rad`` (both senses) about each principal axis of the patch, combined with
     shifts of each of ``shift_steps_mm`` (both senses) along the patch normal, all about the
-    patch centroid; the ``refine_count`` best are run to convergence on all points.
+    patch centroid; the ``refine_count`` best are run to convergence on all points. A refined
+    run that ends at another pose (more than 1 mm or 1 deg from the best) with an inlier fraction
+    within ``rival_margin`` of the best's is a rival: the patch does not tell them apart, and
+    the result says so.
     """
 
     enabled: bool = True
@@ -100,6 +103,7 @@ class MultiStartSettings:
     coarse_points: int = 256
     coarse_iterations: int = 10
     refine_count: int = 3
+    rival_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.accept_inlier_fraction <= 1.0:
@@ -116,6 +120,8 @@ class MultiStartSettings:
             raise RegistrationError(
                 f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
             )
+        if not 0.0 <= self.rival_margin <= 1.0:
+            raise RegistrationError(f"rival_margin must be in [0, 1]; got {self.rival_margin}")
         if self.coarse_iterations < 1 or self.refine_count < 1:
             raise RegistrationError(
                 "coarse_iterations and refine_count must be >= 1; got "
@@ -566,20 +572,28 @@ class SurfaceRegistration:
                 centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
                 return estimate_patch_normals(points, away_from(points, centre), window)
 
-        best = self._coarse_to_fine(points, normals_at(initial), initial)
-        if normals is None and outward is None and self.settings.facing is Facing.SURFACE_AT_POSE:
-            # Normals taken from the surface at a start a few mm off are wrong on thin processes
-            # (the other side is nearer): taken again where the first run ended, they are right.
-            pose = best.fixed_from_moving
-            best = self._coarse_to_fine(points, normals_at(pose), pose, best.iterations)
+        at_pose = normals is None and outward is None
+        at_pose &= self.settings.facing is Facing.SURFACE_AT_POSE
+
+        def refine(pose: np.ndarray) -> _Run:
+            """ICP from ``pose``; normals taken from the surface at a start a few mm off are
+            wrong on thin processes (the other side is nearer): taken again where the run
+            ended, they are right, and a second run settles there."""
+            run = self._coarse_to_fine(points, normals_at(pose), pose)
+            if not at_pose:
+                return run
+            end = run.fixed_from_moving
+            return self._coarse_to_fine(points, normals_at(end), end, run.iterations)
+
+        best = refine(initial)
         multi = self.settings.multi_start
         accepted = best.converged and best.inlier_fraction >= multi.accept_inlier_fraction
         if accepted or not multi.enabled:
             return self._result(best, "initial", 1)
-        label, best, tried = self._multi_start(points, normals_at, initial, best)
-        return self._result(best, label, tried)
+        label, best, tried, rival = self._multi_start(points, normals_at, refine, initial, best)
+        return self._result(best, label, tried, rival)
 
-    def _result(self, run: _Run, start: str, tried: int) -> IcpResult:
+    def _result(self, run: _Run, start: str, tried: int, rival: str = "") -> IcpResult:
         logger.debug(
             "ICP: start %s won of %d, %d iterations, rmse %.3f mm, inliers %.3f",
             start,
@@ -588,7 +602,7 @@ class SurfaceRegistration:
             run.rmse_mm,
             run.inlier_fraction,
         )
-        warnings = self._warnings(run, start)
+        warnings = self._warnings(run, rival)
         for warning in warnings:
             logger.warning(warning)
         return IcpResult(
@@ -602,8 +616,10 @@ class SurfaceRegistration:
             warnings=warnings,
         )
 
-    def _warnings(self, run: _Run, start: str) -> tuple[str, ...]:
-        """What a user should know before trusting the result."""
+    def _warnings(self, run: _Run, rival: str) -> tuple[str, ...]:
+        """Why the pose should not be trusted, if it should not (``rival``: another pose that
+        fits almost as well, described; empty if none). A pose found from another start than
+        the given one is no reason by itself: the multi-start compares every start it tried."""
         settings = self.settings
         warnings = []
         if not run.converged:
@@ -618,10 +634,10 @@ class SurfaceRegistration:
                 "points off the surface, in other units, or a patch too small or too smooth to "
                 "pin the pose down)"
             )
-        if start != "initial":
+        if rival:
             warnings.append(
-                "the run from the given start fitted poorly; this pose comes from another start "
-                f"({start}): check it against landmarks"
+                f"{rival}: the patch does not pin the pose down; check it against landmarks, or "
+                "digitise a wider or more curved area"
             )
         return tuple(warnings)
 
@@ -701,9 +717,10 @@ class SurfaceRegistration:
                 label = ", ".join(part for part in (rotation_label, shift_label) if part)
                 yield label, _about(rotation, centre, shift) @ initial
 
-    def _multi_start(self, points, normals_at, initial, from_initial: _Run):
-        """Coarse runs from every start, the best few refined on all points with normals
-        oriented from where they got to."""
+    def _multi_start(self, points, normals_at, refine, initial, from_initial: _Run):
+        """Coarse runs from every start (patch normals as at ``initial``), the best few refined
+        on all points by ``refine(pose)``; returns the winner's label, its run, the number of
+        starts and a description of a rival pose ("" if none)."""
         multi = self.settings.multi_start
         patch_normals = normals_at(initial)
         stride = max(1, len(points) // multi.coarse_points)
@@ -714,13 +731,39 @@ class SurfaceRegistration:
             run = self._run(coarse_points, coarse_normals, start, multi.coarse_iterations)
             coarse.append((label, run))
         coarse.sort(key=lambda item: (-round(item[1].inlier_fraction, 2), item[1].rmse_mm))
-        best_label, best = "initial", from_initial
+        candidates = [("initial", from_initial)]
         for label, run in coarse[: multi.refine_count]:
             pose = run.fixed_from_moving
-            refined = self._coarse_to_fine(points, normals_at(pose), pose)
-            if refined.better_than(best):
-                best_label, best = label, refined
-        return best_label, best, len(coarse) + 1
+            candidates.append((label, refine(pose)))
+        best_label, best = "initial", from_initial
+        for label, run in candidates[1:]:
+            if run.better_than(best):
+                best_label, best = label, run
+        centre = points.mean(axis=0)
+        rival = ""
+        for _, run in candidates:
+            if run.inlier_fraction < best.inlier_fraction - multi.rival_margin:
+                continue
+            angle, shift = _pose_difference(run.fixed_from_moving, best.fixed_from_moving, centre)
+            if angle > math.radians(1.0) or shift > 1.0:
+                rival = (
+                    f"another pose {shift:.1f} mm and {math.degrees(angle):.1f} deg away fits "
+                    f"almost as well ({100 * run.inlier_fraction:.0f}% of the points on the "
+                    f"surface, against {100 * best.inlier_fraction:.0f}%)"
+                )
+                break
+        return best_label, best, len(coarse) + 1, rival
+
+
+def _pose_difference(a_from_b: np.ndarray, c_from_b: np.ndarray, centre_b: np.ndarray):
+    """The angle (rad) between two poses of the same points, and how far apart (mm) they put
+    ``centre_b``."""
+    rotation = a_from_b[:3, :3].T @ c_from_b[:3, :3]
+    cosine = min(max((np.trace(rotation) - 1.0) / 2.0, -1.0), 1.0)
+    shift = np.linalg.norm(
+        apply_transform(a_from_b, centre_b) - apply_transform(c_from_b, centre_b)
+    )
+    return math.acos(cosine), float(shift)
 
 
 def register_surface(

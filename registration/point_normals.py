@@ -6,7 +6,8 @@ the smallest eigenvalue of the local covariance; Hoppe et al. 1992, SIGGRAPH, se
 the points in a cubic window around it. Windows are the 3x3x3 blocks of a voxel hash of the
 points, so the cost is linear in the number of points. The window follows the point spacing: it
 holds about WINDOW_POINTS points (a dense sweep gets a small window, which also follows a
-curved bone; a sparse one a larger window), between MIN_WINDOW_MM and the caller's largest.
+curved bone; a sparse one a larger window), between MIN_WINDOW_MM and the caller's largest, and
+no more than about MAX_WINDOWS windows cover the patch.
 
 A patch does not know by itself which side is outside: each point comes with an outward hint, a
 direction its normal should agree with (the stylus axis, from the tip towards the handle, when
@@ -33,16 +34,16 @@ MIN_WINDOW_POINTS = 5
 # The adaptive window holds about this many points (the plane fit of ~30 points with 0.3 mm of
 # noise is good to a few degrees) ...
 WINDOW_POINTS = 30.0
-# ... and is at least this wide (mm): below it, a stylus's own noise is a fair share of the window.
+# ... and is at least this wide (mm): below it, a stylus's own noise is a fair share of the window;
 MIN_WINDOW_MM = 3.0
+# ... and wide enough that the patch has at most about this many windows (each costs a plane fit:
+# a dense sweep of 10,000 points gets windows of ~60 points, not 30, for a fifth of the time).
+MAX_WINDOWS = 1500.0
 # Occupied cells of a hash laid over a surface, per cell face area of the surface (a plane
 # crossing a cubic grid meets |nx| + |ny| + |nz| cells per cell area, 1.5 on average).
 CELLS_PER_AREA = 1.5
-# Cell numbers of the hash stay under this (exact in int64 and float64 arithmetic).
-MAX_HASH_CELLS = 2.0**53
+MAX_HASH_CELLS = 8_000_000
 DEFAULT_MAX_WINDOW_MM = 20.0
-# Knuth's multiplicative (Fibonacci) hashing: 2^64 / golden ratio, as a wrapping int64.
-FIBONACCI_HASH = 0x9E3779B97F4A7C15 - 2**64
 # Rows of the per-cell sums are numbered in int32 (4 bytes per cell of the hash).
 MAX_PATCH_POINTS = 2**31 - 2
 # Relative gap (to the largest eigenvalue's magnitude) below which two eigenvalues count as one.
@@ -167,32 +168,20 @@ def smallest_eigenvector(
 
 
 @numba.njit(cache=True, inline="always")
-def _find(keys, key):
-    """Slot of ``key`` in the open-addressing table ``keys`` (size a power of two, -1 = empty):
-    where it is, or the empty slot where it belongs (linear probing)."""
-    mask = keys.shape[0] - 1
-    slot = ((key * FIBONACCI_HASH) >> 20) & mask
-    while keys[slot] != key and keys[slot] != -1:
-        slot = (slot + 1) & mask
-    return slot
-
-
-@numba.njit(cache=True, inline="always")
-def _window_moments(sums, keys, rows, dims, ix, iy, iz, moments, k):
+def _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, k):
     """Write to row k of ``moments`` the point count, the mean (3), the covariance (6 upper
     entries) and the summed outward hints (3) of the points in the 3x3x3 cells around cell
-    (ix, iy, iz) of the hash (``dims`` cells along each axis; ``keys``/``rows``: the table from
-    a cell's number to its row of ``sums``). A row of ``sums`` holds the count, the sum of p and
+    (ix, iy, iz) of the hash (``dims`` cells along each axis; ``row_of_cell``: each cell's row
+    of ``sums``, 0 for the empty cells). A row of ``sums`` holds the count, the sum of p and
     of the upper entries of p p^T of the cell's points, p being their scaled offsets from the
     patch centre, then the sum of their hints."""
     count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = hx = hy = hz = 0.0
     for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
         for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
             for jz in range(max(iz - 1, 0), min(iz + 2, dims[2])):
-                slot = _find(keys, (jx * dims[1] + jy) * dims[2] + jz)
-                if keys[slot] == -1:
+                c = row_of_cell[(jx * dims[1] + jy) * dims[2] + jz]
+                if c == 0:
                     continue
-                c = rows[slot]
                 count += sums[c, 0]
                 sx += sums[c, 1]
                 sy += sums[c, 2]
@@ -256,28 +245,19 @@ def _cells_per_mm(lo, hi, window_mm):
 
 
 @numba.njit(cache=True)
-def _table(n):
-    """An empty open-addressing table (-1 keys) with room for n keys at most half full."""
-    size = 1
-    while size < 2 * n + 2:
-        size *= 2
-    return np.full(size, -1, dtype=np.int64), np.empty(size, dtype=np.int64)
-
-
-@numba.njit(cache=True)
 def _occupied_cells(points, lo, per_mm, dims):
     """How many hash cells (``per_mm`` cells per mm from ``lo``) hold points."""
-    keys, _ = _table(points.shape[0])
-    occupied = 0
+    occupied = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.bool_)
+    count = 0
     for i in range(points.shape[0]):
         ix = int((points[i, 0] - lo[0]) * per_mm)
         iy = int((points[i, 1] - lo[1]) * per_mm)
         iz = int((points[i, 2] - lo[2]) * per_mm)
-        slot = _find(keys, (ix * dims[1] + iy) * dims[2] + iz)
-        if keys[slot] == -1:
-            keys[slot] = (ix * dims[1] + iy) * dims[2] + iz
-            occupied += 1
-    return occupied
+        cell = (ix * dims[1] + iy) * dims[2] + iz
+        if not occupied[cell]:
+            occupied[cell] = True
+            count += 1
+    return count
 
 
 @numba.njit(cache=True)
@@ -327,14 +307,18 @@ def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
         # that holds about WINDOW_POINTS points at that density.
         cell_mm = 1.0 / per_mm
         area = _occupied_cells(points, lo, per_mm, _dims(lo, hi, per_mm)) * cell_mm * cell_mm
-        spacing = math.sqrt(area / CELLS_PER_AREA / n)
-        window = min(max(math.sqrt(WINDOW_POINTS) * spacing, MIN_WINDOW_MM), window_mm)
+        area /= CELLS_PER_AREA
+        by_spacing = math.sqrt(WINDOW_POINTS * area / n)
+        by_cost = 3.0 * math.sqrt(area * CELLS_PER_AREA / MAX_WINDOWS)
+        window = min(max(by_spacing, by_cost, MIN_WINDOW_MM), window_mm)
         per_mm = _cells_per_mm(lo, hi, window)
     dims = _dims(lo, hi, per_mm)
-    # The occupied cells get rows 1, 2, ... of sums in the order the points reach them: count,
-    # sum of p (3), sum of the upper entries of p p^T (6), sum of the hints (3). Memory: about
-    # 150 bytes per point, whatever the extent (a stray point metres away costs nothing more).
-    keys, rows = _table(n)
+    # The occupied cells get rows 1, 2, ... of sums in the order the points reach them (row 0
+    # stays zero, for the empty cells): count, sum of p (3), sum of the upper entries of p p^T
+    # (6), sum of the hints (3). Memory: 4 bytes per cell of the hash and about 170 per point,
+    # so that one stray point metres away costs milliseconds, not a dense table of
+    # MAX_HASH_CELLS rows.
+    row_of_cell = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.int32)
     sums = np.empty((n + 1, 13))
     cell_of_row = np.empty((n + 1, 3), dtype=np.int64)
     row_of_point = np.empty(n, dtype=np.int64)
@@ -343,18 +327,16 @@ def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
         ix = int((points[i, 0] - lo[0]) * per_mm)
         iy = int((points[i, 1] - lo[1]) * per_mm)
         iz = int((points[i, 2] - lo[2]) * per_mm)
-        key = (ix * dims[1] + iy) * dims[2] + iz
-        slot = _find(keys, key)
-        if keys[slot] == -1:
+        cell = (ix * dims[1] + iy) * dims[2] + iz
+        if row_of_cell[cell] == 0:
             n_rows += 1
-            keys[slot] = key
-            rows[slot] = n_rows
+            row_of_cell[cell] = n_rows
             cell_of_row[n_rows, 0] = ix
             cell_of_row[n_rows, 1] = iy
             cell_of_row[n_rows, 2] = iz
             for f in range(13):
                 sums[n_rows, f] = 0.0
-        r = rows[slot]
+        r = row_of_cell[cell]
         row_of_point[i] = r
         x = (points[i, 0] - centre[0]) * unit
         y = (points[i, 1] - centre[1]) * unit
@@ -402,7 +384,7 @@ def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
     moments = np.empty((n_rows + 1, 13))
     for r in range(1, n_rows + 1):
         ix, iy, iz = cell_of_row[r, 0], cell_of_row[r, 1], cell_of_row[r, 2]
-        _window_moments(sums, keys, rows, dims, ix, iy, iz, moments, r)
+        _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, r)
     row_normal = np.empty((n_rows + 1, 3))
     for r in range(1, n_rows + 1):
         nx, ny, nz = _window_normal(moments, r, fallback)

@@ -5,6 +5,7 @@ Text is a plain ``vtkTextActor``, not pyvista's corner annotation, which re-fits
 render (tens of ms).
 """
 
+import functools
 from collections.abc import Sequence
 
 import pyvista as pv
@@ -99,10 +100,16 @@ def set_text_point(actor: vtkTextActor, point_mm: Sequence[float]) -> None:
     actor.GetPositionCoordinate().SetValue(*(float(v) for v in point_mm))
 
 
-def set_text_colour(actor: vtkTextActor, colour: Colour, opacity: float = 1.0) -> None:
-    """Change a text actor's colour and opacity."""
+@functools.cache
+def rgb(colour: str) -> tuple[float, float, float]:
+    """A colour name as (r, g, b) in [0, 1], looked up once (pyvista's lookup is slow)."""
+    return pv.Color(colour).float_rgb
+
+
+def set_text_colour(actor: vtkTextActor, colour: str, opacity: float = 1.0) -> None:
+    """Change a text actor's colour (a name) and opacity."""
     prop = actor.GetTextProperty()
-    prop.SetColor(pv.Color(colour).float_rgb)
+    prop.SetColor(rgb(colour))
     prop.SetOpacity(opacity)
 
 

@@ -47,7 +47,7 @@ class ScenePanel:
         mesh_actor(skin, renderer, SKIN, opacity=settings.surface_opacity, smooth=True)
         for structure in plan.structures:
             tube = tube_mesh(structure.centreline_mm, structure.radius_mm)
-            mesh_actor(tube, renderer, STRUCTURE, opacity=0.8, smooth=True)
+            mesh_actor(tube, renderer, STRUCTURE, smooth=True)  # opaque: cheaper
         ball = pv.Sphere(radius=settings.marker_radius_mm, theta_resolution=12, phi_resolution=12)
         for points, colour in ((scene.fiducials_mm, FIDUCIAL), (plan.targets_mm, TARGET)):
             if len(points):

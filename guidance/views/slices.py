@@ -41,6 +41,7 @@ FADED_OPACITY = 0.45
 # Overlays float this far in front of the slice (toward the camera) so that it does not hide them.
 LIFT_MM = 1.0
 CAMERA_DISTANCE_MM = 1000.0
+CLIP_MM = 50.0
 # Where the patient-direction letters stand in the panel (fractions) and how they are anchored.
 EDGES = {"right": (0.98, 0.5), "left": (0.02, 0.5), "top": (0.5, 0.98), "bottom": (0.5, 0.02)}
 
@@ -135,6 +136,9 @@ class SlicePanel:
         camera.ParallelProjectionOn()
         camera.SetParallelScale(self._half_height)
         camera.SetViewUp(*self._up)
+        # The slice and its overlays lie within a few mm of the focal plane, always at the same
+        # distance from the camera: a fixed clipping range, not VTK's per-frame search of bounds.
+        camera.SetClippingRange(CAMERA_DISTANCE_MM - CLIP_MM, CAMERA_DISTANCE_MM + CLIP_MM)
         self._aim_camera(self._centre)
 
     def _aim_camera(self, tip_mm: np.ndarray) -> None:
@@ -143,14 +147,13 @@ class SlicePanel:
         camera = self.renderer.GetActiveCamera()
         camera.SetFocalPoint(*focus)
         camera.SetPosition(*(focus - CAMERA_DISTANCE_MM * self._direction))
-        self.renderer.ResetCameraClippingRange()
         self._focus = focus
 
     def _add_scale_bar(self) -> None:
         """A bar of a round length, about a quarter of the panel wide, in its bottom right."""
         right, up = self._right, self._up
         length = nice_length_mm(0.5 * self._half_width)
-        self._bar_offset = (0.9 * self._half_width - length) * right - 0.85 * self._half_height * up
+        self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
         self._bar_label = point_text(self.renderer, f"{length:g} mm", "above", 12)
         self._bar_label_offset = self._bar_offset + 0.5 * length * right + 0.03 * length * up
@@ -188,7 +191,7 @@ class SlicePanel:
         ):
             near = abs(offset) <= self._settings.slab_half_mm
             marker.position = where
-            marker.prop.opacity = 1.0 if near else FADED_OPACITY
+            marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
             set_text_point(label, where + 1.5 * self._settings.marker_radius_mm * self._up)
             if near:
                 label.SetInput(point.label)

@@ -58,16 +58,14 @@ def status_lines(
         lines.append(StatusLine(f"target {label}: {_mm(distance)}"))
     trajectory = state.trajectory
     if trajectory is not None:
-        lines.append(
+        lines += [
+            StatusLine(f"trajectory {names.trajectories[trajectory.index]}:"),
             StatusLine(
-                f"trajectory {names.trajectories[trajectory.index]}: "
-                f"tilt {_degrees(trajectory.angle_rad)}, "
+                f"  tilt {_degrees(trajectory.angle_rad)}, "
                 f"off line {_mm(trajectory.lateral_offset_mm)}"
-            )
-        )
-        lines.append(
-            StatusLine(f"  depth {_mm(trajectory.depth_mm)}, to go {_mm(trajectory.remaining_mm)}")
-        )
+            ),
+            StatusLine(f"  depth {_mm(trajectory.depth_mm)}, to go {_mm(trajectory.remaining_mm)}"),
+        ]
     breaches = set(state.breaches)
     for name, distance in zip(names.structures, state.structure_distances_mm, strict=True):
         if name in breaches:
@@ -83,7 +81,7 @@ def status_lines(
     lines.append(
         StatusLine(
             f"frame {state.frame_number} at {state.timestamp:.2f} s{rate}, "
-            f"latency {1000.0 * state.latency_s:.0f} ms"
+            f"latency {_ms(state.latency_s)}"
         )
     )
     return lines
@@ -91,11 +89,15 @@ def status_lines(
 
 def line_count(names: SceneNames) -> int:
     """The most lines ``status_lines`` can give for a scene with these names."""
-    return 4 + len(names.structures) + MAX_ALERTS + 2
+    return 5 + len(names.structures) + MAX_ALERTS + 2
 
 
 def _mm(value: float) -> str:
     return "--" if not math.isfinite(value) else f"{value:.1f} mm"
+
+
+def _ms(seconds: float) -> str:
+    return "--" if not math.isfinite(seconds) else f"{1000.0 * seconds:.0f} ms"
 
 
 def _degrees(radians: float) -> str:

@@ -275,3 +275,8 @@ def test_a_video_of_a_run_has_a_frame_per_tick_of_its_pace(window, navigation, t
         assert np.abs(before.astype(int) - after).mean() > 0.2
     # The last frame is the state at 0.7 s (frame 35): the window's last picture.
     assert "frame 35 at 0.70 s" in "\n".join(window.status.texts)
+
+
+def test_rejects_an_opacity_above_one():
+    with pytest.raises(GuidanceError, match=r"surface_opacity must be in \[0, 1\]"):
+        ViewSettings(surface_opacity=1.5)

@@ -6,7 +6,7 @@ import pytest
 
 from devices.frame import PoseStatus
 from guidance.views.status import DANGER, GOOD, SceneNames, line_count, status_lines
-from tests.guidance.views_scene import TOOLS, VESSEL, navigator, small_scene, state_at
+from tests.guidance.views_scene import TOOLS, VESSEL, frame, navigator, small_scene, state_at
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,9 @@ def test_the_panel_gives_the_target_trajectory_and_structure_numbers(navigation,
     assert lines[0].text == "tools: stylus ok, reference ok"
     assert lines[0].colour == GOOD
     assert "target T1: 20.0 mm" in texts
-    assert "trajectory path: tilt 0.0 deg, off line 0.0 mm" in texts
-    assert "depth 15.0 mm, to go 20.0 mm" in texts
+    assert (
+        "trajectory path:\n  tilt 0.0 deg, off line 0.0 mm\n  depth 15.0 mm, to go 20.0 mm" in texts
+    )
     distance = float(VESSEL.signed_distance_mm(np.array([[5.0, 5.0, 25.0]]))[0])
     assert f"avoid vessel: {distance:.1f} mm" in texts
     assert lines[-1].text == "frame 12 at 0.24 s, view 30 fps, latency 15 ms"
@@ -63,6 +64,11 @@ def test_near_a_structure_within_the_margin_is_red_too(navigation, names):
     vessel = [line for line in status_lines(state, names) if line.text.startswith("avoid")]
     assert vessel[0].text == f"avoid vessel: {margin / 2:.1f} mm, too close"
     assert vessel[0].colour == DANGER
+
+
+def test_a_latency_unknown_is_blank(navigation, names):
+    state = navigation.navigate(frame(np.array([5.0, 5.0, 25.0]), number=3))  # no clock
+    assert status_lines(state, names)[-1].text == "frame 3 at 0.06 s, latency --"
 
 
 def test_a_lost_tool_is_named_in_red_and_the_numbers_are_blank(navigation, names):

@@ -8,6 +8,7 @@ Needs the Debian packages xvfb and xdotool (``.ci/run`` installs them).
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -41,31 +42,40 @@ def _tool(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def x_display():
-    """A fresh Xvfb on a free display number (``-displayfd``), stopped at the end."""
-    read_end, write_end = os.pipe()
-    server = subprocess.Popen(
-        [
-            _tool("Xvfb"),
-            "-displayfd",
-            str(write_end),
-            "-screen",
-            "0",
-            "1280x800x24",
-            "-nolisten",
-            "tcp",
-        ],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    with os.fdopen(read_end) as numbers:
-        number = numbers.readline().strip()
-    assert number, "Xvfb did not start"
+    """A fresh Xvfb on a free display number, stopped at the end. Numbers are tried from a
+    random one above 100 (other sessions on the machine may hold the low ones); ``-displayfd``
+    tells when the server is ready, or closes empty when the number is taken."""
+    numbers = random.Random(os.getpid()).sample(range(100, 1000), 20)
+    for number in numbers:
+        read_end, write_end = os.pipe()
+        server = subprocess.Popen(
+            [
+                _tool("Xvfb"),
+                f":{number}",
+                "-displayfd",
+                str(write_end),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            ready = answer.readline().strip()
+        if ready:
+            break
+        server.wait(timeout=10)
+    else:
+        pytest.fail(f"Xvfb could not start on any of the displays {numbers}")
     try:
-        yield f":{number}"
+        yield f":{ready}"
     finally:
         server.terminate()
         server.wait(timeout=10)

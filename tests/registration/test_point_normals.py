@@ -145,9 +145,9 @@ def test_far_from_the_origin_the_plane_is_as_exact_as_near_it():
 def test_a_tiny_window_on_a_huge_patch_is_coarsened_to_at_most_max_hash_cells():
     rng = np.random.default_rng(4)
     flat = np.column_stack([rng.uniform(0, 1e5, (200, 2)), np.zeros(200)])
-    # 0.001 mm windows over 100 m: (1e5 * 3 / 0.001)^2 = 9e16 cells of hash, over MAX_HASH_CELLS
-    # (cell numbers past 2^53, no longer exact in float64, if not coarsened).
-    normals = estimate_patch_normals(flat, away_from(flat, [0.0, 0.0, -1.0]), window_mm=0.001)
+    # 0.01 mm windows over 100 m: (1e5 * 3 / 0.01)^2 = 9e14 cells of hash, over MAX_HASH_CELLS
+    # (a MemoryError if not coarsened).
+    normals = estimate_patch_normals(flat, away_from(flat, [0.0, 0.0, -1.0]), window_mm=0.01)
     np.testing.assert_allclose(normals, np.tile([0.0, 0.0, 1.0], (200, 1)), atol=1e-9)
 
 

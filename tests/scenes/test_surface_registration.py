@@ -119,3 +119,21 @@ def test_a_surface_of_the_abdomen_series_builds_and_registers(shared_data):
     result = registration.register(moving, outward=axes, outward_cone_rad=STYLUS_CONE_RAD)
     angle, shift = _errors(result.fixed_from_moving, moved_from_true, contacts.tips_mm.mean(0))
     assert angle < 0.5 and shift < 0.5
+
+
+def test_warnings_flag_the_failures_of_a_test_set_and_not_the_successes(spine):
+    """Sweeps from 10 mm/10 deg all succeed without a warning; from 30 mm/30 deg some land on
+    another part of the spine, and each of those carries a warning (none fails quietly)."""
+    vertices, normals, triangles, patch, registration = spine
+    outcomes = []
+    for seed, (shift, angle) in enumerate([(10.0, 10.0)] * 3 + [(30.0, 30.0)] * 6):
+        contacts = sweep(vertices, normals, triangles, patch, 1000, np.random.default_rng(seed))
+        moving, axes, moved_from_true = _misaligned(
+            contacts.tips_mm, contacts.axes, shift, angle, seed
+        )
+        result = registration.register(moving, outward=axes, outward_cone_rad=STYLUS_CONE_RAD)
+        errors = _errors(result.fixed_from_moving, moved_from_true, contacts.tips_mm.mean(0))
+        outcomes.append((errors[0] < 1.0 and errors[1] < 1.0, bool(result.warnings)))
+    assert all(success and not warned for success, warned in outcomes[:3])
+    assert any(not success for success, _ in outcomes[3:])  # the set holds failures ...
+    assert all(warned for success, warned in outcomes if not success)  # ... all flagged
