@@ -334,11 +334,17 @@ class TrackerDevice(abc.ABC):
     def _tool_pose(self, tool: str, raw: RawPose | None) -> ToolPose:
         if raw is None:
             return ToolPose.missing(tool)
+        error_rms = raw.error_rms
+        if not (error_rms != error_rms or 0.0 <= error_rms < math.inf):  # NaN is "unknown"
+            logger.warning(
+                "%s gave %r an error of %r mm: reported as unknown", self, tool, error_rms
+            )
+            error_rms = math.nan
         if not carries_pose(raw.status):
-            return ToolPose(tool, NAN_POSE, raw.status, raw.error_rms)
+            return ToolPose(tool, NAN_POSE, raw.status, error_rms)
         if raw.tracker_from_tool is None:
             raise TrackerError(f"{self} reported {tool!r} {raw.status.value} without a pose")
-        return ToolPose(tool, raw.tracker_from_tool, raw.status, raw.error_rms)
+        return ToolPose(tool, raw.tracker_from_tool, raw.status, error_rms)
 
 
 class AcquisitionEnd(enum.Enum):
