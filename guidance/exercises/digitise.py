@@ -147,3 +147,21 @@ def still_points(
         name=f"{stylus} still in {reference}",
         descriptions=tuple(period.description for period in periods),
     )
+
+
+def captures_report(digitisation: Digitisation) -> list[dict[str, object]]:
+    """The report's ``captures``: each dwell's label, frame range, times and mean (reference
+    frame), then the extra dwells, labelled None."""
+    entries = [(point.label, point.period) for point in digitisation.points]
+    entries += [(None, period) for period in digitisation.extra]
+    return [
+        {
+            "label": label,
+            "frames": [period.first, period.last],
+            "start_s": round(period.start_s, 4),
+            "end_s": round(period.end_s, 4),
+            "point_mm": [round(float(v), 4) for v in period.point.point_mm],
+            "scatter_rms_mm": round(period.point.scatter_rms_mm, 4),
+        }
+        for label, period in entries
+    ]
