@@ -153,12 +153,15 @@ def evaluate(
     scene: Scene,
     setup: ExerciseSetup,
     settings: FiducialsSettings = FiducialsSettings(),
+    expected: Sequence[str] | None = None,
 ) -> FiducialsResult:
-    """Score a recording of the fiducials exercise (live, replayed or graded: same function)."""
+    """Score a recording of the fiducials exercise (live, replayed or graded: same function).
+    ``expected`` names the dwells in order when the exercise asks for more than the fiducials
+    (targeting holds at its target after them); by default the fiducials' capture order."""
     order = capture_order(scene, settings)
     digitisation = digitise(
         sequence,
-        order.labels,
+        order.labels if expected is None else expected,
         setup.tool_tip_mm,
         setup.stylus,
         setup.reference,

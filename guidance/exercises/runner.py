@@ -24,7 +24,7 @@ from devices.recorder import record
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError, OutputFolderError
-from guidance.exercises import fiducials, pivot
+from guidance.exercises import fiducials, pivot, surface, targeting
 from guidance.exercises.errors import SOURCES, ErrorSources
 from guidance.exercises.setup import RUN_FILE, ExerciseSetup, Truth, TruthEvent
 from registration.transforms import apply_transform, invert_rigid
@@ -34,7 +34,12 @@ from scenes.student import SKILLS, Skill
 
 logger = logging.getLogger(__name__)
 
-EXERCISES: dict[str, ModuleType] = {"pivot": pivot, "fiducials": fiducials}
+EXERCISES: dict[str, ModuleType] = {
+    "pivot": pivot,
+    "fiducials": fiducials,
+    "surface": surface,
+    "targeting": targeting,
+}
 RECORDING_FILE = "recording.igs.mha"
 REPORT_FILE = "report.json"
 DEFAULT_SCENE = "builtin:skull"
