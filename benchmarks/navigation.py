@@ -20,8 +20,9 @@ import numpy as np
 from devices.noise import OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS
-from guidance.demo import DemoSettings, build_motion, place_phantom, record, run_demo
+from guidance.demo import DemoSettings, record, run_demo
 from guidance.navigator import NavigationPlan, Navigator, ToolTip
+from guidance.simulation import build_motion, place_phantom, posture_of
 from guidance.views import NavigationView
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.surface import extract_surface
@@ -80,8 +81,8 @@ def bench_navigator_and_view(n_frames: int) -> dict:
         scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=0.9
     )
     settings = DemoSettings()
-    placement = place_phantom(np.asarray(surface.center), 0)
-    motion = build_motion(scene, surface, placement, settings)
+    placement = place_phantom(np.asarray(surface.center), 0, posture_of(scene, surface))
+    motion = build_motion(scene, surface, placement, settings.touch, settings.seed)
     tracker = SimulatedTracker(
         motion, dict(BUILTIN_TOOLS), OpticalNoise(settings.marker_jitter_rms_mm), seed=0
     )

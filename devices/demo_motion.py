@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from devices.clock import Clock
 from devices.noise import CameraView, EMNoise, OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS
@@ -110,8 +111,9 @@ def demo_tracker(
     rate_hz: float = 60.0,
     seed: int = 0,
     realtime: bool = True,
+    clock: Clock | None = None,
 ) -> SimulatedTracker:
     """A ``SimulatedTracker`` playing ``DemoMotion`` with gestes' built-in stylus and reference,
     seen by default by an optical camera with a measurement volume and line of sight.
     """
-    return SimulatedTracker(DemoMotion(), BUILTIN_TOOLS, noise, rate_hz, seed, realtime)
+    return SimulatedTracker(DemoMotion(), BUILTIN_TOOLS, noise, rate_hz, seed, realtime, clock)

@@ -13,6 +13,10 @@ class TrackerTimeout(TrackerError):
     """The tracker did not answer within the allowed time."""
 
 
+class FrameNotDue(TrackerTimeout):
+    """A paced source's next frame is due later than the read's timeout: read again later."""
+
+
 class TrackerDisconnected(TrackerError):
     """The tracker vanished (port closed, cable unplugged) while in use."""
 

@@ -1,15 +1,19 @@
 """The vocabulary every tracking source shares: pose status, one tool's pose, one frame, a tracker.
 
-A tool that is not seen is ``MISSING`` with a NaN matrix: never held at its last pose.
+A tool that is not seen is ``MISSING`` with a NaN matrix: never held at its last pose. Which
+statuses carry a usable pose is decided once, by ``carries_pose``; tool names given by a user
+are matched to a source's tools once, by ``match_tool``.
 """
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
 
 import numpy as np
+
+from devices.exceptions import ConfigurationError
 
 
 class PoseStatus(enum.Enum):
@@ -22,16 +26,25 @@ class PoseStatus(enum.Enum):
     DISABLED = "disabled"
 
 
+# A tool partly out of the measurement volume is still tracked (NDI reports its transform, with
+# a warning bit); every other status but OK has no pose to navigate with.
+_CARRYING_A_POSE = frozenset({PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME})
+
+
+def carries_pose(status: PoseStatus) -> bool:
+    """True when a tool with this status has a matrix that can be used for navigation."""
+    return status in _CARRYING_A_POSE
+
+
 NAN_POSE = np.full((4, 4), np.nan)
 NAN_POSE.setflags(write=False)
 
 
 @dataclass(frozen=True)
 class ToolPose:
-    """One tool in one frame: ``tracker_from_tool`` (4x4, mm), NaN-filled unless status is OK.
+    """One tool in one frame: ``tracker_from_tool`` (4x4, mm), NaN-filled unless it carries a pose.
 
     ``error_rms`` is the marker-fit RMS error in mm as the device reports it (NaN if unknown).
-    A status of ``PARTIALLY_OUT_OF_VOLUME`` still carries a valid pose, as NDI trackers do.
     """
 
     tool: str
@@ -46,21 +59,25 @@ class ToolPose:
 
     @property
     def valid(self) -> bool:
-        """True when the matrix can be used for navigation."""
-        return self.status in (PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
+        """True when the matrix can be used for navigation (``carries_pose(status)``)."""
+        return self.status in _CARRYING_A_POSE
 
 
 @dataclass(frozen=True)
 class Frame:
     """Poses of all tools sampled together.
 
-    ``timestamp`` is in seconds (``time.monotonic()`` for live sources, the recorded time on
-    replay); ``frame_number`` is the device's own counter, which says when the sample was taken.
+    ``timestamp`` (s) is the filtered time of the sample: the device's own time when it has one
+    (a simulation's sample time, a recording's ``Timestamp``), else the host clock at arrival
+    with its jitter removed (see ``devices.acquisition.TimestampFilter``).
+    ``unfiltered_timestamp`` (s) is the raw time before filtering (NaN when unknown).
+    ``frame_number`` is the device's own counter, which says when the sample was taken.
     """
 
     timestamp: float
     frame_number: int
     poses: Mapping[str, ToolPose]
+    unfiltered_timestamp: float = math.nan
 
 
 class Tracker(Protocol):
@@ -76,3 +93,31 @@ class Tracker(Protocol):
     def read(self, timeout: float | None = None) -> Frame: ...
 
     def stop(self) -> None: ...
+
+
+def _folded(name: str) -> str:
+    """A tool name as compared: case, '_', '-' and spaces ignored (``NeedleTip`` = needle_tip)."""
+    return "".join(character for character in name.casefold() if character not in "_- ")
+
+
+def match_tool(name: str, available: Iterable[str], where: str = "the tracker") -> str:
+    """The name among ``available`` that ``name`` means, compared case-insensitively.
+
+    A user copies tool names from a file or a device (``Pointer`` for a recording's
+    ``PointerToTracker``, ``NeedleTip`` for ``needle_tip``): an exact match wins, else the one
+    name equal once case, '_', '-' and spaces are ignored. Raises ``ConfigurationError`` naming
+    ``where`` and the available names when there is none, or more than one.
+    """
+    names = tuple(available)
+    if name in names:
+        return name
+    matches = [candidate for candidate in names if _folded(candidate) == _folded(name)]
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(repr(candidate) for candidate in names) or "none"
+    if matches:
+        raise ConfigurationError(
+            f"tool {name!r} is ambiguous in {where}: it could be any of {matches}; "
+            "write it exactly as one of them"
+        )
+    raise ConfigurationError(f"no tool {name!r} in {where}; its tools are {listed}")

@@ -2,34 +2,44 @@
 
 Frames come back as recorded (a tool whose status was not OK is not valid, its matrix NaN), at
 the pace of their original timestamps, a multiple of it, or as fast as the caller reads.
+The recording's timing is checked when it is opened: timestamps that run backwards and long
+pauses are reported (a warning), and playback never waits more than ``max_pause_s`` for one
+frame, so that a corrupt timestamp cannot stall it.
 """
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
-from devices.frame import Frame, ToolPose
+from devices.acquisition import RawFrame, RawPose, TrackerDevice
+from devices.clock import Clock
+from devices.exceptions import ConfigurationError, StreamEnded
 from devices.sequence_file import TRACKER, TrackingSequence, read_sequence
-from devices.source_base import TrackerSource
 
 logger = logging.getLogger(__name__)
 
+# The longest wait between two recorded frames, in seconds of recording time: a gap longer
+# than this (a paused recorder, a corrupt timestamp) is played as this long.
+MAX_PAUSE_S = 2.0
+# A recording that does not show its frame rate (one frame, or equal timestamps) loops at the
+# rate of an NDI Polaris, rather than as fast as the processor allows.
+FALLBACK_FRAME_INTERVAL_S = 1.0 / 60.0
 
-class ReplayTracker(TrackerSource):
+
+class ReplayTracker(TrackerDevice):
     """Frames of a recording (a PLUS sequence file path, or a ``TrackingSequence``).
 
     ``speed`` scales the original timing (1.0 = real time, 2.0 = twice as fast); ``None`` plays
     as fast as the caller reads. Every recorded frame is delivered, none skipped. With ``loop``,
     playback restarts at the end, and timestamps and frame numbers keep increasing across loops
     (shifted by the recording's length plus one frame interval). Frames carry the recorded
-    timestamps, not the wall clock. ``reference_frame`` picks the file's
-    ``<Tool>To<reference_frame>Transform`` fields (default: the tracker).
+    timestamps (filtered and unfiltered), not the clock's. ``reference_frame`` picks the file's
+    ``<Tool>To<reference_frame>Transform`` fields (default: the tracker). ``max_pause_s`` caps
+    the wait for any one frame (in recording seconds).
     """
 
     def __init__(
@@ -38,6 +48,8 @@ class ReplayTracker(TrackerSource):
         speed: float | None = 1.0,
         loop: bool = False,
         reference_frame: str = TRACKER,
+        clock: Clock | None = None,
+        max_pause_s: float = MAX_PAUSE_S,
     ) -> None:
         if speed is not None and (not math.isfinite(speed) or speed <= 0.0):
             raise ConfigurationError(f"replay speed must be a finite number > 0; got {speed!r}")
@@ -47,24 +59,31 @@ class ReplayTracker(TrackerSource):
             sequence = read_sequence(source, reference_frame)
         if loop and len(sequence) == 0:
             raise ConfigurationError("cannot loop over a recording with no frames")
-        self.tools = sequence.tools
+        super().__init__(
+            sequence.tools,
+            speed=speed,
+            clock=clock,
+            max_pause_s=max_pause_s,
+            reuses_raw_poses=True,
+        )
         self.sequence = sequence
-        self._speed = speed
+        self._source = str(source) if not isinstance(source, TrackingSequence) else "recording"
         self._loop = loop
         self._count = len(sequence)
-        # The poses never change: build them once (read-only mappings over read-only matrices);
-        # a frame is then one object around them, whatever the lap.
+        report_timing(sequence, self._source, max_pause_s)
+        # The poses never change: build them once (read-only mappings over read-only matrices).
         self._timestamps = sequence.timestamps_s.tolist()
+        self._unfiltered = sequence.unfiltered_timestamps_s.tolist()
         self._frame_numbers = sequence.frame_numbers.tolist()
         self._poses = [
             MappingProxyType(
                 {
-                    tool: ToolPose(tool, matrices[column], statuses[column], errors[column])
+                    tool: RawPose(matrices[column], statuses[column], errors[column])
                     for column, tool in enumerate(self.tools)
                 }
             )
             for matrices, statuses, errors in zip(
-                sequence.tracker_from_tool,
+                sequence.reference_from_tool,
                 sequence.statuses.tolist(),
                 sequence.error_rms.tolist(),
                 strict=True,
@@ -73,14 +92,14 @@ class ReplayTracker(TrackerSource):
         shift = _LoopShift.of(sequence)
         self._loop_period_s = shift.period_s
         self._loop_frames = shift.frames
-        self._running = False
 
-    def start(self) -> None:
-        """Rewind to the first frame and start the clock."""
+    def __str__(self) -> str:
+        return f"the replay of {self._source}"
+
+    def _open(self) -> None:
+        """Rewind to the first frame."""
         self._next = 0
         self._lap = 0
-        self._start_s = time.monotonic()
-        self._running = True
         logger.info(
             "replaying %d frames of %s at %s%s",
             self._count,
@@ -89,40 +108,55 @@ class ReplayTracker(TrackerSource):
             ", looping" if self._loop else "",
         )
 
-    def stop(self) -> None:
-        """Stop playback; ``start`` rewinds."""
-        self._running = False
+    def _close(self) -> None:
+        """Nothing to release; ``start`` rewinds."""
 
-    def read(self, timeout: float | None = None) -> Frame:
-        """The next recorded frame; raises ``StreamEnded`` after the last one unless looping.
-
-        In timed playback, waits until the frame is due; raises ``TrackerTimeout`` if that is
-        more than ``timeout`` seconds away.
-        """
-        if not self._running:
-            raise TrackerError("the replay is not started: call start() first")
+    def _read_raw(self, timeout_s: float | None) -> RawFrame:
+        """The next recorded frame; ``StreamEnded`` after the last one unless looping."""
         if self._next == self._count:
             if not self._loop:
                 raise StreamEnded(f"the recording ended after {self._count} frames")
             self._next = 0
             self._lap += 1
         row = self._next
-        timestamp = self._timestamps[row] + self._lap * self._loop_period_s
-        if self._speed is not None:
-            self._wait_until((timestamp - self._timestamps[0]) / self._speed, timeout)
         self._next = row + 1
-        frame_number = self._frame_numbers[row] + self._lap * self._loop_frames
-        return Frame(timestamp, frame_number, self._poses[row])
+        shift_s = self._lap * self._loop_period_s
+        return RawFrame(
+            self._frame_numbers[row] + self._lap * self._loop_frames,
+            self._unfiltered[row] + shift_s,
+            self._poses[row],
+            filtered_time_s=self._timestamps[row] + shift_s,
+        )
 
-    def _wait_until(self, due_s: float, timeout: float | None) -> None:
-        """Sleep until ``due_s`` seconds after start; raise TrackerTimeout past ``timeout``."""
-        wait_s = self._start_s + due_s - time.monotonic()
-        if wait_s <= 0.0:
-            return
-        if timeout is not None and wait_s > timeout:
-            time.sleep(max(timeout, 0.0))
-            raise TrackerTimeout(f"the next recorded frame is due in {wait_s:.3f} s")
-        time.sleep(wait_s)
+
+def report_timing(sequence: TrackingSequence, source: str, max_pause_s: float) -> None:
+    """Warn about timestamps that run backwards and pauses longer than ``max_pause_s``."""
+    steps = np.diff(sequence.timestamps_s)
+    backwards = np.flatnonzero(steps < 0.0)
+    if backwards.size:
+        first = int(backwards[0]) + 1
+        logger.warning(
+            "%s: timestamps run backwards %d times (first at frame %d: %.6f s after %.6f s); "
+            "those frames are replayed without waiting",
+            source,
+            backwards.size,
+            first,
+            sequence.timestamps_s[first],
+            sequence.timestamps_s[first - 1],
+        )
+    pauses = np.flatnonzero(steps > max_pause_s)
+    if pauses.size:
+        longest = int(pauses[np.argmax(steps[pauses])])
+        logger.warning(
+            "%s: %d pauses longer than %.3g s (the longest, %.6g s, before frame %d); replay "
+            "waits %.3g s at most",
+            source,
+            pauses.size,
+            max_pause_s,
+            steps[longest],
+            longest + 1,
+            max_pause_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,10 +170,11 @@ class _LoopShift:
 
     @classmethod
     def of(cls, sequence: TrackingSequence) -> "_LoopShift":
-        if len(sequence) < 2:
-            return cls(0.0, 1)
         timestamps, numbers = sequence.timestamps_s, sequence.frame_numbers
-        interval = float(np.median(np.diff(timestamps)))
-        return cls(
-            float(timestamps[-1] - timestamps[0]) + interval, int(numbers[-1] - numbers[0]) + 1
-        )
+        if len(sequence) == 0:
+            return cls(FALLBACK_FRAME_INTERVAL_S, 1)
+        steps = np.diff(timestamps)
+        forward = steps[steps > 0.0]
+        interval = float(np.median(forward)) if forward.size else FALLBACK_FRAME_INTERVAL_S
+        span = float(timestamps.max() - timestamps[0])
+        return cls(span + interval, int(numbers.max() - numbers[0]) + 1)

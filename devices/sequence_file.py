@@ -27,7 +27,7 @@ from typing import IO, Self
 import numpy as np
 
 from devices.exceptions import RecordingError
-from devices.frame import Frame, PoseStatus, ToolPose
+from devices.frame import Frame, PoseStatus, ToolPose, carries_pose, match_tool
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ _HEADER_START = (
     "UltrasoundImageType = XX",
 )
 _FRAME_PREFIX = "Seq_Frame"
-# Words of two or more characters: exactly the names that survive the trip to CamelCase and back.
-_TOOL_NAME = re.compile(r"^[a-z][a-z0-9]+(?:_[a-z][a-z0-9]+)*$")
+# Letters and digits, words joined by '_', starting with a letter: names that survive the trip to
+# PLUS's CamelCase and back up to case and '_' (``devices.frame.match_tool`` ignores both).
+_TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*$")
+# What a recording is written as: a MetaIO sequence file (PLUS writes .igs.mha or .seq.mha).
+RECORDING_SUFFIX = ".mha"
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _IDENTITY_TEXT = "1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"
 _STATUS_BY_VALUE = {status.value: status for status in PoseStatus}
-_VALID_STATUSES = frozenset({PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME})
 
 
 def tool_from_plus(name: str) -> str:
@@ -66,50 +68,99 @@ def tool_from_plus(name: str) -> str:
 
 
 def tool_to_plus(tool: str) -> str:
-    """Our tool name to PLUS's: ``"needle_tip"`` -> ``"NeedleTip"``; raises for other spellings."""
+    """Our tool name to PLUS's: ``"needle_tip"`` -> ``"NeedleTip"``, ``"Pointer"`` -> ``"Pointer"``.
+
+    Each '_'-separated word gets a capital first letter; ``tool_from_plus`` gives back the same
+    name up to case and '_'. Raises for names a PLUS field cannot hold (spaces, punctuation, a
+    leading digit).
+    """
     if not _TOOL_NAME.match(tool):
         raise RecordingError(
-            f"tool name {tool!r} cannot be written to a PLUS file: use lower-case words of two "
-            "or more characters separated by '_', each starting with a letter "
-            "(e.g. 'stylus', 'needle_tip')"
+            f"tool name {tool!r} cannot be written to a PLUS file: use letters and digits, "
+            "words separated by '_', starting with a letter (e.g. 'stylus', 'needle_tip')"
         )
-    return "".join(word.capitalize() for word in tool.split("_"))
+    return "".join(word[0].upper() + word[1:] for word in tool.split("_"))
+
+
+def check_recording_path(path: str | Path, overwrite: bool = False) -> Path:
+    """``path`` as a ``Path`` if a recording may be written there: a ``.mha`` name (``.igs.mha``
+    as PLUS writes), and no file there unless ``overwrite``. Raises ``RecordingError``."""
+    path = Path(path)
+    if not path.name.lower().endswith(RECORDING_SUFFIX):
+        raise RecordingError(
+            f"{path}: a recording is written as a PLUS sequence file: name it with the "
+            "extension .igs.mha (or .seq.mha, .mha), which PLUS and 3D Slicer open"
+        )
+    if not overwrite and path.exists():
+        raise RecordingError(
+            f"{path} already exists: choose another name, or overwrite it on purpose"
+        )
+    return path
 
 
 @dataclass(frozen=True, eq=False)
 class TrackingSequence:
     """A tracking recording held as arrays: F frames of T tools.
 
-    ``tracker_from_tool`` is ``(F, T, 4, 4)`` (mm), NaN where the pose is not valid;
-    ``statuses`` is an ``(F, T)`` object array of ``PoseStatus``; ``error_rms`` is ``(F, T)`` mm
-    (NaN when unknown, as in files written by PLUS). ``recovered`` is True when the file was cut
-    short (no end of header, or a partial last frame) and what could be read was kept.
+    ``reference_from_tool`` is ``(F, T, 4, 4)`` (mm): each tool's pose in the sequence's
+    ``reference_frame`` (``"Tracker"``, unless the file was read relative to a reference tool),
+    NaN where the pose is not valid; ``tracker_from_tool`` is the same array, for a sequence
+    relative to the tracker. ``statuses`` is an ``(F, T)`` object array of ``PoseStatus``;
+    ``error_rms`` is ``(F, T)`` mm (NaN when unknown, as in files written by PLUS).
+    ``timestamps_s`` are the filtered times, ``unfiltered_timestamps_s`` the raw ones (s).
+    ``recovered`` is True when the file was cut short or its header disagreed with its frames,
+    and what could be read was kept.
     """
 
     tools: tuple[str, ...]
     timestamps_s: np.ndarray
     unfiltered_timestamps_s: np.ndarray
     frame_numbers: np.ndarray
-    tracker_from_tool: np.ndarray
+    reference_from_tool: np.ndarray
     statuses: np.ndarray
     error_rms: np.ndarray
     recovered: bool = False
+    reference_frame: str = TRACKER
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
+
+    @property
+    def tracker_from_tool(self) -> np.ndarray:
+        """``(F, T, 4, 4)`` poses in the tracker frame; an error for a sequence read relative
+        to another reference frame (its poses are ``reference_from_tool``)."""
+        if self.reference_frame != TRACKER:
+            raise RecordingError(
+                f"these poses are relative to {self.reference_frame!r}, not the tracker: "
+                "use reference_from_tool"
+            )
+        return self.reference_from_tool
+
+    def column(self, tool: str) -> int:
+        """The index of ``tool`` in ``tools``, matched as ``devices.frame.match_tool`` does."""
+        return self.tools.index(match_tool(tool, self.tools, "the recording"))
+
+    def poses_of(self, tool: str) -> np.ndarray:
+        """``(F, 4, 4)`` poses of ``tool`` (any case) in the reference frame, NaN where invalid."""
+        return self.reference_from_tool[:, self.column(tool)]
 
     def frame(self, index: int) -> Frame:
         """Frame ``index`` as the tracker reported it."""
         poses = {
             tool: ToolPose(
                 tool,
-                self.tracker_from_tool[index, column],
+                self.reference_from_tool[index, column],
                 self.statuses[index, column],
                 float(self.error_rms[index, column]),
             )
             for column, tool in enumerate(self.tools)
         }
-        return Frame(float(self.timestamps_s[index]), int(self.frame_numbers[index]), poses)
+        return Frame(
+            float(self.timestamps_s[index]),
+            int(self.frame_numbers[index]),
+            poses,
+            float(self.unfiltered_timestamps_s[index]),
+        )
 
     @classmethod
     def from_frames(cls, frames: Sequence[Frame], tools: Sequence[str]) -> Self:
@@ -132,9 +183,11 @@ class TrackingSequence:
         return cls(
             tools=tuple(tools),
             timestamps_s=timestamps,
-            unfiltered_timestamps_s=timestamps.copy(),
+            unfiltered_timestamps_s=np.array(
+                [_unfiltered(frame) for frame in frames], dtype=np.float64
+            ),
             frame_numbers=np.array([frame.frame_number for frame in frames], dtype=np.int64),
-            tracker_from_tool=matrices,
+            reference_from_tool=matrices,
             statuses=statuses,
             error_rms=errors,
         )
@@ -213,7 +266,7 @@ def parse_sequence(
     for column, name in enumerate(plus_names):
         prefix = f"{name}To{reference_frame}"
         statuses[:, column] = _tool_statuses(fields, prefix, count, source)
-        rows = np.flatnonzero([status in _VALID_STATUSES for status in statuses[:, column]])
+        rows = np.flatnonzero([carries_pose(status) for status in statuses[:, column]])
         matrices[rows, column] = _parse_matrices(
             [fields[f"{prefix}Transform"][row] for row in rows], rows, prefix, source
         )
@@ -231,10 +284,11 @@ def parse_sequence(
         timestamps_s=timestamps,
         unfiltered_timestamps_s=unfiltered,
         frame_numbers=frame_numbers.astype(np.int64),
-        tracker_from_tool=matrices,
+        reference_from_tool=matrices,
         statuses=statuses,
         error_rms=errors,
         recovered=recovered,
+        reference_frame=reference_frame,
     )
 
 
@@ -435,7 +489,7 @@ def _tool_statuses(
         status = _STATUS_BY_VALUE.get(pose_statuses.get(index, ""))
         if status is None:
             statuses[index] = PoseStatus.OK if valid else PoseStatus.MISSING
-        elif (status in _VALID_STATUSES) != valid:
+        elif carries_pose(status) != valid:
             raise RecordingError(
                 f"{source}: frame {index} {prefix}PoseStatus is {status.value} but the "
                 f"transform status is {status_texts.get(index, 'absent')}"
@@ -491,11 +545,9 @@ class SequenceWriter:
 
     def __init__(self, path: str | Path, tools: Iterable[str], overwrite: bool = False) -> None:
         self.tools = tuple(tools)
-        if not self.tools:
-            raise RecordingError("a recording needs at least one tool")
-        prefixes = [f"{tool_to_plus(tool)}To{TRACKER}" for tool in self.tools]
+        prefixes = [f"{name}To{TRACKER}" for name in self.check_tools(self.tools)]
         self._prefixes = dict(zip(self.tools, prefixes, strict=True))
-        self.path = Path(path)
+        self.path = check_recording_path(path, overwrite)
         self._count = 0
         try:
             self._file: IO[str] | None = self.path.open(
@@ -517,6 +569,19 @@ class SequenceWriter:
             + "\n"
         )
         self._file.flush()
+
+    @staticmethod
+    def check_tools(tools: Sequence[str]) -> list[str]:
+        """The PLUS names of ``tools``; raises ``RecordingError`` for none, a name PLUS cannot
+        hold, or two names that PLUS would write alike (``needle_tip`` and ``NeedleTip``)."""
+        if not tools:
+            raise RecordingError("a recording needs at least one tool")
+        names = [tool_to_plus(tool) for tool in tools]
+        if len(set(names)) < len(names):
+            raise RecordingError(
+                f"tools {list(tools)} would share a name in the PLUS file ({names}): rename one"
+            )
+        return names
 
     @property
     def frame_count(self) -> int:
@@ -540,7 +605,7 @@ class SequenceWriter:
         for tool in self.tools:
             lines.extend(_pose_lines(key + self._prefixes[tool], frame.poses.get(tool)))
         lines.append(f"{key}Timestamp = {frame.timestamp!r}")
-        lines.append(f"{key}UnfilteredTimestamp = {frame.timestamp!r}")
+        lines.append(f"{key}UnfilteredTimestamp = {_unfiltered(frame)!r}")
         self._file.write("\n".join(lines) + "\n")
         self._file.flush()
         self._count += 1
@@ -572,7 +637,8 @@ def _pose_lines(key: str, pose: ToolPose | None) -> list[str]:
     """The four fields of one tool in one frame; an invalid pose gets an identity placeholder."""
     status = PoseStatus.MISSING if pose is None else pose.status
     error_rms = math.nan if pose is None else float(pose.error_rms)
-    if status in _VALID_STATUSES:
+    valid = carries_pose(status)
+    if valid:
         matrix = np.asarray(pose.tracker_from_tool, dtype=np.float64)
         if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
             raise RecordingError(f"{key}: a valid pose needs a finite 4x4 matrix")
@@ -581,10 +647,16 @@ def _pose_lines(key: str, pose: ToolPose | None) -> list[str]:
         text = _IDENTITY_TEXT
     return [
         f"{key}Transform = {text}",
-        f"{key}TransformStatus = {'OK' if status in _VALID_STATUSES else 'INVALID'}",
+        f"{key}TransformStatus = {'OK' if valid else 'INVALID'}",
         f"{key}PoseStatus = {status.value}",
         f"{key}ErrorRms = {error_rms!r}",
     ]
+
+
+def _unfiltered(frame: Frame) -> float:
+    """The frame's unfiltered timestamp, or its timestamp when it has none (NaN)."""
+    unfiltered = frame.unfiltered_timestamp
+    return frame.timestamp if math.isnan(unfiltered) else unfiltered
 
 
 def write_sequence(

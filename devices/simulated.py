@@ -10,22 +10,22 @@ RMS residual, and the tip error grows with the tip's distance from the marker ce
 import logging
 import math
 import numbers
-import time
 from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 
+from devices.acquisition import RawFrame, RawPose, TrackerDevice
+from devices.clock import Clock
 from devices.events import EventSchedule, worst_status
-from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
-from devices.frame import Frame, PoseStatus, ToolPose
+from devices.exceptions import ConfigurationError, StreamEnded
+from devices.frame import PoseStatus
 from devices.noise import (
     CameraView,
     EMNoise,
     GaussMarkovNoise,
     OpticalNoise,
 )
-from devices.source_base import TrackerSource
 from devices.tools import ToolDefinition
 from registration.exceptions import RegistrationError
 from registration.paired_point import register_paired_points
@@ -49,13 +49,14 @@ class Motion(Protocol):
     def __call__(self, t_s: float) -> Mapping[str, np.ndarray]: ...
 
 
-class SimulatedTracker(TrackerSource):
+class SimulatedTracker(TrackerDevice):
     """Frames at ``rate_hz`` from ``motion`` with ``noise``, reproducible for a given ``seed``.
 
-    With ``realtime=False`` nothing sleeps: frame k is sampled at t = k / rate_hz and stamped
-    with that time. With ``realtime=True`` frames are paced with ``time.monotonic()`` and stamped
-    with it; a reader that falls behind gets the latest frame (frame numbers then jump), as when
-    polling a real tracker. Reading past ``motion.duration_s`` raises ``StreamEnded``.
+    Sample k is the motion at t = k / rate_hz, stamped with that time (filtered and unfiltered
+    alike: a simulation's clock has no jitter). With ``realtime=False`` nothing waits; with
+    ``realtime=True`` samples are paced on ``clock`` and a reader that falls behind gets the
+    newest one (frame numbers then jump), as when polling a real tracker (see
+    ``TrackerDevice``). Reading past ``motion.duration_s`` raises ``StreamEnded``.
     """
 
     def __init__(
@@ -66,11 +67,10 @@ class SimulatedTracker(TrackerSource):
         rate_hz: float = 60.0,
         seed: int = 0,
         realtime: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         if not tools:
             raise ConfigurationError("SimulatedTracker needs at least one tool definition")
-        if not math.isfinite(rate_hz) or rate_hz <= 0.0:
-            raise ConfigurationError(f"rate_hz must be a finite number > 0; got {rate_hz!r}")
         if not math.isfinite(motion.duration_s) or motion.duration_s < 0.0:
             raise ConfigurationError(
                 f"the motion's duration_s must be a finite number >= 0; got {motion.duration_s!r}"
@@ -81,21 +81,16 @@ class SimulatedTracker(TrackerSource):
             )
         if not isinstance(seed, numbers.Integral) or seed < 0:
             raise ConfigurationError(f"seed must be an integer >= 0; got {seed!r}")
-        self.tools = tuple(tools)
+        super().__init__(tools, rate_hz=rate_hz, speed=1.0 if realtime else None, clock=clock)
         self._definitions = dict(tools)
         self._motion = motion
         self._noise = noise
-        self._rate_hz = float(rate_hz)
         self._seed = seed
-        self._realtime = realtime
-        self._running = False
 
-    @property
-    def rate_hz(self) -> float:
-        """Frames per second."""
-        return self._rate_hz
+    def __str__(self) -> str:
+        return "the simulated tracker"
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Rewind to t = 0 and reseed: a started tracker replays the same frames for a seed."""
         # Independent streams per tool, so that adding a tool leaves the others' noise unchanged.
         streams = np.random.SeedSequence(self._seed).spawn(2 * len(self.tools))
@@ -107,13 +102,10 @@ class SimulatedTracker(TrackerSource):
             name: EventSchedule(self._noise.events, np.random.default_rng(streams[2 * i + 1]))
             for i, name in enumerate(self.tools)
         }
-        self._next_index = 0
-        self._start_s = time.monotonic()
-        self._running = True
         logger.info(
             "simulated tracker started: %d tools at %.1f Hz for %.1f s",
             len(self.tools),
-            self._rate_hz,
+            self.rate_hz,
             self._motion.duration_s,
         )
 
@@ -128,46 +120,26 @@ class SimulatedTracker(TrackerSource):
         sigma = np.array([[noise.position_rms_mm], [noise.orientation_rms_rad]]) / math.sqrt(3.0)
         return GaussMarkovNoise((2, 3), sigma, noise.correlation_time_s, rng)
 
-    def stop(self) -> None:
-        """Stop producing frames; ``start`` rewinds to t = 0."""
-        self._running = False
+    def _close(self) -> None:
+        """Nothing to release; ``start`` rewinds to t = 0."""
 
-    def read(self, timeout: float | None = None) -> Frame:
-        """The next frame (see the class docstring for timing); ``timeout`` in seconds."""
-        if not self._running:
-            raise TrackerError("the simulated tracker is not started: call start() first")
-        index = self._wait_for_frame(timeout) if self._realtime else self._next_index
-        t_s = index / self._rate_hz
+    def _read_raw(self, timeout_s: float | None) -> RawFrame:
+        """Sample ``sample_index`` of the motion, with its noise and loss events."""
+        index = self.sample_index
+        t_s = index / self.rate_hz
         if t_s > self._motion.duration_s:
             raise StreamEnded(f"the simulated motion ended at {self._motion.duration_s:.3f} s")
-        self._next_index = index + 1
         tracker_from_tools = self._motion(t_s)
         poses = {name: self._pose(name, tracker_from_tools.get(name), t_s) for name in self.tools}
-        timestamp = time.monotonic() if self._realtime else t_s
-        return Frame(timestamp=timestamp, frame_number=index, poses=poses)
+        return RawFrame(index, t_s, poses, filtered_time_s=t_s)
 
-    def _wait_for_frame(self, timeout: float | None) -> int:
-        """Sleep until the next frame is due and return its index (the latest one if late)."""
-        elapsed = time.monotonic() - self._start_s
-        latest = math.floor(elapsed * self._rate_hz)
-        if latest >= self._next_index:
-            return latest
-        if self._next_index / self._rate_hz > self._motion.duration_s:
-            return self._next_index
-        wait_s = self._next_index / self._rate_hz - elapsed
-        if timeout is not None and wait_s > timeout:
-            time.sleep(max(timeout, 0.0))
-            raise TrackerTimeout(f"no simulated frame within {timeout:.3f} s")
-        time.sleep(wait_s)
-        return self._next_index
-
-    def _pose(self, name: str, tracker_from_tool: np.ndarray | None, t_s: float) -> ToolPose:
+    def _pose(self, name: str, tracker_from_tool: np.ndarray | None, t_s: float) -> RawPose:
         """One tool's reported pose: the events decide its status, the noise model its matrix."""
         status = self._schedules[name].status(t_s)
         if tracker_from_tool is None:
-            return ToolPose.missing(name)
+            return RawPose(None, PoseStatus.MISSING)
         if status in (PoseStatus.MISSING, PoseStatus.OUT_OF_VOLUME):
-            return ToolPose.missing(name, status)
+            return RawPose(None, status)
         try:
             true_pose = as_rigid(tracker_from_tool, name=f"motion pose of {name!r} at {t_s:.3f} s")
         except RegistrationError as error:
@@ -175,20 +147,19 @@ class SimulatedTracker(TrackerSource):
         if isinstance(self._noise, OpticalNoise):
             tool = self._definitions[name]
             return _optical_pose(
-                name, tool, true_pose, status, self._noise.camera, self._noise_process[name], t_s
+                tool, true_pose, status, self._noise.camera, self._noise_process[name], t_s
             )
-        return _em_pose(name, true_pose, status, self._noise, self._noise_process[name], t_s)
+        return _em_pose(true_pose, status, self._noise, self._noise_process[name], t_s)
 
 
 def _optical_pose(
-    name: str,
     tool: ToolDefinition,
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     camera: CameraView | None,
     jitter: GaussMarkovNoise,
     t_s: float,
-) -> ToolPose:
+) -> RawPose:
     """Jitter the markers the camera sees and re-fit to them; ``error_rms`` is the fit RMS (mm)."""
     markers_tracker = apply_transform(tracker_from_tool, tool.markers_mm)
     seen = np.ones(len(markers_tracker), dtype=bool)
@@ -196,14 +167,14 @@ def _optical_pose(
         seen = _facing_camera(tool, tracker_from_tool, markers_tracker)
         inside = camera.contains(markers_tracker[seen])
         if seen.sum() < MIN_MARKERS_SEEN:
-            return ToolPose.missing(name, PoseStatus.MISSING)
+            return RawPose(None, PoseStatus.MISSING)
         if not inside.any():
-            return ToolPose.missing(name, PoseStatus.OUT_OF_VOLUME)
+            return RawPose(None, PoseStatus.OUT_OF_VOLUME)
         if not inside.all():
             status = worst_status(status, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
     measured = markers_tracker + jitter.sample(t_s)
     fit = register_paired_points(measured[seen], tool.markers_mm[seen])
-    return ToolPose(name, fit.fixed_from_moving, status, fit.fre_rms_mm)
+    return RawPose(fit.fixed_from_moving, status, fit.fre_rms_mm)
 
 
 def _facing_camera(
@@ -221,13 +192,12 @@ def _facing_camera(
 
 
 def _em_pose(
-    name: str,
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     noise: EMNoise,
     process: GaussMarkovNoise,
     t_s: float,
-) -> ToolPose:
+) -> RawPose:
     """Perturb the sensor pose; ``error_rms`` is the expected position error RMS there (mm).
 
     That error value stands in for the Aurora's indicator: it rises near the metal object.
@@ -240,4 +210,4 @@ def _em_pose(
     if noise.metal is not None:
         measured = noise.metal.bias(tracker_from_tool) @ measured
         bias_mm = noise.metal.falloff(tracker_from_tool[:3, 3]) * noise.metal.bias_at_radius_mm
-    return ToolPose(name, measured, status, math.hypot(noise.position_rms_mm, bias_mm))
+    return RawPose(measured, status, math.hypot(noise.position_rms_mm, bias_mm))

@@ -1,42 +1,116 @@
 """Open a tracker from a short text spec, as the command line names them.
 
 ``sim:demo`` is the built-in scripted session (``devices.demo_motion``), ``replay:FILE`` a PLUS
-sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g. ``ndi:/dev/ttyUSB0``).
+sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g. ``ndi:/dev/ttyUSB0``),
+``keyboard`` a virtual stylus moved from the navigation window (``devices.keyboard``). Other
+modules add their kinds with ``register_tracker`` (``igtl:`` from the OpenIGTLink client) without
+this module importing them.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from devices.clock import Clock
 from devices.demo_motion import demo_tracker
 from devices.exceptions import ConfigurationError
 from devices.frame import Tracker
+from devices.keyboard import KeyboardTracker
 from devices.ndi.tool_specs import AuroraSensor
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 
-SPEC_HELP = "sim:demo, replay:FILE or ndi:PORT"
-
 NDIToolSpec = str | os.PathLike | bytes | ToolDefinition | AuroraSensor
 
 
-def open_tracker(
-    spec: str, realtime: bool = True, ndi_tools: Mapping[str, NDIToolSpec] | None = None
-) -> Tracker:
-    """The tracker named by ``spec`` (not started).
+@dataclass(frozen=True)
+class TrackerOptions:
+    """What every opener may use besides the spec's argument.
 
-    ``realtime`` paces simulations and replays like a live device; without it they run as fast
-    as they are read. ``ndi_tools`` names the tools an NDI device tracks (name -> .rom path,
-    ``ToolDefinition`` or Aurora ``"PORT[:CHANNEL]"``); by default gestes' built-in stylus and
-    reference, as served by the NDI emulator.
+    ``realtime`` paces simulations and replays like a live device (without it they run as fast
+    as they are read); ``ndi_tools`` names the tools an NDI device tracks; ``clock`` is the
+    clock of pacing and stamping (None: the host's monotonic clock).
     """
-    kind, _, argument = spec.partition(":")
-    if kind == "sim":
-        if argument != "demo":
-            raise ConfigurationError(f"unknown simulation {argument!r}: the built-in one is 'demo'")
-        return demo_tracker(realtime=realtime)
-    if kind == "replay" and argument:
-        return ReplayTracker(argument, speed=1.0 if realtime else None)
-    if kind == "ndi" and argument:
-        return NDITracker(argument, dict(ndi_tools) if ndi_tools else dict(BUILTIN_TOOLS))
-    raise ConfigurationError(f"unknown tracker {spec!r}: expected {SPEC_HELP}")
+
+    realtime: bool = True
+    ndi_tools: Mapping[str, NDIToolSpec] = field(default_factory=dict)
+    clock: Clock | None = None
+
+
+Opener = Callable[[str, TrackerOptions], Tracker]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    opener: Opener
+    usage: str
+    needs_argument: bool
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def register_tracker(kind: str, opener: Opener, usage: str, needs_argument: bool = True) -> None:
+    """Make ``open_tracker`` open specs ``KIND:ARGUMENT`` with ``opener(argument, options)``
+    (the argument may be empty when ``needs_argument`` is False: ``keyboard``); ``usage`` is
+    how the spec is written in help texts (e.g. ``"igtl:HOST:PORT"``). Registering a kind
+    again replaces it.
+    """
+    if not kind or ":" in kind:
+        raise ConfigurationError(f"a tracker kind is a word without ':'; got {kind!r}")
+    _KINDS[kind] = _Kind(opener, usage, needs_argument)
+
+
+def spec_help() -> str:
+    """The tracker specs that can be opened now, e.g. ``"sim:demo, replay:FILE or ndi:PORT"``."""
+    usages = [kind.usage for kind in _KINDS.values()]
+    return ", ".join(usages[:-1]) + " or " + usages[-1] if len(usages) > 1 else usages[0]
+
+
+def open_tracker(
+    spec: str,
+    realtime: bool = True,
+    ndi_tools: Mapping[str, NDIToolSpec] | None = None,
+    clock: Clock | None = None,
+) -> Tracker:
+    """The tracker named by ``spec`` (not started); see ``TrackerOptions`` for the options.
+
+    ``ndi_tools`` maps tool names to a .rom path, a ``ToolDefinition`` or an Aurora
+    ``"PORT[:CHANNEL]"``; by default gestes' built-in stylus and reference, as served by the
+    NDI emulator.
+    """
+    kind_name, _, argument = spec.partition(":")
+    kind = _KINDS.get(kind_name)
+    if kind is None or (kind.needs_argument and not argument):
+        raise ConfigurationError(f"unknown tracker {spec!r}: expected {spec_help()}")
+    options = TrackerOptions(realtime, dict(ndi_tools or {}), clock)
+    return kind.opener(argument, options)
+
+
+def _open_simulation(name: str, options: TrackerOptions) -> Tracker:
+    if name != "demo":
+        raise ConfigurationError(f"unknown simulation {name!r}: the built-in one is 'demo'")
+    return demo_tracker(realtime=options.realtime, clock=options.clock)
+
+
+def _open_replay(path: str, options: TrackerOptions) -> Tracker:
+    return ReplayTracker(path, speed=1.0 if options.realtime else None, clock=options.clock)
+
+
+def _open_keyboard(argument: str, options: TrackerOptions) -> Tracker:
+    if argument:
+        raise ConfigurationError(
+            f"the keyboard tracker takes no argument; got 'keyboard:{argument}'"
+        )
+    return KeyboardTracker(clock=options.clock)
+
+
+def _open_ndi(port: str, options: TrackerOptions) -> Tracker:
+    return NDITracker(port, options.ndi_tools or dict(BUILTIN_TOOLS), clock=options.clock)
+
+
+register_tracker("sim", _open_simulation, "sim:demo", needs_argument=False)
+register_tracker("replay", _open_replay, "replay:FILE")
+register_tracker("ndi", _open_ndi, "ndi:PORT")
+register_tracker("keyboard", _open_keyboard, "keyboard", needs_argument=False)

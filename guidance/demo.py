@@ -20,13 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pyvista as pv
-from scipy.spatial import cKDTree
-from scipy.spatial.transform import Rotation
 
 from devices.frame import Frame
 from devices.noise import CameraView, OpticalNoise
 from devices.simulated import SimulatedTracker
-from devices.tools import BUILTIN_TOOLS, ToolDefinition
+from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError, OutputFolderError
 from guidance.navigator import (
     NavigationPlan,
@@ -36,6 +34,7 @@ from guidance.navigator import (
     tip_in_reference_mm,
 )
 from guidance.report import write_report
+from guidance.simulation import build_motion, place_phantom, posture_of, simulated_tracker
 from guidance.views import NavigationView, check_rendering
 from registration.digitize import DigitizedPoint, digitize
 from registration.error_model import (
@@ -48,17 +47,12 @@ from registration.transforms import (
     TransformDifference,
     apply_transform,
     invert_rigid,
-    make_rigid,
     transform_difference,
 )
 from registration.tre import expected_fre_rms, predict_tre_rms_anisotropic
 from scenes.motions import (
-    StylusGeometry,
-    Touch,
     TouchMotion,
     TouchSettings,
-    aligning_rotation,
-    touch_fiducials_then_targets,
 )
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.scene import Scene
@@ -66,21 +60,10 @@ from scenes.surface import extract_surface
 
 logger = logging.getLogger(__name__)
 
-# Where the phantom sits: head centre 1.4 m from the camera (which looks along -z, y up: NDI
-# convention), patient supine with the camera at the head end: the vertex (image +z, superior)
-# toward the camera, the face (image -y, anterior) up; then a random tilt and shift.
-HEAD_CENTRE_IN_TRACKER_MM = np.array([0.0, 0.0, -1400.0])
-TRACKER_FROM_IMAGE_ROTATION = np.diag([-1.0, -1.0, 1.0])
-MAX_PLACEMENT_TILT_RAD = math.radians(15.0)
-MAX_PLACEMENT_SHIFT_MM = 50.0
-# The reference tool is clamped beside the head, on the patient's left, above the ear (image, mm).
-REFERENCE_OFFSET_FROM_CENTRE_MM = np.array([115.0, 10.0, 50.0])
 SCENE_CT_FILE = "ct.nrrd"
 # Warn when the FLE that explains the FRE exceeds the scatter-based FLE by this factor: with
 # independent frames and 8 fiducials, FRE^2 / E[FRE^2] ~ chi2(18) / 18 exceeds 1.5^2 with p < 0.01.
 FLE_DISAGREEMENT_RATIO = 1.5
-# Fiducial approach direction: mean skin normal within this radius of the bead.
-NORMAL_RADIUS_MM = 15.0
 
 
 @dataclass(frozen=True)
@@ -218,119 +201,6 @@ def prepare_output_folder(path: Path) -> Path:
     return path
 
 
-def _marker_axes(tool: ToolDefinition) -> tuple[np.ndarray, np.ndarray]:
-    """A tool's facing axis (its markers' mean normal, else the normal of their plane) and long
-    axis (the markers' first principal axis)."""
-    axes = np.linalg.svd(tool.markers_mm - tool.centroid_mm)[2]
-    facing = axes[2] if tool.normals is None else np.mean(tool.normals, axis=0)
-    return facing, axes[0]
-
-
-@dataclass(frozen=True, eq=False)
-class Placement:
-    """The ground truth of the set-up (4x4, mm): where the phantom is in the tracker frame and
-    where the reference tool is on the phantom."""
-
-    tracker_from_image: np.ndarray
-    image_from_reference: np.ndarray
-
-
-def place_phantom(scene_centre_mm: np.ndarray, seed: int) -> Placement:
-    """Head centre in front of the camera, vertex toward it, face up, with a random tilt and
-    shift; reference tool beside the head, facing the camera."""
-    rng = np.random.default_rng(seed)
-    axis = rng.normal(size=3)
-    angle = rng.uniform(0.0, MAX_PLACEMENT_TILT_RAD)
-    tilt = Rotation.from_rotvec(angle * axis / np.linalg.norm(axis)).as_matrix()
-    rotation = tilt @ TRACKER_FROM_IMAGE_ROTATION
-    centre = HEAD_CENTRE_IN_TRACKER_MM + rng.uniform(-1.0, 1.0, 3) * MAX_PLACEMENT_SHIFT_MM
-    tracker_from_image = make_rigid(rotation, centre - rotation @ scene_centre_mm)
-    position = scene_centre_mm + REFERENCE_OFFSET_FROM_CENTRE_MM
-    camera_in_image = apply_transform(invert_rigid(tracker_from_image), np.zeros(3))
-    facing, long_axis = _marker_axes(BUILTIN_TOOLS["reference"])
-    reference_rotation = aligning_rotation(
-        facing, long_axis, camera_in_image - position, np.array([0.0, 0.0, 1.0])
-    )
-    return Placement(tracker_from_image, make_rigid(reference_rotation, position))
-
-
-@dataclass(frozen=True, eq=False)
-class Approaches:
-    """How the stylus arrives, image frame: unit directions (N, 3) at the fiducials and (M, 3) at
-    the targets, and each target's hover distance (M,) in mm (its depth + the hover height)."""
-
-    fiducial_dirs: np.ndarray
-    target_dirs: np.ndarray
-    target_hover_mm: np.ndarray
-
-
-def approach_directions(
-    surface: pv.PolyData, fiducials_mm: np.ndarray, targets_mm: np.ndarray, hover_mm: float
-) -> Approaches:
-    """For fiducials the mean outward skin normal around each bead; for targets the way out along
-    the shortest path to the skin, hovering ``hover_mm`` above the skin."""
-    points = np.asarray(surface.points, dtype=np.float64)
-    normals = np.asarray(surface.point_data["Normals"], dtype=np.float64)
-    tree = cKDTree(points)
-    fiducial_dirs = []
-    for bead in fiducials_mm:
-        near = tree.query_ball_point(bead, NORMAL_RADIUS_MM)
-        if not near:
-            raise GuidanceError(
-                f"no skin surface within {NORMAL_RADIUS_MM} mm of the fiducial at {bead}: "
-                "the bead is not on the skin"
-            )
-        mean = normals[near].mean(axis=0)
-        fiducial_dirs.append(mean / np.linalg.norm(mean))
-    depths, nearest = tree.query(targets_mm)
-    target_dirs = points[nearest] - targets_mm
-    target_dirs /= np.linalg.norm(target_dirs, axis=1, keepdims=True)
-    return Approaches(np.array(fiducial_dirs), target_dirs, np.asarray(depths) + hover_mm)
-
-
-def build_motion(
-    scene: Scene, surface: pv.PolyData, placement: Placement, settings: DemoSettings
-) -> TouchMotion:
-    """The scripted stylus of the exercise, in the tracker frame."""
-    stylus_tool = BUILTIN_TOOLS["stylus"]
-    approaches = approach_directions(
-        surface, scene.fiducials_mm, scene.targets_mm, settings.touch.hover_mm
-    )
-    tracker_from_image = placement.tracker_from_image
-    rotation = tracker_from_image[:3, :3]
-
-    def touches(
-        labels: Sequence[str], points: np.ndarray, dirs: np.ndarray, hovers: Sequence
-    ) -> list[Touch]:
-        return [
-            Touch(label, apply_transform(tracker_from_image, point), rotation @ direction, hover)
-            for label, point, direction, hover in zip(labels, points, dirs, hovers, strict=True)
-        ]
-
-    n_fiducials = len(scene.fiducials_mm)
-    return touch_fiducials_then_targets(
-        touches(
-            scene.fiducial_labels,
-            scene.fiducials_mm,
-            approaches.fiducial_dirs,
-            [None] * n_fiducials,
-        ),
-        touches(
-            scene.target_labels,
-            scene.targets_mm,
-            approaches.target_dirs,
-            approaches.target_hover_mm,
-        ),
-        tracker_from_image @ placement.image_from_reference,
-        StylusGeometry.from_markers(
-            stylus_tool.markers_mm, stylus_tool.tip_mm, stylus_tool.normals
-        ),
-        apply_transform(tracker_from_image, np.asarray(surface.center)),
-        settings.touch,
-        settings.seed,
-    )
-
-
 @dataclass(frozen=True)
 class Recording:
     """The frames the exercise uses: those inside each dwell (in dwell order), every frame from
@@ -457,20 +327,18 @@ def run_demo(
     )
     lap("extract_surface")
 
-    placement = place_phantom(np.asarray(surface.center), settings.seed)
+    placement = place_phantom(np.asarray(surface.center), settings.seed, posture_of(scene, surface))
     image_from_reference_true = placement.image_from_reference
-    motion = build_motion(scene, surface, placement, settings)
-    tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
-    tracker = SimulatedTracker(
+    motion = build_motion(scene, surface, placement, settings.touch, settings.seed)
+    tracker = simulated_tracker(
         motion,
-        tools,
         OpticalNoise(
             marker_jitter_rms_mm=settings.marker_jitter_rms_mm,
             camera=CameraView(),
             correlation_time_s=settings.noise_correlation_s,
         ),
-        rate_hz=settings.rate_hz,
-        seed=settings.seed,
+        settings.rate_hz,
+        settings.seed,
     )
     n_fiducials = len(scene.fiducials_mm)
     say(

@@ -27,7 +27,7 @@ from typing import Self
 import numba
 import numpy as np
 
-from devices.frame import Frame, PoseStatus
+from devices.frame import Frame, PoseStatus, match_tool
 from devices.tools import ToolDefinition
 from guidance.exceptions import GuidanceError
 from registration.exceptions import RegistrationError
@@ -274,9 +274,10 @@ class NavigationState:
     ``target_distances_mm`` (M,) are tip-to-target distances (the plan's order);
     ``structure_distances_mm`` (K,) are distances to each structure's surface, negative inside;
     ``breaches`` names the structures the tip is inside or within the plan's margin of.
-    ``alerts`` are human-readable warnings (tools not tracked, breaches; the session adds its
-    watchdog's). ``latency_s`` is the time from the frame's timestamp to this state (NaN when
-    no clock was given). Arrays are read-only.
+    ``alerts`` are human-readable warnings without numbers (tools not tracked, breaches; the
+    session adds its watchdog's), so that a run can count them; the numbers are the fields.
+    ``latency_s`` is the time from the frame's timestamp to this state, in the frame's time base
+    (see ``guidance.session``: NaN when no time was given). Arrays are read-only.
     """
 
     timestamp: float
@@ -463,11 +464,10 @@ def reference_from_stylus(
     frame: Frame, stylus: str = "stylus", reference: str = "reference"
 ) -> np.ndarray | None:
     """``reference_from_tracker @ tracker_from_stylus`` (4x4, mm) in ``frame``, or None when
-    either tool is not tracked (never a stale pose). Tool names match case-insensitively."""
-    names = tuple(frame.poses)
-    what = f"tool in frame {frame.frame_number}"
-    stylus_pose = frame.poses[_match_name(stylus, names, what)]
-    reference_pose = frame.poses[_match_name(reference, names, what)]
+    either tool is not tracked (never a stale pose). Tool names match as ``match_tool`` says."""
+    where = f"frame {frame.frame_number}"
+    stylus_pose = frame.poses[match_tool(stylus, frame.poses, where)]
+    reference_pose = frame.poses[match_tool(reference, frame.poses, where)]
     if not (stylus_pose.valid and reference_pose.valid):
         return None
     return invert_rigid(reference_pose.tracker_from_tool) @ stylus_pose.tracker_from_tool
@@ -484,8 +484,9 @@ def tip_in_reference_mm(
 class Navigator:
     """Turns frames into ``NavigationState``s once registration has given
     ``image_from_reference`` (4x4, mm). ``stylus`` and ``reference`` name the tools in the
-    frames (matched case-insensitively, as recordings write them); ``tip`` is the stylus tip and
-    axis in its own frame. One navigator serves one thread (the acquisition thread)."""
+    frames (matched by ``devices.frame.match_tool``: case-insensitively, as recordings write
+    them); ``tip`` is the stylus tip and axis in its own frame. One navigator serves one thread
+    (the acquisition thread)."""
 
     def __init__(
         self,
@@ -524,14 +525,14 @@ class Navigator:
 
     def _resolve(self, names: tuple[str, ...]) -> None:
         """Find the reference and the stylus among a frame's tool names (once per tool set)."""
-        what = "tool in the tracker's frames"
-        reference = names.index(_match_name(self.reference, names, f"reference {what}"))
-        stylus = names.index(_match_name(self.stylus, names, f"stylus {what}"))
+        where = "the tracker's frames"
+        reference = names.index(match_tool(self.reference, names, where))
+        stylus = names.index(match_tool(self.stylus, names, where))
         self._names, self._roles = names, (reference, stylus)
 
     def navigate(self, frame: Frame, now_s: float = math.nan) -> NavigationState:
-        """The navigation state in ``frame``; ``now_s`` (the session clock's time when the
-        frame is handled) gives ``latency_s``."""
+        """The navigation state in ``frame``; ``now_s`` (the time the frame is handled, in the
+        frame's time base) gives ``latency_s``."""
         poses = frame.poses
         names = tuple(poses)
         if names != self._names:
@@ -605,9 +606,9 @@ class Navigator:
         names = []
         for name, distance in zip(self._structure_names, distances.tolist(), strict=True):
             if distance < 0.0:
-                alerts.append(f"BREACH: the tip is {-distance:.1f} mm inside {name}")
+                alerts.append(f"BREACH: the tip is inside {name}")
             elif distance < margin:
-                alerts.append(f"{name} is {distance:.1f} mm away (margin {margin:.1f} mm)")
+                alerts.append(f"the tip is within {margin:g} mm of {name}")
             else:
                 continue
             names.append(name)

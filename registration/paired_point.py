@@ -49,6 +49,11 @@ _NON_FINITE_MOVING = 2
 _BAD_WEIGHTS = 3
 _COINCIDENT = 4
 _COLLINEAR = 5
+_TOO_LARGE = 6
+# Largest spread (sum of squared distances to the centroid, mm^2) the kernel accepts: beyond it
+# the products of coordinates overflow double precision (points spread over ~1e75 mm are a unit
+# or file error anyway).
+LARGEST_SPREAD_MM2 = 1e150
 
 _STATUS_MESSAGES = {
     _NON_FINITE_FIXED: "fixed_mm contains NaN or infinite coordinates",
@@ -57,6 +62,8 @@ _STATUS_MESSAGES = {
     _COINCIDENT: "the points are all at the same place: no rotation can be estimated",
     _COLLINEAR: "the points lie on one line: the rotation about that line is undetermined "
     "(use at least 3 points that are not collinear)",
+    _TOO_LARGE: "the points are spread over more than 1e75 mm: coordinates this large are a unit "
+    "or file error, and their products would overflow",
 }
 
 
@@ -315,6 +322,8 @@ def _register_kernel(fixed, moving, weights, matrix, residuals):
         return _NON_FINITE_MOVING, np.nan
     if not weights_valid:
         return _BAD_WEIGHTS, np.nan
+    if not (spread_m < LARGEST_SPREAD_MM2 and spread_f < LARGEST_SPREAD_MM2):
+        return _TOO_LARGE, np.nan
     # Weighted centroids (Arun eq. 4-5 with weights), cross-covariance S = sum w (m - cm)(f - cf)^T
     # (Arun eq. 11, Horn's M) and the spreads sum w |m - cm|^2, sum w |f - cf|^2.
     cmx /= total

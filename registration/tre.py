@@ -8,7 +8,10 @@ IEEE TMI 17(5):694-702. For isotropic, independent FLE of RMS ``FLE`` and N fidu
   of the fiducial configuration, ``d_k`` is the distance of the target r from axis k and ``f_k``
   the RMS distance of the fiducials from axis k;
 - fiducial registration error (their section II, after Sibson 1979):
-  ``<FRE^2> = (1 - 2/N) * <FLE^2>``.
+  ``<FRE^2> = (1 - 2/N) * <FLE^2>``. With Gaussian FLE the sum of squared residuals is
+  ``FLE^2/3`` times a chi-square variable of ``3N - 6`` degrees of freedom (the 3N coordinates
+  less the 6 of the fitted pose; Sibson 1979), which gives the FRE that the FLE can explain
+  (``FreCheck``): a larger one means a wrong pairing, a moved marker or another error.
 
 When the FLE is anisotropic or differs between fiducials (a tracked stylus errs mostly across
 its shaft, and a patient reference more at fiducials far from it), eq. 46 fed the RMS FLE can be
@@ -22,6 +25,9 @@ COLUMNS of the eigenvector matrix ``numpy.linalg.eigh`` returns. Taking its rows
 the wrong axes for any configuration not aligned with the coordinate axes, and underestimates
 TRE on elongated layouts by a factor of up to ~2.7.
 """
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -165,3 +171,33 @@ def expected_fre_rms(n_fiducials: int, fle_rms_mm: float) -> float:
             f"n_fiducials must be an integer >= {MIN_FIDUCIALS}; got {n_fiducials}"
         )
     return float(np.sqrt(1.0 - 2.0 / n_fiducials) * _check_fle(fle_rms_mm))
+
+
+@dataclass(frozen=True)
+class FreCheck:
+    """Whether an observed FRE is more than an FLE of ``fle_rms_mm`` (isotropic, Gaussian) can
+    explain: it exceeds ``limit_mm(N)`` with probability ``false_alarm`` only.
+
+    ``fle_rms_mm`` defaults to a generous 2 mm (skin markers localised in CT and touched with a
+    tracked stylus), so that an FRE it cannot explain is an error and not bad luck; give the
+    FLE of your set-up when you know it.
+    """
+
+    fle_rms_mm: float = 2.0
+    false_alarm: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _check_fle(self.fle_rms_mm)
+        if not 0.0 < self.false_alarm < 1.0:
+            raise RegistrationError(f"false_alarm must be in (0, 1); got {self.false_alarm}")
+
+    def limit_mm(self, n_fiducials: int) -> float:
+        """The RMS FRE (mm) that ``n_fiducials`` exceed with probability ``false_alarm``:
+        ``FLE * sqrt(q / (3 N))`` with ``q`` the chi-square(3N - 6) quantile of 1 - false_alarm.
+        """
+        from scipy.stats import chi2  # scipy.stats costs ~0.3 s to import: only when used
+
+        expected_fre_rms(n_fiducials, self.fle_rms_mm)  # validates n_fiducials
+        dof = 3 * n_fiducials - 6
+        quantile = float(chi2.isf(self.false_alarm, dof))
+        return self.fle_rms_mm * math.sqrt(quantile / (3 * n_fiducials))

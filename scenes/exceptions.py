@@ -51,3 +51,7 @@ class SceneFormatError(SceneError):
 
 class FiducialDetectionError(SceneError):
     """Bead detection in a CT found nothing usable (no bright blob of the expected size)."""
+
+
+class CorruptMeshError(SceneError):
+    """A mesh file exists but cannot be read as a surface (truncated, corrupt, no triangles)."""

@@ -26,6 +26,8 @@ SCHEMA_URL = (
 RAS_FROM_LPS = np.array([-1.0, -1.0, 1.0])  # diagonal; its own inverse
 MM_PER_UNIT = {"mm": 1.0, "um": 1e-3}  # the coordinateUnits the schema allows (UCUM codes)
 FCSV_COLUMNS = ("id", "x", "y", "z", "ow", "ox", "oy", "oz", "vis", "sel", "lock", "label", "desc")
+# Slicer's control point states; only "defined" points have a position to use.
+POSITION_STATUSES = ("defined", "preview", "undefined", "missing")
 
 
 class CoordinateSystem(enum.Enum):
@@ -49,14 +51,20 @@ class MarkupKind(enum.Enum):
 
 @dataclass(frozen=True, eq=False)
 class Markups:
-    """Labelled points in LPS mm read from (or to write to) a markups file; ``descriptions`` are
-    the points' free-text descriptions (one per point, or empty for none)."""
+    """Labelled points in LPS mm read from (or to write to) a markups file.
+
+    ``descriptions`` are the points' free-text descriptions (one per point, or empty for none).
+    ``left_out`` lists the points a file holds without a usable position (Slicer's "undefined",
+    "preview" or "missing" control points), as "label (status)", so that whoever uses the points
+    can say which ones were not.
+    """
 
     labels: tuple[str, ...]
     points_mm: np.ndarray
     kind: MarkupKind = MarkupKind.POINTS
     name: str = ""
     descriptions: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         points = np.array(self.points_mm, dtype=np.float64, copy=True).reshape(-1, 3)
@@ -129,9 +137,38 @@ def _field(mapping: dict, key: str, where: str) -> object:
     return mapping[key]
 
 
+def _unique_keys(path: Path, pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object's fields, refusing a field given twice (JSON would keep the last silently)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        repeated = sorted({key for key, _ in pairs if [k for k, _ in pairs].count(key) > 1})
+        raise MarkupsError(f"{path}: the field {repeated[0]!r} appears twice in one object")
+    return document
+
+
+def _position(point: dict, where: str) -> list[float]:
+    position = _field(point, "position", where)
+    numbers = isinstance(position, list) and len(position) == 3
+    if not numbers or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in position
+    ):
+        raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r:.80}")
+    return [float(value) for value in position]
+
+
+def _label(point: dict, index: int, where: str) -> str:
+    label = point.get("label", f"P{index + 1}")
+    if not isinstance(label, str):
+        raise MarkupsError(f"{where}: label must be text; got {label!r:.60}")
+    return label
+
+
 def _read_json(path: Path, allow_non_points: bool) -> Markups:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(
+            path.read_text(encoding="utf-8"),
+            object_pairs_hook=lambda pairs: _unique_keys(path, pairs),
+        )
     except json.JSONDecodeError as error:
         raise MarkupsError(
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
@@ -164,7 +201,7 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
     code = units[0] if isinstance(units, list) and units else units  # [code, scheme, meaning]
     if not isinstance(code, str) or code not in MM_PER_UNIT:
         raise MarkupsError(f"{path}: coordinateUnits {units!r}; expected 'mm' or 'um'")
-    labels, points, descriptions = [], [], []
+    labels, points, descriptions, left_out = [], [], [], []
     control_points = _field(node, "controlPoints", f"{path} markups[0]")
     if not isinstance(control_points, list):
         raise MarkupsError(f"{path}: controlPoints must be a list; got {control_points!r:.60}")
@@ -172,17 +209,19 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
         where = f"{path} controlPoints[{index}]"
         if not isinstance(point, dict):
             raise MarkupsError(f"{where}: must be an object with a position; got {point!r:.60}")
-        if point.get("positionStatus", "defined") != "defined":
-            logger.info("%s: skipped, position %s", where, point["positionStatus"])
+        label = _label(point, index, where)
+        status = point.get("positionStatus", "defined")
+        if status not in POSITION_STATUSES:
+            raise MarkupsError(
+                f"{where} ({label}): positionStatus {status!r:.40}; expected one of "
+                f"{', '.join(POSITION_STATUSES)}"
+            )
+        if status != "defined":
+            logger.warning("%s: point %s left out: its position is %s", path, label, status)
+            left_out.append(f"{label} ({status})")
             continue
-        position = _field(point, "position", where)
-        if not (isinstance(position, list) and len(position) == 3):
-            raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}")
-        try:
-            points.append([float(value) for value in position])
-        except (TypeError, ValueError):
-            raise MarkupsError(f"{where}: position must be 3 numbers; got {position!r}") from None
-        labels.append(str(point.get("label", f"P{index + 1}")))
+        points.append(_position(point, where))
+        labels.append(label)
         descriptions.append(str(point.get("description", "")))
     array = _lps(np.array(points, dtype=np.float64).reshape(-1, 3), system) * MM_PER_UNIT[code]
     return Markups(
@@ -191,6 +230,7 @@ def _read_json(path: Path, allow_non_points: bool) -> Markups:
         kind,
         name=str(node.get("name", path.name)),
         descriptions=tuple(descriptions) if any(descriptions) else (),
+        left_out=tuple(left_out),
     )
 
 

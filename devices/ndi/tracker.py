@@ -9,11 +9,12 @@ does not know ``BX``); ``stop`` sends TSTOP, restores 9600 baud and closes the p
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping
 
+from devices.acquisition import RawFrame, RawPose, TrackerDevice
+from devices.clock import Clock
 from devices.exceptions import ConfigurationError, ProtocolError, TrackerError, TrackerTimeout
-from devices.frame import Frame, PoseStatus, ToolPose
+from devices.frame import carries_pose
 from devices.ndi.bx import parse_bx
 from devices.ndi.exceptions import NDICommandError
 from devices.ndi.framing import decode_reply
@@ -24,7 +25,6 @@ from devices.ndi.readings import TrackingReply
 from devices.ndi.status import HandleState, SystemStatus, pose_status
 from devices.ndi.tool_specs import AuroraSensor, PassiveTool, ToolSpec, parse_tool_specs
 from devices.ndi.tx import parse_tx
-from devices.source_base import TrackerSource
 from devices.tools import ToolDefinition
 
 logger = logging.getLogger(__name__)
@@ -35,17 +35,17 @@ MAX_INIT_ROUNDS = 8
 MAX_BAD_REPLIES = 3
 PRIORITY_BY_MAIN_TYPE = {1: "S", 3: "B"}  # reference: static, button box; others dynamic
 INVALID_COMMAND = 0x01
-NAVIGABLE = (PoseStatus.OK, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
 
 
-class NDITracker(TrackerSource):
+class NDITracker(TrackerDevice):
     """An NDI tracker on serial ``port`` tracking ``tools`` (name -> .rom / definition / port).
 
     ``baud_rate`` is agreed with COMM after INIT (9600 ... 921600, 1228739 where the platform
     allows); ``timeout_s`` bounds every reply. ``five_dof_tools`` names the Aurora sensors
     whose roll is undefined; ``system_status`` holds the system-status bits of the last frame
     (logged as a warning when they change to non-zero). A reply with a bad CRC or layout is
-    skipped with a warning, up to 3 in a row, then raised.
+    skipped with a warning, up to 3 in a row, then raised. Frames are stamped on ``clock`` at
+    arrival and filtered against the device's frame numbers (``TrackerDevice``).
     """
 
     def __init__(
@@ -54,6 +54,7 @@ class NDITracker(TrackerSource):
         tools: Mapping[str, str | os.PathLike | bytes | ToolDefinition | AuroraSensor],
         baud_rate: int = 921600,
         timeout_s: float = 1.0,
+        clock: Clock | None = None,
     ) -> None:
         if baud_rate not in BAUD_DIGITS:
             raise ConfigurationError(
@@ -62,7 +63,7 @@ class NDITracker(TrackerSource):
         if not math.isfinite(timeout_s) or timeout_s <= 0:
             raise ConfigurationError(f"timeout_s must be > 0 s; got {timeout_s}")
         self._specs: dict[str, ToolSpec] = parse_tool_specs(tools)
-        self.tools = tuple(self._specs)
+        super().__init__(tuple(self._specs), clock=clock)
         self.five_dof_tools = frozenset(
             name
             for name, spec in self._specs.items()
@@ -79,12 +80,13 @@ class NDITracker(TrackerSource):
         self._handles: dict[int, str] = {}
         self._tracking = False
 
-    # --- Tracker protocol -----------------------------------------------------------------------
+    def __str__(self) -> str:
+        return f"the NDI tracker on {self.port}"
 
-    def start(self) -> None:
+    # --- TrackerDevice --------------------------------------------------------------------------
+
+    def _open(self) -> None:
         """Open the port and bring the device into tracking mode with every tool enabled."""
-        if self._link is not None:
-            raise TrackerError(f"the NDI tracker on {self.port} is already started")
         self._handles = {}
         self._link = SerialLink(self.port, self.timeout_s)
         try:
@@ -103,13 +105,11 @@ class NDITracker(TrackerSource):
             raise
         logger.info("NDI tracker on %s tracking %s", self.port, ", ".join(self.tools))
 
-    def read(self, timeout: float | None = None) -> Frame:
-        """The next frame; ``timeout`` in seconds (default ``timeout_s``) for each reply."""
-        if self._link is None or not self._tracking:
-            raise TrackerError("the NDI tracker is not started: call start() first")
+    def _read_raw(self, timeout_s: float | None) -> RawFrame:
+        """One BX (or TX) frame; ``timeout_s`` (default ``timeout_s``) for each reply."""
         for attempt in range(1, MAX_BAD_REPLIES + 1):
             try:
-                reply = self._poll(timeout)
+                reply = self._poll(timeout_s)
                 break
             except ProtocolError as error:
                 if attempt == MAX_BAD_REPLIES:
@@ -119,9 +119,9 @@ class NDITracker(TrackerSource):
             self.system_status = SystemStatus(reply.system_status)
             if self.system_status:
                 logger.warning("NDI system status: %s", self.system_status)
-        return frame_from_reply(reply, self._handles, time.monotonic())
+        return raw_frame_from_reply(reply, self._handles)
 
-    def stop(self) -> None:
+    def _close(self) -> None:
         """Stop tracking, restore 9600 baud and close the port; safe on a vanished device."""
         if self._link is None:
             return
@@ -150,7 +150,7 @@ class NDITracker(TrackerSource):
         if self._link.baud_rate == baud_rate:
             return
         self._link.command("COMM", f"{BAUD_DIGITS[baud_rate]}0000")
-        time.sleep(COMM_SETTLE_S)
+        self.clock.sleep(COMM_SETTLE_S)
         self._link.set_baud_rate(baud_rate)
 
     def _api_revision(self) -> str:
@@ -251,25 +251,24 @@ class NDITracker(TrackerSource):
             self._link = None
 
 
-def frame_from_reply(reply: TrackingReply, names: Mapping[int, str], timestamp: float) -> Frame:
-    """The ``Frame`` of one BX/TX reply: a pose per named handle (``names``: handle -> tool).
+def raw_frame_from_reply(reply: TrackingReply, names: Mapping[int, str]) -> RawFrame:
+    """The ``RawFrame`` of one BX/TX reply: a pose per named handle (``names``: handle -> tool).
 
-    A named handle absent from the reply is MISSING; a pose is kept only when its status is OK
-    or PARTIALLY_OUT_OF_VOLUME (NaN matrix otherwise). ``frame_number`` is the device's, or -1
-    when every handle is disabled.
+    A named handle absent from the reply is left out (MISSING); a matrix is kept only when
+    the status carries a pose (``carries_pose``). ``frame_number`` is the device's, or -1 when
+    every handle is disabled. The device sends no time: the host stamps the frame at arrival.
     """
     readings = {reading.handle: reading for reading in reply.handles}
     poses = {}
     for handle, name in names.items():
         reading = readings.get(handle)
         if reading is None:
-            poses[name] = ToolPose.missing(name)
             continue
         status = pose_status(reading.state, reading.port_status)
-        if reading.state is HandleState.VALID and status in NAVIGABLE:
+        if reading.state is HandleState.VALID and carries_pose(status):
             matrix = rigid_from_quaternion(reading.quaternion, reading.translation_mm)
-            poses[name] = ToolPose(name, matrix, status, reading.error_rms_mm)
+            poses[name] = RawPose(matrix, status, reading.error_rms_mm)
         else:
-            poses[name] = ToolPose.missing(name, status)
+            poses[name] = RawPose(None, status)
     frame_number = reply.frame_number
-    return Frame(timestamp, -1 if frame_number is None else frame_number, poses)
+    return RawFrame(-1 if frame_number is None else frame_number, None, poses)

@@ -1,11 +1,21 @@
-"""``gestes fiducials detect CT --out FILE``: find the beads of a CT and write them as markups."""
+"""``gestes fiducials detect CT --out FILE``: find the beads of a CT and write them as markups.
+
+Beads are named ``B1``, ``B2``, ... in the order found; ``--names-from`` names each after the
+fiducial of a scene (or a markups file) it sits on, so that ``gestes register points`` can pair
+them with the scene's fiducials by label.
+"""
 
 import argparse
+import sys
 from pathlib import Path
 
 from scenes.fiducials import BeadDetectionSettings, detect_beads
-from scenes.markups import CoordinateSystem, Markups, write_markups
+from scenes.markups import CoordinateSystem, Markups, read_markups, write_markups
+from scenes.pairing import NearestNaming, name_after_nearest
+from scenes.phantoms import resolve_scene
 from scenes.volume import read_volume
+
+MARKUPS_SUFFIXES = (".mrk.json", ".json", ".fcsv")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +44,52 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument(
         "--ras", action="store_true", help="write RAS coordinates (default: LPS, as DICOM)"
     )
+    detect.add_argument(
+        "--names-from",
+        metavar="SCENE",
+        help="name each bead after the fiducial it sits on: a scene folder, builtin:NAME, or a "
+        "markups file, in the CT's frame",
+    )
+    detect.add_argument(
+        "--tolerance-mm",
+        type=float,
+        default=NearestNaming().tolerance_mm,
+        help="--names-from: largest distance between a bead and the fiducial it is named after",
+    )
     detect.set_defaults(run=run)
+
+
+def _known_fiducials(spec: str) -> Markups:
+    """The named fiducials of ``spec``: a markups file, or a scene's fiducials."""
+    if spec.lower().endswith(MARKUPS_SUFFIXES):
+        return read_markups(spec)
+    scene = resolve_scene(spec)
+    return Markups(scene.fiducial_labels, scene.fiducials_mm, name=scene.name)
+
+
+def _labels(args: argparse.Namespace, centres_mm) -> tuple[str, ...]:
+    """``B1``, ``B2``, ... or, with ``--names-from``, the matching fiducials' labels (beads with
+    no match keep their number, and say so on stderr)."""
+    numbered = tuple(f"B{index + 1}" for index in range(len(centres_mm)))
+    if args.names_from is None:
+        return numbered
+    known = _known_fiducials(args.names_from)
+    names = name_after_nearest(centres_mm, known, NearestNaming(args.tolerance_mm))
+    unmatched = [number for number, name in zip(numbered, names, strict=True) if name is None]
+    missing = sorted(set(known.labels) - set(names))
+    if unmatched:
+        print(
+            f"gestes fiducials: warning: {', '.join(unmatched)} within {args.tolerance_mm} mm of "
+            f"no fiducial of {args.names_from}: they keep their numbers",
+            file=sys.stderr,
+        )
+    if missing:
+        print(
+            f"gestes fiducials: warning: no bead found at {', '.join(missing)} of "
+            f"{args.names_from}",
+            file=sys.stderr,
+        )
+    return tuple(name or number for name, number in zip(names, numbered, strict=True))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     volume = read_volume(args.ct, args.series)
     beads = detect_beads(volume.image, settings)
-    labels = tuple(f"B{index + 1}" for index in range(len(beads.centres_mm)))
+    labels = _labels(args, beads.centres_mm)
     system = CoordinateSystem.RAS if args.ras else CoordinateSystem.LPS
     write_markups(Markups(labels, beads.centres_mm, name="beads"), args.out, system)
     print(f"{len(labels)} beads in {args.ct} ({beads.rejected} bright blobs rejected)")

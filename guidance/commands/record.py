@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from devices.recorder import record
-from devices.sources import SPEC_HELP, open_tracker
+from devices.sources import open_tracker, spec_help
 
 
 def _tool(text: str) -> tuple[str, str]:
@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "record", help="record a tracker (simulated, replayed or NDI) to a .igs.mha file"
     )
-    parser.add_argument("--tracker", required=True, help=f"tracker to record: {SPEC_HELP}")
+    parser.add_argument("--tracker", required=True, help=f"tracker to record: {spec_help()}")
     parser.add_argument("--out", required=True, type=Path, help="output file (.igs.mha)")
     parser.add_argument(
         "--duration",

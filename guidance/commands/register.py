@@ -1,8 +1,9 @@
 """``gestes register points|surface``: register a student's own data and print the result as JSON.
 
-``points FIXED MOVING``: paired-point registration of two markups files (matched by label when
-they share at least 3 labels, else by order), with the FRE, per-point residuals and, given
-``--targets FILE --fle MM``, the TRE predicted at each target (Fitzpatrick 1998).
+``points FIXED MOVING``: paired-point registration of two markups files (paired by label, or by
+their order in the files with ``--pair-by order``), with the FRE, per-point residuals and, given
+``--targets FILE --fle MM``, the TRE predicted at each target (Fitzpatrick 1998). An FRE larger
+than the FLE can explain (``registration.tre.FreCheck``) is a warning in the JSON and on stderr.
 
 ``surface SURFACE POINTS``: ICP of digitised points (a markups file, or the stylus tips of a PLUS
 recording) to a mesh (``.vtk``/``.vtp``/``.stl``/``.ply``) or to the ``--threshold HU``
@@ -11,24 +12,25 @@ surface of a CT, starting from ``--init FILE`` (a 4x4 as JSON ``fixed_from_movin
 
 import argparse
 import json
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import numpy as np
-import pyvista as pv
 
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError
+from registration.icp import MIN_POINTS as ICP_MIN_POINTS
 from registration.icp import IcpMethod, IcpSettings, SurfaceRegistration
 from registration.paired_point import register_paired_points
 from registration.transforms import RECORDED_ORTHONORMAL_TOL, apply_transform, as_rigid
-from registration.tre import predict_tre_rms
-from scenes.markups import Markups, read_markups
+from registration.tre import FreCheck, predict_tre_rms
+from scenes.markups import read_markups
+from scenes.mesh_file import MESH_SUFFIXES, is_mesh_file, read_mesh
+from scenes.pairing import PairBy, PairedPoints, pair_markups
 from scenes.surface import extract_surface, mesh_arrays
 from scenes.volume import load_volume
 
-MESH_SUFFIXES = (".vtk", ".vtp", ".stl", ".ply", ".obj")
 RECORDING_SUFFIXES = (".mha", ".mhd")
 
 
@@ -42,7 +44,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     points.add_argument("fixed", type=Path, help="markups in the fixed frame (e.g. CT beads)")
     points.add_argument("moving", type=Path, help="the same points in the moving frame")
     points.add_argument("--targets", type=Path, help="markups of targets (fixed frame) for TRE")
-    points.add_argument("--fle", type=float, help="RMS fiducial localisation error (mm)")
+    points.add_argument(
+        "--fle",
+        type=float,
+        help="RMS fiducial localisation error (mm), for the predicted TRE and to judge the FRE "
+        f"(default for that: {FreCheck().fle_rms_mm} mm)",
+    )
+    points.add_argument(
+        "--pair-by",
+        choices=[way.value for way in PairBy],
+        default=PairBy.LABEL.value,
+        help="pair the points by label (default), or by their order in the two files (only if "
+        "both list the same points in the same order)",
+    )
     points.set_defaults(run=run_points)
     surface = actions.add_parser(
         "surface", help="ICP of digitised points to a surface mesh or CT (JSON to stdout)"
@@ -63,47 +77,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     surface.set_defaults(run=run_surface)
 
 
-@dataclass(frozen=True)
-class _Pairs:
-    """Matched rows of two markups files: ``by_label`` False when paired by order."""
-
-    labels: tuple[str, ...]
-    fixed_mm: np.ndarray
-    moving_mm: np.ndarray
-    by_label: bool
-
-
-def _paired(fixed: Markups, moving: Markups) -> _Pairs:
-    """Pair by label when both files have unique labels and share at least 3, else by order."""
-    unique = len(set(fixed.labels)) == len(fixed.labels) and len(set(moving.labels)) == len(
-        moving.labels
-    )
-    shared = [label for label in fixed.labels if label in set(moving.labels)]
-    if unique and len(shared) >= 3:
-        fixed_rows = [fixed.labels.index(label) for label in shared]
-        moving_rows = [moving.labels.index(label) for label in shared]
-        return _Pairs(
-            tuple(shared), fixed.points_mm[fixed_rows], moving.points_mm[moving_rows], True
+def _points_warnings(pairs: PairedPoints, fre_mm: float, check: FreCheck) -> list[str]:
+    """What the user must know before trusting the registration: points left out, and an FRE
+    larger than the FLE explains."""
+    warnings = []
+    if pairs.unpaired_fixed or pairs.unpaired_moving:
+        warnings.append(
+            f"left out, no partner with the same label: fixed {list(pairs.unpaired_fixed)}, "
+            f"moving {list(pairs.unpaired_moving)}"
         )
-    if len(fixed.labels) != len(moving.labels):
-        raise GuidanceError(
-            f"cannot pair the points: fewer than 3 shared labels, and {len(fixed.labels)} fixed "
-            f"vs {len(moving.labels)} moving points to pair by order"
+    limit = check.limit_mm(len(pairs.labels))
+    if fre_mm > limit:
+        cause = (
+            "the points were paired by order: check that both files list them in the same order"
+            if pairs.by is PairBy.ORDER
+            else "check that each label names the same point in both files"
         )
-    return _Pairs(fixed.labels, fixed.points_mm, moving.points_mm, False)
+        warnings.append(
+            f"FRE {fre_mm:.2f} mm is more than an FLE of {check.fle_rms_mm:g} mm explains "
+            f"(at most {limit:.2f} mm for {len(pairs.labels)} points): {cause}, and that no "
+            "marker moved; do not navigate with this registration"
+        )
+    return warnings
 
 
 def run_points(args: argparse.Namespace) -> int:
-    """Paired-point registration; prints JSON."""
+    """Paired-point registration; prints JSON (and its warnings on stderr)."""
     if args.targets is not None and args.fle is None:
         raise GuidanceError("--targets needs --fle MM (the RMS fiducial localisation error)")
-    pairs = _paired(read_markups(args.fixed), read_markups(args.moving))
+    fixed, moving = read_markups(args.fixed), read_markups(args.moving)
+    pairs = pair_markups(
+        fixed,
+        moving,
+        PairBy(args.pair_by),
+        described_as=(f"the markups file {args.fixed}", f"the markups file {args.moving}"),
+    )
     result = register_paired_points(pairs.fixed_mm, pairs.moving_mm)
+    check = FreCheck() if args.fle is None else FreCheck(fle_rms_mm=args.fle)
+    warnings = [
+        f"{path}: left out, no position: {', '.join(markups.left_out)}"
+        for path, markups in ((args.fixed, fixed), (args.moving, moving))
+        if markups.left_out
+    ]
+    warnings += _points_warnings(pairs, result.fre_rms_mm, check)
     report = {
         "fixed_from_moving": result.fixed_from_moving.tolist(),
         "fre_rms": result.fre_rms_mm,
+        "fre_limit": check.limit_mm(len(pairs.labels)),
         "residuals": dict(zip(pairs.labels, result.residuals_mm.tolist(), strict=True)),
-        "paired_by": "label" if pairs.by_label else "order",
+        "paired_by": pairs.by.value,
+        "warnings": warnings,
         "units": "mm",
     }
     if args.targets is not None:
@@ -112,23 +135,17 @@ def run_points(args: argparse.Namespace) -> int:
         report["predicted_tre"] = dict(zip(targets.labels, tre.tolist(), strict=True))
         report["fle"] = args.fle
     print(json.dumps(report, indent=2))
+    for warning in warnings:
+        print(f"gestes register points: warning: {warning}", file=sys.stderr)
     return 0
-
-
-def _read_mesh(path: Path) -> pv.PolyData:
-    mesh = pv.read(path)
-    if not isinstance(mesh, pv.PolyData):
-        mesh = mesh.extract_surface()
-    return mesh.triangulate()
 
 
 def _surface(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices, outward unit normals and triangles of the SURFACE argument."""
-    is_mesh = any(str(args.surface).lower().endswith(suffix) for suffix in MESH_SUFFIXES)
-    if is_mesh:
+    if is_mesh_file(args.surface):
         if args.threshold is not None:
             raise GuidanceError(f"{args.surface} is a mesh: --threshold is for CT volumes only")
-        mesh = _read_mesh(args.surface)
+        mesh = read_mesh(args.surface)
     else:
         if args.threshold is None:
             raise GuidanceError(
@@ -156,18 +173,27 @@ def _digitised(args: argparse.Namespace) -> np.ndarray:
 
 
 def _initial(path: Path | None) -> np.ndarray | None:
+    """The ``--init`` transform: JSON (``fixed_from_moving``, as ``register points`` prints it,
+    or a bare 4x4 list) or text (4 lines of 4 numbers)."""
     if path is None:
         return None
-    text = path.read_text(encoding="utf-8")
+    expected = "expected JSON with 'fixed_from_moving' (a 4x4 list) or 4 lines of 4 numbers"
     try:
-        matrix = np.array(json.loads(text)["fixed_from_moving"], dtype=np.float64)
-    except (json.JSONDecodeError, KeyError, TypeError):
-        try:
-            matrix = np.loadtxt(path, dtype=np.float64)
-        except ValueError as error:
-            raise GuidanceError(
-                f"{path}: expected JSON with 'fixed_from_moving' or a 4x4 text matrix ({error})"
-            ) from error
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GuidanceError(f"{path}: not a text file; {expected}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        rows = [line.split() for line in text.splitlines() if line.strip()]
+    else:
+        rows = document.get("fixed_from_moving") if isinstance(document, dict) else document
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GuidanceError(f"{path}: not a matrix of numbers; {expected}") from None
+    if matrix.shape != (4, 4):
+        raise GuidanceError(f"{path}: a matrix of shape {matrix.shape}; {expected}")
     return as_rigid(matrix, f"{path}", tol=RECORDED_ORTHONORMAL_TOL)
 
 
@@ -175,6 +201,11 @@ def run_surface(args: argparse.Namespace) -> int:
     """Surface ICP; prints JSON."""
     vertices, normals, triangles = _surface(args)
     points = _digitised(args)
+    if len(points) < ICP_MIN_POINTS:
+        raise GuidanceError(
+            f"{args.points} gives {len(points)} digitised points; a surface registration needs "
+            f"at least {ICP_MIN_POINTS}"
+        )
     registration = SurfaceRegistration.from_mesh(
         vertices, normals, triangles, IcpSettings(method=IcpMethod(args.method))
     )

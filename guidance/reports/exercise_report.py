@@ -21,7 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from guidance.exceptions import ReportError
-from guidance.reports.meanings import column_title, meaning_of, unit_of
+from guidance.reports.meanings import TARGET_MEANINGS, column_title, meaning_of, unit_of
 from guidance.reports.page import Figure, Page, Paragraph, Section, Table, Warnings, write_page
 from guidance.reports.plots import residual_bars
 from guidance.reports.tre_map import FleModel, tre_map_png
@@ -121,12 +121,24 @@ def _fiducials_section(fiducials: list[Mapping], score: Mapping) -> Section:
             "bars are more than twice the FRE."
         )
         blocks.append(Figure(png, caption, "bar chart of each fiducial's residual, in mm"))
-    rows = tuple(
-        (label, residual, "yes" if u else "no: a validation point, its error is a TRE")
-        for label, residual, u in zip(labels, residuals, used, strict=True)
-    )
-    blocks.append(Table(("fiducial", "residual (mm)", "used for registration"), rows))
+    validated = [_number(f.get("measured_tre_mm")) for f in fiducials]
+    roles = [_fiducial_role(f) for f in fiducials]
+    if any(v is not None for v in validated):
+        columns = ("fiducial", "role", "residual (mm)", "error measured here (mm)")
+        rows = tuple(zip(labels, roles, residuals, validated, strict=True))
+    else:
+        columns = ("fiducial", "role", "residual (mm)")
+        rows = tuple(zip(labels, roles, residuals, strict=True))
+    blocks.append(Table(columns, rows))
     return Section("Fiducials", tuple(blocks), anchor="fiducials")
+
+
+def _fiducial_role(fiducial: Mapping) -> str:
+    if fiducial.get("captured") is False:
+        return "not captured"
+    if fiducial.get("used", True):
+        return "registered"
+    return "validation point (not registered: its error is a TRE)"
 
 
 def _targets_section(targets: list[Mapping]) -> Section:
@@ -140,15 +152,15 @@ def _targets_section(targets: list[Mapping]) -> Section:
             if key not in ("label", "ct_mm") and not isinstance(value, list | dict)
         )
     )
-    columns = ("target", *(column_title(field) for field in fields))
+    columns = ("target", *(column_title(field, TARGET_MEANINGS) for field in fields))
     rows = tuple(
         (str(target.get("label", "")), *(_number(target.get(field)) for field in fields))
         for target in targets
     )
     explained = [
-        f"{column_title(field)}: {meaning.sentence}"
+        f"{column_title(field, TARGET_MEANINGS)}: {meaning.sentence}"
         for field in fields
-        if (meaning := meaning_of(field)) is not None
+        if (meaning := meaning_of(field, TARGET_MEANINGS)) is not None
     ]
     blocks = [Table(columns, rows), *(Paragraph(text) for text in explained)]
     return Section("Targets", tuple(blocks), anchor="targets")
@@ -221,7 +233,7 @@ def _errors_simulated_section(report: Mapping) -> Section:
         return Section("Errors simulated", ())
     rows = tuple(
         (
-            str(s.get("source", "")),
+            str(s.get("source", "")).replace("_", " "),
             "on" if s.get("enabled", True) else "off",
             str(s.get("magnitude", "")),
             str(s.get("reference", "")),

@@ -55,16 +55,34 @@ MEANINGS: dict[str, Meaning] = {
         "The distance from the stylus' marker frame to the computed tip, which every later "
         "exercise uses to know where the tip is.",
     ),
+    "tip_x_mm": Meaning("tip offset, x", "The computed tip along the stylus frame's x axis."),
+    "tip_y_mm": Meaning("tip offset, y", "The computed tip along the stylus frame's y axis."),
+    "tip_z_mm": Meaning("tip offset, z", "The computed tip along the stylus frame's z axis."),
     "tip_error_mm": Meaning(
         "tip error (vs truth)",
         "How far the computed tip is from the true tip (known only in simulation): this error "
         "moves every point you will digitise with this stylus.",
+    ),
+    "frames_used": Meaning(
+        "frames used",
+        "How many tracked poses the calibration kept; the others were rejected as outliers "
+        "(the tip slipped out of the divot, or a marker was hidden).",
+    ),
+    "outlier_fraction": Meaning(
+        "outlier fraction",
+        "The share of the pivoting poses rejected as outliers; a large share means the tip "
+        "left the divot often.",
     ),
     # Registration (fiducials and surface).
     "fre_rms_mm": Meaning(
         "FRE (RMS)",
         "Fiducial registration error: how well the touched fiducials agree with the CT ones "
         "after registration. It says little about the error at the target (TRE).",
+    ),
+    "n_points": Meaning(
+        "points registered",
+        "How many touched points the registration used; more points, spread around the "
+        "target, give a smaller and steadier error.",
     ),
     "fle_from_fre_mm": Meaning(
         "FLE implied by the FRE",
@@ -77,19 +95,19 @@ MEANINGS: dict[str, Meaning] = {
         "points to a fiducial touched in the wrong place or mislabelled.",
     ),
     "predicted_tre_rms_mm": Meaning(
-        "predicted TRE (RMS)",
-        "The error expected at the target from the fiducials' layout and localisation error "
-        "(Fitzpatrick 1998): small when the fiducials surround the target.",
+        "predicted TRE, worst target",
+        "The largest error expected at any target from the fiducials' layout and the FLE "
+        "implied by the FRE (Fitzpatrick 1998): small when the fiducials surround the targets.",
     ),
     "validation_tre_rms_mm": Meaning(
-        "measured TRE at validation points",
-        "The registration's error measured at points that were not used to compute it: the "
+        "measured TRE at validation points (RMS)",
+        "The registration's error measured at fiducials that were not used to compute it: the "
         "honest check of how well navigation will match the CT.",
     ),
     "registration_error_mm": Meaning(
-        "registration error at the target (vs truth)",
-        "How far the registered CT is from the true one at the target (known only in "
-        "simulation): the TRE this run actually had.",
+        "true TRE, worst target",
+        "How far the registered CT is from the true one at the worst target (known only in "
+        "simulation): the error this run really had; compare it with the prediction.",
     ),
     "surface_rms_mm": Meaning(
         "surface distance (RMS)",
@@ -100,11 +118,6 @@ MEANINGS: dict[str, Meaning] = {
         "inlier fraction",
         "The share of swept points close enough to the surface to be trusted by ICP; a low "
         "value means many points were off the surface or the start was poor.",
-    ),
-    "n_points": Meaning(
-        "points used",
-        "How many points the registration used; more points, well spread, give a steadier "
-        "registration.",
     ),
     # Targeting.
     "tip_to_target_mm": Meaning(
@@ -134,27 +147,36 @@ MEANINGS: dict[str, Meaning] = {
         "time",
         "How long the approach took, from the first movement to the final position.",
     ),
-    # Columns of the per-target table.
-    "measured_tre_mm": Meaning(
-        "measured TRE",
-        "The registration's error at this target, measured against the truth (simulation) or "
-        "against a validation point.",
+}
+
+# The columns of the per-target table (one value per target, where the score has one number).
+TARGET_MEANINGS: dict[str, Meaning] = {
+    "predicted_tre_rms_mm": Meaning(
+        "predicted TRE (RMS)",
+        "The error expected at this target from the fiducials' layout and the FLE implied by "
+        "the FRE (Fitzpatrick 1998, eq. 46).",
     ),
-    "residual_mm": Meaning(
-        "residual",
-        "The distance between a fiducial touched and its CT position after registration.",
+    "predicted_tre_from_scatter_mm": Meaning(
+        "predicted TRE from the capture scatter",
+        "The same prediction from how much the tip shook while each fiducial was captured; it "
+        "misses every error that does not shake (calibration, CT, placement), so it is smaller.",
+    ),
+    "registration_error_mm": Meaning(
+        "true TRE",
+        "The registration's real error at this target (known only in simulation).",
     ),
 }
 
 
-def meaning_of(field: str) -> Meaning | None:
-    """The meaning of a report field, or None when nobody has written it yet."""
-    return MEANINGS.get(field)
+def meaning_of(field: str, table: dict[str, Meaning] = MEANINGS) -> Meaning | None:
+    """The meaning of a score field (or of a column of ``table``), or None when nobody has
+    written it yet."""
+    return table.get(field)
 
 
-def column_title(field: str) -> str:
+def column_title(field: str, table: dict[str, Meaning] = MEANINGS) -> str:
     """A table header for a field: its short name and unit, e.g. "FRE (RMS) (mm)"."""
-    meaning = meaning_of(field)
+    meaning = meaning_of(field, table)
     bare, unit = _split_unit(field)
     name = meaning.name if meaning else bare.replace("_", " ")
     return f"{name} ({unit})" if unit else name

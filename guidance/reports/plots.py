@@ -21,10 +21,11 @@ ALERT_COLOUR = "#c62828"
 
 
 def png_bytes(figure: Figure) -> bytes:
-    """The figure as PNG bytes (tight bounding box; no timestamp, so the bytes are repeatable)."""
+    """The figure as PNG bytes, laid out by matplotlib's constrained layout (no timestamp in the
+    file, so the same figure gives the same bytes)."""
     figure.set_layout_engine("constrained")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
@@ -155,6 +156,7 @@ def tre_against_fiducials(
             xs = np.unique(counts[chosen])
             rms = [np.sqrt(np.nanmean(values[chosen & (counts == x)] ** 2)) for x in xs]
             axes.plot(xs, rms, style, color=colour, label=label)
+    axes.set_xticks(np.unique(counts))
     axes.set_xlabel("number of fiducials")
     axes.set_ylabel("TRE, RMS (mm)")
     axes.set_ylim(bottom=0.0)

@@ -1,13 +1,14 @@
 """ReplayTracker: frames as recorded, timing by original timestamps and speed, looping."""
 
-import time
+import logging
 
 import numpy as np
 import pytest
 
+from devices.clock import FakeClock
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import Frame, PoseStatus, ToolPose
-from devices.replay import ReplayTracker
+from devices.replay import FALLBACK_FRAME_INTERVAL_S, MAX_PAUSE_S, ReplayTracker
 from devices.sequence_file import TrackingSequence, write_sequence
 from registration.transforms import make_rigid
 from tests.shared_data import SHARED_DATA
@@ -79,32 +80,43 @@ def test_looping_keeps_time_and_frame_numbers_increasing():
     )
 
 
+def played_at(tracker, clock):
+    """(clock time, frame) of every frame of ``tracker``, read as fast as it allows."""
+    with tracker:
+        return [(clock.now(), frame) for frame in tracker]
+
+
 def test_real_time_follows_the_original_timestamps():
-    begin = time.monotonic()
-    frames = play(ReplayTracker(evenly_timed(11, 0.02), speed=1.0))
-    elapsed = time.monotonic() - begin
-    assert len(frames) == 11
-    # Never early; the upper bound only says it is not grossly late (loaded CI machines).
-    assert 0.2 <= elapsed < 2.0
+    clock = FakeClock(50.0)
+    played = played_at(ReplayTracker(evenly_timed(11, 0.25), speed=1.0, clock=clock), clock)
+    assert [at for at, _ in played] == [50.0 + 0.25 * k for k in range(11)]
+    # The frames carry the recorded times, not the clock's.
+    assert [frame.timestamp for _, frame in played] == [10.0 + 0.25 * k for k in range(11)]
 
 
 def test_speed_factor_scales_the_timing():
-    begin = time.monotonic()
-    play(ReplayTracker(evenly_timed(11, 0.08), speed=4.0))
-    elapsed = time.monotonic() - begin
-    # 0.8 s of recording at 4x: 0.2 s (it would be 0.8 s at 1x).
-    assert 0.2 <= elapsed < 0.6
+    clock = FakeClock()
+    played = played_at(ReplayTracker(evenly_timed(5, 0.5), speed=4.0, clock=clock), clock)
+    assert [at for at, _ in played] == [0.0, 0.125, 0.25, 0.375, 0.5]
 
 
-def test_read_times_out_before_a_late_frame():
-    tracker = ReplayTracker(evenly_timed(2, 2.0), speed=1.0)
+def test_as_fast_as_possible_never_waits():
+    clock = FakeClock()
+    played = played_at(ReplayTracker(evenly_timed(5, 0.5), speed=None, clock=clock), clock)
+    assert [at for at, _ in played] == [0.0] * 5
+
+
+def test_read_times_out_before_a_late_frame_and_delivers_it_later():
+    clock = FakeClock()
+    tracker = ReplayTracker(evenly_timed(2, 2.0), speed=1.0, clock=clock)
     with tracker:
         tracker.read()
-        begin = time.monotonic()
         with pytest.raises(TrackerTimeout):
-            tracker.read(timeout=0.05)
-        # The next frame is 2 s away: returning well before it shows the timeout acted.
-        assert time.monotonic() - begin < 1.0
+            tracker.read(timeout=0.5)
+        assert clock.now() == 0.5  # it waited the timeout, not the 2 s
+        frame = tracker.read()
+        assert clock.now() == 2.0
+        assert frame.frame_number == 101  # the late frame was not skipped
 
 
 def test_restart_rewinds():
@@ -135,3 +147,61 @@ def test_replayed_poses_cannot_be_changed_by_a_reader():
         frame.poses["stylus"] = None
     with pytest.raises(ValueError, match="read-only"):
         frame.poses["stylus"].tracker_from_tool[0, 0] = 2.0
+
+
+def timed(timestamps_s):
+    """A one-tool recording with these timestamps (frame numbers 0, 1, ...)."""
+    pose = ToolPose("stylus", make_rigid(np.eye(3), [0.0, 0.0, 0.0]), PoseStatus.OK)
+    frames = [Frame(t, k, {"stylus": pose}) for k, t in enumerate(timestamps_s)]
+    return TrackingSequence.from_frames(frames, ["stylus"])
+
+
+def test_a_huge_jump_in_time_is_waited_only_up_to_the_pause_cap(caplog):
+    clock = FakeClock()
+    with caplog.at_level(logging.WARNING, "devices.replay"):
+        tracker = ReplayTracker(timed([0.0, 1e8, 1e8 + 0.5]), speed=1.0, clock=clock)
+    assert "1 pauses longer than 2 s (the longest, 1e+08 s, before frame 1)" in caplog.text
+    played = played_at(tracker, clock)
+    assert [at for at, _ in played] == [0.0, MAX_PAUSE_S, MAX_PAUSE_S + 0.5]
+    assert [frame.timestamp for _, frame in played] == [0.0, 1e8, 1e8 + 0.5]
+
+
+def test_a_timestamp_of_1e12_neither_overflows_nor_stalls():
+    # time.sleep(1e12) raises OverflowError: the cap keeps every wait short.
+    clock = FakeClock()
+    played = played_at(ReplayTracker(timed([1.0, 1e12]), speed=1.0, clock=clock), clock)
+    assert [at for at, _ in played] == [0.0, MAX_PAUSE_S]
+
+
+def test_timestamps_running_backwards_are_reported_and_not_waited(caplog):
+    clock = FakeClock()
+    with caplog.at_level(logging.WARNING, "devices.replay"):
+        tracker = ReplayTracker(timed([0.0, 1.0, 0.5, 1.5]), speed=1.0, clock=clock)
+    assert "timestamps run backwards 1 times (first at frame 2: 0.500000 s after 1.000000 s)" in (
+        caplog.text
+    )
+    assert [at for at, _ in played_at(tracker, clock)] == [0.0, 1.0, 1.0, 2.0]
+
+
+def test_a_regular_recording_raises_no_timing_warning(caplog):
+    with caplog.at_level(logging.WARNING, "devices.replay"):
+        ReplayTracker(evenly_timed(20, 0.25))
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("timestamps", [[4.0], [4.0, 4.0, 4.0]])
+def test_looping_a_recording_without_a_frame_rate_does_not_spin(timestamps):
+    clock = FakeClock()
+    tracker = ReplayTracker(timed(timestamps), speed=1.0, loop=True, clock=clock)
+    frames = []
+    with tracker:
+        for _ in range(3 * len(timestamps)):
+            frame = tracker.read()
+            frames.append((clock.now(), frame))
+    # Each lap lasts one frame interval of a 60 Hz tracker: time moves, frames come paced.
+    laps = [at for at, _ in frames[:: len(timestamps)]]
+    np.testing.assert_allclose(np.diff(laps), FALLBACK_FRAME_INTERVAL_S)
+    stamps = [frame.timestamp for _, frame in frames[:: len(timestamps)]]
+    np.testing.assert_allclose(np.diff(stamps), FALLBACK_FRAME_INTERVAL_S)
+    numbers = [frame.frame_number for _, frame in frames]
+    assert numbers == sorted(numbers)

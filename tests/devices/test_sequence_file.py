@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devices.exceptions import RecordingError
-from devices.frame import Frame, PoseStatus, ToolPose
+from devices.exceptions import ConfigurationError, RecordingError
+from devices.frame import Frame, PoseStatus, ToolPose, match_tool
 from devices.sequence_file import (
     SequenceWriter,
     TrackingSequence,
@@ -125,8 +125,34 @@ def test_our_tool_names_round_trip_through_plus_names(tool):
     assert tool_from_plus(tool_to_plus(tool)) == tool
 
 
-@pytest.mark.parametrize("bad", ["Stylus", "needle tip", "2nd", "needle_2", "a_b", ""])
-def test_rejects_tool_names_plus_cannot_round_trip(bad):
+@settings(deadline=None)
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,6}(_[A-Za-z0-9]{1,6}){0,2}", fullmatch=True))
+def test_any_writable_tool_name_comes_back_as_the_same_tool(tool):
+    # As the user wrote it (``Pointer``, ``a_b``, ``NDITool``): back up to case and '_', which
+    # is how every tool name is matched (devices.frame.match_tool).
+    assert match_tool(tool, [tool_from_plus(tool_to_plus(tool))]) == tool_from_plus(
+        tool_to_plus(tool)
+    )
+
+
+def test_a_recording_of_a_capitalised_tool_is_found_by_the_name_it_was_recorded_with(tmp_path):
+    path = tmp_path / "p.igs.mha"
+    pose = ToolPose("Pointer", make_rigid(np.eye(3), [1.0, 2.0, 3.0]), PoseStatus.OK)
+    write_sequence(path, [Frame(0.0, 0, {"Pointer": pose})], ["Pointer"])
+    sequence = read_sequence(path)
+    assert sequence.tools == ("pointer",)
+    np.testing.assert_array_equal(sequence.poses_of("Pointer")[0], pose.tracker_from_tool)
+    with pytest.raises(ConfigurationError, match=r"no tool 'stylus' in the recording; .*'pointer'"):
+        sequence.poses_of("stylus")
+
+
+def test_two_tools_plus_would_name_alike_are_refused(tmp_path):
+    with pytest.raises(RecordingError, match="would share a name"):
+        SequenceWriter(tmp_path / "x.igs.mha", ["needle_tip", "NeedleTip"])
+
+
+@pytest.mark.parametrize("bad", ["needle tip", "2nd", "needle__tip", "_stylus", "tool-1", ""])
+def test_rejects_tool_names_a_plus_field_cannot_hold(bad):
     with pytest.raises(RecordingError, match="cannot be written"):
         tool_to_plus(bad)
 
@@ -338,7 +364,11 @@ def test_reads_poses_relative_to_another_reference_frame():
     )
     sequence = parse_sequence(data, reference_frame="Reference")
     assert sequence.tools == ("stylus",)
-    assert sequence.tracker_from_tool[0, 0, 0, 3] == 5.0
+    assert sequence.reference_frame == "Reference"
+    assert sequence.reference_from_tool[0, 0, 0, 3] == 5.0
+    # The poses are reference_from_tool: calling them tracker_from_tool is an error.
+    with pytest.raises(RecordingError, match="relative to 'Reference'"):
+        _ = sequence.tracker_from_tool
 
 
 def test_rejects_a_pose_status_that_contradicts_the_transform_status():
@@ -506,7 +536,7 @@ def test_reads_the_nrrd_variant_and_ignores_its_pixels():
     assert not sequence.recovered
     assert sequence.tools == ("stylus",)
     np.testing.assert_allclose(sequence.timestamps_s, [3.114, 3.214])
-    assert sequence.tracker_from_tool[0, 0, 2, 3] == 5.645
+    assert sequence.reference_from_tool[0, 0, 2, 3] == 5.645
     assert sequence.statuses[1, 0] is PoseStatus.MISSING
 
 

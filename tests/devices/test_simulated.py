@@ -1,13 +1,12 @@
 """SimulatedTracker: timing, noise statistics against theory, loss events, EM mode, determinism."""
 
-import itertools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from devices.clock import FakeClock
 from devices.exceptions import ConfigurationError, StreamEnded, TrackerError, TrackerTimeout
 from devices.frame import PoseStatus
 from devices.noise import CameraView, EMNoise, MetalObject, OpticalNoise, TrackingEvents
@@ -36,9 +35,16 @@ class StaticMotion:
         return self.poses
 
 
-def stylus_tracker(noise=OpticalNoise(), duration_s=10.0, rate_hz=60.0, seed=0, realtime=False):  # noqa: B008
+def stylus_tracker(
+    noise=OpticalNoise(),  # noqa: B008
+    duration_s=10.0,
+    rate_hz=60.0,
+    seed=0,
+    realtime=False,
+    clock=None,
+):
     motion = StaticMotion({"stylus": STYLUS_POSE}, duration_s)
-    return SimulatedTracker(motion, {"stylus": STYLUS}, noise, rate_hz, seed, realtime)
+    return SimulatedTracker(motion, {"stylus": STYLUS}, noise, rate_hz, seed, realtime, clock)
 
 
 def stylus_frames(tracker):
@@ -234,28 +240,40 @@ def test_metal_pushes_em_poses_away_and_raises_the_reported_error():
     assert near[0].poses["stylus"].error_rms > far[0].poses["stylus"].error_rms
 
 
-def test_realtime_paces_frames_with_the_monotonic_clock():
-    tracker = stylus_tracker(duration_s=0.25, rate_hz=40.0, realtime=True)
-    begin = time.monotonic()
-    frames = stylus_frames(tracker)
-    elapsed = time.monotonic() - begin
-    # Never early; the upper bound only says it is not grossly late (loaded CI machines).
-    assert 0.25 <= elapsed < 3.0
-    stamps = [f.timestamp for f in frames]
-    assert all(b > a for a, b in itertools.pairwise(stamps))
-    assert stamps[0] >= begin
-    assert frames[-1].frame_number == 10
+def test_realtime_paces_samples_on_the_clock():
+    clock = FakeClock(7.0)
+    tracker = stylus_tracker(duration_s=0.25, rate_hz=40.0, realtime=True, clock=clock)
+    read_at = []
+    with tracker:
+        for frame in tracker:
+            read_at.append((clock.now(), frame))
+    # Sample k is due k / 40 s after start, and is stamped with its simulated time k / 40 s.
+    np.testing.assert_allclose([at for at, _ in read_at], 7.0 + np.arange(11) / 40.0, atol=1e-12)
+    assert [f.frame_number for _, f in read_at] == list(range(11))
+    assert [f.timestamp for _, f in read_at] == [k / 40.0 for k in range(11)]
+    assert [f.unfiltered_timestamp for _, f in read_at] == [k / 40.0 for k in range(11)]
+
+
+def test_realtime_reader_that_falls_behind_gets_the_newest_sample():
+    clock = FakeClock()
+    with stylus_tracker(rate_hz=40.0, realtime=True, clock=clock) as tracker:
+        assert tracker.read().frame_number == 0
+        clock.advance(0.2)  # the reader was busy for 8 periods
+        assert tracker.read().frame_number == 8
+        assert tracker.read().frame_number == 9
+        assert clock.now() == pytest.approx(9 / 40.0)
 
 
 def test_realtime_read_times_out_before_the_next_frame():
-    tracker = stylus_tracker(rate_hz=1.0, realtime=True)
+    clock = FakeClock()
+    tracker = stylus_tracker(rate_hz=1.0, realtime=True, clock=clock)
     with tracker:
         tracker.read()
-        begin = time.monotonic()
         with pytest.raises(TrackerTimeout):
             tracker.read(timeout=0.05)
-        # The next frame is 1 s away: returning well before it shows the timeout acted.
-        assert time.monotonic() - begin < 0.7
+        assert clock.now() == 0.05  # waited the timeout, not the second
+        assert tracker.read().frame_number == 1
+        assert clock.now() == 1.0
 
 
 def test_rejects_zero_rate():

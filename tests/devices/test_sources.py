@@ -1,14 +1,15 @@
-"""Tracker specs: sim:demo, replay:FILE, ndi:PORT, and the ones that are not."""
+"""Tracker specs: sim:demo, replay:FILE, ndi:PORT, kinds registered by others, bad specs."""
 
 import pytest
 
+from devices.clock import FakeClock
 from devices.exceptions import ConfigurationError
 from devices.frame import Frame
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
 from devices.sequence_file import write_sequence
 from devices.simulated import SimulatedTracker
-from devices.sources import open_tracker
+from devices.sources import _KINDS, open_tracker, register_tracker, spec_help
 
 
 def test_sim_demo_is_the_builtin_stylus_and_reference():
@@ -37,7 +38,8 @@ def test_ndi_names_a_port_and_defaults_to_the_builtin_tools():
 
 @pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "usb:/dev/x", "demo"])
 def test_rejects_an_unknown_tracker_spec(spec):
-    with pytest.raises(ConfigurationError, match="expected sim:demo, replay:FILE or ndi:PORT"):
+    expected = "expected sim:demo, replay:FILE, ndi:PORT or keyboard"
+    with pytest.raises(ConfigurationError, match=expected):
         open_tracker(spec)
 
 
@@ -47,3 +49,42 @@ def test_rejects_an_unknown_simulation(spec):
         ConfigurationError, match=r"unknown simulation .* the built-in one is 'demo'"
     ):
         open_tracker(spec)
+
+
+def test_the_clock_is_passed_to_the_tracker(tmp_path):
+    clock = FakeClock(3.0)
+    tracker = open_tracker("sim:demo", realtime=True, clock=clock)
+    assert tracker.clock is clock
+    with tracker:
+        tracker.read()
+        tracker.read()
+    assert clock.now() == pytest.approx(3.0 + 1 / 60.0)  # paced on the fake clock
+
+
+def test_other_modules_register_their_tracker_kinds():
+    opened = []
+
+    def open_keyboard(argument, options):
+        opened.append((argument, options.realtime, options.clock))
+        return "a keyboard tracker"
+
+    clock = FakeClock()
+    register_tracker("keyboardtest", open_keyboard, "keyboardtest", needs_argument=False)
+    register_tracker("igtltest", lambda argument, options: argument, "igtltest:HOST:PORT")
+    try:
+        assert open_tracker("keyboardtest", clock=clock) == "a keyboard tracker"
+        assert opened == [("", True, clock)]
+        assert open_tracker("igtltest:localhost:18944") == "localhost:18944"
+        assert "keyboardtest" in spec_help()
+        assert spec_help().endswith("or igtltest:HOST:PORT")
+        with pytest.raises(ConfigurationError, match="expected sim:demo, replay:FILE, ndi:PORT"):
+            open_tracker("igtltest")
+    finally:
+        _KINDS.pop("keyboardtest")
+        _KINDS.pop("igtltest")
+
+
+@pytest.mark.parametrize("kind", ["", "a:b"])
+def test_a_kind_is_a_word(kind):
+    with pytest.raises(ConfigurationError, match="kind"):
+        register_tracker(kind, lambda argument, options: None, kind)

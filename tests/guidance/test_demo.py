@@ -1,26 +1,14 @@
-"""The demo's headless logic: settings, output folder, ground-truth placement, approach
-directions, and a noise-free run in which every error must vanish."""
-
-import math
+"""The demo's headless logic: settings, output folder, and a noise-free run in which every error
+must vanish (placement and approach directions: test_simulation.py)."""
 
 import numpy as np
 import pytest
-import pyvista as pv
 
 import guidance.demo
-from devices.tools import BUILTIN_TOOLS
-from guidance.demo import (
-    HEAD_CENTRE_IN_TRACKER_MM,
-    MAX_PLACEMENT_SHIFT_MM,
-    DemoSettings,
-    approach_directions,
-    place_phantom,
-    prepare_output_folder,
-    run_demo,
-)
+from guidance.demo import DemoSettings, prepare_output_folder, run_demo
 from guidance.exceptions import GuidanceError, OutputFolderError
 from registration.paired_point import register_paired_points
-from registration.transforms import apply_transform, as_rigid, invert_rigid
+from registration.transforms import apply_transform, invert_rigid
 
 # Bootstrap resamples of the dwells: the RMS over 4000 has a relative standard error ~1%, and the
 # bootstrap's variance of a mean is (n - 1) / n of the true one (-0.8% in RMS for 60 frames).
@@ -39,46 +27,6 @@ def test_output_folder_under_a_file_is_refused_with_its_name(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(OutputFolderError, match=r"cannot write to the output folder .*report\.txt"):
         prepare_output_folder(blocker / "out")
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_placement_puts_the_head_before_the_camera_and_the_reference_facing_it(seed):
-    centre = np.array([1.0, -2.0, 20.0])
-    placement = place_phantom(centre, seed)
-    tracker_from_image = placement.tracker_from_image
-    image_from_reference = placement.image_from_reference
-    as_rigid(tracker_from_image)
-    as_rigid(image_from_reference)
-    head = apply_transform(tracker_from_image, centre)
-    assert np.all(np.abs(head - HEAD_CENTRE_IN_TRACKER_MM) <= MAX_PLACEMENT_SHIFT_MM)
-    tracker_from_reference = tracker_from_image @ image_from_reference
-    normal = BUILTIN_TOOLS["reference"].normals.mean(axis=0)
-    facing = tracker_from_reference[:3, :3] @ (normal / np.linalg.norm(normal))
-    to_camera = -tracker_from_reference[:3, 3] / np.linalg.norm(tracker_from_reference[:3, 3])
-    assert facing @ to_camera > math.cos(math.radians(1.0))
-    # The vertex (+z in LPS) points at the camera (+z), the face (-y) up (+y), within the tilt.
-    superior = tracker_from_image[:3, :3] @ np.array([0.0, 0.0, 1.0])
-    anterior = tracker_from_image[:3, :3] @ np.array([0.0, -1.0, 0.0])
-    assert superior[2] > math.cos(math.radians(15.0 + 1e-6))
-    assert anterior[1] > math.cos(math.radians(15.0 + 1e-6))
-
-
-def test_approach_directions_on_a_ball():
-    """On a 50 mm ball: a bead on the surface is approached radially (within 1 degree, the
-    facet size of the mesh); a target 30 mm deep leaves by its nearest surface point."""
-    ball = pv.Sphere(radius=50.0, theta_resolution=90, phi_resolution=90).compute_normals()
-    bead = np.array([[0.0, 50.0, 0.0]])
-    target = np.array([[0.0, 0.0, 20.0]])
-    approaches = approach_directions(ball, bead, target, hover_mm=40.0)
-    assert approaches.fiducial_dirs[0] @ [0.0, 1.0, 0.0] > math.cos(math.radians(1.0))
-    assert approaches.target_dirs[0] @ [0.0, 0.0, 1.0] > math.cos(math.radians(1.0))
-    assert approaches.target_hover_mm[0] == pytest.approx(30.0 + 40.0, abs=0.1)
-
-
-def test_approach_directions_refuse_a_bead_off_the_skin():
-    ball = pv.Sphere(radius=50.0).compute_normals()
-    with pytest.raises(GuidanceError, match="not on the skin"):
-        approach_directions(ball, np.array([[0.0, 0.0, 200.0]]), np.zeros((1, 3)), 40.0)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from devices.exceptions import ConfigurationError
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.igtl.settings import ServerSettings
 from guidance.igtlink import IgtlSender
+from guidance.navigator import NavigationPlan, Navigator, ToolTip
 from registration.transforms import invert_rigid, make_rigid, rotation_from_vector
 from scenes.scene import Scene
 from tests.devices.igtl.peers import DEADLINE_S, wait_until
@@ -131,3 +132,34 @@ def test_a_client_that_leaves_and_another_that_comes(sender, client):
 def test_a_tool_name_too_long_for_openigtlink_is_refused_before_serving():
     with pytest.raises(ConfigurationError, match="give the tool a shorter name"):
         IgtlSender(ServerSettings(port=0), ("stylus", "calibration_phantom"))
+
+
+def test_navigation_state_goes_out_in_the_ct_frame_as_slicer_shows_it(sender, client):
+    """The tip's RAS position lands on the CT voxel where the navigator (LPS) puts it."""
+    scene = _oblique_scene()
+    image_from_reference = make_rigid(
+        rotation_from_vector(np.array([0.4, -0.1, 0.2])), np.array([30.0, -40.0, 1460.0])
+    )
+    tip = ToolTip.pointing(np.array([0.0, 0.0, -160.0]), np.zeros(3))
+    navigator = Navigator(NavigationPlan.from_scene(scene), image_from_reference, tip)
+    frame = _frame(STYLUS, REFERENCE)
+    state = navigator.navigate(frame)
+    assert state.tracked
+    sender(frame, state)
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0])
+    expected = {
+        "ReferenceToImage": ras @ image_from_reference,
+        "StylusToImage": ras @ state.image_from_stylus,
+    }
+    for name, matrix in expected.items():
+        message = client.wait_for_message(name, timeout=DEADLINE_S)
+        np.testing.assert_allclose(message.matrix, matrix, rtol=0, atol=5e-4)
+    tip_message = client.wait_for_message("StylusTipToImage", timeout=DEADLINE_S)
+    np.testing.assert_allclose(
+        tip_message.matrix[:3, :3], expected["StylusToImage"][:3, :3], atol=1e-6
+    )
+    image = client.wait_for_message("CT", timeout=DEADLINE_S)
+    ijk = np.linalg.solve(image.ijk_to_world_matrix, tip_message.matrix[:, 3])[:3]
+    np.testing.assert_allclose(
+        ijk, scene.ct.TransformPhysicalPointToContinuousIndex(state.tip_mm.tolist()), atol=1e-3
+    )

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
+from devices.exceptions import ConfigurationError
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.tools import BUILTIN_TOOLS
 from guidance.demo import closest_approaches
@@ -195,7 +196,11 @@ def test_breach_toggles_as_the_middle_link_moves_the_tip_out_in_and_out():
     inside = navigator.navigate(
         _frame(TRACKER_FROM_STYLUS, make_rigid(np.eye(3), [0, 0, 18.0]) @ TRACKER_FROM_REFERENCE)
     )
-    assert inside.alerts == ("BREACH: the tip is 3.0 mm inside nerve",)
+    assert inside.alerts == ("BREACH: the tip is inside nerve",)
+    near = navigator.navigate(
+        _frame(TRACKER_FROM_STYLUS, make_rigid(np.eye(3), [0, 0, 13.5]) @ TRACKER_FROM_REFERENCE)
+    )
+    assert near.alerts == ("the tip is within 2 mm of nerve",)
 
 
 def test_changing_the_registration_moves_the_tip_by_the_same_transform():
@@ -357,7 +362,7 @@ def test_tip_in_reference_is_independent_of_the_registration():
 
 def test_rejects_a_frame_without_the_named_tool():
     frame = _frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE)
-    with pytest.raises(GuidanceError, match=r"no stylus tool .* named 'needle'; there are"):
+    with pytest.raises(ConfigurationError, match=r"no tool 'needle' in the tracker's frames; its"):
         Navigator(PLAN, IMAGE_FROM_REFERENCE, TIP, stylus="needle").navigate(frame)
 
 

@@ -54,17 +54,65 @@ def test_points_by_label_recover_the_transform(tmp_path, capsys):
     assert 0.5 / math.sqrt(5) < report["predicted_tre"]["T1"] < 0.5
 
 
-def test_points_without_shared_labels_pair_by_order(tmp_path, capsys):
+def test_points_without_shared_labels_are_refused_unless_paired_by_order(tmp_path, capsys):
     fixed = _fiducials()
     write_markups(Markups(("1", "2", "3", "4", "5"), fixed), tmp_path / "f.fcsv")
     moving = apply_transform(invert_rigid(TRUTH), fixed)
     write_markups(Markups(("a", "b", "c", "d", "e"), moving), tmp_path / "m.fcsv")
-    status, report = _run(
+    status, message = _run(
         capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")
     )
+    assert status == 2
+    assert "share 0 labels" in message
+    status, report = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv"),
+        "--pair-by", "order",
+    )  # fmt: skip
     assert status == 0
     assert report["paired_by"] == "order"
     np.testing.assert_allclose(report["fixed_from_moving"], TRUTH, atol=1e-9)
+    assert report["warnings"] == []
+
+
+def test_points_paired_wrongly_warn_in_the_json_and_on_stderr(tmp_path, capsys):
+    fixed = _fiducials()
+    write_markups(Markups(("1", "2", "3", "4", "5"), fixed), tmp_path / "f.fcsv")
+    swapped = apply_transform(invert_rigid(TRUTH), fixed)[[1, 0, 2, 3, 4]]
+    write_markups(Markups(("1", "2", "3", "4", "5"), swapped), tmp_path / "m.fcsv")
+    assert main(["register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["fre_rms"] > report["fre_limit"]
+    assert len(report["warnings"]) == 1
+    assert "each label names the same point" in report["warnings"][0]
+    assert "gestes register points: warning: FRE" in captured.err
+
+
+def test_points_left_out_by_their_status_are_named(tmp_path, capsys):
+    fixed = _fiducials()
+    write_markups(Markups(("1", "2", "3", "4", "5"), fixed), tmp_path / "f.mrk.json")
+    document = json.loads((tmp_path / "f.mrk.json").read_text())
+    document["markups"][0]["controlPoints"][4]["positionStatus"] = "missing"
+    (tmp_path / "m.mrk.json").write_text(json.dumps(document))
+    status, report = _run(
+        capsys, "register", "points", str(tmp_path / "f.mrk.json"), str(tmp_path / "m.mrk.json")
+    )
+    assert status == 0
+    assert len(report["residuals"]) == 4
+    assert any("5 (missing)" in warning for warning in report["warnings"])
+    assert any("no partner" in warning for warning in report["warnings"])
+
+
+def test_points_with_an_overflowing_coordinate_are_a_user_error(tmp_path, capsys):
+    """Issue 14.14: a coordinate of 1.8e308 was a LinAlgError traceback."""
+    write_markups(Markups(("1", "2", "3", "4"), _fiducials()[:4]), tmp_path / "f.fcsv")
+    text = (tmp_path / "f.fcsv").read_text().replace("\n4,0.0,0.0,60.0", "\n4,1.7e308,0.0,60.0")
+    (tmp_path / "m.fcsv").write_text(text)
+    status, message = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")
+    )
+    assert status == 2
+    assert "1e75 mm" in message
 
 
 def test_points_targets_without_fle_is_a_user_error(tmp_path, capsys):
@@ -81,10 +129,22 @@ def test_points_that_cannot_be_paired_is_a_user_error(tmp_path, capsys):
     write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "f.fcsv")
     write_markups(Markups(("a", "b", "c", "d"), _fiducials()[:4]), tmp_path / "m.fcsv")
     status, message = _run(
-        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv")
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "m.fcsv"),
+        "--pair-by", "order",
+    )  # fmt: skip
+    assert status == 2
+    assert f"the markups file {tmp_path / 'f.fcsv'} has 3 points" in message
+    assert "has 4" in message
+
+
+def test_too_few_points_names_the_file_not_a_variable(tmp_path, capsys):
+    write_markups(Markups(("1", "2"), _fiducials()[:2]), tmp_path / "f.fcsv")
+    status, message = _run(
+        capsys, "register", "points", str(tmp_path / "f.fcsv"), str(tmp_path / "f.fcsv")
     )
     assert status == 2
-    assert "3 fixed vs 4 moving" in message
+    assert f"the markups file {tmp_path / 'f.fcsv'} has 2 points" in message
+    assert "fixed_mm" not in message
 
 
 @pytest.fixture(scope="module")
@@ -208,10 +268,25 @@ def test_surface_of_a_phantom_ct_from_a_recording_as_in_the_readme(tmp_path, cap
     assert report["warnings"] == []
 
 
-def test_bad_init_file_is_a_user_error(shell_file, tmp_path, capsys):
-    _, path = shell_file
-    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
-    (tmp_path / "init.txt").write_text("not a matrix")
+@pytest.mark.parametrize(
+    "init",
+    [
+        "not a matrix",
+        "1 0 0 0\n0 1 0\n0 0 1 0\n0 0 0 1\n",  # ragged text
+        json.dumps({"fixed_from_moving": [[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}),
+        json.dumps({"fixed_from_moving": [["a", 0, 0, 0]] * 4}),
+        json.dumps({"fixed_from_moving": None}),
+        json.dumps({"other": 1}),
+        json.dumps([[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+    ],
+    ids=["words", "ragged-text", "ragged-json", "strings", "null", "no-key", "3x3"],
+)
+def test_bad_init_file_is_a_user_error(shell_file, tmp_path, capsys, init):
+    """Issue 14.5: a ragged or non-numeric matrix was a ValueError traceback."""
+    shell, path = shell_file
+    points = shell.vertices_mm[:: len(shell.vertices_mm) // 40]
+    write_markups(Markups(tuple(map(str, range(len(points)))), points), tmp_path / "p.fcsv")
+    (tmp_path / "init.txt").write_text(init)
     status, message = _run(
         capsys,
         "register",
@@ -223,6 +298,40 @@ def test_bad_init_file_is_a_user_error(shell_file, tmp_path, capsys):
     )
     assert status == 2
     assert "init.txt" in message
+
+
+def test_init_as_a_bare_json_list_or_text_is_read(shell_file, tmp_path, capsys):
+    shell, path = shell_file
+    points = shell.vertices_mm[:: len(shell.vertices_mm) // 40]
+    write_markups(Markups(tuple(map(str, range(len(points)))), points), tmp_path / "p.fcsv")
+    for name, text in (
+        ("init.json", json.dumps(np.eye(4).tolist())),
+        ("init.txt", "1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n"),
+    ):
+        (tmp_path / name).write_text(text)
+        status, report = _run(
+            capsys, "register", "surface", str(path), str(tmp_path / "p.fcsv"),
+            "--init", str(tmp_path / name),
+        )  # fmt: skip
+        assert status == 0, report
+
+
+def test_too_few_points_for_icp_names_the_file(shell_file, tmp_path, capsys):
+    _, path = shell_file
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
+    status, message = _run(capsys, "register", "surface", str(path), str(tmp_path / "p.fcsv"))
+    assert status == 2
+    assert "p.fcsv gives 3 digitised points; a surface registration needs at least 6" in message
+
+
+def test_corrupt_mesh_is_a_user_error(shell_file, tmp_path, capsys):
+    _, path = shell_file
+    cut = tmp_path / "cut.vtp"
+    cut.write_bytes(path.read_bytes()[:1000])
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
+    status, message = _run(capsys, "register", "surface", str(cut), str(tmp_path / "p.fcsv"))
+    assert status == 2
+    assert "cut.vtp: corrupt or truncated mesh" in message
 
 
 def _pivot_recording(path, tip, pivot, slipped=()):

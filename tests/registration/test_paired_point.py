@@ -438,3 +438,15 @@ def test_coincident_fixed_points_are_rejected():
 def test_weights_of_wrong_length_are_rejected():
     with pytest.raises(RegistrationError, match=r"shape \(4,\).*\(3,\)"):
         register_paired_points(_square(), _square(), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("coordinate", [1.7e308, -1e200, 1e160])
+def test_coordinates_whose_products_overflow_are_rejected(coordinate):
+    """1.8e308 read from a file was a LinAlgError from inside the kernel's SVD."""
+    fixed = np.array([[0.0, 0, 0], [80, 0, 0], [0, 70, 0], [0, 0, 60]])
+    moving = fixed.copy()
+    moving[3, 0] = coordinate
+    with pytest.raises(RegistrationError, match="1e75 mm"):
+        register_paired_points(fixed, moving)
+    with pytest.raises(RegistrationError, match="1e75 mm"):
+        register_paired_points(moving, fixed)

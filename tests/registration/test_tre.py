@@ -9,7 +9,12 @@ from scipy.spatial.transform import Rotation
 from registration.exceptions import RegistrationError
 from registration.paired_point import register_paired_points
 from registration.transforms import apply_transform, make_rigid
-from registration.tre import expected_fre_rms, predict_tre_rms, predict_tre_rms_anisotropic
+from registration.tre import (
+    FreCheck,
+    expected_fre_rms,
+    predict_tre_rms,
+    predict_tre_rms_anisotropic,
+)
 
 FLE_RMS_MM = 0.5
 TRIALS = 6000
@@ -300,3 +305,31 @@ def test_expected_fre_needs_three_fiducials():
 def test_expected_fre_rejects_nan_fle():
     with pytest.raises(RegistrationError, match="fle_rms_mm"):
         expected_fre_rms(5, float("nan"))
+
+
+@pytest.mark.parametrize("false_alarm", [0.05, 0.5])
+def test_fre_check_limit_is_exceeded_as_often_as_it_says(false_alarm):
+    """Gaussian FLE: the FRE exceeds ``limit_mm`` in a ``false_alarm`` share of registrations
+    (6,000 trials: the binomial standard deviation of the share is at most 0.0065)."""
+    fiducials = _compact_layout()
+    rng = np.random.default_rng(7)
+    sigma = FLE_RMS_MM / np.sqrt(3.0)
+    fre = np.array(
+        [
+            register_paired_points(
+                fiducials, fiducials + rng.normal(0.0, sigma, fiducials.shape)
+            ).fre_rms_mm
+            for _ in range(TRIALS)
+        ]
+    )
+    limit = FreCheck(FLE_RMS_MM, false_alarm).limit_mm(len(fiducials))
+    assert np.mean(fre > limit) == pytest.approx(false_alarm, abs=0.02)
+
+
+def test_fre_check_refuses_meaningless_settings():
+    with pytest.raises(RegistrationError):
+        FreCheck(fle_rms_mm=-1.0)
+    with pytest.raises(RegistrationError):
+        FreCheck(false_alarm=1.0)
+    with pytest.raises(RegistrationError):
+        FreCheck().limit_mm(2)

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from guidance.cli import main
 from scenes.dicom import save_dicom_series
-from scenes.markups import read_markups
+from scenes.markups import Markups, read_markups, write_markups
 from scenes.volume import save_volume
 
 
@@ -68,6 +68,48 @@ def test_fiducials_detect_writes_markups(skull, skull_file, tmp_path, capsys):
     beads = read_markups(out)
     distance = np.linalg.norm(beads.points_mm[:, None] - skull.fiducials_mm[None], axis=2)
     assert np.max(distance.min(axis=0)) < 0.2  # every true bead found, to a fraction of a voxel
+
+
+def test_beads_named_after_the_scene_register_with_its_fiducials_by_label(
+    skull, skull_file, tmp_path, capsys
+):
+    """Issue 14.1: the scene's fiducials (F1-F8) and the detected beads (B1-B8, in another
+    order) were paired by order: FRE 85 mm, exit 0, no warning."""
+    scene_fiducials = tmp_path / "fiducials.mrk.json"
+    write_markups(Markups(skull.fiducial_labels, skull.fiducials_mm), scene_fiducials)
+    numbered, named = tmp_path / "beads.mrk.json", tmp_path / "named.mrk.json"
+    assert main(["fiducials", "detect", str(skull_file), "--out", str(numbered)]) == 0
+    assert main(["register", "points", str(scene_fiducials), str(numbered)]) == 2
+    assert "share 0 labels" in capsys.readouterr().err
+    assert (
+        main(["register", "points", str(scene_fiducials), str(numbered), "--pair-by", "order"]) == 0
+    )
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["fre_rms"] > 10.0
+    assert "do not navigate" in report["warnings"][0]
+    assert "warning: FRE" in captured.err
+    assert (
+        main(
+            [
+                "fiducials",
+                "detect",
+                str(skull_file),
+                "--out",
+                str(named),
+                "--names-from",
+                "builtin:skull",
+            ]
+        )
+        == 0
+    )
+    assert sorted(read_markups(named).labels) == sorted(skull.fiducial_labels)
+    capsys.readouterr()
+    assert main(["register", "points", str(scene_fiducials), str(named)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["paired_by"] == "label"
+    assert report["fre_rms"] < 0.1
+    assert report["warnings"] == []
 
 
 def test_fiducials_detect_without_beads_fails_cleanly(tmp_path, capsys):

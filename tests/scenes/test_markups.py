@@ -169,14 +169,54 @@ def test_position_with_two_numbers(tmp_path):
         read_markups(path)
 
 
-def test_undefined_points_are_skipped(tmp_path):
-    path = tmp_path / "template.mrk.json"
+def _write_points(path, points):
+    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": points}]}))
+    return path
+
+
+def test_undefined_points_are_left_out_with_a_warning(tmp_path, caplog):
     points = [
         {"label": "a", "position": [1.0, 2.0, 3.0]},
         {"label": "b", "positionStatus": "undefined"},
     ]
-    path.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": points}]}))
-    assert read_markups(path).labels == ("a",)
+    markups = read_markups(_write_points(tmp_path / "template.mrk.json", points))
+    assert markups.labels == ("a",)
+    assert markups.left_out == ("b (undefined)",)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "point b left out" in caplog.text
+
+
+@pytest.mark.parametrize("status", ["defind", 3, None, ""])
+def test_a_corrupt_position_status_is_an_error_not_a_dropped_point(tmp_path, status):
+    points = [
+        {"label": "a", "position": [1.0, 2.0, 3.0]},
+        {"label": "F2", "position": [4.0, 5.0, 6.0], "positionStatus": status},
+    ]
+    with pytest.raises(MarkupsError, match=r"controlPoints\[1\] \(F2\): positionStatus"):
+        read_markups(_write_points(tmp_path / "m.mrk.json", points))
+
+
+@pytest.mark.parametrize("label", [7, None, ["F1"]])
+def test_a_label_that_is_not_text_is_an_error(tmp_path, label):
+    points = [{"label": label, "position": [1.0, 2.0, 3.0]}]
+    with pytest.raises(MarkupsError, match=r"controlPoints\[0\]: label must be text"):
+        read_markups(_write_points(tmp_path / "m.mrk.json", points))
+
+
+@pytest.mark.parametrize("position", [[True, 0, 0], ["1", 2, 3]])
+def test_a_position_of_other_things_than_numbers_is_an_error(tmp_path, position):
+    with pytest.raises(MarkupsError, match="position must be 3 numbers"):
+        read_markups(_write_points(tmp_path / "m.mrk.json", [{"position": position}]))
+
+
+def test_a_field_given_twice_is_an_error(tmp_path):
+    path = tmp_path / "twice.mrk.json"
+    path.write_text(
+        '{"markups": [{"type": "Fiducial", "controlPoints": '
+        '[{"label": "a", "position": [1, 2, 3], "position": [9, 9, 9]}]}]}'
+    )
+    with pytest.raises(MarkupsError, match="'position' appears twice"):
+        read_markups(path)
 
 
 def test_fcsv_in_ijk_is_refused(tmp_path):

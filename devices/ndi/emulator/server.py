@@ -2,9 +2,10 @@
 
 The host opens the pty's slave path like a serial port. The master side runs in packet mode,
 so a host flush (``tcflush(TCIOFLUSH)``, which ndicapi and our driver issue just before a
-serial break) arrives as a control byte; a flush followed by 50 ms of silence is taken as
-the break, since a pty does not carry breaks. Commands received while the host's baud rate
-differs from the one agreed with ``COMM`` are dropped, as garbled bytes would be on a wire.
+serial break) arrives as a control byte; a flush followed by 50 ms of silence (a ``select``
+that times out) is taken as the break, since a pty does not carry breaks. Commands received
+while the host's baud rate differs from the one agreed with ``COMM`` are dropped, as garbled
+bytes would be on a wire.
 """
 
 import fcntl
@@ -13,10 +14,10 @@ import os
 import select
 import struct
 import termios
-import time
 import tty
 from collections.abc import Callable
 
+from devices.clock import Clock, clock_or_monotonic
 from devices.ndi.bx import START_BYTES
 from devices.ndi.emulator.device import NDIDevice
 from devices.ndi.emulator.settings import Faults
@@ -31,10 +32,14 @@ _FLUSH_BOTH = termios.TIOCPKT_FLUSHREAD | termios.TIOCPKT_FLUSHWRITE
 
 
 class PtyServer:
-    """Serves one ``NDIDevice`` on a new pty; ``port`` is the path a host opens."""
+    """Serves one ``NDIDevice`` on a new pty; ``port`` is the path a host opens.
 
-    def __init__(self, device: NDIDevice) -> None:
+    Reply delays (faults, wire timing) are waited on ``clock`` (default: the monotonic one).
+    """
+
+    def __init__(self, device: NDIDevice, clock: Clock | None = None) -> None:
         self.device = device
+        self.clock = clock_or_monotonic(clock)
         self._faults: Faults = device.settings.faults
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -54,14 +59,14 @@ class PtyServer:
     def serve(self, should_stop: Callable[[], bool]) -> None:
         """Answer commands until ``should_stop()`` is true or a fault makes the device vanish."""
         pending = bytearray()
-        flushed_at: float | None = None
+        flushed = False
         flush_flags = 0
         while not should_stop():
-            wait = POLL_S if flushed_at is None else BREAK_SILENCE_S
+            wait = BREAK_SILENCE_S if flushed else POLL_S
             readable, _, _ = select.select([self._master], [], [], wait)
             if not readable:
-                if flushed_at is not None and time.monotonic() - flushed_at >= BREAK_SILENCE_S:
-                    flushed_at, flush_flags = None, 0
+                if flushed:  # a full flush, then BREAK_SILENCE_S without a byte: a break
+                    flushed, flush_flags = False, 0
                     pending.clear()
                     logger.info("serial break (flush + silence): device reset")
                     self._send(self.device.serial_break())
@@ -71,10 +76,9 @@ class PtyServer:
                 continue
             if packet[0] != termios.TIOCPKT_DATA:
                 flush_flags |= packet[0] & _FLUSH_BOTH
-                if flush_flags == _FLUSH_BOTH:
-                    flushed_at = time.monotonic()
+                flushed = flush_flags == _FLUSH_BOTH
                 continue
-            flushed_at, flush_flags = None, 0
+            flushed, flush_flags = False, 0
             pending += packet[1:]
             while b"\r" in pending:
                 line, _, rest = bytes(pending).partition(b"\r")
@@ -111,13 +115,13 @@ class PtyServer:
         if self.device.settings.wire_timing:
             delay += len(reply) * 10 / self.device.baud_rate
         if delay:
-            time.sleep(delay)
+            self.clock.sleep(delay)
         if not faults.split_replies:
             os.write(self._master, reply)
             return
         for start in range(0, len(reply), SPLIT_CHUNK):
             os.write(self._master, reply[start : start + SPLIT_CHUNK])
-            time.sleep(SPLIT_PAUSE_S)
+            self.clock.sleep(SPLIT_PAUSE_S)
 
     def _host_baud_matches(self) -> bool:
         expected = getattr(termios, f"B{self.device.baud_rate}", None)

@@ -13,11 +13,12 @@ JOIN_TIMEOUT_S = 2.0
 
 @pytest.fixture
 def emulator():
-    """``emulator(source=None, settings=None) -> PtyServer``, stopped and closed at teardown."""
+    """``emulator(source=None, settings=None, clock=None) -> PtyServer``, stopped and closed at
+    teardown; ``clock`` is the one the server waits its reply delays on."""
     running = []
 
-    def start(source=None, settings=None) -> PtyServer:
-        server = PtyServer(NDIDevice(source or CountingSource(), settings))
+    def start(source=None, settings=None, clock=None) -> PtyServer:
+        server = PtyServer(NDIDevice(source or CountingSource(), settings), clock)
         stop = threading.Event()
         thread = threading.Thread(target=server.serve, args=(stop.is_set,), daemon=True)
         thread.start()

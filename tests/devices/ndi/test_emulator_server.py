@@ -1,11 +1,11 @@
 """The emulator's pty transport: baud-rate agreement, breaks, and the child-process wrapper."""
 
 import termios
-import time
 
 import pytest
 import serial
 
+from devices.clock import FakeClock
 from devices.exceptions import ConfigurationError, TrackerError
 from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
@@ -39,19 +39,19 @@ def test_input_flush_before_a_command_is_not_a_break(emulator):
     server = emulator()
     with serial.Serial(server.port, 9600, timeout=READ_TIMEOUT_S) as port:
         port.reset_input_buffer()
-        time.sleep(0.1)
+        # 0.3 s of silence follow (the read times out), far more than a break needs: no RESET.
+        assert port.read(1) == b""
         port.write(encode_command("INIT"))
         assert port.read_until(b"\r") == b"OKAYA896\r"
 
 
 def test_wire_timing_paces_replies_at_the_baud_rate(emulator):
-    server = emulator(settings=EmulatorSettings(wire_timing=True))
+    clock = FakeClock()
+    server = emulator(settings=EmulatorSettings(wire_timing=True), clock=clock)
     with serial.Serial(server.port, 9600, timeout=1.0) as port:
-        began = time.monotonic()
         port.write(encode_command("VER", "0"))
         reply = port.read_until(b"\r")
-        elapsed = time.monotonic() - began
-    assert elapsed >= len(reply) * 10 / 9600 * 0.9  # 10 bits per byte, 10 % slack
+    assert clock.now() == pytest.approx(len(reply) * 10 / 9600)  # 10 bits per byte
 
 
 def test_child_process_serves_the_driver_and_is_stopped():

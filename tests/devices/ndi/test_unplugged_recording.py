@@ -7,7 +7,7 @@ from devices.exceptions import TrackerDisconnected
 from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.emulator.settings import EmulatorSettings, Faults
 from devices.ndi.tracker import NDITracker
-from devices.recorder import record
+from devices.recorder import RecordingFailed, record
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import CountingSource, expected_pose
@@ -22,8 +22,12 @@ def test_recording_keeps_the_frames_read_before_the_device_vanished(tmp_path):
     path = tmp_path / "session.igs.mha"
     with EmulatorProcess(CountingSource, settings) as emulator:
         tracker = NDITracker(emulator.port, tools, timeout_s=0.5)
-        with pytest.raises(TrackerDisconnected):
+        with pytest.raises(
+            RecordingFailed, match="24 frames recorded before it are kept"
+        ) as failed:
             record(tracker, path)
+    assert isinstance(failed.value.error, TrackerDisconnected)
+    assert failed.value.recording.frame_count == VANISH_AFTER_FRAMES - 1
     sequence = read_sequence(path)
     # The device computes frame 25 and vanishes instead of sending it: frames 0..23 arrived.
     assert sequence.frame_numbers.tolist() == list(range(VANISH_AFTER_FRAMES - 1))

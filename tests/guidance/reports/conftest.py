@@ -21,11 +21,18 @@ def skull() -> Scene:
 
 def sample_report(scene: Scene) -> dict:
     """A plausible fiducials-exercise report: every part of the schema, plain JSON types."""
-    residuals = np.random.default_rng(1).gamma(4.0, 0.15, len(scene.fiducials_mm))
+    errors = np.random.default_rng(1).gamma(4.0, 0.15, len(scene.fiducials_mm))
     fiducials = [
-        {"label": label, "ct_mm": point.tolist(), "residual_mm": float(r), "used": i < 7}
-        for i, (label, point, r) in enumerate(
-            zip(scene.fiducial_labels, scene.fiducials_mm, residuals, strict=True)
+        {
+            "label": label,
+            "ct_mm": point.tolist(),
+            "used": i < 7,
+            "residual_mm": float(e) if i < 7 else None,
+            "measured_tre_mm": None if i < 7 else float(e),
+            "captured": True,
+        }
+        for i, (label, point, e) in enumerate(
+            zip(scene.fiducial_labels, scene.fiducials_mm, errors, strict=True)
         )
     ]
     targets = [
@@ -33,7 +40,8 @@ def sample_report(scene: Scene) -> dict:
             "label": label,
             "ct_mm": point.tolist(),
             "predicted_tre_rms_mm": 0.42 + 0.1 * i,
-            "measured_tre_mm": 0.5 + 0.05 * i,
+            "predicted_tre_from_scatter_mm": 0.1,
+            "registration_error_mm": 0.5 + 0.05 * i,
         }
         for i, (label, point) in enumerate(zip(scene.target_labels, scene.targets_mm, strict=True))
     ]

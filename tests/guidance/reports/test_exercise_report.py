@@ -16,7 +16,13 @@ from guidance.reports.exercise_report import (
     fle_model,
     write_report_page,
 )
-from guidance.reports.meanings import MEANINGS, column_title, meaning_of, unit_of
+from guidance.reports.meanings import (
+    MEANINGS,
+    TARGET_MEANINGS,
+    column_title,
+    meaning_of,
+    unit_of,
+)
 from guidance.reports.page import render_page
 from tests.guidance.reports.conftest import sample_report
 
@@ -85,7 +91,8 @@ def test_every_part_is_on_the_page_warnings_first(skull, report_folder):
     for field in report["score"]:
         assert MEANINGS[field].sentence in html_text.unescape(html)
     assert "Wiles et al. 2004" in html
-    assert "no: a validation point" in html  # F8 was not used
+    assert "validation point (not registered" in html  # F8 was not used
+    assert TARGET_MEANINGS["predicted_tre_from_scatter_mm"].sentence in html_text.unescape(html)
 
 
 def test_a_score_field_without_a_sentence_says_so(skull, report_folder):
@@ -167,9 +174,10 @@ def test_a_malformed_report_is_refused_with_the_field_named(skull, report_folder
 
 
 def test_every_meaning_is_a_sentence_with_a_name():
-    for field, meaning in MEANINGS.items():
-        assert meaning.name and meaning.sentence.endswith("."), field
-        assert meaning_of(field) is meaning
+    for table in (MEANINGS, TARGET_MEANINGS):
+        for field, meaning in table.items():
+            assert meaning.name and meaning.sentence.endswith("."), field
+            assert meaning_of(field, table) is meaning
 
 
 @pytest.mark.parametrize(
