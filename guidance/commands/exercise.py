@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=_seed, default=None, metavar="N", help="random seed (default 0)"
     )
     parser.add_argument(
-        "--skill", choices=SKILLS, default=None, help="the simulated student (default expert)"
+        "--skill", choices=SKILLS, default=None, help="the simulated student (default novice)"
     )
     parser.add_argument(
         "--tool-tip",

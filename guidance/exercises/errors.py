@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from devices.noise import OpticalNoise
+from devices.noise import OpticalNoise, VolumeDistortion
 from guidance.exceptions import GuidanceError
 from scenes.student import SKILLS, HandSettings, Skill
 
@@ -108,7 +108,11 @@ class ErrorSources:
         return OpticalNoise(
             marker_jitter_rms_mm=self.marker_jitter_rms_mm if self.tracker_jitter else 0.0,
             correlation_time_s=0.0,
-            # Drift and trueness: devices.noise, once the simulated tracker takes them (PLAN.md).
+            drift_rms_mm=self.marker_drift_rms_mm if self.tracker_drift else 0.0,
+            drift_correlation_s=self.drift_correlation_s,
+            distortion=VolumeDistortion(self.trueness_rms_mm, self.trueness_length_mm)
+            if self.tracker_trueness
+            else None,
         )
 
     def ct_error_mm(

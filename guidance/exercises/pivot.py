@@ -23,7 +23,7 @@ import numpy as np
 
 from devices.sequence_file import TrackingSequence
 from guidance.exceptions import GuidanceError
-from guidance.exercises.digitise import tip_track, tool_column
+from guidance.exercises.digitise import tip_track
 from guidance.exercises.records import listed, rounded
 from guidance.exercises.setup import ExerciseSetup
 from registration.digitize import StillnessSettings, find_still_periods
@@ -61,9 +61,8 @@ class PivotOutcome:
 
 def reference_from_stylus(sequence: TrackingSequence, stylus: str, reference: str) -> np.ndarray:
     """The stylus pose in the reference frame (F, 4, 4) for every frame, NaN where lost."""
-    poses = sequence.tracker_from_tool
-    stylus_poses = poses[:, tool_column(sequence, stylus, "stylus")]
-    reference_poses = poses[:, tool_column(sequence, reference, "reference")]
+    stylus_poses = sequence.poses_of(stylus)
+    reference_poses = sequence.poses_of(reference)
     relative = np.full(stylus_poses.shape, np.nan)
     for k, (s, r) in enumerate(zip(stylus_poses, reference_poses, strict=True)):
         if np.all(np.isfinite(s)) and np.all(np.isfinite(r)):

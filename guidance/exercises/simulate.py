@@ -17,15 +17,22 @@ import pyvista as pv
 
 from devices.sequence_file import TrackingSequence
 from devices.simulated import SimulatedTracker
-from devices.tools import BUILTIN_TOOLS, ToolDefinition
-from guidance.demo import Placement, approach_directions, place_phantom
-from guidance.exceptions import GuidanceError
+from devices.tools import ToolDefinition
 from guidance.exercises.errors import ErrorSources
 from guidance.exercises.setup import ExerciseSetup
+from guidance.simulation import (
+    SIMULATED_TOOLS,
+    Placement,
+    approach_directions,
+    place_phantom,
+    posture_of,
+    simulated_tracker,
+    stylus_geometry,
+)
 from registration.transforms import apply_transform, invert_rigid
 from scenes.exceptions import FiducialDetectionError
 from scenes.fiducials import detect_beads
-from scenes.motions import StylusGeometry, Touch
+from scenes.motions import Touch
 from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion, StudentScript
 from scenes.surface import extract_surface
@@ -55,13 +62,6 @@ def stream_seed(seed: int, stream: Stream) -> int:
     return int(child.generate_state(1, dtype=np.uint32)[0])
 
 
-def stylus_geometry(tool: ToolDefinition) -> StylusGeometry:
-    """How the student holds ``tool``: its tip, shaft and the way its markers face."""
-    if tool.tip_mm is None:
-        raise GuidanceError(f"tool {tool.name!r} has no tip: it cannot be used as a stylus")
-    return StylusGeometry.from_markers(tool.markers_mm, tool.tip_mm, tool.normals)
-
-
 @dataclass(frozen=True, eq=False)
 class Stage:
     """A scene placed in front of the simulated camera: the ground-truth ``placement``, the
@@ -76,7 +76,7 @@ class Stage:
 
     @property
     def tracker_from_reference(self) -> np.ndarray:
-        return self.placement.tracker_from_image @ self.placement.image_from_reference
+        return self.placement.tracker_from_reference
 
     def to_tracker(self, points_mm: np.ndarray) -> np.ndarray:
         """CT points (N, 3) in the tracker frame (mm)."""
@@ -121,20 +121,24 @@ class Stage:
 
     def tracker(self, motion: StudentMotion, errors: ErrorSources, seed: int) -> SimulatedTracker:
         """The simulated camera filming ``motion`` with the tracker errors that are on."""
-        return SimulatedTracker(motion, self.tools, errors.optical_noise(), RATE_HZ, seed)
+        return simulated_tracker(motion, errors.optical_noise(), RATE_HZ, seed, tools=self.tools)
 
 
 def stage(scene: Scene, seed: int) -> Stage:
-    """Place ``scene`` in front of the camera (as the demo always has), with gestes' built-in
-    stylus and reference."""
+    """Place ``scene`` in front of the camera as it lies in the clinic (``guidance.simulation``),
+    with gestes' built-in stylus and reference."""
     surface = extract_surface(
         scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
     )
     centre = np.asarray(surface.center)
-    placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT))
-    tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
+    posture = posture_of(scene, surface)
+    placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT), posture)
     return Stage(
-        scene, placement, surface, apply_transform(placement.tracker_from_image, centre), tools
+        scene,
+        placement,
+        surface,
+        apply_transform(placement.tracker_from_image, centre),
+        SIMULATED_TOOLS,
     )
 
 

@@ -20,7 +20,9 @@ BOX = "builtin:needle-box"
 @pytest.fixture(scope="module")
 def expert_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fiducials")
-    return run_exercise(ExerciseOptions("fiducials", scene=BOX, out=out, seed=2))
+    return run_exercise(
+        ExerciseOptions("fiducials", scene=BOX, out=out, seed=2, skill=Skill.EXPERT)
+    )
 
 
 def test_a_simulated_run_writes_its_files_and_a_complete_score(expert_run):

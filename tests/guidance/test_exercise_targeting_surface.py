@@ -75,7 +75,9 @@ def test_a_target_outside_the_ct_is_refused_before_anything_starts(tmp_path):
 
 def test_surface_refines_the_landmark_registration_and_replays(tmp_path):
     run = run_exercise(
-        ExerciseOptions("surface", scene="builtin:skull", out=tmp_path / "a", seed=0)
+        ExerciseOptions(
+            "surface", scene="builtin:skull", out=tmp_path / "a", seed=0, skill=Skill.EXPERT
+        )
     )
     score = run.report["score"]
     assert all(score[key] is not None for key in score)
