@@ -256,12 +256,14 @@ class TrajectoryState:
     """The tip against the active trajectory (image frame): ``angle_rad`` between the tool axis
     and the trajectory's direction, ``lateral_offset_mm`` from the tip to the trajectory's line,
     ``depth_mm`` of the tip along it past the entry (negative before it), ``remaining_mm`` still
-    to go to the target along it (negative when past it). NaN when the tip is not tracked."""
+    to go to the target along it (negative when past it). NaN when the tip is not tracked.
+    ``index`` is the trajectory's place in the plan's ``trajectories``."""
 
     angle_rad: float
     lateral_offset_mm: float
     depth_mm: float
     remaining_mm: float
+    index: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,6 +458,7 @@ def reference_navigate(
             lateral_offset_mm=float(np.linalg.norm(tip_mm - along)),
             depth_mm=depth,
             remaining_mm=trajectory.length_mm - depth,
+            index=plan.active_trajectory,
         )
     return result
 
@@ -568,7 +571,8 @@ class Navigator:
         at = 6 + m
         trajectory = None
         if len(self._trajectory):
-            trajectory = TrajectoryState(*values[at : at + 4].tolist())
+            index = self.plan.active_trajectory
+            trajectory = TrajectoryState(*values[at : at + 4].tolist(), index=index)
             at += 4
         structure_distances = values[at:]
         alerts = [

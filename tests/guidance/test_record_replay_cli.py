@@ -79,7 +79,9 @@ def test_record_from_a_missing_port_names_it_and_writes_nothing(tmp_path, capsys
 
 def test_record_rejects_an_unknown_tracker(tmp_path, capsys):
     assert main(["record", "--tracker", "usb:1", "--out", str(tmp_path / "x.igs.mha")]) == 2
-    assert "expected sim:demo, replay:FILE, ndi:PORT or keyboard" in capsys.readouterr().err
+    assert "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("speed", ["0", "-2", "fast"])

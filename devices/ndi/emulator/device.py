@@ -29,7 +29,7 @@ from devices.ndi.parameters import (
 from devices.ndi.quaternion import quaternion_from_rigid
 from devices.ndi.readings import HandleReading, TrackingReply
 from devices.ndi.status import HandleState, PortStatus
-from devices.ndi.tx import encode_tx
+from devices.ndi.tx import MAX_TRANSLATION_MM, encode_tx
 
 logger = logging.getLogger(__name__)
 
@@ -435,6 +435,8 @@ class NDIDevice:
         if status is PoseStatus.DISABLED:
             return HandleReading(slot.handle, HandleState.DISABLED, 0, 0)
         finite = pose is not None and bool(np.all(np.isfinite(pose.tracker_from_tool)))
+        if finite and not _within_reach(pose.tracker_from_tool):
+            status, finite = PoseStatus.OUT_OF_VOLUME, False
         if status is PoseStatus.OUT_OF_VOLUME:
             port_status |= PortStatus.OUT_OF_VOLUME
             if not (options & OPTION_OUT_OF_VOLUME and finite):
@@ -444,6 +446,12 @@ class NDIDevice:
         if status is PoseStatus.MISSING or not finite:
             return HandleReading(slot.handle, HandleState.MISSING, port_status, number)
         return _valid_reading(slot.handle, pose, port_status, number)
+
+
+def _within_reach(tracker_from_tool: np.ndarray) -> bool:
+    """Whether a pose is one the device could measure: its translation fits in a ``TX`` reply
+    (within 10 m; every NDI volume is far smaller). Farther is out of volume, as on the device."""
+    return bool(np.all(np.abs(np.round(tracker_from_tool[:3, 3], 2)) <= MAX_TRANSLATION_MM))
 
 
 def _valid_reading(handle: int, pose: ToolPose, port_status: int, number: int) -> HandleReading:
