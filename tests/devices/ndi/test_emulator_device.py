@@ -13,9 +13,9 @@ from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.error_codes import ERROR_MEANINGS
 from devices.ndi.exceptions import NDICommandError
 from devices.ndi.framing import decode_reply, encode_command
-from devices.ndi.rom_image import rom_image
 from devices.ndi.status import HandleState, PortStatus
 from devices.ndi.tx import parse_tx
+from devices.rom import ToolType, rom_image
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import CountingSource
 
@@ -215,7 +215,7 @@ def test_phsr_lists_handles_by_state():
 def test_phinf_reports_type_part_number_and_location():
     device = NDIDevice(CountingSource())
     ask(device, "INIT")
-    rom = rom_image(BUILTIN_TOOLS["reference"].markers_mm, main_type=1, part_number="8700339")
+    rom = rom_image(BUILTIN_TOOLS["reference"].markers_mm, ToolType.REFERENCE, "8700339")
     load(device, rom)
     info = ask(device, "PHINF", "0A0025").decode()
     assert info[:2] == "01"
