@@ -216,6 +216,8 @@ def test_settings_check_their_values():
         NavigateSettings(scene=SCENE, rate_hz=0.0)
     with pytest.raises(GuidanceError, match="marker jitter must be >= 0 mm"):
         NavigateSettings(scene=SCENE, marker_jitter_rms_mm=math.nan)
+    with pytest.raises(GuidanceError, match="loop duration must be > 0 s"):
+        NavigateSettings(scene=SCENE, loop_s=-5.0)
 
 
 def test_no_display_without_headless_is_one_line_before_anything_starts(
