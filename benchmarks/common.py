@@ -50,3 +50,23 @@ def machine_info() -> dict:
         / 2000
         * 1e6,
     }
+
+
+def measured(bench: Callable[..., dict], *args: object, **kwargs: object) -> dict:
+    """``bench(*args, **kwargs)``, or ``{"failed": reason}`` if it could not run (no pty, the
+    emulator did not start, a file missing...): the table then says why, never prints nan."""
+    try:
+        return bench(*args, **kwargs)
+    except Exception as error:  # any failure is reported; the other figures still run
+        return {"failed": f"{type(error).__name__}: {error}"}
+
+
+def print_rows(results: dict, rows: list[tuple[str, str, str, str]]) -> None:
+    """Print ``(label, section, key, target)`` rows of ``results``: the figure, or why there is
+    none (a section ``measured`` recorded as failed)."""
+    for label, section, key, target in rows:
+        figure = results[section]
+        if "failed" in figure:
+            print(f"{label:<46} {'not measured':>12} ({figure['failed']})")
+        else:
+            print(f"{label:<46} {figure[key]:>12.3f} {target}")

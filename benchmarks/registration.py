@@ -58,33 +58,17 @@ from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from registration.icp import (  # noqa: E402
-    IcpMethod,
-    IcpSettings,
-    MultiStartSettings,
-    SurfaceRegistration,
-)
+from benchmarks.icp_peers import Gestes, Open3d, SmallGicp, optional  # noqa: E402
+from registration.icp import Facing, IcpMethod  # noqa: E402
 from registration.mesh import sample_on_triangles  # noqa: E402
 from registration.paired_point import register_paired_points  # noqa: E402
 from registration.transforms import apply_transform, make_rigid  # noqa: E402
 from registration.tre import predict_tre_rms  # noqa: E402
 
-
-def _optional(name: str):
-    try:
-        return __import__(name, fromlist=["_"])
-    except Exception as error:  # any import failure only removes that peer from the table
-        print(f"peer {name} left out of the tables: {error!r}", file=sys.stderr)
-        return None
-
-
-o3d = None if ARGS.no_peers else _optional("open3d")
-small_gicp = None if ARGS.no_peers else _optional("small_gicp")
-sks_procrustes = None if ARGS.no_peers else _optional("sksurgerycore.algorithms.procrustes")
-sks_errors = None if ARGS.no_peers else _optional("sksurgerycore.algorithms.errors")
-if o3d is not None:
-    o3d.utility.set_max_threads(ARGS.threads)  # open3d >= 0.19 ignores OMP_NUM_THREADS
-    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+o3d = None if ARGS.no_peers else optional("open3d")
+small_gicp = None if ARGS.no_peers else optional("small_gicp")
+sks_procrustes = None if ARGS.no_peers else optional("sksurgerycore.algorithms.procrustes")
+sks_errors = None if ARGS.no_peers else optional("sksurgerycore.algorithms.errors")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "registration.json"
 CASES = {"small": (2.0, 2.0), "medium": (10.0, 10.0), "large": (30.0, 30.0)}
@@ -219,98 +203,21 @@ def errors(fixed_from_moving: np.ndarray, trial: dict) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------
-# Methods: each builds once per target and registers points (moving) -> target (fixed)
+# Methods: see benchmarks/icp_peers.py (what each call includes)
 # --------------------------------------------------------------------------------------------
-class Gestes:
-    def __init__(self, method: IcpMethod) -> None:
-        self.method = method
-        self.name = f"gestes {method.value.replace('_', '-')}"
-
-    def build(self, target: dict) -> None:
-        # Point-to-point crawls (linear convergence) and would nearly always fall back to the
-        # multi-start: it runs as plain ICP here, like the peers.
-        multi_start = MultiStartSettings(enabled=self.method is IcpMethod.POINT_TO_PLANE)
-        settings = IcpSettings(
-            method=self.method, max_iterations=MAX_ITERATIONS, multi_start=multi_start
-        )
-        self.registration = SurfaceRegistration.from_mesh(
-            target["vertices"], target["normals"], target["triangles"], settings
-        )
-
-    def register(self, points: np.ndarray) -> tuple[np.ndarray, int | None]:
-        result = self.registration.register(points)
-        self.last = result
-        return result.fixed_from_moving, result.iterations
-
-
-class Open3d:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.name = {
-            "p2p": "open3d point-to-point",
-            "p2l": "open3d point-to-plane",
-            "gicp": "open3d GICP",
-        }[kind]
-
-    def build(self, target: dict) -> None:
-        registration = o3d.pipelines.registration
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target["vertices"]))
-        if self.kind == "p2l":
-            cloud.normals = o3d.utility.Vector3dVector(target["normals"])
-        if self.kind == "gicp":
-            cloud.estimate_covariances(o3d.geometry.KDTreeSearchParamKNN(20))
-        self.target = cloud
-        self.criteria = registration.ICPConvergenceCriteria(1e-6, 1e-6, MAX_ITERATIONS)
-        self.estimation = {
-            "p2p": registration.TransformationEstimationPointToPoint,
-            "p2l": registration.TransformationEstimationPointToPlane,
-            "gicp": registration.TransformationEstimationForGeneralizedICP,
-        }[self.kind]()
-
-    def register(self, points: np.ndarray) -> tuple[np.ndarray, int | None]:
-        registration = o3d.pipelines.registration
-        source = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-        run = (
-            registration.registration_generalized_icp
-            if self.kind == "gicp"
-            else registration.registration_icp
-        )
-        result = run(
-            source, self.target, MAX_CORRESPONDENCE_MM, np.eye(4), self.estimation, self.criteria
-        )
-        return np.asarray(result.transformation), None
-
-
-class SmallGicp:
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.name = f"small_gicp {kind}"
-
-    def build(self, target: dict) -> None:
-        self.target = small_gicp.PointCloud(target["vertices"])
-        self.tree = small_gicp.KdTree(self.target, ARGS.threads)
-        if self.kind != "ICP":
-            small_gicp.estimate_normals_covariances(self.target, self.tree, 20, ARGS.threads)
-
-    def register(self, points: np.ndarray) -> tuple[np.ndarray, int | None]:
-        source = small_gicp.PointCloud(points)
-        if self.kind == "GICP":
-            small_gicp.estimate_covariances(
-                source, small_gicp.KdTree(source, ARGS.threads), 20, ARGS.threads
-            )
-        result = small_gicp.align(
-            self.target, source, self.tree, np.eye(4), self.kind, MAX_CORRESPONDENCE_MM,
-            ARGS.threads, MAX_ITERATIONS, 1e-4, 1e-3,
-        )  # fmt: skip
-        return np.asarray(result.T_target_source), int(result.iterations)
-
-
 def icp_methods() -> list:
-    methods = [Gestes(IcpMethod.POINT_TO_PLANE), Gestes(IcpMethod.POINT_TO_POINT)]
+    """gestes (patch normals away from the surface's centre: the patches carry no stylus axes
+    here, and the skull is convex) and the peers, with the same limits."""
+    methods = [
+        Gestes(method, MAX_ITERATIONS, Facing.AWAY_FROM_CENTRE)
+        for method in (IcpMethod.POINT_TO_PLANE, IcpMethod.POINT_TO_POINT)
+    ]
+    limits = (ARGS.threads, MAX_CORRESPONDENCE_MM, MAX_ITERATIONS)
     if o3d is not None:
-        methods += [Open3d("p2p"), Open3d("p2l"), Open3d("gicp")]
+        methods += [Open3d(o3d, kind, *limits) for kind in ("p2p", "p2l", "gicp")]
+        methods.append(Open3d(o3d, "p2l", *limits, tree_out=True))
     if small_gicp is not None:
-        methods += [SmallGicp("ICP"), SmallGicp("PLANE_ICP"), SmallGicp("GICP")]
+        methods += [SmallGicp(small_gicp, kind, *limits) for kind in ("ICP", "PLANE_ICP", "GICP")]
     return methods
 
 
@@ -340,20 +247,24 @@ def run_icp(target: dict, sizes: list[int], cases: list[str]) -> list[dict]:
             robust = isinstance(method, Gestes) and method.method is IcpMethod.POINT_TO_PLANE
             count = ARGS.trials if robust else ARGS.reps
             times, cpu, iterations, rotations, shifts, successes, starts = [], [], [], [], [], 0, []
-            method.register(trials[0]["points"])  # warm-up (Numba cache load, lazy allocations)
+            method.register(trials[0])  # warm-up (Numba cache load, lazy allocations)
+            flagged_good = quiet_bad = 0
             for trial in trials[:count]:
                 begin, begin_cpu = clock(), cpu_clock()
-                fixed_from_moving, its = method.register(trial["points"])
-                times.append(clock() - begin)
-                cpu.append(cpu_clock() - begin_cpu)
+                fixed_from_moving, its = method.register(trial)
+                times.append(clock() - begin - method.time_offset_s)
+                cpu.append(cpu_clock() - begin_cpu - method.time_offset_cpu_s)
                 rotation_deg, shift_mm = errors(fixed_from_moving, trial)
                 rotations.append(rotation_deg)
                 shifts.append(shift_mm)
-                successes += rotation_deg < 1.0 and shift_mm < 1.0
+                success = rotation_deg < 1.0 and shift_mm < 1.0
+                successes += success
                 if its is not None:
                     iterations.append(its)
                 if isinstance(method, Gestes):
                     starts.append(method.last.starts_tried)
+                    flagged_good += success and bool(method.last.warnings)
+                    quiet_bad += (not success) and not method.last.warnings
             row = {
                 "method": method.name, "threads": ARGS.threads, "points": n, "case": case,
                 "build_ms": 1e3 * float(np.median(builds)),
@@ -365,6 +276,9 @@ def run_icp(target: dict, sizes: list[int], cases: list[str]) -> list[dict]:
                 "translation_error_mm": float(np.median(shifts)),
                 "successes": int(successes), "trials": count,
                 "max_starts": int(max(starts)) if starts else None,
+                "multi_start_trials": sum(s > 1 for s in starts) if starts else None,
+                "flagged_successes": flagged_good if starts else None,
+                "unflagged_failures": quiet_bad if starts else None,
             }  # fmt: skip
             rows.append(row)
             its_text = f"{row['iterations']:5.0f}" if iterations else "    -"

@@ -1,9 +1,10 @@
-"""Tracking benchmarks: BX parsing, the emulator -> driver path on a pty, latency, replay rate.
+"""Tracking benchmarks: BX parsing, the acquisition path (stamping, timestamp filter, frames,
+the acquisition thread), the emulator -> driver path on a pty, latency, replay rate.
 
 Run ``python -m benchmarks.tracking`` (about a minute). Prints a table and writes
 ``benchmarks/results/tracking.json``. Medians over repeats; targets from issue 5:
 BX parse >= 50,000 frames/s (4 tools), added latency p99 <= 2 ms, replay >= 100,000 frames/s
-(3 tools).
+(3 tools). Every figure is a number, or the reason it could not be measured.
 """
 
 import argparse
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REAL_RECORDING, median_rate, repeated
+from benchmarks.common import REAL_RECORDING, measured, median_rate, print_rows, repeated
+from devices.acquisition import Acquisition, RawFrame, RawPose, TimestampFilter, TrackerDevice
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import encode_bx, parse_bx
 from devices.ndi.emulator.process import EmulatorProcess
@@ -95,12 +97,65 @@ def bench_parse(repeats: int) -> dict:
     return {
         "bx_bytes": len(wire),
         "bx_parse_per_s": median_rate(repeated(lambda: parse_bx(wire), 20_000), 20_000, repeats),
-        "bx_parse_to_frame_per_s": median_rate(
+        "bx_parse_to_raw_frame_per_s": median_rate(
             repeated(lambda: raw_frame_from_reply(parse_bx(wire), names), 20_000),
             20_000,
             repeats,
         ),
     }
+
+
+class FixedDevice(TrackerDevice):
+    """A live device whose every read is the same 4-tool raw frame, with the next frame number
+    and no device time: what the base adds to a driver (stamping on the clock, the timestamp
+    filter, a ``ToolPose`` per tool, the ``Frame``)."""
+
+    def __init__(self) -> None:
+        super().__init__(TOOLS)
+        self._poses = {
+            name: RawPose(_pose(index), PoseStatus.OK, 0.1) for index, name in enumerate(TOOLS)
+        }
+
+    def _open(self) -> None:
+        self._number = 0
+
+    def _read_raw(self, timeout_s: float | None) -> RawFrame:
+        self._number += 1
+        return RawFrame(self._number, None, self._poses)
+
+    def _close(self) -> None:
+        pass
+
+
+def bench_acquisition(repeats: int) -> dict:
+    """The acquisition path's own costs, per frame."""
+    timestamps = TimestampFilter()
+    counter = iter(range(10**9))
+
+    def filtered() -> None:
+        number = next(counter)
+        timestamps(number, number / 60.0 + 1e-3 * (number % 3))
+
+    device = FixedDevice()
+    device.start()
+    sequence_frames = 50_000
+    replay = ReplayTracker(REAL_RECORDING, speed=None, loop=True)
+    interval_s = float(np.median(np.diff(replay.sequence.timestamps_s)))
+
+    def through_thread() -> None:
+        # Recorded time spans sequence_frames frames: the acquisition ends by duration.
+        with Acquisition(
+            replay, [lambda frame: None], duration_s=sequence_frames * interval_s
+        ) as run:
+            run.wait()
+
+    results = {
+        "timestamp_filter_per_s": median_rate(repeated(filtered, 50_000), 50_000, repeats),
+        "device_read_4_tools_per_s": median_rate(repeated(device.read, 50_000), 50_000, repeats),
+        "acquisition_thread_replay_per_s": median_rate(through_thread, sequence_frames, repeats),
+    }
+    device.stop()
+    return results
 
 
 def bench_pty(frames: int, wire_timing: bool) -> dict:
@@ -154,47 +209,44 @@ def main() -> None:
             / 2000
             * 1e6,
         },
-        "parse": bench_parse(args.repeats),
-        "pty_921600": bench_pty(args.frames, wire_timing=False),
-        "pty_921600_wire_timing": bench_pty(args.frames // 3, wire_timing=True),
-        "replay_3_tools": bench_replay(100_000, args.repeats),
+        "parse": measured(bench_parse, args.repeats),
+        "acquisition": measured(bench_acquisition, args.repeats),
+        "pty_921600": measured(bench_pty, args.frames, wire_timing=False),
+        "pty_921600_wire_timing": measured(bench_pty, args.frames // 3, wire_timing=True),
+        "replay_3_tools": measured(bench_replay, 100_000, args.repeats),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     rows = [
-        ("BX parse, 4 tools (frames/s)", results["parse"]["bx_parse_per_s"], ">= 50000"),
-        ("BX parse -> Frame, 4 tools (frames/s)", results["parse"]["bx_parse_to_frame_per_s"], ""),
-        ("pty 921600, 4 tools (frames/s)", results["pty_921600"]["frames_per_s"], ""),
-        ("  added latency median (ms)", results["pty_921600"]["latency_median_ms"], ""),
-        ("  added latency p99 (ms)", results["pty_921600"]["latency_p99_ms"], "<= 2"),
+        ("BX parse, 4 tools (frames/s)", "parse", "bx_parse_per_s", ">= 50000"),
+        ("BX parse -> RawFrame, 4 tools (frames/s)", "parse", "bx_parse_to_raw_frame_per_s", ""),
+        ("timestamp filter (frames/s)", "acquisition", "timestamp_filter_per_s", ""),
+        ("TrackerDevice.read, 4 tools (frames/s)", "acquisition", "device_read_4_tools_per_s", ""),
         (
-            "pty paced at 921600 baud (frames/s)",
-            results["pty_921600_wire_timing"]["frames_per_s"],
+            "Acquisition thread, replay -> sink (frames/s)",
+            "acquisition",
+            "acquisition_thread_replay_per_s",
             "",
         ),
+        ("pty 921600, 4 tools (frames/s)", "pty_921600", "frames_per_s", ""),
+        ("  added latency median (ms)", "pty_921600", "latency_median_ms", ""),
+        ("  added latency p99 (ms)", "pty_921600", "latency_p99_ms", "<= 2"),
+        ("pty paced at 921600 baud (frames/s)", "pty_921600_wire_timing", "frames_per_s", ""),
         (
             "  latency incl. wire time, median (ms)",
-            results["pty_921600_wire_timing"]["latency_median_ms"],
+            "pty_921600_wire_timing",
+            "latency_median_ms",
             "",
         ),
-        (
-            "  latency incl. wire time, p99 (ms)",
-            results["pty_921600_wire_timing"]["latency_p99_ms"],
-            "",
-        ),
-        (
-            "replay, 3 tools (frames/s)",
-            results["replay_3_tools"]["replay_per_s"],
-            ">= 100000",
-        ),
+        ("  latency incl. wire time, p99 (ms)", "pty_921600_wire_timing", "latency_p99_ms", ""),
+        ("replay, 3 tools (frames/s)", "replay_3_tools", "replay_per_s", ">= 100000"),
     ]
     machine = results["machine"]
     print(
         f"load average {machine['load_average_1min']:.2f} on {machine['cpus']} CPUs; "
         f"sum(range(1000)) takes {machine['sum_range_1000_us']:.1f} us"
     )
-    for name, value, target in rows:
-        print(f"{name:<42} {value:>12.3f} {target}")
+    print_rows(results, rows)
     print(f"written to {RESULTS}")
 
 

@@ -108,19 +108,24 @@ class TimestampFilter:
 
     def _fitted(self, frame_number: int) -> float | None:
         """The line's time at ``frame_number``; None when the frames do not define a rising
-        line. Computed relative to the oldest pair, so that large clocks keep their digits."""
+        line. One pass of sums, relative to the oldest pair, so that large clocks and frame
+        counters keep their digits."""
         first_number, first_time = self._pairs[0]
-        xs = [number - first_number for number, _ in self._pairs]
-        ys = [time_s - first_time for _, time_s in self._pairs]
-        count = len(xs)
-        mean_x, mean_y = sum(xs) / count, sum(ys) / count
-        sxx = sum((x - mean_x) ** 2 for x in xs)
-        if sxx == 0.0:
+        sx = sy = sxx = sxy = 0.0
+        for number, time_s in self._pairs:
+            x, y = number - first_number, time_s - first_time
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+        count = len(self._pairs)
+        spread = count * sxx - sx * sx
+        if spread <= 0.0:
             return None
-        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+        slope = (count * sxy - sx * sy) / spread
         if not slope > 0.0:
             return None
-        return first_time + mean_y + slope * (frame_number - first_number - mean_x)
+        return first_time + (sy + slope * (count * (frame_number - first_number) - sx)) / count
 
 
 class TrackerDevice(abc.ABC):
@@ -334,11 +339,17 @@ class TrackerDevice(abc.ABC):
     def _tool_pose(self, tool: str, raw: RawPose | None) -> ToolPose:
         if raw is None:
             return ToolPose.missing(tool)
+        error_rms = raw.error_rms
+        if not (error_rms != error_rms or 0.0 <= error_rms < math.inf):  # NaN is "unknown"
+            logger.warning(
+                "%s gave %r an error of %r mm: reported as unknown", self, tool, error_rms
+            )
+            error_rms = math.nan
         if not carries_pose(raw.status):
-            return ToolPose(tool, NAN_POSE, raw.status, raw.error_rms)
+            return ToolPose(tool, NAN_POSE, raw.status, error_rms)
         if raw.tracker_from_tool is None:
             raise TrackerError(f"{self} reported {tool!r} {raw.status.value} without a pose")
-        return ToolPose(tool, raw.tracker_from_tool, raw.status, raw.error_rms)
+        return ToolPose(tool, raw.tracker_from_tool, raw.status, error_rms)
 
 
 class AcquisitionEnd(enum.Enum):

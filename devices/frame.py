@@ -36,6 +36,10 @@ def carries_pose(status: PoseStatus) -> bool:
     return status in _CARRYING_A_POSE
 
 
+# No tracker measures a tool farther than a few metres (an NDI TX reply cannot even write 10 m):
+# a translation beyond this is corrupt data, not a pose.
+MAX_TRACKED_DISTANCE_MM = 10_000.0
+
 NAN_POSE = np.full((4, 4), np.nan)
 NAN_POSE.setflags(write=False)
 

@@ -27,14 +27,19 @@ from typing import IO, Self
 import numpy as np
 
 from devices.exceptions import RecordingError
-from devices.frame import Frame, PoseStatus, ToolPose, carries_pose, match_tool
+from devices.frame import (
+    MAX_TRACKED_DISTANCE_MM,
+    Frame,
+    PoseStatus,
+    ToolPose,
+    carries_pose,
+    match_tool,
+)
+from registration.transforms import RECORDED_ORTHONORMAL_TOL, rigid_mask
 
 logger = logging.getLogger(__name__)
 
 TRACKER = "Tracker"
-# Rotation blocks in real PLUS recordings are orthonormal only to about 4e-4 (6-digit text, device
-# rounding): accept that, and reject anything that is not a rotation at all.
-ORTHONORMAL_TOL = 1e-2
 
 _HEADER_START = (
     "ObjectType = Image",
@@ -230,12 +235,23 @@ def parse_sequence(
     header, fields = split.header, split.frames
     if header.get("NDims", "3") != "3":
         raise RecordingError(f"{source}: NDims must be 3 for a sequence; got {header['NDims']}")
-    count = 1 + max((max(values) for values in fields.values()), default=-1)
+    count = _frame_count(fields, source)
     recovered = not parsed.complete
     if recovered:
         count = _complete_frame_count(header, fields, count, source)
-    else:
-        _check_dim_size(header, count, source)
+        logger.warning(
+            "%s was cut short (no end of header): read its %d complete frames", source, count
+        )
+    elif _declared_frames(header) != count:
+        # A recorder interrupted between a frame and the header's end: the frames are the truth.
+        count = _complete_frame_count(header, fields, count, source)
+        recovered = True
+        logger.warning(
+            "%s: DimSize declares %s frames but %d complete frames are present: read them all",
+            source,
+            _declared_frames(header),
+            count,
+        )
     timestamps = _numbers(fields, "Timestamp", count, source, required=True)
     unfiltered = _numbers(fields, "UnfilteredTimestamp", count, source, default=timestamps)
     frame_numbers = _numbers(fields, "FrameNumber", count, source, default=np.arange(count))
@@ -271,14 +287,8 @@ def parse_sequence(
             [fields[f"{prefix}Transform"][row] for row in rows], rows, prefix, source
         )
         errors[:, column] = _numbers(fields, f"{prefix}ErrorRms", count, source)
+        _check_error_rms(errors[:, column], f"{prefix}ErrorRms", source)
     matrices.setflags(write=False)
-    if recovered:
-        logger.warning(
-            "%s was cut short (no end of header or a partial last frame): read %d complete "
-            "frames, the rest is lost",
-            source,
-            count,
-        )
     return TrackingSequence(
         tools=tuple(tool_from_plus(name) for name in plus_names),
         timestamps_s=timestamps,
@@ -303,6 +313,7 @@ class _Fields:
 def _split_fields(text: str, source: str) -> _Fields:
     """Split ``Name = value`` lines (spaces around either side allowed) into header fields and
     ``Seq_Frame<index>_<Name>`` frame fields; one pass, no regular expression, for speed.
+    A field given twice is an error: which of the two values is meant cannot be known.
     """
     header: dict[str, str] = {}
     frames: dict[str, dict[int, str]] = defaultdict(dict)
@@ -315,12 +326,33 @@ def _split_fields(text: str, source: str) -> _Fields:
         key = key.strip()
         if key.startswith(_FRAME_PREFIX):
             index, _, name = key[len(_FRAME_PREFIX) :].partition("_")
-            if not (index.isdigit() and name):
+            if not (index.isascii() and index.isdigit() and name):
                 raise RecordingError(f"{source}: line {number} has a malformed frame field {key!r}")
-            frames[name][int(index)] = value.strip()
+            values = frames[name]
+            index_number = int(index)
         else:
-            header[key] = value.strip()
+            values, index_number = header, key
+        if index_number in values:
+            raise RecordingError(
+                f"{source}: line {number} gives {key} a second time ({value.strip()!r} after "
+                f"{values[index_number]!r}): which one is right cannot be known"
+            )
+        values[index_number] = value.strip()
     return _Fields(header, frames)
+
+
+def _frame_count(fields: dict[str, dict[int, str]], source: str) -> int:
+    """The number of frames: indices 0..N-1, each with at least one field. A frame index far
+    beyond the others (a corrupt digit) is an error, not N empty frames."""
+    indices = set().union(*(values.keys() for values in fields.values()))
+    count = 1 + max(indices, default=-1)
+    if count > len(indices):
+        absent = min(set(range(len(indices) + 1)) - indices)
+        raise RecordingError(
+            f"{source}: frame {absent} has no fields, yet frames up to {count - 1} do: "
+            "frames are numbered 0, 1, 2... without gaps"
+        )
+    return count
 
 
 @dataclass(frozen=True)
@@ -406,21 +438,12 @@ def _complete_frame_count(
     return last
 
 
-def _check_dim_size(header: dict[str, str], count: int, source: str) -> None:
-    """``DimSize``'s last value is the frame count: it must match the frames found."""
-    dim_size = header.get("DimSize")
-    if dim_size is None:
-        raise RecordingError(f"{source}: no DimSize field in the header")
+def _declared_frames(header: dict[str, str]) -> int | None:
+    """The frame count ``DimSize`` declares (its last value), or None if it has none."""
     try:
-        declared = int(dim_size.split()[-1])
+        return int(header.get("DimSize", "").split()[-1])
     except (ValueError, IndexError):
-        raise RecordingError(
-            f"{source}: DimSize must be three integers; got {dim_size!r}"
-        ) from None
-    if declared != count:
-        raise RecordingError(
-            f"{source}: DimSize declares {declared} frames but frames 0..{count - 1} are present"
-        )
+        return None
 
 
 def _numbers(
@@ -446,6 +469,17 @@ def _numbers(
                     f"{source}: frame {index} {name} must be a number; got {text!r}"
                 ) from None
     return result
+
+
+def _check_error_rms(errors: np.ndarray, name: str, source: str) -> None:
+    """A fit error is a finite number of mm >= 0, or NaN when the device gave none."""
+    bad = ~np.isnan(errors) & ~(np.isfinite(errors) & (errors >= 0.0))
+    if np.any(bad):
+        row = int(np.flatnonzero(bad)[0])
+        raise RecordingError(
+            f"{source}: frame {row} {name} must be a finite error >= 0 mm (or nan when "
+            f"unknown); got {errors[row]!r}"
+        )
 
 
 def _check_finite(values: np.ndarray, name: str, source: str) -> None:
@@ -516,16 +550,21 @@ def _parse_matrices(texts: list[str], rows: np.ndarray, prefix: str, source: str
     if not np.all(finite):
         row = rows[np.flatnonzero(~finite)[0]]
         raise RecordingError(f"{source}: frame {row} {prefix}Transform has NaN or infinite values")
-    rotations = matrices[:, :3, :3]
-    gram = np.einsum("nji,njk->nik", rotations, rotations)
-    bad = np.any(np.abs(matrices[:, 3] - [0.0, 0.0, 0.0, 1.0]) > ORTHONORMAL_TOL, axis=1)
-    bad |= np.any(np.abs(gram - np.eye(3)) > ORTHONORMAL_TOL, axis=(1, 2))
-    bad |= np.linalg.det(rotations) <= 0.0
+    bad = ~rigid_mask(matrices, RECORDED_ORTHONORMAL_TOL)
     if np.any(bad):
         row = rows[np.flatnonzero(bad)[0]]
         raise RecordingError(
             f"{source}: frame {row} {prefix}Transform is not a rigid transform "
-            "(rotation not orthonormal, a reflection, or last row not 0 0 0 1)"
+            f"(rotation not orthonormal within {RECORDED_ORTHONORMAL_TOL:g}, a reflection, or "
+            "last row not 0 0 0 1)"
+        )
+    far = np.abs(matrices[:, :3, 3]).max(axis=1) > MAX_TRACKED_DISTANCE_MM
+    if np.any(far):
+        index = int(np.flatnonzero(far)[0])
+        raise RecordingError(
+            f"{source}: frame {rows[index]} {prefix}Transform puts the tool at "
+            f"{np.abs(matrices[index, :3, 3]).max():.6g} mm from the tracker, beyond any "
+            f"tracker's reach ({MAX_TRACKED_DISTANCE_MM:g} mm): the file is corrupt"
         )
     return matrices
 
@@ -642,6 +681,10 @@ def _pose_lines(key: str, pose: ToolPose | None) -> list[str]:
         matrix = np.asarray(pose.tracker_from_tool, dtype=np.float64)
         if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
             raise RecordingError(f"{key}: a valid pose needs a finite 4x4 matrix")
+        if np.abs(matrix[:3, 3]).max() > MAX_TRACKED_DISTANCE_MM:
+            raise RecordingError(
+                f"{key}: a translation beyond {MAX_TRACKED_DISTANCE_MM:g} mm is no tracked pose"
+            )
         text = " ".join(repr(value) for value in matrix.ravel().tolist())
     else:
         text = _IDENTITY_TEXT

@@ -15,6 +15,7 @@ from devices.clock import Clock
 from devices.demo_motion import demo_tracker
 from devices.exceptions import ConfigurationError
 from devices.frame import Tracker
+from devices.igtl.tracker import IgtlTracker
 from devices.keyboard import KeyboardTracker
 from devices.ndi.tool_specs import AuroraSensor
 from devices.ndi.tracker import NDITracker
@@ -110,7 +111,12 @@ def _open_ndi(port: str, options: TrackerOptions) -> Tracker:
     return NDITracker(port, options.ndi_tools or dict(BUILTIN_TOOLS), clock=options.clock)
 
 
+def _open_igtl(address: str, options: TrackerOptions) -> Tracker:
+    return IgtlTracker.from_spec(address, options.ndi_tools or None, clock=options.clock)
+
+
 register_tracker("sim", _open_simulation, "sim:demo", needs_argument=False)
 register_tracker("replay", _open_replay, "replay:FILE")
 register_tracker("ndi", _open_ndi, "ndi:PORT")
+register_tracker("igtl", _open_igtl, "igtl:HOST:PORT")
 register_tracker("keyboard", _open_keyboard, "keyboard", needs_argument=False)

@@ -50,6 +50,11 @@ COMMANDS = (
     Command("emulate", "guidance.commands.emulate", "emulate a tracking device on a virtual port"),
     Command("fiducials", "guidance.commands.fiducials", "fiducial beads in a CT"),
     Command(
+        "navigate",
+        "guidance.commands.navigate",
+        "navigate a tracked stylus in a scene's CT, live",
+    ),
+    Command(
         "pivot",
         "guidance.commands.pivot",
         "pivot calibration of a tool from a PLUS recording (JSON to stdout)",

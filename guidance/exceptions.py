@@ -15,3 +15,7 @@ class OutputFolderError(GuidanceError):
 
 class ReportError(GuidanceError):
     """A report or a figure cannot be made from what it was given; the message says what."""
+
+
+class DisplayUnavailable(GuidanceError):
+    """The interactive window has no display to open on; the message says what to do."""

@@ -16,13 +16,12 @@ line, for reading and for the tests.
 """
 
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import NamedTuple, Self
 
 import numba
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from devices.frame import Frame, PoseStatus, match_tool
 from devices.tools import ToolDefinition
 from guidance.exceptions import GuidanceError
+from guidance.result_files import read_result
 from registration.exceptions import RegistrationError
 from registration.transforms import apply_transform, as_points, as_rigid, invert_rigid
 from scenes.scene import Scene, Structure, Trajectory
@@ -208,15 +208,7 @@ class ToolTip:
         """The tip in the JSON ``gestes pivot`` prints (``tool``, ``tip_in_tool`` in mm), for
         ``tool_name``; the axis from ``tool``'s markers when its definition is known."""
         path = Path(path)
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise GuidanceError(f"{path}: cannot read a pivot result ({error})") from None
-        if not isinstance(report, dict) or "tip_in_tool" not in report:
-            raise GuidanceError(
-                f"{path}: not a pivot result: expected the JSON of 'gestes pivot' with "
-                "'tip_in_tool' (mm)"
-            )
+        report = read_result(path, "tip_in_tool", "a pivot result", "'gestes pivot'")
         pivoted = report.get("tool")
         if isinstance(pivoted, str) and pivoted.lower() != tool_name.lower():
             raise GuidanceError(
@@ -242,26 +234,28 @@ class ToolTip:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ToolState:
+class ToolState(NamedTuple):
     """One tool in one frame: its tracker status and ``image_from_tool`` (4x4, mm; NaN when the
-    tool or the reference is not tracked: never the last known pose)."""
+    tool or the reference is not tracked: never the last known pose). (A named tuple, not a
+    dataclass: one is made per tool and frame, and it is several times cheaper.)"""
 
     status: PoseStatus
     image_from_tool: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
-class TrajectoryState:
+class TrajectoryState(NamedTuple):
     """The tip against the active trajectory (image frame): ``angle_rad`` between the tool axis
     and the trajectory's direction, ``lateral_offset_mm`` from the tip to the trajectory's line,
     ``depth_mm`` of the tip along it past the entry (negative before it), ``remaining_mm`` still
-    to go to the target along it (negative when past it). NaN when the tip is not tracked."""
+    to go to the target along it (negative when past it). NaN when the tip is not tracked.
+    ``index`` is the trajectory's place in the plan's ``trajectories``. (A named tuple: one is
+    made per frame.)"""
 
     angle_rad: float
     lateral_offset_mm: float
     depth_mm: float
     remaining_mm: float
+    index: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,6 +450,7 @@ def reference_navigate(
             lateral_offset_mm=float(np.linalg.norm(tip_mm - along)),
             depth_mm=depth,
             remaining_mm=trajectory.length_mm - depth,
+            index=plan.active_trajectory,
         )
     return result
 
@@ -508,6 +503,7 @@ class Navigator:
         self._tip_and_axis = np.array([tip.tip_mm, tip.axis])
         self._targets = np.ascontiguousarray(plan.targets_mm)
         self._trajectory = np.zeros((0, 3))
+        self._trajectory_index = plan.active_trajectory
         if plan.active_trajectory is not None:
             active = plan.trajectories[plan.active_trajectory]
             self._trajectory = np.array(
@@ -540,10 +536,12 @@ class Navigator:
         n = len(names)
         tracker_from_tools = np.empty((n, 4, 4))
         valid = np.empty(n, dtype=np.bool_)
+        statuses = []
         for k, name in enumerate(names):
             pose = poses[name]
             tracker_from_tools[k] = pose.tracker_from_tool
             valid[k] = pose.valid
+            statuses.append(pose.status)
         image_from_tools = np.empty((n, 4, 4))
         values = np.empty(self._n_values)
         reference, stylus = self._roles
@@ -568,23 +566,20 @@ class Navigator:
         at = 6 + m
         trajectory = None
         if len(self._trajectory):
-            trajectory = TrajectoryState(*values[at : at + 4].tolist())
+            trajectory = TrajectoryState(*values[at : at + 4].tolist(), self._trajectory_index)
             at += 4
         structure_distances = values[at:]
         alerts = [
-            f"{name} {STATUS_WORDS[poses[name].status]}"
-            for name in names
-            if poses[name].status is not PoseStatus.OK
+            f"{name} {STATUS_WORDS[status]}"
+            for name, status in zip(names, statuses, strict=True)
+            if status is not PoseStatus.OK
         ]
         breaches = self._breaches(structure_distances, alerts) if tracked else ()
         return NavigationState(
             timestamp=frame.timestamp,
             frame_number=frame.frame_number,
             tracked=tracked,
-            tools={
-                name: ToolState(poses[name].status, image_from_tools[k])
-                for k, name in enumerate(names)
-            },
+            tools=dict(zip(names, map(ToolState, statuses, image_from_tools), strict=True)),
             image_from_stylus=image_from_tools[stylus],
             tip_mm=values[0:3],
             axis=values[3:6],

@@ -22,6 +22,7 @@ import pyvista as pv
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from devices.clock import Clock
 from devices.noise import OpticalNoise
 from devices.simulated import SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
@@ -270,7 +271,11 @@ def simulated_tracker(
     seed: int,
     realtime: bool = False,
     tools: Mapping[str, ToolDefinition] = SIMULATED_TOOLS,
+    clock: Clock | None = None,
 ) -> SimulatedTracker:
     """The simulated camera filming ``motion`` (the stylus and the reference) with ``noise``,
-    at ``rate_hz``, reproducibly from ``seed``; paced in real time when ``realtime``."""
-    return SimulatedTracker(motion, tools, noise, rate_hz=rate_hz, seed=seed, realtime=realtime)
+    at ``rate_hz``, reproducibly from ``seed``; paced in real time on ``clock`` when
+    ``realtime``."""
+    return SimulatedTracker(
+        motion, tools, noise, rate_hz=rate_hz, seed=seed, realtime=realtime, clock=clock
+    )

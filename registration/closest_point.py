@@ -443,6 +443,50 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
     return source
 
 
+@numba.njit(cache=True)
+def nearest_normals_kernel(points, fixed_from_moving, field):
+    """The unit outward normal (N, 3) of the surface nearest to each point moved by the 4x4
+    ``fixed_from_moving``, whichever way it faces: the band's plane within the band, else the
+    nearest of the coarse grid's closest vertices over all direction bins (every vertex is in
+    some bin, so that is the nearest vertex up to a coarse voxel)."""
+    band_origin, band_spacing, brick_of, planes = (
+        field.band_origin,
+        field.band_spacing,
+        field.brick_of,
+        field.planes,
+    )
+    coarse_origin, coarse_spacing, shape, lut = (
+        field.coarse_origin,
+        field.coarse_spacing,
+        field.coarse_shape,
+        field.lut,
+    )
+    vertices, normals = field.vertices, field.normals
+    m = fixed_from_moving
+    out = np.empty((points.shape[0], 3))
+    for i in range(points.shape[0]):
+        qx, qy, qz, _, _, _ = moved_pair(m, points, points, i)
+        ok, _, nx, ny, nz = band_plane(
+            qx, qy, qz, 0.0, 0.0, 0.0, band_origin, band_spacing, brick_of, planes, -1.0
+        )
+        if not ok:
+            ix = min(max(math.floor((qx - coarse_origin[0]) / coarse_spacing), 0), shape[0] - 1)
+            iy = min(max(math.floor((qy - coarse_origin[1]) / coarse_spacing), 0), shape[1] - 1)
+            iz = min(max(math.floor((qz - coarse_origin[2]) / coarse_spacing), 0), shape[2] - 1)
+            cell = (ix * shape[1] + iy) * shape[2] + iz
+            best = np.inf
+            for b in range(lut.shape[0]):
+                v = lut[b, cell]
+                if v < 0:
+                    continue
+                d2 = (qx - vertices[v, 0]) ** 2 + (qy - vertices[v, 1]) ** 2
+                d2 += (qz - vertices[v, 2]) ** 2
+                if d2 < best:
+                    best, nx, ny, nz = d2, normals[v, 0], normals[v, 1], normals[v, 2]
+        out[i, 0], out[i, 1], out[i, 2] = nx, ny, nz
+    return out
+
+
 class ClosestPointField:
     """The tangent plane of the closest facing surface point, for any point, in O(1).
 
@@ -523,6 +567,14 @@ class ClosestPointField:
         )
         residuals, normals = out[:, 0].copy(), out[:, 1:].copy()
         return TangentPlanes(residuals, normals, source)
+
+    def nearest_normals(self, points_mm: np.ndarray, fixed_from_moving: np.ndarray) -> np.ndarray:
+        """The outward normal (N, 3) of the surface nearest to each point (moving frame) at the
+        pose ``fixed_from_moving``, whichever way it faces, in the moving frame: where a patch
+        digitised without a stylus axis most likely faces, given a rough pose."""
+        points = as_points(points_mm, "points_mm")
+        pose = np.ascontiguousarray(fixed_from_moving, dtype=np.float64)
+        return nearest_normals_kernel(points, pose, self.arrays) @ pose[:3, :3]
 
 
 def _coarse_grid(vertices: np.ndarray, normals: np.ndarray, settings: FieldSettings):

@@ -25,7 +25,7 @@ algorithm (Besl & McKay 1992, IEEE PAMI 14(2)) with
 import enum
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -41,7 +41,7 @@ from registration.closest_point import (
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
-from registration.point_normals import estimate_patch_normals
+from registration.point_normals import away_from, estimate_patch_normals
 from registration.transforms import apply_transform, as_points, as_rigid, rotation_from_vector
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ MAX_STEP_RAD = math.radians(10.0)
 SCALE_SAMPLES = 128
 # Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
+# A stylus touching a surface is held within about this angle of its normal: its axis bounds
+# the patch normal (see registration.point_normals); so does the surface's normal at a pose.
+STYLUS_CONE_RAD = math.radians(45.0)
 
 
 class IcpMethod(enum.Enum):
@@ -64,6 +67,18 @@ class IcpMethod(enum.Enum):
 
     POINT_TO_PLANE = "point_to_plane"
     POINT_TO_POINT = "point_to_point"
+
+
+class Facing(enum.Enum):
+    """Which way the patch faces when no stylus axis or approach direction is given:
+    ``AWAY_FROM_CENTRE`` of the whole surface (right for a convex bone such as a skull, from
+    any start; wrong for much of a patch on non-convex anatomy far from that centre, such as
+    the posterior elements of a vertebra) or ``SURFACE_AT_POSE``, like the surface nearest to
+    each point at the pose being tried (right on any anatomy from a start within a few mm, such
+    as a paired-point registration; wrong from a start nearer another surface)."""
+
+    AWAY_FROM_CENTRE = "away_from_centre"
+    SURFACE_AT_POSE = "surface_at_pose"
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,10 @@ class MultiStartSettings:
     ``coarse_iterations`` iterations) start from the initial pose turned by each of
     ``rotation_steps_rad`` (both senses) about each principal axis of the patch, combined with
     shifts of each of ``shift_steps_mm`` (both senses) along the patch normal, all about the
-    patch centroid; the ``refine_count`` best are run to convergence on all points.
+    patch centroid; the ``refine_count`` best are run to convergence on all points. A refined
+    run that ends at another pose (more than 1 mm or 1 deg from the best) with an inlier fraction
+    within ``rival_margin`` of the best's is a rival: the patch does not tell them apart, and
+    the result says so.
     """
 
     enabled: bool = True
@@ -85,6 +103,7 @@ class MultiStartSettings:
     coarse_points: int = 256
     coarse_iterations: int = 10
     refine_count: int = 3
+    rival_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.accept_inlier_fraction <= 1.0:
@@ -101,6 +120,8 @@ class MultiStartSettings:
             raise RegistrationError(
                 f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
             )
+        if not 0.0 <= self.rival_margin <= 1.0:
+            raise RegistrationError(f"rival_margin must be in [0, 1]; got {self.rival_margin}")
         if self.coarse_iterations < 1 or self.refine_count < 1:
             raise RegistrationError(
                 "coarse_iterations and refine_count must be >= 1; got "
@@ -123,7 +144,9 @@ class IcpSettings:
     or after ``max_iterations``. The defaults match: 1e-4 rad moves a point 50 mm away by
     5 um, a fiftieth of the tenth of a millimetre we answer for, and about the error of the
     closest-point field itself (asking for less makes ICP chase the field's facets).
-    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit.
+    ``normal_window_mm`` sets the neighbourhood of the patch-normal fit (None: one that follows
+    the point spacing, see ``registration.point_normals``); ``facing`` which way the patch faces
+    when the caller cannot tell.
     More than twice ``coarse_points`` points are registered coarse to fine: an even subsample
     of about that many first, then all of them from where it converged.
     """
@@ -136,13 +159,16 @@ class IcpSettings:
     kernel_sigmas: float = 3.5
     min_kernel_mm: float = 0.5
     inlier_distance_mm: float = 1.0
-    normal_window_mm: float = 20.0
+    normal_window_mm: float | None = None
     coarse_points: int = 1000
+    facing: Facing = Facing.AWAY_FROM_CENTRE
     multi_start: MultiStartSettings = field(default_factory=MultiStartSettings)
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, IcpMethod):
             raise RegistrationError(f"method must be an IcpMethod; got {self.method!r}")
+        if not isinstance(self.facing, Facing):
+            raise RegistrationError(f"facing must be a Facing; got {self.facing!r}")
         if self.max_iterations < 1:
             raise RegistrationError(f"max_iterations must be >= 1; got {self.max_iterations}")
         for name in (
@@ -150,7 +176,6 @@ class IcpSettings:
             "translation_tol_mm",
             "max_correspondence_mm",
             "inlier_distance_mm",
-            "normal_window_mm",
             "kernel_sigmas",
             "min_kernel_mm",
         ):
@@ -161,6 +186,9 @@ class IcpSettings:
             raise RegistrationError(
                 f"coarse_points must be >= {MIN_POINTS}; got {self.coarse_points}"
             )
+        window = self.normal_window_mm
+        if window is not None and not (math.isfinite(window) and window > 0.0):
+            raise RegistrationError(f"normal_window_mm must be > 0 or None; got {window}")
 
 
 @dataclass(frozen=True)
@@ -492,12 +520,20 @@ class SurfaceRegistration:
         points_mm: np.ndarray,
         fixed_from_moving_initial: np.ndarray | None = None,
         normals: np.ndarray | None = None,
+        outward: np.ndarray | None = None,
+        outward_cone_rad: float = math.pi / 2,
     ) -> IcpResult:
         """Register the digitised ``(N, 3)`` points (mm, moving frame) to the surface.
 
         ``fixed_from_moving_initial`` is the starting pose (identity if None), e.g. from a
-        paired-point registration. ``normals`` are the patch's outward unit normals in the
-        moving frame; by default they are estimated and pointed away from the surface's centre.
+        paired-point registration. Which way the patch faces, in the moving frame, from the
+        best that is known: ``normals``, the patch's outward unit normals, used as they are; or
+        ``outward`` (N, 3), a direction per point the normals should agree with (the stylus
+        axis from the tip towards the handle when each point was taken, or an approach
+        direction), from which they are estimated (and which bounds them to within
+        ``outward_cone_rad``: STYLUS_CONE_RAD for a stylus axis, pi/2 for a side only); or,
+        with neither, they are estimated and turned as ``settings.facing`` says, at the pose
+        being tried.
         Raises RegistrationError for fewer than 6 points, NaN, or a patch that is a line.
         """
         points = as_points(points_mm, "points_mm", MIN_POINTS)
@@ -506,30 +542,58 @@ class SurfaceRegistration:
             if fixed_from_moving_initial is None
             else as_rigid(fixed_from_moving_initial, "fixed_from_moving_initial")
         )
-        if normals is None:
-
-            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
-                """The patch's normals, pointed away from the surface's centre as seen from the
-                patch at that pose (a start far off may get some of them the wrong way)."""
-                rotation, shift = fixed_from_moving[:3, :3], fixed_from_moving[:3, 3]
-                centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
-                return estimate_patch_normals(points, centre, self.settings.normal_window_mm)
-
-        else:
+        window = self.settings.normal_window_mm
+        if normals is not None:
             given = as_unit_normals(normals, len(points), "normals")
 
             def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
                 return given
 
-        best = self._coarse_to_fine(points, normals_at(initial), initial)
+        elif outward is not None:
+            hinted = estimate_patch_normals(points, outward, window, outward_cone_rad)
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                return hinted
+
+        elif self.settings.facing is Facing.SURFACE_AT_POSE:
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                """The patch's normals, bounded by the surface's nearest to the points at that
+                pose (a start far off may get some of them the wrong way)."""
+                hints = self.field.nearest_normals(points, fixed_from_moving)
+                return estimate_patch_normals(points, hints, window, STYLUS_CONE_RAD)
+
+        else:
+
+            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
+                """The patch's normals, pointed away from the surface's centre as seen from the
+                patch at that pose."""
+                rotation, shift = fixed_from_moving[:3, :3], fixed_from_moving[:3, 3]
+                centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
+                return estimate_patch_normals(points, away_from(points, centre), window)
+
+        at_pose = normals is None and outward is None
+        at_pose &= self.settings.facing is Facing.SURFACE_AT_POSE
+
+        def refine(pose: np.ndarray) -> _Run:
+            """ICP from ``pose``; normals taken from the surface at a start a few mm off are
+            wrong on thin processes (the other side is nearer): taken again where the run
+            ended, they are right, and a second run settles there."""
+            run = self._coarse_to_fine(points, normals_at(pose), pose)
+            if not at_pose:
+                return run
+            end = run.fixed_from_moving
+            return self._coarse_to_fine(points, normals_at(end), end, run.iterations)
+
+        best = refine(initial)
         multi = self.settings.multi_start
         accepted = best.converged and best.inlier_fraction >= multi.accept_inlier_fraction
         if accepted or not multi.enabled:
             return self._result(best, "initial", 1)
-        label, best, tried = self._multi_start(points, normals_at, initial, best)
-        return self._result(best, label, tried)
+        label, best, tried, rival = self._multi_start(points, normals_at, refine, initial, best)
+        return self._result(best, label, tried, rival)
 
-    def _result(self, run: _Run, start: str, tried: int) -> IcpResult:
+    def _result(self, run: _Run, start: str, tried: int, rival: str = "") -> IcpResult:
         logger.debug(
             "ICP: start %s won of %d, %d iterations, rmse %.3f mm, inliers %.3f",
             start,
@@ -538,7 +602,7 @@ class SurfaceRegistration:
             run.rmse_mm,
             run.inlier_fraction,
         )
-        warnings = self._warnings(run, start)
+        warnings = self._warnings(run, rival)
         for warning in warnings:
             logger.warning(warning)
         return IcpResult(
@@ -552,8 +616,10 @@ class SurfaceRegistration:
             warnings=warnings,
         )
 
-    def _warnings(self, run: _Run, start: str) -> tuple[str, ...]:
-        """What a user should know before trusting the result."""
+    def _warnings(self, run: _Run, rival: str) -> tuple[str, ...]:
+        """Why the pose should not be trusted, if it should not (``rival``: another pose that
+        fits almost as well, described; empty if none). A pose found from another start than
+        the given one is no reason by itself: the multi-start compares every start it tried."""
         settings = self.settings
         warnings = []
         if not run.converged:
@@ -568,10 +634,10 @@ class SurfaceRegistration:
                 "points off the surface, in other units, or a patch too small or too smooth to "
                 "pin the pose down)"
             )
-        if start != "initial":
+        if rival:
             warnings.append(
-                "the run from the given start fitted poorly; this pose comes from another start "
-                f"({start}): check it against landmarks"
+                f"{rival}: the patch does not pin the pose down; check it against landmarks, or "
+                "digitise a wider or more curved area"
             )
         return tuple(warnings)
 
@@ -597,13 +663,15 @@ class SurfaceRegistration:
         rmse = math.sqrt(sum_sq / inliers) if inliers else math.inf
         return _Run(fixed_from_moving, rmse, inliers / len(points), iterations, converged)
 
-    def _coarse_to_fine(self, points, patch_normals, initial) -> _Run:
+    def _coarse_to_fine(self, points, patch_normals, initial, iterations_before=0) -> _Run:
         """ICP on an even subsample of ``coarse_points`` points to convergence, then on all of
-        them from there (usually one or two more iterations)."""
+        them from there (usually one or two more iterations); the iterations reported include
+        ``iterations_before``."""
         settings = self.settings
         stride = len(points) // settings.coarse_points
         if stride < 2:
-            return self._run(points, patch_normals, initial, settings.max_iterations)
+            run = self._run(points, patch_normals, initial, settings.max_iterations)
+            return replace(run, iterations=run.iterations + iterations_before)
         coarse = self._run(
             np.ascontiguousarray(points[::stride]),
             np.ascontiguousarray(patch_normals[::stride]),
@@ -615,7 +683,7 @@ class SurfaceRegistration:
             fine.fixed_from_moving,
             fine.rmse_mm,
             fine.inlier_fraction,
-            coarse.iterations + fine.iterations,
+            iterations_before + coarse.iterations + fine.iterations,
             fine.converged,
         )
 
@@ -649,9 +717,10 @@ class SurfaceRegistration:
                 label = ", ".join(part for part in (rotation_label, shift_label) if part)
                 yield label, _about(rotation, centre, shift) @ initial
 
-    def _multi_start(self, points, normals_at, initial, from_initial: _Run):
-        """Coarse runs from every start, the best few refined on all points with normals
-        oriented from where they got to."""
+    def _multi_start(self, points, normals_at, refine, initial, from_initial: _Run):
+        """Coarse runs from every start (patch normals as at ``initial``), the best few refined
+        on all points by ``refine(pose)``; returns the winner's label, its run, the number of
+        starts and a description of a rival pose ("" if none)."""
         multi = self.settings.multi_start
         patch_normals = normals_at(initial)
         stride = max(1, len(points) // multi.coarse_points)
@@ -662,13 +731,39 @@ class SurfaceRegistration:
             run = self._run(coarse_points, coarse_normals, start, multi.coarse_iterations)
             coarse.append((label, run))
         coarse.sort(key=lambda item: (-round(item[1].inlier_fraction, 2), item[1].rmse_mm))
-        best_label, best = "initial", from_initial
+        candidates = [("initial", from_initial)]
         for label, run in coarse[: multi.refine_count]:
             pose = run.fixed_from_moving
-            refined = self._coarse_to_fine(points, normals_at(pose), pose)
-            if refined.better_than(best):
-                best_label, best = label, refined
-        return best_label, best, len(coarse) + 1
+            candidates.append((label, refine(pose)))
+        best_label, best = "initial", from_initial
+        for label, run in candidates[1:]:
+            if run.better_than(best):
+                best_label, best = label, run
+        centre = points.mean(axis=0)
+        rival = ""
+        for _, run in candidates:
+            if run.inlier_fraction < best.inlier_fraction - multi.rival_margin:
+                continue
+            angle, shift = _pose_difference(run.fixed_from_moving, best.fixed_from_moving, centre)
+            if angle > math.radians(1.0) or shift > 1.0:
+                rival = (
+                    f"another pose {shift:.1f} mm and {math.degrees(angle):.1f} deg away fits "
+                    f"almost as well ({100 * run.inlier_fraction:.0f}% of the points on the "
+                    f"surface, against {100 * best.inlier_fraction:.0f}%)"
+                )
+                break
+        return best_label, best, len(coarse) + 1, rival
+
+
+def _pose_difference(a_from_b: np.ndarray, c_from_b: np.ndarray, centre_b: np.ndarray):
+    """The angle (rad) between two poses of the same points, and how far apart (mm) they put
+    ``centre_b``."""
+    rotation = a_from_b[:3, :3].T @ c_from_b[:3, :3]
+    cosine = min(max((np.trace(rotation) - 1.0) / 2.0, -1.0), 1.0)
+    shift = np.linalg.norm(
+        apply_transform(a_from_b, centre_b) - apply_transform(c_from_b, centre_b)
+    )
+    return math.acos(cosine), float(shift)
 
 
 def register_surface(

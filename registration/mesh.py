@@ -110,9 +110,25 @@ def vertex_triangles(triangles: np.ndarray, n_vertices: int) -> VertexTriangles:
 
 def sample_on_triangles(corners_mm: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` points spread uniformly by area over the triangles given by their ``(F, 3, 3)``
-    corners (mm): a triangle is picked with probability proportional to its area, then a point in
-    it from two uniform barycentric coordinates, reflected back into the triangle when they sum
-    past 1 (Turk 1990, "Generating random points in triangles", Graphics Gems)."""
+    corners (mm): see ``barycentric_samples``."""
+    picked, u, v = barycentric_samples(corners_mm, count, rng)
+    corners = np.asarray(corners_mm, dtype=np.float64)[picked]
+    return (
+        corners[:, 0]
+        + u[:, None] * (corners[:, 1] - corners[:, 0])
+        + v[:, None] * (corners[:, 2] - corners[:, 0])
+    )
+
+
+def barycentric_samples(
+    corners_mm: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where ``count`` points spread uniformly by area over the triangles of ``(F, 3, 3)``
+    corners (mm) fall: the triangle of each (F indices) and its barycentric weights u, v of the
+    second and third corners. A triangle is picked with probability proportional to its area,
+    then a point in it from two uniform barycentric coordinates, reflected back into the
+    triangle when they sum past 1 (Turk 1990, "Generating random points in triangles", Graphics
+    Gems)."""
     corners = np.asarray(corners_mm, dtype=np.float64)
     if corners.ndim != 3 or corners.shape[1:] != (3, 3) or corners.shape[0] == 0:
         raise RegistrationError(
@@ -123,9 +139,8 @@ def sample_on_triangles(corners_mm: np.ndarray, count: int, rng: np.random.Gener
     )
     if not areas.sum() > 0.0:
         raise RegistrationError("the triangles have no area to sample points on")
-    picked = corners[rng.choice(len(corners), count, p=areas / areas.sum())]
+    picked = rng.choice(len(corners), count, p=areas / areas.sum())
     u, v = rng.random(count), rng.random(count)
     flip = u + v > 1.0
     u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    edge_u, edge_v = picked[:, 1] - picked[:, 0], picked[:, 2] - picked[:, 0]
-    return picked[:, 0] + u[:, None] * edge_u + v[:, None] * edge_v
+    return picked, u, v

@@ -1,12 +1,22 @@
 """Outward normals of a digitised patch of points (no mesh): what ICP needs to tell the outer
-surface of a bone from the inner one.
+surface of a bone from the inner one, and one face of a thin process from the other.
 
 Each point gets the normal of the plane fitted (principal component analysis: the eigenvector of
 the smallest eigenvalue of the local covariance; Hoppe et al. 1992, SIGGRAPH, section 3.2) to
-the points in a cubic window of about ``window_mm`` around it. Windows are the 3x3x3 blocks of
-a voxel hash of the points, so the cost is linear in the number of points. The sign is chosen so
-that the normal points away from ``outward_from_mm`` (for instance the centre of the anatomy, or
-where the stylus came from): a patch does not know by itself which side is outside.
+the points in a cubic window around it. Windows are the 3x3x3 blocks of a voxel hash of the
+points, so the cost is linear in the number of points. The window follows the point spacing: it
+holds about WINDOW_POINTS points (a dense sweep gets a small window, which also follows a
+curved bone; a sparse one a larger window), between MIN_WINDOW_MM and the caller's largest, and
+no more than about MAX_WINDOWS windows cover the patch.
+
+A patch does not know by itself which side is outside: each point comes with an outward hint, a
+direction its normal should agree with (the stylus axis, from the tip towards the handle, when
+it was digitised; the approach direction; the surface normal at an initial pose; or the
+direction away from the centre of the anatomy). The hints of a window vote on its normal's
+sign, so a few wrong hints do not flip it. A hint may also be known to lie within a cone around
+the true normal (a stylus is held within some 30-45 degrees of the surface normal): a fitted
+normal outside its point's cone (a window across a ridge, a sparse sweep over a thin process)
+is then replaced by the hint itself.
 
 The whole estimate is one Numba kernel with scalar arithmetic only (no array allocated per
 hash cell): ICP calls it once per registration, inside a budget of a fraction of a millisecond.
@@ -21,7 +31,19 @@ from registration.exceptions import RegistrationError
 from registration.transforms import as_points
 
 MIN_WINDOW_POINTS = 5
+# The adaptive window holds about this many points (the plane fit of ~30 points with 0.3 mm of
+# noise is good to a few degrees) ...
+WINDOW_POINTS = 30.0
+# ... and is at least this wide (mm): below it, a stylus's own noise is a fair share of the window;
+MIN_WINDOW_MM = 3.0
+# ... and wide enough that the patch has at most about this many windows (each costs a plane fit:
+# a dense sweep of 10,000 points gets windows of ~60 points, not 30, for a fifth of the time).
+MAX_WINDOWS = 1500.0
+# Occupied cells of a hash laid over a surface, per cell face area of the surface (a plane
+# crossing a cubic grid meets |nx| + |ny| + |nz| cells per cell area, 1.5 on average).
+CELLS_PER_AREA = 1.5
 MAX_HASH_CELLS = 8_000_000
+DEFAULT_MAX_WINDOW_MM = 20.0
 # Rows of the per-cell sums are numbered in int32 (4 bytes per cell of the hash).
 MAX_PATCH_POINTS = 2**31 - 2
 # Relative gap (to the largest eigenvalue's magnitude) below which two eigenvalues count as one.
@@ -38,7 +60,7 @@ _OVERFLOW = 4
 
 _STATUS_MESSAGES = {
     _NON_FINITE_POINTS: "points_mm contains NaN or infinite coordinates",
-    _NON_FINITE_OUTWARD: "outward_from_mm contains NaN or infinite coordinates",
+    _NON_FINITE_OUTWARD: "outward_hints contains NaN or infinite values",
     _LINE: "the points lie on a line or at one spot: a surface patch needs points spread in "
     "two directions",
     _OVERFLOW: "points_mm spans more than float64 can hold (coordinates over ~1e308 mm)",
@@ -147,43 +169,32 @@ def smallest_eigenvector(
 
 @numba.njit(cache=True, inline="always")
 def _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, k):
-    """Write to row k of ``moments`` the point count, the mean (3) and the covariance (6 upper
-    entries) of the points in the 3x3x3 cells around cell (ix, iy, iz) of the hash (dims).
-    ``row_of_cell`` maps each cell to its row of ``sums`` (row 0, all zeros, for the empty
-    cells); a row holds the count, the sum of p and the sum of the upper entries of p p^T of
-    the cell's points, p being their scaled offsets from the patch centre."""
-    # Adding up the up to 3 cells of a column along z before adding the column to the window
-    # keeps the chains of dependent additions short.
-    z_first, z_last = max(iz - 1, 0), min(iz + 1, dims[2] - 1)
-    count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
+    """Write to row k of ``moments`` the point count, the mean (3), the covariance (6 upper
+    entries) and the summed outward hints (3) of the points in the 3x3x3 cells around cell
+    (ix, iy, iz) of the hash (``dims`` cells along each axis; ``row_of_cell``: each cell's row
+    of ``sums``, 0 for the empty cells). A row of ``sums`` holds the count, the sum of p and
+    of the upper entries of p p^T of the cell's points, p being their scaled offsets from the
+    patch centre, then the sum of their hints."""
+    count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = hx = hy = hz = 0.0
     for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
         for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
-            column = (jx * dims[1] + jy) * dims[2]
-            c = row_of_cell[column + z_first]
-            c0, c1, c2, c3, c4 = sums[c, 0], sums[c, 1], sums[c, 2], sums[c, 3], sums[c, 4]
-            c5, c6, c7, c8, c9 = sums[c, 5], sums[c, 6], sums[c, 7], sums[c, 8], sums[c, 9]
-            for jz in range(z_first + 1, z_last + 1):
-                c = row_of_cell[column + jz]
-                c0 += sums[c, 0]
-                c1 += sums[c, 1]
-                c2 += sums[c, 2]
-                c3 += sums[c, 3]
-                c4 += sums[c, 4]
-                c5 += sums[c, 5]
-                c6 += sums[c, 6]
-                c7 += sums[c, 7]
-                c8 += sums[c, 8]
-                c9 += sums[c, 9]
-            count += c0
-            sx += c1
-            sy += c2
-            sz += c3
-            sxx += c4
-            sxy += c5
-            sxz += c6
-            syy += c7
-            syz += c8
-            szz += c9
+            for jz in range(max(iz - 1, 0), min(iz + 2, dims[2])):
+                c = row_of_cell[(jx * dims[1] + jy) * dims[2] + jz]
+                if c == 0:
+                    continue
+                count += sums[c, 0]
+                sx += sums[c, 1]
+                sy += sums[c, 2]
+                sz += sums[c, 3]
+                sxx += sums[c, 4]
+                sxy += sums[c, 5]
+                sxz += sums[c, 6]
+                syy += sums[c, 7]
+                syz += sums[c, 8]
+                szz += sums[c, 9]
+                hx += sums[c, 10]
+                hy += sums[c, 11]
+                hz += sums[c, 12]
     inverse = 1.0 / count
     mx, my, mz = sx * inverse, sy * inverse, sz * inverse
     moments[k, 0] = count
@@ -196,14 +207,16 @@ def _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, k):
     moments[k, 7] = syy * inverse - my * my
     moments[k, 8] = syz * inverse - my * mz
     moments[k, 9] = szz * inverse - mz * mz
+    moments[k, 10] = hx
+    moments[k, 11] = hy
+    moments[k, 12] = hz
 
 
 @numba.njit(cache=True, inline="always")
-def _window_normal(moments, k, centre_from_outward, fallback):
-    """Normal (unit, pointing away from the outward point) of the plane fitted to the window of
-    row k of ``moments`` (see _window_moments), or ``fallback`` when the window holds fewer
-    than MIN_WINDOW_POINTS points, a line, or no isolated plane. ``centre_from_outward`` is the
-    patch centre seen from the outward point, in the scaled units of the moments."""
+def _window_normal(moments, k, fallback):
+    """Normal (unit, on the side of the window's summed outward hints) of the plane fitted to
+    the window of row k of ``moments`` (see _window_moments), or ``fallback`` when the window
+    holds fewer than MIN_WINDOW_POINTS points, a line, or no isolated plane."""
     if moments[k, 0] < MIN_WINDOW_POINTS:
         return fallback[0], fallback[1], fallback[2]
     a00, a01, a02 = moments[k, 4], moments[k, 5], moments[k, 6]
@@ -211,22 +224,59 @@ def _window_normal(moments, k, centre_from_outward, fallback):
     x, y, z, smallest, middle, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
     if _is_line(a00, a01, a02, a11, a12, a22, largest) or not _distinct(smallest, middle, largest):
         return fallback[0], fallback[1], fallback[2]
-    side = (
-        x * (moments[k, 1] + centre_from_outward[0])
-        + y * (moments[k, 2] + centre_from_outward[1])
-        + z * (moments[k, 3] + centre_from_outward[2])
-    )
-    if side < 0.0:
+    if x * moments[k, 10] + y * moments[k, 11] + z * moments[k, 12] < 0.0:
         return -x, -y, -z
     return x, y, z
 
 
 @numba.njit(cache=True)
-def _normals_kernel(points, outward_from, window_mm):
+def _cells_per_mm(lo, hi, window_mm):
+    """Hash cells per mm for windows of ``window_mm`` (3x3x3 cells), halved until the cell
+    numbers over the box ``lo``..``hi`` stay under MAX_HASH_CELLS (the clamp keeps a subnormal
+    window from giving an infinite rate)."""
+    per_mm = 3.0 / max(window_mm, 1e-300)
+    while (
+        (math.floor((hi[0] - lo[0]) * per_mm) + 1.0)
+        * (math.floor((hi[1] - lo[1]) * per_mm) + 1.0)
+        * (math.floor((hi[2] - lo[2]) * per_mm) + 1.0)
+    ) > MAX_HASH_CELLS:
+        per_mm *= 0.5
+    return per_mm
+
+
+@numba.njit(cache=True)
+def _occupied_cells(points, lo, per_mm, dims):
+    """How many hash cells (``per_mm`` cells per mm from ``lo``) hold points."""
+    occupied = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.bool_)
+    count = 0
+    for i in range(points.shape[0]):
+        ix = int((points[i, 0] - lo[0]) * per_mm)
+        iy = int((points[i, 1] - lo[1]) * per_mm)
+        iz = int((points[i, 2] - lo[2]) * per_mm)
+        cell = (ix * dims[1] + iy) * dims[2] + iz
+        if not occupied[cell]:
+            occupied[cell] = True
+            count += 1
+    return count
+
+
+@numba.njit(cache=True)
+def _dims(lo, hi, per_mm):
+    dims = np.empty(3, dtype=np.int64)
+    for a in range(3):
+        dims[a] = int((hi[a] - lo[a]) * per_mm) + 1
+    return dims
+
+
+@numba.njit(cache=True)
+def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
     """Unit normals ``(N, 3)`` and _OK, or an empty array and the status saying what is wrong
     with the input (non-finite values, a patch that is a line or a spot). Windows are 3x3x3
-    cells of window_mm / 3 (doubled until the hash has at most MAX_HASH_CELLS cells); the
-    fallback is the normal of the plane of the whole patch."""
+    cells of a third of the window; with ``adaptive`` the window holds about WINDOW_POINTS
+    points (the patch's area from the cells of ``window_mm`` it occupies), between
+    MIN_WINDOW_MM and ``window_mm``; else it is ``window_mm``. The fallback is the normal of the
+    plane of the whole patch. A normal whose cosine with its point's hint is below ``cos_cone``
+    is replaced by the unit hint (-1: never)."""
     n = points.shape[0]
     lo = np.empty(3)
     hi = np.empty(3)
@@ -237,61 +287,56 @@ def _normals_kernel(points, outward_from, window_mm):
             v = points[i, a]
             if not math.isfinite(v):
                 return np.empty((0, 3)), _NON_FINITE_POINTS
+            if not math.isfinite(hints[i, a]):
+                return np.empty((0, 3)), _NON_FINITE_OUTWARD
             lo[a] = min(lo[a], v)
             hi[a] = max(hi[a], v)
     # Sums are taken over offsets from the centre of the bounding box, scaled by a power of two
     # (exact) to at most 1: no cancellation far from the origin, no overflow in the cubic.
     centre = np.empty(3)
-    centre_from_outward = np.empty(3)
     extent = 0.0
     for a in range(3):
-        if not math.isfinite(outward_from[a]):
-            return np.empty((0, 3)), _NON_FINITE_OUTWARD
         centre[a] = 0.5 * lo[a] + 0.5 * hi[a]
         extent = max(extent, hi[a] - lo[a])
     if not math.isfinite(extent):
         return np.empty((0, 3)), _OVERFLOW
     unit = math.ldexp(1.0, -math.frexp(extent)[1])
-    for a in range(3):
-        centre_from_outward[a] = (centre[a] - outward_from[a]) * unit
-    # Hash cells of window_mm / 3 (per_mm cells per mm), twice as large until they are few enough
-    # (the clamp keeps a subnormal window from giving an infinite rate).
-    per_mm = 3.0 / max(window_mm, 1e-300)
-    while (
-        (math.floor((hi[0] - lo[0]) * per_mm) + 1.0)
-        * (math.floor((hi[1] - lo[1]) * per_mm) + 1.0)
-        * (math.floor((hi[2] - lo[2]) * per_mm) + 1.0)
-    ) > MAX_HASH_CELLS:
-        per_mm *= 0.5
-    dims = np.empty(3, dtype=np.int64)
-    for a in range(3):
-        dims[a] = int((hi[a] - lo[a]) * per_mm) + 1
+    per_mm = _cells_per_mm(lo, hi, window_mm)
+    if adaptive:
+        # The patch's area from the cells of the largest window it occupies, then the window
+        # that holds about WINDOW_POINTS points at that density.
+        cell_mm = 1.0 / per_mm
+        area = _occupied_cells(points, lo, per_mm, _dims(lo, hi, per_mm)) * cell_mm * cell_mm
+        area /= CELLS_PER_AREA
+        by_spacing = math.sqrt(WINDOW_POINTS * area / n)
+        by_cost = 3.0 * math.sqrt(area * CELLS_PER_AREA / MAX_WINDOWS)
+        window = min(max(by_spacing, by_cost, MIN_WINDOW_MM), window_mm)
+        per_mm = _cells_per_mm(lo, hi, window)
+    dims = _dims(lo, hi, per_mm)
     # The occupied cells get rows 1, 2, ... of sums in the order the points reach them (row 0
     # stays zero, for the empty cells): count, sum of p (3), sum of the upper entries of p p^T
-    # (6). Memory: 4 bytes per cell of the hash and about 150 per point, so that one stray
-    # point metres away costs milliseconds, not a dense table of MAX_HASH_CELLS rows.
+    # (6), sum of the hints (3). Memory: 4 bytes per cell of the hash and about 170 per point,
+    # so that one stray point metres away costs milliseconds, not a dense table of
+    # MAX_HASH_CELLS rows.
     row_of_cell = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.int32)
-    sums = np.empty((n + 1, 10))
+    sums = np.empty((n + 1, 13))
     cell_of_row = np.empty((n + 1, 3), dtype=np.int64)
     row_of_point = np.empty(n, dtype=np.int64)
     n_rows = 0
-    for f in range(10):
-        sums[0, f] = 0.0
     for i in range(n):
         ix = int((points[i, 0] - lo[0]) * per_mm)
         iy = int((points[i, 1] - lo[1]) * per_mm)
         iz = int((points[i, 2] - lo[2]) * per_mm)
-        c = (ix * dims[1] + iy) * dims[2] + iz
-        r = row_of_cell[c]
-        if r == 0:
+        cell = (ix * dims[1] + iy) * dims[2] + iz
+        if row_of_cell[cell] == 0:
             n_rows += 1
-            r = n_rows
-            row_of_cell[c] = r
-            cell_of_row[r, 0] = ix
-            cell_of_row[r, 1] = iy
-            cell_of_row[r, 2] = iz
-            for f in range(10):
-                sums[r, f] = 0.0
+            row_of_cell[cell] = n_rows
+            cell_of_row[n_rows, 0] = ix
+            cell_of_row[n_rows, 1] = iy
+            cell_of_row[n_rows, 2] = iz
+            for f in range(13):
+                sums[n_rows, f] = 0.0
+        r = row_of_cell[cell]
         row_of_point[i] = r
         x = (points[i, 0] - centre[0]) * unit
         y = (points[i, 1] - centre[1]) * unit
@@ -306,7 +351,10 @@ def _normals_kernel(points, outward_from, window_mm):
         sums[r, 7] += y * y
         sums[r, 8] += y * z
         sums[r, 9] += z * z
-    sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = 0.0
+        sums[r, 10] += hints[i, 0]
+        sums[r, 11] += hints[i, 1]
+        sums[r, 12] += hints[i, 2]
+    sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = hx = hy = hz = 0.0
     for r in range(1, n_rows + 1):
         sx += sums[r, 1]
         sy += sums[r, 2]
@@ -317,6 +365,9 @@ def _normals_kernel(points, outward_from, window_mm):
         syy += sums[r, 7]
         syz += sums[r, 8]
         szz += sums[r, 9]
+        hx += sums[r, 10]
+        hy += sums[r, 11]
+        hz += sums[r, 12]
     inverse = 1.0 / n
     mx, my, mz = sx * inverse, sy * inverse, sz * inverse
     a00, a01, a02 = sxx * inverse - mx * mx, sxy * inverse - mx * my, sxz * inverse - mx * mz
@@ -324,56 +375,80 @@ def _normals_kernel(points, outward_from, window_mm):
     x, y, z, _, _, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
     if _is_line(a00, a01, a02, a11, a12, a22, largest):
         return np.empty((0, 3)), _LINE
-    # The patch plane passes through the centroid; its normal points away from outward_from.
-    side = x * (mx + centre_from_outward[0])
-    side += y * (my + centre_from_outward[1]) + z * (mz + centre_from_outward[2])
-    sign = 1.0 if side >= 0.0 else -1.0
+    # The patch's plane, on the side of all the hints.
+    sign = 1.0 if x * hx + y * hy + z * hz >= 0.0 else -1.0
     fallback = np.empty(3)
     fallback[0], fallback[1], fallback[2] = sign * x, sign * y, sign * z
     # Moments of every window first, then the plane fits: the second loop has no branches
     # that depend on the hash, so the latency of consecutive fits overlaps.
-    moments = np.empty((n_rows + 1, 10))
+    moments = np.empty((n_rows + 1, 13))
     for r in range(1, n_rows + 1):
         ix, iy, iz = cell_of_row[r, 0], cell_of_row[r, 1], cell_of_row[r, 2]
         _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, r)
     row_normal = np.empty((n_rows + 1, 3))
     for r in range(1, n_rows + 1):
-        nx, ny, nz = _window_normal(moments, r, centre_from_outward, fallback)
+        nx, ny, nz = _window_normal(moments, r, fallback)
         row_normal[r, 0] = nx
         row_normal[r, 1] = ny
         row_normal[r, 2] = nz
     normals = np.empty((n, 3))
     for i in range(n):
         r = row_of_point[i]
-        normals[i, 0] = row_normal[r, 0]
-        normals[i, 1] = row_normal[r, 1]
-        normals[i, 2] = row_normal[r, 2]
+        nx, ny, nz = row_normal[r, 0], row_normal[r, 1], row_normal[r, 2]
+        hx, hy, hz = hints[i, 0], hints[i, 1], hints[i, 2]
+        length = math.sqrt(hx * hx + hy * hy + hz * hz)
+        if length > 0.0 and nx * hx + ny * hy + nz * hz < cos_cone * length:
+            nx, ny, nz = hx / length, hy / length, hz / length
+        normals[i, 0], normals[i, 1], normals[i, 2] = nx, ny, nz
     return normals, _OK
 
 
 def estimate_patch_normals(
-    points_mm: np.ndarray, outward_from_mm: np.ndarray, window_mm: float = 20.0
+    points_mm: np.ndarray,
+    outward_hints: np.ndarray,
+    window_mm: float | None = None,
+    hint_cone_rad: float = math.pi / 2,
 ) -> np.ndarray:
-    """Unit normals ``(N, 3)`` of a digitised surface patch, pointing away from
-    ``outward_from_mm`` (3,), from local plane fits over windows of about ``window_mm``.
+    """Unit normals ``(N, 3)`` of a digitised surface patch, from local plane fits, each on the
+    side its window's ``outward_hints`` (N, 3) vote for (any length; see the module docstring).
+    With ``hint_cone_rad`` below pi/2, a normal farther than that from its point's hint is
+    replaced by the unit hint (pi/2: the hints only choose the side).
 
-    Points whose window holds fewer than 5 points, or whose neighbourhood is a line, get the
-    normal of the plane fitted to the whole patch. Raises RegistrationError when the whole patch
-    is a line or a single spot (no plane at all), or for NaN or infinite coordinates.
+    ``window_mm`` None: windows that hold about WINDOW_POINTS points, from MIN_WINDOW_MM to
+    DEFAULT_MAX_WINDOW_MM; a number: windows of that size. Points whose window holds fewer than
+    5 points, or whose neighbourhood is a line, get the normal of the plane fitted to the whole
+    patch. Raises RegistrationError when the whole patch is a line or a single spot (no plane
+    at all), for NaN or infinite values, or hints of another shape than the points.
     """
     points = as_points(points_mm, "points_mm", 3, check_finite=False)
     if len(points) > MAX_PATCH_POINTS:
         raise RegistrationError(
             f"points_mm has {len(points)} points; at most {MAX_PATCH_POINTS} are supported"
         )
-    outward_from = np.ascontiguousarray(outward_from_mm, dtype=np.float64).reshape(-1)
-    if outward_from.shape != (3,):
+    hints = np.ascontiguousarray(outward_hints, dtype=np.float64)
+    if hints.shape != points.shape:
         raise RegistrationError(
-            f"outward_from_mm must be one point of 3 coordinates; got {np.shape(outward_from_mm)}"
+            f"outward_hints must have one direction per point {points.shape}; got {hints.shape}"
         )
-    if not (math.isfinite(window_mm) and window_mm > 0.0):
+    adaptive = window_mm is None
+    window = DEFAULT_MAX_WINDOW_MM if adaptive else window_mm
+    if not (math.isfinite(window) and window > 0.0):
         raise RegistrationError(f"window_mm must be > 0 mm; got {window_mm}")
-    normals, status = _normals_kernel(points, outward_from, float(window_mm))
+    if not 0.0 <= hint_cone_rad <= math.pi / 2:
+        raise RegistrationError(f"hint_cone_rad must be in [0, pi/2]; got {hint_cone_rad}")
+    cos_cone = math.cos(hint_cone_rad) if hint_cone_rad < math.pi / 2 else -1.0
+    normals, status = _normals_kernel(points, hints, float(window), adaptive, cos_cone)
     if status != _OK:
         raise RegistrationError(_STATUS_MESSAGES[status])
     return normals
+
+
+def away_from(points_mm: np.ndarray, centre_mm: np.ndarray) -> np.ndarray:
+    """Outward hints pointing from ``centre_mm`` (3,) to each point: for a convex patch, whose
+    outside is away from the centre of the anatomy."""
+    centre = np.ascontiguousarray(centre_mm, dtype=np.float64).reshape(-1)
+    if centre.shape != (3,):
+        raise RegistrationError(
+            f"the centre must be one point of 3 coordinates; got {np.shape(centre_mm)}"
+        )
+    return np.asarray(points_mm, dtype=np.float64) - centre

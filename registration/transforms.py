@@ -61,6 +61,25 @@ def as_rigid(
     return np.ascontiguousarray(array)
 
 
+def rigid_mask(poses: np.ndarray, tol: float = ORTHONORMAL_TOL) -> np.ndarray:
+    """``(M,)`` booleans: which of the ``(M, 4, 4)`` float64 ``poses`` are rigid transforms
+    (finite, ``R^T R`` within ``tol`` of the identity, no reflection, last row (0, 0, 0, 1)
+    within ``tol``): the one test behind ``as_rigid``'s rule, for whole stacks."""
+    if len(poses) == 0:
+        return np.ones(0, dtype=bool)
+    rotations = poses[:, :3, :3]
+    with np.errstate(invalid="ignore", over="ignore"):
+        gram_error = np.abs(np.einsum("mji,mjk->mik", rotations, rotations) - np.eye(3)).max(
+            axis=(1, 2)
+        )
+        return (
+            np.all(np.isfinite(poses), axis=(1, 2))
+            & (np.abs(poses[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) <= tol)
+            & (gram_error <= tol)
+            & (np.linalg.det(rotations) > 0.0)
+        )
+
+
 def as_pose_stack(
     poses: np.ndarray, name: str = "poses", min_count: int = 1, tol: float = ORTHONORMAL_TOL
 ) -> np.ndarray:
@@ -73,16 +92,7 @@ def as_pose_stack(
         raise RegistrationError(f"{name} must have shape (M, 4, 4); got {array.shape}")
     if array.shape[0] < min_count:
         raise RegistrationError(f"{name} needs at least {min_count} poses; got {array.shape[0]}")
-    rotations = array[:, :3, :3]
-    gram_error = np.abs(np.einsum("mji,mjk->mik", rotations, rotations) - np.eye(3)).max(
-        axis=(1, 2)
-    )
-    bad = (
-        ~np.all(np.isfinite(array), axis=(1, 2))
-        | (np.abs(array[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) > tol)
-        | ~(gram_error <= tol)
-        | ~(np.linalg.det(rotations) > 0.0)
-    )
+    bad = ~rigid_mask(array, tol)
     if np.any(bad):
         first = int(np.argmax(bad))
         raise RegistrationError(

@@ -132,30 +132,39 @@ class IgtlServer:
                 connection, peer = listener.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                if not self._stopping.is_set():
-                    logger.exception("the OpenIGTLink server stopped accepting clients")
-                return
-            if len(self._clients) >= self.settings.max_clients:
-                logger.warning(
-                    "refused OpenIGTLink client %s: %d clients already (max_clients)",
-                    peer,
-                    len(self._clients),
-                )
-                connection.close()
+            except OSError as error:
+                if not self._stopping.is_set():  # out of file descriptors, say: try again
+                    logger.warning("OpenIGTLink server could not accept a client: %s", error)
+                    self._stopping.wait(0.1)
                 continue
-            client = _Client(
-                connection,
+            try:
+                self._welcome(connection, peer)
+            except OSError as error:  # the client left before it was welcomed
+                logger.info("OpenIGTLink client %s left at once: %s", peer, error)
+                connection.close()
+
+    def _welcome(self, connection: socket.socket, peer: tuple) -> None:
+        """Serve a new connection, or close it when there are ``max_clients`` already."""
+        if len(self._clients) >= self.settings.max_clients:
+            logger.warning(
+                "refused OpenIGTLink client %s: %d clients already (max_clients)",
                 peer,
-                self._greeting,
-                self.settings.send_timeout_s,
-                self.settings.backlog_frames,
-                self._forget,
+                len(self._clients),
             )
-            with self._lock:
-                self._clients = (*self._clients, client)
-            logger.info("OpenIGTLink client %s connected", peer)
-            client.start()
+            connection.close()
+            return
+        client = _Client(
+            connection,
+            peer,
+            self._greeting,
+            self.settings.send_timeout_s,
+            self.settings.backlog_frames,
+            self._forget,
+        )
+        with self._lock:
+            self._clients = (*self._clients, client)
+        logger.info("OpenIGTLink client %s connected", peer)
+        client.start()
 
     def _forget(self, client: "_Client") -> None:
         with self._lock:

@@ -54,3 +54,38 @@ def parse_address(text: str, default_host: str) -> tuple[str, int]:
             f"expected [HOST:]PORT with a port 0..65535 (e.g. 127.0.0.1:{IGTL_PORT}); got {text!r}"
         )
     return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the ``igtl:`` tracker reads an OpenIGTLink server (all times in seconds).
+
+    A frame is one TRANSFORM per tool; when a tool's message has not come ``batch_wait_s``
+    after the frame's first message, the frame goes without it (the tool is missing in it).
+    When no message has come for ``missing_after_s`` (a silent or vanished server), frames with
+    every tool missing are made at that interval, so that the session shows it. A lost
+    connection is tried again every ``reconnect_interval_s``; each attempt waits at most
+    ``connect_timeout_s``. A message body larger than ``max_body_bytes`` is skipped.
+    """
+
+    batch_wait_s: float = 0.002
+    missing_after_s: float = 0.2
+    reconnect_interval_s: float = 0.5
+    connect_timeout_s: float = 2.0
+    max_body_bytes: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        times = ("batch_wait_s", "missing_after_s", "reconnect_interval_s", "connect_timeout_s")
+        for name in times:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ConfigurationError(f"{name} must be a number of seconds > 0; got {value!r}")
+        if not self.batch_wait_s < self.missing_after_s:
+            raise ConfigurationError(
+                f"batch_wait_s ({self.batch_wait_s} s) must be shorter than missing_after_s "
+                f"({self.missing_after_s} s)"
+            )
+        if self.max_body_bytes < 48:
+            raise ConfigurationError(
+                f"max_body_bytes must hold a TRANSFORM (48 bytes); got {self.max_body_bytes}"
+            )

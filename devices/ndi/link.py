@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 RESET_TIMEOUT_S = 5.0
 MAX_ASCII_REPLY = 65536
 READ_CHUNK = 4096
+# The bytes of one reply come together: a reply silent this long after it started has lost
+# bytes on the line, and the next poll starts afresh instead of waiting for the full timeout.
+# (Above a USB-serial adapter's 16 ms latency timer, below two 60 Hz frames.)
+REPLY_GAP_S = 0.03
+# Bytes skipped, looking for the start of a BX reply, before giving up on the reply.
+MAX_SKIPPED_BYTES = 4096
 
 
 class SerialLink:
@@ -85,31 +91,60 @@ class SerialLink:
                 raise
         return bytes(reply)
 
-    def read_exact(self, size: int, deadline: float, name: str) -> bytes:
-        """Exactly ``size`` bytes before ``deadline`` (a ``time.monotonic()`` value)."""
+    def read_exact(
+        self, size: int, deadline: float, name: str, gap_s: float | None = None
+    ) -> bytes:
+        """Exactly ``size`` bytes before ``deadline`` (a ``time.monotonic()`` value); with
+        ``gap_s``, each byte must also come within ``gap_s`` of the one before."""
         data = bytearray()
         while len(data) < size:
-            data += self._read_some(deadline, name, size - len(data))
+            wait_until = deadline if gap_s is None else min(deadline, time.monotonic() + gap_s)
+            data += self._read_some(wait_until, name, size - len(data))
         return bytes(data)
 
     def read_bx(self, timeout_s: float | None) -> bytes:
         """One whole ``BX`` reply; an ASCII ``ERRORxx`` reply raises NDICommandError.
 
-        Raises TrackerTimeout when nothing arrives and MalformedReply when the reply stops short.
+        Raises TrackerTimeout when nothing arrives within ``timeout_s``, and MalformedReply as
+        soon as a started reply pauses for ``REPLY_GAP_S`` (a byte was lost: it will never be
+        complete, and the next poll can start afresh). Stray bytes before the reply's start
+        (the end of an earlier, broken reply) are skipped.
         """
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         head = self.read_exact(2, deadline, "BX")
-        if head != START_BYTES:
-            line = head
-            if not head.endswith(b"\r"):
-                line += self.read_line(max(deadline - time.monotonic(), 0.0), "BX")
-            decode_reply(line, "BX")
-            raise MalformedReply(f"BX reply is neither binary nor an error: {line[:40]!r}")
         try:
-            head += self.read_exact(HEADER_SIZE - 2, deadline, "BX")
-            return head + self.read_exact(bx_reply_size(head) - HEADER_SIZE, deadline, "BX")
+            head = self._find_bx_start(head, deadline)
+            if head is None:
+                return self._read_error_line(deadline)
+            head += self.read_exact(HEADER_SIZE - 2, deadline, "BX", REPLY_GAP_S)
+            size = bx_reply_size(head) - HEADER_SIZE
+            return head + self.read_exact(size, deadline, "BX", REPLY_GAP_S)
         except TrackerTimeout:
-            raise MalformedReply("BX reply stopped short of the length in its header") from None
+            raise MalformedReply(
+                f"BX reply stopped short (nothing for {REPLY_GAP_S * 1e3:.0f} ms): a byte was "
+                "lost on the line"
+            ) from None
+
+    def _find_bx_start(self, head: bytes, deadline: float) -> bytes | None:
+        """``C4 A5`` once found (bytes before it are skipped), or None for an ASCII reply."""
+        skipped = 0
+        while head != START_BYTES:
+            if head == b"ER":  # ERRORxx: the device refused BX
+                return None
+            skipped += 1
+            if skipped > MAX_SKIPPED_BYTES:
+                raise MalformedReply(f"no BX reply start in {skipped} bytes")
+            head = head[1:] + self.read_exact(1, deadline, "BX", REPLY_GAP_S)
+        if skipped:
+            logger.warning("%d stray bytes before a BX reply skipped", skipped)
+        return head
+
+    def _read_error_line(self, deadline: float) -> bytes:
+        """The rest of an ASCII reply to BX starting ``ER``: raises NDICommandError if it is a
+        valid ``ERRORxx``, else MalformedReply."""
+        line = b"ER" + self.read_line(max(deadline - time.monotonic(), 0.0), "BX")
+        decode_reply(line, "BX")
+        raise MalformedReply(f"BX reply is neither binary nor an error: {line[:40]!r}")
 
     def _read_some(self, deadline: float, name: str, size: int | None) -> bytes:
         """What arrives before ``deadline``: up to ``size`` bytes (None: up to 4 KiB, >= 1).

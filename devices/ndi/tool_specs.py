@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.exceptions import ConfigurationError
-from devices.ndi.rom_image import MAIN_TYPE_POINTER, MAIN_TYPE_REFERENCE, rom_image
+from devices.rom import PART_LENGTH, TYPE_OFFSET, ToolType, rom_image
 from devices.tools import ToolDefinition
 
 _AURORA_SPEC = re.compile(r"(\d{1,2})(?::([01]))?")
@@ -44,8 +44,8 @@ class PassiveTool:
 
     @property
     def main_type(self) -> int:
-        """NDI tool main type from byte 15 (1 reference, 2 pointer, 3 button box, ...)."""
-        return self.rom[15]
+        """NDI tool main type (1 reference, 2 pointer, 3 button box, ...)."""
+        return self.rom[TYPE_OFFSET]
 
 
 ToolSpec = AuroraSensor | PassiveTool
@@ -73,8 +73,8 @@ def _parse_spec(name: str, spec) -> ToolSpec:
     if isinstance(spec, AuroraSensor):
         return spec
     if isinstance(spec, ToolDefinition):
-        main_type = MAIN_TYPE_REFERENCE if name == "reference" else MAIN_TYPE_POINTER
-        rom = rom_image(spec.markers_mm, main_type, part_number=name[:20])
+        tool_type = ToolType.REFERENCE if name == "reference" else ToolType.POINTER
+        rom = rom_image(spec.markers_mm, tool_type, part_number=name[:PART_LENGTH])
         return PassiveTool(rom, f"tool definition {spec.name!r}")
     if isinstance(spec, bytes):
         return _passive(name, spec, f"tool {name!r} bytes")

@@ -4,6 +4,11 @@
 PHRQ + PVWR for passive tools, PINIT until no handle is left uninitialised, PHINF + PENA with
 a priority from the tool type, TSTART); ``read`` polls one ``BX`` frame (``TX`` if the device
 does not know ``BX``); ``stop`` sends TSTOP, restores 9600 baud and closes the port.
+
+Line noise is expected: a set-up command whose reply is garbled (bad CRC, cut short) is sent
+again, up to 3 times, as a garbled frame is skipped while streaming. A resent command may find
+its first sending done (TSTART answered "invalid mode", a handle already freed; a handle
+requested twice is freed when it cannot be initialised).
 """
 
 import logging
@@ -35,6 +40,10 @@ MAX_INIT_ROUNDS = 8
 MAX_BAD_REPLIES = 3
 PRIORITY_BY_MAIN_TYPE = {1: "S", 3: "B"}  # reference: static, button box; others dynamic
 INVALID_COMMAND = 0x01
+INVALID_HANDLE = 0x08
+INVALID_MODE = 0x0C
+# Errors a resent command gets when its first sending, whose reply was garbled, took effect.
+ALREADY_DONE = {"TSTART": INVALID_MODE, "TSTOP": INVALID_MODE, "PHF": INVALID_HANDLE}
 
 
 class NDITracker(TrackerDevice):
@@ -88,17 +97,18 @@ class NDITracker(TrackerDevice):
     def _open(self) -> None:
         """Open the port and bring the device into tracking mode with every tool enabled."""
         self._handles = {}
+        self._orphans = 0
         self._link = SerialLink(self.port, self.timeout_s)
         try:
             self._initialise()
             self._change_baud(self.baud_rate)
-            self.firmware = self._link.command("VER", "0").decode("ascii", "replace")
+            self.firmware = self._command("VER", "0").decode("ascii", "replace")
             self.api_revision = self._api_revision()
             self._free_stale_handles()
             self._load_passive_tools()
             self._initialise_handles()
             self._enable_handles()
-            self._link.command("TSTART")
+            self._command("TSTART")
             self._tracking = True
         except BaseException:
             self._close_link()
@@ -127,7 +137,7 @@ class NDITracker(TrackerDevice):
             return
         try:
             if self._tracking:
-                self._link.command("TSTOP")
+                self._command("TSTOP")
             self._change_baud(9600)
         except (TrackerError, ProtocolError) as error:
             logger.warning("NDI device on %s did not stop cleanly: %s", self.port, error)
@@ -135,6 +145,26 @@ class NDITracker(TrackerDevice):
             self._close_link()
 
     # --- set-up ---------------------------------------------------------------------------------
+
+    def _command(self, name: str, params: str = "") -> bytes:
+        """Send a set-up command and return its reply body; a garbled reply (bad CRC, cut
+        short) sends it again, up to ``MAX_BAD_REPLIES`` times in all."""
+        for attempt in range(1, MAX_BAD_REPLIES + 1):
+            try:
+                return self._link.command(name, params)
+            except ProtocolError as error:
+                if attempt == MAX_BAD_REPLIES:
+                    raise ProtocolError(
+                        f"{error} ({MAX_BAD_REPLIES} garbled replies to {name} in a row: check "
+                        "the cable and the baud rate)"
+                    ) from error
+                logger.warning("garbled reply from the NDI device, %s sent again: %s", name, error)
+            except NDICommandError as error:
+                if attempt > 1 and ALREADY_DONE.get(name) == error.code:
+                    logger.info("%s was done at its first sending (its reply was garbled)", name)
+                    return b"OKAY"
+                raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _initialise(self) -> None:
         """INIT; if the device does not answer at 9600 baud, reset it with a break and retry."""
@@ -144,58 +174,112 @@ class NDITracker(TrackerDevice):
         except (TrackerTimeout, ProtocolError, NDICommandError) as error:
             logger.info("INIT failed (%s): resetting the device with a serial break", error)
         self._link.serial_break()
-        self._link.command("INIT")
+        self._command("INIT")
 
     def _change_baud(self, baud_rate: int) -> None:
-        if self._link.baud_rate == baud_rate:
+        """COMM, then switch the port. A garbled reply to COMM still shows the device heard it:
+        switch, and check with VER that it answers at the new rate (else go back, resend)."""
+        previous = self._link.baud_rate
+        if previous == baud_rate:
             return
-        self._link.command("COMM", f"{BAUD_DIGITS[baud_rate]}0000")
-        self.clock.sleep(COMM_SETTLE_S)
-        self._link.set_baud_rate(baud_rate)
+        for _ in range(MAX_BAD_REPLIES):
+            try:
+                self._link.command("COMM", f"{BAUD_DIGITS[baud_rate]}0000")
+                garbled = False
+            except ProtocolError as error:
+                logger.warning("garbled reply to COMM: checking the new baud rate (%s)", error)
+                garbled = True
+            self.clock.sleep(COMM_SETTLE_S)
+            self._link.set_baud_rate(baud_rate)
+            if not garbled or self._answers():
+                return
+            self._link.set_baud_rate(previous)
+        raise ProtocolError(
+            f"the NDI device on {self.port} did not agree to {baud_rate} baud after "
+            f"{MAX_BAD_REPLIES} tries"
+        )
+
+    def _answers(self) -> bool:
+        """Whether the device answers VER at the port's current baud rate (garbled counts)."""
+        try:
+            self._link.command("VER", "0")
+        except ProtocolError:
+            return True
+        except TrackerTimeout:
+            return False
+        return True
 
     def _api_revision(self) -> str:
         try:
-            return self._link.command("APIREV").decode("ascii", "replace")
+            return self._command("APIREV").decode("ascii", "replace")
         except NDICommandError:
             return ""
 
     def _free_stale_handles(self) -> None:
         for handle, _ in self._handle_list("01"):
-            self._link.command("PHF", f"{handle:02X}")
+            self._command("PHF", f"{handle:02X}")
 
     def _load_passive_tools(self) -> None:
         """PHRQ a wireless handle for each passive tool and write its definition with PVWR."""
         for name, spec in self._specs.items():
             if not isinstance(spec, PassiveTool):
                 continue
-            handle = int(self._link.command("PHRQ", "*********1****")[:2], 16)
+            handle = self._request_handle()
             padded = spec.rom + bytes(-len(spec.rom) % ROM_CHUNK)
             for address in range(0, len(padded), ROM_CHUNK):
                 chunk = padded[address : address + ROM_CHUNK].hex().upper()
-                self._link.command("PVWR", f"{handle:02X}{address:04X}{chunk}")
+                self._command("PVWR", f"{handle:02X}{address:04X}{chunk}")
             self._handles[handle] = name
             logger.info("tool %r (%s) loaded on handle %02X", name, spec.source, handle)
 
+    def _request_handle(self) -> int:
+        """PHRQ a wireless handle. When a garbled reply makes us ask again, the device may
+        have given the first handle too: it is counted, and freed by ``_initialise_handles``."""
+        for attempt in range(1, MAX_BAD_REPLIES + 1):
+            try:
+                reply = self._link.command("PHRQ", "*********1****")
+            except ProtocolError as error:
+                if attempt == MAX_BAD_REPLIES:
+                    raise
+                logger.warning("garbled reply to PHRQ, sent again: %s", error)
+                self._orphans += 1
+                continue
+            if not is_hex(reply[:2].decode("ascii", "replace")):
+                raise ProtocolError(f"PHRQ reply is not a handle: {reply[:20]!r}")
+            return int(reply[:2], 16)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def _initialise_handles(self) -> None:
-        """PINIT every uninitialised handle, again until none is left (Aurora 5DOF pairs)."""
+        """PINIT every uninitialised handle, again until none is left (Aurora 5DOF pairs).
+
+        A handle we did not load that cannot be initialised, while a garbled PHRQ may have
+        left one behind, is that handle: it is freed.
+        """
         for _ in range(MAX_INIT_ROUNDS):
             pending = self._handle_list("02")
             if not pending:
                 return
             for handle, _ in pending:
-                self._link.command("PINIT", f"{handle:02X}")
+                try:
+                    self._command("PINIT", f"{handle:02X}")
+                except NDICommandError:
+                    if handle in self._handles or not self._orphans:
+                        raise
+                    logger.info("freeing handle %02X, left by a garbled PHRQ reply", handle)
+                    self._command("PHF", f"{handle:02X}")
+                    self._orphans -= 1
         raise TrackerError(f"handles still uninitialised after {MAX_INIT_ROUNDS} PINIT rounds")
 
     def _enable_handles(self) -> None:
         """PENA each initialised handle that tracks a named tool, with its tool-type priority."""
         for handle, _ in self._handle_list("03"):
-            info = self._link.command("PHINF", f"{handle:02X}0021").decode("ascii", "replace")
+            info = self._command("PHINF", f"{handle:02X}0021").decode("ascii", "replace")
             name = self._handles.get(handle) or self._aurora_name(info[33:47])
             if name is None:
                 continue
             self._handles[handle] = name
             main_type = int(info[:2], 16) if is_hex(info[:2]) else 0
-            self._link.command("PENA", f"{handle:02X}{PRIORITY_BY_MAIN_TYPE.get(main_type, 'D')}")
+            self._command("PENA", f"{handle:02X}{PRIORITY_BY_MAIN_TYPE.get(main_type, 'D')}")
         missing = sorted(set(self.tools) - set(self._handles.values()))
         if missing:
             raise TrackerError(
@@ -215,7 +299,7 @@ class NDITracker(TrackerDevice):
 
     def _handle_list(self, mode: str) -> list[tuple[int, int]]:
         """PHSR: (handle, port status) pairs in the requested state."""
-        reply = self._link.command("PHSR", mode).decode("ascii", "replace")
+        reply = self._command("PHSR", mode).decode("ascii", "replace")
         try:
             count = int(reply[:2], 16)
             entries = [reply[2 + 5 * i : 7 + 5 * i] for i in range(count)]

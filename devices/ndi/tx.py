@@ -25,6 +25,9 @@ _ROW = re.compile(
 _UNOCCUPIED = re.compile(rb"([0-9A-F]{2})UNOCCUPIED(?:([0-9A-F]{8})([0-9A-F]{8}))?\n")
 _SYSTEM = re.compile(rb"[0-9A-F]{4}")
 _WORD_STATES = {b"MISSING": HandleState.MISSING, b"DISABLED": HandleState.DISABLED}
+# The largest translation the reply can write (sign + 6 digits x 0.01 mm): beyond every NDI
+# device's measurement volume, so a device reports such a tool out of volume.
+MAX_TRANSLATION_MM = 9999.99
 
 
 def parse_tx(reply: bytes) -> TrackingReply:
@@ -85,7 +88,8 @@ def encode_tx(reply: TrackingReply) -> bytes:
     """The wire bytes of ``reply`` as a ``TX`` reply with option 0001 (what a device sends).
 
     Values are rounded to the ASCII resolution: 1e-4 for quaternions and errors, 0.01 mm for
-    translations. Raises ValueError when a translation does not fit in 6 digits (|x| >= 10 m).
+    translations. Raises ValueError when a translation does not fit in 6 digits (beyond
+    ``MAX_TRANSLATION_MM``): the emulator reports such a tool out of volume instead.
     """
     parts = [b"%02X" % len(reply.handles)]
     for reading in reply.handles:
@@ -101,7 +105,7 @@ def encode_tx(reply: TrackingReply) -> bytes:
 
 def _transform_text(reading: HandleReading) -> bytes:
     """The 51 characters of a valid transform in ``TX`` fixed-point notation."""
-    if any(abs(value) >= 10_000.0 for value in reading.translation_mm):
+    if not all(abs(round(value, 2)) <= MAX_TRANSLATION_MM for value in reading.translation_mm):
         raise ValueError(f"TX cannot encode a translation beyond 9999.99 mm: {reading}")
     quaternion = b"".join(b"%+06d" % round(value * 1e4) for value in reading.quaternion)
     translation = b"".join(b"%+07d" % round(value * 1e2) for value in reading.translation_mm)

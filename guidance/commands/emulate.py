@@ -8,8 +8,10 @@ import argparse
 import signal
 import sys
 import time
+from collections.abc import Sequence
 
 from devices.exceptions import ConfigurationError
+from devices.frame import match_tool
 from devices.ndi.emulator.process import run_emulator
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.error_codes import ERROR_MEANINGS
@@ -86,7 +88,13 @@ def error_code(text: str) -> int:
     return int(text, 16)
 
 
-def _settings(args: argparse.Namespace) -> EmulatorSettings:
+def _settings(args: argparse.Namespace, tools: Sequence[str]) -> EmulatorSettings:
+    """The emulator's settings; ``--missing`` / ``--out-of-volume`` name the source's ``tools``
+    in any case."""
+
+    def named(names: list[str]) -> frozenset[str]:
+        return frozenset(match_tool(name, tools, f"the source {args.source}") for name in names)
+
     faults = Faults(
         corrupt_crc_every=args.corrupt_crc_every,
         drop_byte_every=args.drop_byte_every,
@@ -94,8 +102,8 @@ def _settings(args: argparse.Namespace) -> EmulatorSettings:
         reply_delay_s=args.reply_delay,
         silent_after_frames=args.silent_after,
         vanish_after_frames=args.vanish_after,
-        missing_tools=frozenset(args.missing),
-        out_of_volume_tools=frozenset(args.out_of_volume),
+        missing_tools=named(args.missing),
+        out_of_volume_tools=named(args.out_of_volume),
         error_command=args.error_on.upper() if args.error_on else None,
         error_code=args.error_code,
     )
@@ -110,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.duration is not None and args.duration <= 0:
         raise ConfigurationError(f"--duration must be > 0 s; got {args.duration}")
-    settings = _settings(args)
+    source = open_tracker(args.source, realtime=True)
+    settings = _settings(args, source.tools)
     if args.error_on and args.error_code not in ERROR_MEANINGS:
         print(f"warning: ERROR{args.error_code:02X} is not an NDI error code", file=sys.stderr)
-    source = open_tracker(args.source, realtime=True)
     stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, frame: stopping.append(number))

@@ -44,8 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         type=_tool,
         metavar="NAME=SPEC",
-        help="an NDI tool: NAME=file.rom (Polaris) or NAME=PORT[:CHANNEL] (Aurora); repeat it "
-        "for each tool (default: gestes' built-in stylus and reference)",
+        help="an NDI tool: NAME=file.rom (Polaris) or NAME=PORT[:CHANNEL] (Aurora); for an "
+        "igtl: tracker, NAME=MESSAGE (e.g. stylus=StylusToTracker); repeat it for each tool "
+        "(default: gestes' built-in stylus and reference)",
     )
     parser.set_defaults(run=run)
 

@@ -8,11 +8,16 @@ than the FLE can explain (``registration.tre.FreCheck``) is a warning in the JSO
 ``surface SURFACE POINTS``: ICP of digitised points (a markups file, or the stylus tips of a PLUS
 recording) to a mesh (``.vtk``/``.vtp``/``.stl``/``.ply``) or to the ``--threshold HU``
 surface of a CT, starting from ``--init FILE`` (a 4x4 as JSON ``fixed_from_moving`` or text).
+Which way the digitised surface faces comes from the stylus axis of each recorded frame, from
+``--approach X,Y,Z`` for a markups file (the direction from the surface towards where the
+stylus came from, in the points' frame), or else from the surface at the ``--init`` pose (away
+from the surface's centre without one).
 """
 
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,13 @@ from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError
 from registration.icp import MIN_POINTS as ICP_MIN_POINTS
-from registration.icp import IcpMethod, IcpSettings, SurfaceRegistration
+from registration.icp import (
+    STYLUS_CONE_RAD,
+    Facing,
+    IcpMethod,
+    IcpSettings,
+    SurfaceRegistration,
+)
 from registration.mesh import vertex_normals
 from registration.paired_point import register_paired_points
 from registration.transforms import RECORDED_ORTHONORMAL_TOL, apply_transform, as_rigid
@@ -68,6 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     surface.add_argument("--init", type=Path, help="initial fixed_from_moving (JSON or text)")
     surface.add_argument(
         "--tool", default="stylus", help="recording only: tool whose tip was digitised"
+    )
+    surface.add_argument(
+        "--approach",
+        help="markups only: X,Y,Z direction (points' frame) from the surface towards where the "
+        "stylus came from; default: as the surface at the --init pose",
     )
     surface.add_argument(
         "--method",
@@ -166,11 +182,37 @@ def _surface(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return vertices, normals, triangles
 
 
-def _digitised(args: argparse.Namespace) -> np.ndarray:
-    """The digitised points: markups, or the tool tip of every valid frame of a recording."""
+@dataclass(frozen=True)
+class _Digitised:
+    """Digitised points (N, 3) mm and, when known, which way the surface faces at each
+    (``outward`` (N, 3) in the points' frame, bounded to ``cone_rad`` of the normal)."""
+
+    points_mm: np.ndarray
+    outward: np.ndarray | None
+    cone_rad: float
+
+
+def _approach(text: str | None, count: int) -> np.ndarray | None:
+    if text is None:
+        return None
+    try:
+        direction = np.array([float(value) for value in text.split(",")])
+    except ValueError:
+        direction = np.zeros(0)
+    if direction.shape != (3,) or not np.all(np.isfinite(direction)) or not direction.any():
+        raise GuidanceError(f"--approach must be three numbers X,Y,Z, not all 0; got {text!r}")
+    return np.tile(direction, (count, 1))
+
+
+def _digitised(args: argparse.Namespace) -> _Digitised:
+    """The digitised points: markups (facing ``--approach``), or the tool tip of every valid
+    frame of a recording, facing along the tool's shaft (from the tip towards the handle)."""
     name = str(args.points).lower()
     if not any(name.endswith(suffix) for suffix in RECORDING_SUFFIXES):
-        return read_markups(args.points).points_mm
+        points = read_markups(args.points).points_mm
+        return _Digitised(points, _approach(args.approach, len(points)), np.pi / 2)
+    if args.approach is not None:
+        raise GuidanceError("--approach is for markups: a recording has the stylus axis")
     sequence = read_sequence(args.points)
     if args.tool not in sequence.tools:
         raise GuidanceError(f"{args.points}: no tool {args.tool!r}; it has {sequence.tools}")
@@ -179,7 +221,11 @@ def _digitised(args: argparse.Namespace) -> np.ndarray:
         raise GuidanceError(f"tool {args.tool!r} has no known tip offset")
     poses = sequence.tracker_from_tool[:, sequence.tools.index(args.tool)]
     valid = np.all(np.isfinite(poses), axis=(1, 2))
-    return poses[valid, :3, :3] @ tool.tip_mm + poses[valid, :3, 3]
+    rotations = poses[valid, :3, :3]
+    towards_handle = -tool.tip_mm / np.linalg.norm(tool.tip_mm)
+    return _Digitised(
+        rotations @ tool.tip_mm + poses[valid, :3, 3], rotations @ towards_handle, STYLUS_CONE_RAD
+    )
 
 
 def _initial(path: Path | None) -> np.ndarray | None:
@@ -210,16 +256,24 @@ def _initial(path: Path | None) -> np.ndarray | None:
 def run_surface(args: argparse.Namespace) -> int:
     """Surface ICP; prints JSON."""
     vertices, normals, triangles = _surface(args)
-    points = _digitised(args)
+    digitised = _digitised(args)
+    points = digitised.points_mm
     if len(points) < ICP_MIN_POINTS:
         raise GuidanceError(
             f"{args.points} gives {len(points)} digitised points; a surface registration needs "
             f"at least {ICP_MIN_POINTS}"
         )
+    initial = _initial(args.init)
+    facing = Facing.AWAY_FROM_CENTRE if initial is None else Facing.SURFACE_AT_POSE
     registration = SurfaceRegistration.from_mesh(
-        vertices, normals, triangles, IcpSettings(method=IcpMethod(args.method))
+        vertices, normals, triangles, IcpSettings(method=IcpMethod(args.method), facing=facing)
     )
-    result = registration.register(points, _initial(args.init))
+    result = registration.register(
+        points,
+        initial,
+        outward=digitised.outward,
+        outward_cone_rad=digitised.cone_rad,
+    )
     moved = apply_transform(result.fixed_from_moving, points)
     report = {
         "fixed_from_moving": result.fixed_from_moving.tolist(),

@@ -1,6 +1,7 @@
 """``gestes replay FILE``: play a tracking recording, one line (JSON object or text) per frame."""
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 
 from devices.frame import Frame
-from devices.replay import ReplayTracker
+from devices.replay import MAX_PAUSE_S, ReplayTracker
 from guidance.commands.igtl_option import add_igtl_server_option, igtl_sender
 
 
@@ -23,6 +24,17 @@ def _speed(text: str) -> float | None:
     if not (math.isfinite(speed) and speed > 0.0):
         raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max'; got {text!r}")
     return speed
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0.0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0; got {text!r}")
+    return seconds
 
 
 def _count(text: str) -> int:
@@ -45,6 +57,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--loop", action="store_true", help="start again at the end (Ctrl-C stops)")
     parser.add_argument("--limit", type=_count, help="stop after this many frames")
+    parser.add_argument(
+        "--max-pause",
+        type=_seconds,
+        default=MAX_PAUSE_S,
+        metavar="S",
+        help="longest wait for one frame, in seconds of recording: a longer gap between two "
+        f"timestamps is played as this long (default {MAX_PAUSE_S:g})",
+    )
     parser.add_argument("--format", choices=("json", "text"), default="json", help="output format")
     parser.add_argument(
         "--reference-frame",
@@ -65,7 +85,7 @@ def frame_record(frame: Frame) -> dict:
             name: {
                 "status": pose.status.value,
                 "tracker_from_tool": pose.tracker_from_tool.tolist() if pose.valid else None,
-                "error_rms_mm": None if math.isnan(pose.error_rms) else pose.error_rms,
+                "error_rms_mm": pose.error_rms if math.isfinite(pose.error_rms) else None,
             }
             for name, pose in frame.poses.items()
         },
@@ -87,14 +107,19 @@ def frame_text(frame: Frame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print every frame as it is played; stops at the end (or ``--limit``, or Ctrl-C)."""
-    show = (lambda frame: json.dumps(frame_record(frame))) if args.format == "json" else frame_text
+    show = (
+        (lambda frame: json.dumps(frame_record(frame), allow_nan=False))
+        if args.format == "json"
+        else frame_text
+    )
     with (
-        ReplayTracker(args.file, args.speed, args.loop, args.reference_frame) as tracker,
+        ReplayTracker(
+            args.file, args.speed, args.loop, args.reference_frame, max_pause_s=args.max_pause
+        ) as tracker,
         igtl_sender(args.igtl_server, tracker.tools) as send,
     ):
-        for count, frame in enumerate(tracker):
-            if args.limit is not None and count >= args.limit:
-                break
+        # islice stops before reading (and waiting for) the frame after the last one wanted.
+        for frame in itertools.islice(tracker, args.limit):
             if send is not None:
                 send(frame)
             try:

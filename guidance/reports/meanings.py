@@ -76,13 +76,14 @@ MEANINGS: dict[str, Meaning] = {
     # Registration (fiducials and surface).
     "fre_rms_mm": Meaning(
         "FRE (RMS)",
-        "Fiducial registration error: how well the touched fiducials agree with the CT ones "
-        "after registration. It says little about the error at the target (TRE).",
+        "Fiducial registration error: how well the touched fiducials (the landmarks, in the "
+        "surface exercise) agree with the CT ones after registration. It says little about the "
+        "error at the target (TRE).",
     ),
     "n_points": Meaning(
         "points registered",
-        "How many touched points the registration used; more points, spread around the "
-        "target, give a smaller and steadier error.",
+        "How many points the registration used (fiducials touched, or surface points kept from "
+        "the sweep); more points, spread around the target, give a smaller, steadier error.",
     ),
     "fle_from_fre_mm": Meaning(
         "FLE implied by the FRE",
@@ -133,6 +134,21 @@ MEANINGS: dict[str, Meaning] = {
     "lateral_offset_mm": Meaning(
         "lateral offset",
         "How far the tip is from the planned line, measured across it.",
+    ),
+    "depth_error_mm": Meaning(
+        "depth error",
+        "How far beyond (positive) or short of (negative) the target the tip stopped, along the "
+        "planned path.",
+    ),
+    "closest_structure_mm": Meaning(
+        "closest approach to a structure",
+        "The smallest distance between the navigated tip and the surface of a structure to "
+        "avoid during the approach; negative means the tip went inside.",
+    ),
+    "true_tip_to_target_mm": Meaning(
+        "true tip to target",
+        "Where the tip really was, against the target (known only in simulation): the "
+        "navigated distance plus the registration and tracking errors navigation cannot show.",
     ),
     "breaches": Meaning(
         "breaches",

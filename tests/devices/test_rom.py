@@ -8,15 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.exceptions import RomError
-from devices.ndi.rom_image import rom_image
+from devices.exceptions import ConfigurationError, RomError
 from devices.rom import (
+    CHECKSUM_OFFSET,
+    COUNT_OFFSET,
+    MARKERS_OFFSET,
+    PART_OFFSET,
     ROM_SIZE,
+    TYPE_OFFSET,
     MarkerType,
     ToolType,
     parse_rom,
     read_rom,
     rom_checksum,
+    rom_image,
 )
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from tests.shared_data import SHARED_DATA
@@ -125,7 +130,7 @@ def test_read_rom_names_the_file_in_errors(tmp_path):
 @pytest.mark.parametrize("name", sorted(BUILTIN_TOOLS))
 def test_builtin_tool_round_trips_through_a_generated_rom(name):
     tool = BUILTIN_TOOLS[name]
-    data = rom_image(tool.markers_mm, ToolType.POINTER.value, tool.part_number)
+    data = rom_image(tool.markers_mm, ToolType.POINTER, tool.part_number)
     assert len(data) == ROM_SIZE
     rom = parse_rom(data)
     assert rom.part_number == tool.part_number
@@ -146,7 +151,7 @@ def test_builtin_tool_round_trips_through_a_generated_rom(name):
 )
 def test_encoded_markers_and_type_round_trip(points, tool_type):
     tool = ToolDefinition("t", np.array(points), part_number="P1")
-    rom = parse_rom(rom_image(tool.markers_mm, tool_type.value, tool.part_number))
+    rom = parse_rom(rom_image(tool.markers_mm, tool_type, tool.part_number))
     np.testing.assert_array_equal(rom.markers_mm, np.array(points, dtype=np.float32))
     assert rom.tool_type is tool_type
 
@@ -185,3 +190,45 @@ def test_random_content_with_a_valid_checksum_parses_or_raises_rom_error(body):
         return
     assert 3 <= len(rom.markers_mm) <= 20
     assert np.all(np.isfinite(rom.markers_mm))
+
+
+# -- writing .rom bytes (rom_image): the same layout the reader uses ------------------------------
+
+
+def test_layout_of_a_generated_rom():
+    markers = BUILTIN_TOOLS["reference"].markers_mm
+    rom = rom_image(markers, ToolType.REFERENCE, part_number="gestes-ref")
+    assert len(rom) == ROM_SIZE
+    assert rom[:3] == b"NDI"
+    assert struct.unpack_from("<H", rom, CHECKSUM_OFFSET)[0] == rom_checksum(rom)
+    assert (rom[TYPE_OFFSET], rom[COUNT_OFFSET]) == (1, len(markers))
+    stored = np.frombuffer(rom, "<f4", count=3 * len(markers), offset=MARKERS_OFFSET)
+    np.testing.assert_allclose(stored.reshape(-1, 3), markers, atol=1e-4)  # float32, tens of mm
+    assert rom[PART_OFFSET : PART_OFFSET + 10] == b"gestes-ref"
+    assert parse_rom(rom).marker_type is MarkerType.PASSIVE_SPHERE
+
+
+@pytest.mark.parametrize("name", ["8700339.rom", "8700340.rom", "8700449.rom"])
+def test_checksum_rule_holds_for_real_files(name):
+    rom = real_bytes(name)
+    assert struct.unpack_from("<H", rom, CHECKSUM_OFFSET)[0] == rom_checksum(rom)
+
+
+def test_the_checksum_covers_the_tool_definition_only():
+    # A device's buffer may hold more than 752 bytes (PVWR writes 64-byte chunks): the rest
+    # does not count, for the emulator as for the file.
+    rom = real_bytes("8700340.rom")
+    assert rom_checksum(rom + b"\xff" * 64) == rom_checksum(rom)
+
+
+@pytest.mark.parametrize(
+    ("markers", "settings_", "match"),
+    [
+        (np.zeros((2, 3)), {}, "3 to 20 markers"),
+        (np.array([[np.nan, 0, 0], [0, 10, 0], [0, 0, 10]]), {}, "finite"),
+        (np.eye(3) * 10, {"part_number": "x" * 21}, "part number"),
+    ],
+)
+def test_bad_rom_image_input_is_rejected(markers, settings_, match):
+    with pytest.raises(ConfigurationError, match=match):
+        rom_image(markers, **settings_)

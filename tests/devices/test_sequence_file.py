@@ -28,6 +28,7 @@ from tests.shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "tracking"
 
+OK = PoseStatus.OK
 HEADER = "ObjectType = Image\nNDims = 3\n"
 TRAILER = "DimSize = 0 0 {n}\nElementType = MET_OTHER\nElementDataFile = LOCAL\n"
 IDENTITY = "1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"
@@ -310,15 +311,93 @@ def test_rejects_wrong_ndims():
         parse_sequence(one_frame_file().replace(b"NDims = 3", b"NDims = 2"))
 
 
-def test_rejects_dim_size_that_disagrees_with_the_frames():
-    with pytest.raises(RecordingError, match="DimSize declares 2 frames"):
-        parse_sequence(one_frame_file(dim=2))
+@pytest.mark.parametrize("declared", [0, 2, 371])
+def test_dim_size_that_disagrees_with_the_frames_is_overruled_by_them(declared, caplog):
+    sequence = parse_sequence(one_frame_file(dim=declared))
+    assert len(sequence) == 1
+    assert sequence.recovered
+    assert f"DimSize declares {declared} frames but 1 complete frames are present" in caplog.text
 
 
-def test_rejects_a_complete_header_without_dim_size():
-    data = one_frame_file().replace(b"DimSize = 0 0 1\n", b"")
-    with pytest.raises(RecordingError, match="no DimSize"):
+def test_a_complete_header_without_dim_size_still_gives_its_frames(caplog):
+    sequence = parse_sequence(one_frame_file().replace(b"DimSize = 0 0 1\n", b""))
+    assert len(sequence) == 1
+    assert sequence.recovered
+    assert "DimSize declares None frames" in caplog.text
+
+
+def test_a_recorder_interrupted_after_a_frame_but_before_counting_it_loses_nothing(tmp_path):
+    # What Ctrl-C did to the old recorder (issue 14.12): the last frame is in the file, the
+    # header's DimSize counts one frame less. Every complete frame is read back.
+    frames = [
+        Frame(0.1 * k, k, {"stylus": ToolPose("stylus", make_rigid(np.eye(3), [k, 0, 0]), OK)})
+        for k in range(4)
+    ]
+    path = tmp_path / "short.igs.mha"
+    write_sequence(path, frames, ["stylus"])
+    path.write_bytes(path.read_bytes().replace(b"DimSize = 0 0 4", b"DimSize = 0 0 3"))
+    sequence = read_sequence(path)
+    assert sequence.frame_numbers.tolist() == [0, 1, 2, 3]
+    assert sequence.recovered
+
+
+def test_a_frame_index_far_beyond_the_others_is_an_error_not_a_huge_allocation():
+    data = one_frame_file(extra="Seq_Frame999999999999_Timestamp = 3.0\n")
+    with pytest.raises(RecordingError, match="frame 1 has no fields, yet frames up to"):
         parse_sequence(data)
+
+
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("Seq_Frame0000_Timestamp", "Seq_Frame0000_Timestamp = 2.75\n"),
+        ("NDims", "NDims = 3\n"),
+    ],
+)
+def test_a_field_given_twice_is_an_error_naming_both_values(field, line):
+    with pytest.raises(RecordingError, match=f"gives {field} a second time"):
+        parse_sequence(one_frame_file(extra=line))
+
+
+@pytest.mark.parametrize("value", ["inf", "-0.5", "-inf"])
+def test_an_error_rms_that_is_not_an_error_is_refused(value):
+    extra = f"Seq_Frame0000_StylusToTrackerErrorRms = {value}\n"
+    with pytest.raises(RecordingError, match="ErrorRms must be a finite error >= 0 mm"):
+        parse_sequence(one_frame_file(extra=extra))
+
+
+def test_an_unknown_error_rms_is_nan():
+    extra = "Seq_Frame0000_StylusToTrackerErrorRms = nan\n"
+    assert np.isnan(parse_sequence(one_frame_file(extra=extra)).error_rms[0, 0])
+
+
+@pytest.mark.parametrize("translation", ["1e308", "-10000.5", "2e4"])
+def test_a_translation_beyond_any_tracker_is_refused(translation):
+    transform = f"1 0 0 {translation} 0 1 0 0 0 0 1 0 0 0 0 1"
+    with pytest.raises(RecordingError, match="beyond any tracker's reach"):
+        parse_sequence(one_frame_file(transform=transform))
+
+
+def test_a_translation_within_reach_is_read():
+    transform = "1 0 0 -9999.5 0 1 0 0 0 0 1 2500 0 0 0 1"
+    assert parse_sequence(one_frame_file(transform=transform)).tracker_from_tool[0, 0, 0, 3] == (
+        -9999.5
+    )
+
+
+def test_the_reader_accepts_what_pivot_accepts_and_no_more():
+    # One rigid-matrix rule (registration.transforms, RECORDED_ORTHONORMAL_TOL) for both.
+    slightly = "1.0009 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"  # 2e-3 off in R^T R: beyond 1e-3
+    with pytest.raises(RecordingError, match="not a rigid transform"):
+        parse_sequence(one_frame_file(transform=slightly))
+    printed = "0.99999 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1"  # 6-digit rounding: accepted
+    assert len(parse_sequence(one_frame_file(transform=printed))) == 1
+
+
+def test_writer_refuses_a_pose_beyond_any_tracker(tmp_path):
+    far = ToolPose("stylus", make_rigid(np.eye(3), [0.0, 0.0, 2e4]), OK)
+    with pytest.raises(RecordingError, match="beyond 10000 mm"):
+        write_sequence(tmp_path / "far.igs.mha", [Frame(0.0, 0, {"stylus": far})], ["stylus"])
 
 
 def test_rejects_a_transform_of_fifteen_numbers():

@@ -5,6 +5,7 @@ import pytest
 from devices.clock import FakeClock
 from devices.exceptions import ConfigurationError
 from devices.frame import Frame
+from devices.igtl.tracker import IgtlTracker
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
 from devices.sequence_file import write_sequence
@@ -36,9 +37,31 @@ def test_ndi_names_a_port_and_defaults_to_the_builtin_tools():
     assert tracker.tools == ("stylus", "reference")
 
 
-@pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "usb:/dev/x", "demo"])
+def test_igtl_names_a_server_and_maps_tools_to_message_names():
+    tracker = open_tracker("igtl:10.0.0.5:18945")
+    assert isinstance(tracker, IgtlTracker)
+    assert (tracker.host, tracker.port) == ("10.0.0.5", 18945)
+    assert tracker.tools == ("stylus", "reference")
+    tracker = open_tracker("igtl:18944", ndi_tools={"needle": "NeedleToTracker"})
+    assert (tracker.host, tracker.port, tracker.tools) == ("127.0.0.1", 18944, ("needle",))
+
+
+@pytest.mark.parametrize(
+    ("spec", "tools", "match"),
+    [
+        ("igtl:host:port", None, r"expected \[HOST:\]PORT"),
+        ("igtl:1:70000", None, r"expected \[HOST:\]PORT"),
+        ("igtl:18944", {"stylus": b"x.rom"}, "names the OpenIGTLink message of tool 'stylus'"),
+    ],
+)
+def test_igtl_rejects_bad_addresses_and_tool_specs(spec, tools, match):
+    with pytest.raises(ConfigurationError, match=match):
+        open_tracker(spec, ndi_tools=tools)
+
+
+@pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "igtl:", "usb:/dev/x", "demo"])
 def test_rejects_an_unknown_tracker_spec(spec):
-    expected = "expected sim:demo, replay:FILE, ndi:PORT or keyboard"
+    expected = "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard"
     with pytest.raises(ConfigurationError, match=expected):
         open_tracker(spec)
 

@@ -79,3 +79,18 @@ def test_missing_recording_is_one_line_error(capsys, tmp_path):
 def test_negative_fault_count_is_rejected(capsys):
     assert main(["emulate", "ndi", "--source", "sim:demo", "--corrupt-crc-every", "-1"]) == 2
     assert "corrupt_crc_every must be >= 0" in capsys.readouterr().err
+
+
+def test_fault_tool_names_match_whatever_their_case(emulate_process):
+    _, port = emulate_process("--source", "sim:demo", "--missing", "STYLUS", "--duration", "30")
+    tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
+    with NDITracker(port, tools) as tracker:
+        assert tracker.read().poses["stylus"].status is PoseStatus.MISSING
+
+
+def test_a_fault_naming_an_unknown_tool_lists_the_tools(capsys):
+    command = ["emulate", "ndi", "--source", "sim:demo", "--missing", "needle", "--duration", "1"]
+    assert main(command) == 2
+    assert "no tool 'needle' in the source sim:demo; its tools are 'stylus', 'reference'" in (
+        capsys.readouterr().err
+    )

@@ -1,20 +1,25 @@
-"""``--igtl-server``: the option's parsing, and ``gestes replay`` streaming a recording to a
-pyigtl client in another process's shoes."""
+"""OpenIGTLink from the command line: ``--igtl-server`` parsed, ``gestes replay`` streaming to a
+pyigtl client, and ``gestes record --tracker igtl:`` recording what a server streams."""
 
 import argparse
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pyigtl
 import pytest
 
+from devices.igtl.messages import pack_message, pack_transform
+from devices.igtl.server import IgtlServer
 from devices.igtl.settings import IGTL_PORT, ServerSettings
 from devices.sequence_file import read_sequence
 from guidance.cli import main
 from guidance.commands.igtl_option import add_igtl_server_option
-from tests.devices.igtl.peers import DEADLINE_S
+from tests.devices.igtl.peers import DEADLINE_S, wait_until
+
+EPOCH = 1.7e9
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -79,3 +84,62 @@ def test_replay_streams_the_recording_to_a_pyigtl_client(recording):
         process.send_signal(signal.SIGINT)
         process.wait(DEADLINE_S)
     assert process.returncode == 130
+
+
+def _pose(index: int) -> np.ndarray:
+    pose = np.eye(4)
+    angle = 0.01 * index
+    pose[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    pose[:3, 3] = (index * 0.5, -20.0, -1500.0)
+    return pose
+
+
+def test_record_from_an_openigtlink_server(tmp_path):
+    """``gestes record --tracker igtl:...`` fed by a server streaming at 100 Hz: every recorded
+    pose is the float32 of the one the server sent at the recorded (header) time."""
+    out = tmp_path / "igtl.igs.mha"
+    with IgtlServer(ServerSettings(port=0)) as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "guidance.cli",
+                "record",
+                "--tracker",
+                f"igtl:127.0.0.1:{server.address[1]}",
+                "--tool",
+                "stylus=StylusToTracker",
+                "--duration",
+                "1",
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(
+                lambda: server.client_count == 1 or process.poll() is not None,
+                "gestes record to connect",
+            )
+            index = 0
+            while process.poll() is None and index < 1000:
+                content = pack_transform(_pose(index))
+                message = pack_message("TRANSFORM", "StylusToTracker", EPOCH + index / 100, content)
+                server.publish({"StylusToTracker": message})
+                index += 1
+                time.sleep(0.01)
+            _, err = process.communicate(timeout=DEADLINE_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, err
+    sequence = read_sequence(out)
+    assert sequence.tools == ("stylus",)
+    valid = [i for i, status in enumerate(sequence.statuses[:, 0]) if status.value == "ok"]
+    assert len(valid) > 50
+    for row in valid:
+        index = round((sequence.unfiltered_timestamps_s[row] - EPOCH) * 100)
+        expected = _pose(index).astype(np.float32).astype(np.float64)
+        np.testing.assert_allclose(sequence.tracker_from_tool[row, 0], expected, rtol=0, atol=1e-4)

@@ -127,7 +127,7 @@ def test_the_kernel_computes_what_the_numpy_reference_computes(a, b, c):
         "structure_distances_mm",
     ):
         np.testing.assert_allclose(getattr(state, name), expected[name], atol=TOL_MM, err_msg=name)
-    for name, value in dataclasses.asdict(expected["trajectory"]).items():
+    for name, value in expected["trajectory"]._asdict().items():
         assert getattr(state.trajectory, name) == pytest.approx(value, abs=TOL_MM), name
 
 
@@ -162,7 +162,7 @@ def test_moving_the_phantom_with_its_reference_changes_nothing(seed, motion_seed
     before, after = _navigator(plan).navigate(frame), _navigator(plan).navigate(moved)
     for name in ("tip_mm", "axis", "target_distances_mm", "structure_distances_mm"):
         np.testing.assert_allclose(getattr(after, name), getattr(before, name), atol=TOL_MM)
-    for name, value in dataclasses.asdict(before.trajectory).items():
+    for name, value in before.trajectory._asdict().items():
         assert getattr(after.trajectory, name) == pytest.approx(value, abs=TOL_MM)
 
 
@@ -465,7 +465,8 @@ def test_tool_tip_rejects_a_bad_pivot_file(tmp_path, fields, message):
 def test_tool_tip_rejects_a_file_that_is_not_a_pivot_result(tmp_path):
     path = tmp_path / "registration.json"
     path.write_text(json.dumps({"fixed_from_moving": np.eye(4).tolist()}))
-    with pytest.raises(GuidanceError, match="not a pivot result"):
+    expected = r"not a pivot result: expected the JSON that 'gestes pivot' prints"
+    with pytest.raises(GuidanceError, match=expected):
         ToolTip.from_pivot_file(path, "stylus")
     path.write_text("{")
     with pytest.raises(GuidanceError, match="cannot read a pivot result"):

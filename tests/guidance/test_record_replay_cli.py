@@ -1,6 +1,7 @@
 """gestes record / gestes replay: files written, one JSON object per frame, clean errors."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -8,9 +9,13 @@ import numpy as np
 import pytest
 
 from devices.demo_motion import demo_tracker
+from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.emulator.process import EmulatorProcess
-from devices.sequence_file import read_sequence
+from devices.ndi.emulator.settings import EmulatorSettings, Faults
+from devices.sequence_file import read_sequence, write_sequence
 from guidance.cli import main
+from guidance.commands.replay import frame_record
+from tests.devices.ndi.sources import CountingSource
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +84,9 @@ def test_record_from_a_missing_port_names_it_and_writes_nothing(tmp_path, capsys
 
 def test_record_rejects_an_unknown_tracker(tmp_path, capsys):
     assert main(["record", "--tracker", "usb:1", "--out", str(tmp_path / "x.igs.mha")]) == 2
-    assert "expected sim:demo, replay:FILE, ndi:PORT or keyboard" in capsys.readouterr().err
+    assert "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("speed", ["0", "-2", "fast"])
@@ -151,3 +158,78 @@ def test_replay_relative_to_another_reference_frame(tmp_path, capsys):
     assert main(["replay", str(path), "--speed", "max", "--reference-frame", "Reference"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["tools"]["stylus"]["tracker_from_tool"][0][3] == 7.0
+
+
+def test_record_refuses_an_output_that_is_not_a_sequence_file(tmp_path, capsys):
+    out = tmp_path / "x.txt"
+    assert main(["record", "--tracker", "sim:demo", "--out", str(out), "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "x.txt: a recording is written as a PLUS sequence file" in err
+    assert ".igs.mha" in err
+    assert not out.exists()
+
+
+def test_record_says_how_many_frames_were_kept_when_the_tracker_vanishes(tmp_path, capsys):
+    out = tmp_path / "vanished.igs.mha"
+    settings = EmulatorSettings(faults=Faults(vanish_after_frames=12))
+    with EmulatorProcess(CountingSource, settings) as emulator:
+        assert main(["record", "--tracker", f"ndi:{emulator.port}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "vanished" in err
+    assert f"(11 frames recorded before it are kept in {out})" in err
+    assert len(read_sequence(out)) == 11
+
+
+def write_timed(path, timestamps):
+    pose = ToolPose("stylus", np.eye(4), PoseStatus.OK, 0.1)
+    frames = [Frame(t, k, {"stylus": pose}) for k, t in enumerate(timestamps)]
+    write_sequence(path, frames, ["stylus"])
+
+
+def gestes(*arguments):
+    """Run the real command line in a child process: (exit status, stdout, stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "guidance.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_replay_in_real_time_of_a_timestamp_of_1e12_neither_overflows_nor_stalls(tmp_path):
+    path = tmp_path / "far.igs.mha"
+    write_timed(path, [0.0, 1e12, 1e12 + 0.001])
+    status, out, err = gestes("replay", str(path), "--speed", "1", "--max-pause", "0.01")
+    assert status == 0, err
+    assert [json.loads(line)["timestamp_s"] for line in out.splitlines()] == [
+        0.0,
+        1e12,
+        1e12 + 0.001,
+    ]
+    # The warning reaches the user, on stderr.
+    assert "1 pauses longer than 0.01 s (the longest, 1e+12 s, before frame 1)" in err
+
+
+def test_replay_reports_timestamps_running_backwards(tmp_path):
+    path = tmp_path / "back.igs.mha"
+    write_timed(path, [0.0, 0.02, 0.01])
+    status, _, err = gestes("replay", str(path), "--speed", "max")
+    assert status == 0
+    assert "timestamps run backwards 1 times (first at frame 2" in err
+
+
+def test_replay_json_is_valid_json_whatever_the_error_value():
+    pose = ToolPose("stylus", np.eye(4), PoseStatus.OK, math.inf)
+    record = frame_record(Frame(1.0, 3, {"stylus": pose}))
+    assert record["tools"]["stylus"]["error_rms_mm"] is None
+    json.dumps(record, allow_nan=False)  # raises on NaN or Infinity
+
+
+def test_replay_limit_reads_no_frame_beyond_it(tmp_path, capsys):
+    # With --limit 1 the second frame (due 1e6 s later, waited 2 s by default) is never read.
+    path = tmp_path / "two.igs.mha"
+    write_timed(path, [0.0, 1e6])
+    clock_free = main(["replay", str(path), "--speed", "1", "--limit", "1"])
+    assert clock_free == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1

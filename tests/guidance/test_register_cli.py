@@ -183,6 +183,35 @@ def test_surface_from_markups_and_init(shell_file, tmp_path, capsys):
     assert report["warnings"] == []
 
 
+def test_surface_from_markups_facing_an_approach_direction(shell_file, tmp_path, capsys):
+    shell, path = shell_file
+    truth = sample_patch(shell, 300, (1.0, 0.2, 0.3), 50.0, 0.1, 5)
+    moving = apply_transform(invert_rigid(TRUTH), truth)
+    write_markups(Markups(tuple(map(str, range(len(moving)))), moving), tmp_path / "p.mrk.json")
+    near = TRUTH @ make_rigid(Rotation.from_rotvec([0.0, 0.03, 0.02]).as_matrix(), [-1.0, 2, 0])
+    (tmp_path / "init.json").write_text(json.dumps({"fixed_from_moving": near.tolist()}))
+    approach = invert_rigid(TRUTH)[:3, :3] @ np.array([1.0, 0.2, 0.3])  # in the points' frame
+    status, report = _run(
+        capsys, "register", "surface", str(path), str(tmp_path / "p.mrk.json"),
+        "--init", str(tmp_path / "init.json"), "--approach", ",".join(map(str, approach)),
+    )  # fmt: skip
+    assert status == 0, report
+    residual = np.array(report["fixed_from_moving"]) @ invert_rigid(TRUTH)
+    assert math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude()) < 0.5
+    assert report["warnings"] == []
+
+
+@pytest.mark.parametrize("approach", ["1,0", "0,0,0", "a,b,c"])
+def test_surface_approach_must_be_a_direction(shell_file, tmp_path, capsys, approach):
+    _, path = shell_file
+    write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
+    status, message = _run(
+        capsys, "register", "surface", str(path), str(tmp_path / "p.fcsv"), "--approach", approach
+    )
+    assert status == 2
+    assert "--approach must be three numbers" in message
+
+
 def test_surface_ct_without_threshold_is_a_user_error(tmp_path, capsys):
     write_markups(Markups(("1", "2", "3"), _fiducials()[:3]), tmp_path / "p.fcsv")
     status, message = _run(

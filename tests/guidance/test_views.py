@@ -1,27 +1,23 @@
-"""The off-screen navigation view, on a small synthetic CT and sphere: geometry of the CT it shows,
-a picture that is not blank, actors and planes moved in place, and the rendering check."""
+"""The demo's still picture (``NavigationView``) on a small synthetic CT and sphere, the meshes
+the views draw (the CT's geometry, a tool ending at its tip), and the rendering check."""
 
 import numpy as np
 import pytest
 import pyvista as pv
 import SimpleITK as sitk
 
+from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError, RenderingUnavailable
 from guidance.navigator import NavigationState
-from guidance.views import (
-    NavigationView,
-    ViewSettings,
-    check_rendering,
-    image_data,
-    stylus_mesh,
-)
+from guidance.views import NavigationView, StillSettings, check_rendering
+from guidance.views.models import image_data, tool_mesh
 from registration.transforms import make_rigid
 
 MARKERS = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 45.0], [0.0, 30.0, 95.0], [0.0, -30.0, 125.0]])
 TIP = np.array([0.0, 0.0, -95.0])
 FIDUCIALS = np.array([[40.0, 0.0, 0.0], [0.0, -40.0, 0.0], [0.0, 0.0, 40.0]])
 TARGETS = np.array([[5.0, 5.0, 5.0], [-10.0, 0.0, 8.0]])
-SMALL = ViewSettings(window_size=(400, 300), slice_half_height_mm=50.0)
+SMALL = StillSettings(window_size=(400, 300), slice_half_height_mm=50.0)
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +97,11 @@ def test_a_lost_stylus_is_hidden(view):
     assert view._stylus.GetVisibility()
 
 
-def test_stylus_mesh_ends_at_the_tip():
+def test_the_stylus_model_ends_at_the_tip():
     """The lowest point along the shaft is the tip, within the shaft's 1.5 mm radius."""
-    mesh = stylus_mesh(MARKERS, TIP)
-    along_shaft = np.asarray(mesh.points)[:, 2]
-    assert along_shaft.min() == pytest.approx(TIP[2], abs=1.5)
+    stylus = BUILTIN_TOOLS["stylus"]
+    along_shaft = np.asarray(tool_mesh(stylus).points)[:, 2]
+    assert along_shaft.min() == pytest.approx(stylus.tip_mm[2], abs=1.5)
 
 
 def test_rendering_check_passes_on_this_machine():
@@ -125,9 +121,4 @@ def test_rendering_check_names_the_packages_when_mesa_is_missing(tmp_path, monke
 
 def test_rejects_a_tiny_window():
     with pytest.raises(GuidanceError, match="at least 200 x 150 pixels"):
-        ViewSettings(window_size=(100, 100))
-
-
-def test_rejects_an_opacity_above_one():
-    with pytest.raises(GuidanceError, match="surface_opacity must be in"):
-        ViewSettings(surface_opacity=1.5)
+        StillSettings(window_size=(100, 100))

@@ -1,4 +1,4 @@
-"""Patch normals: exact on planes and spheres, oriented away from the given point, and the same
+"""Patch normals: exact on planes and spheres, on the side their hints vote for, and the same
 as an independent NumPy plane fit (np.linalg.eigh per window) on random patches."""
 
 import math
@@ -13,6 +13,7 @@ from registration import point_normals
 from registration.exceptions import RegistrationError
 from registration.point_normals import (
     MIN_WINDOW_POINTS,
+    away_from,
     estimate_patch_normals,
     smallest_eigenvector,
 )
@@ -77,7 +78,7 @@ def test_normals_match_a_numpy_plane_fit_per_window(
     centre = offset_mm * Rotation.random(random_state=rng).apply([1.0, 0.0, 0.0])
     rotation = Rotation.random(random_state=rng).as_matrix()
     points = radius_mm * directions @ rotation.T + centre + rng.normal(0.0, noise_mm, (count, 3))
-    normals = estimate_patch_normals(points, centre, window_mm)
+    normals = estimate_patch_normals(points, away_from(points, centre), window_mm)
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-12)
     compared = 0
     for members, expected in numpy_reference(points, centre, window_mm):
@@ -97,7 +98,7 @@ def test_plane_normals_are_exact_and_point_away(rotvec, seed):
     points = flat @ rotation.T + [10.0, 20.0, 30.0]
     normal = rotation[:, 2]
     behind = np.array([10.0, 20.0, 30.0]) - 100.0 * normal
-    normals = estimate_patch_normals(points, behind)
+    normals = estimate_patch_normals(points, away_from(points, behind))
     np.testing.assert_allclose(normals, np.tile(normal, (300, 1)), atol=1e-6)
 
 
@@ -107,7 +108,7 @@ def test_sphere_normals_are_radial_within_the_window_curvature():
     directions[:, 2] = np.abs(directions[:, 2])  # a hemisphere
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     points = 80.0 * directions
-    normals = estimate_patch_normals(points, np.zeros(3), window_mm=15.0)
+    normals = estimate_patch_normals(points, points, window_mm=15.0)
     angles = np.degrees(np.arccos(np.clip(np.sum(normals * directions, axis=1), -1, 1)))
     # A 15 mm window (cells of 5 mm, 3x3x3 block) on an 80 mm sphere: under ~8 deg off radial.
     assert np.percentile(angles, 99) < 8.0
@@ -115,7 +116,7 @@ def test_sphere_normals_are_radial_within_the_window_curvature():
 
 def test_sparse_points_fall_back_to_the_patch_plane():
     points = np.array([[0.0, 0, 0], [100, 0, 0], [0, 100, 0], [100, 100, 1], [50, 50, 0.5]])
-    normals = estimate_patch_normals(points, np.array([50.0, 50.0, -100.0]))
+    normals = estimate_patch_normals(points, away_from(points, [50.0, 50.0, -100.0]))
     assert np.all(normals[:, 2] > 0.99)
 
 
@@ -129,7 +130,7 @@ def test_a_line_neighbourhood_falls_back_to_the_patch_plane(heading, rotvec):
     rotation = Rotation.from_rotvec(rotvec).as_matrix()
     origin = np.array([40.0, -20.0, 70.0])
     points = np.vstack([row, square]) @ rotation.T + origin
-    normals = estimate_patch_normals(points, origin - 50.0 * rotation[:, 2])
+    normals = estimate_patch_normals(points, np.tile(rotation[:, 2], (34, 1)))
     np.testing.assert_allclose(normals, np.tile(rotation[:, 2], (34, 1)), atol=1e-9)
 
 
@@ -137,7 +138,7 @@ def test_far_from_the_origin_the_plane_is_as_exact_as_near_it():
     rng = np.random.default_rng(3)
     flat = np.column_stack([rng.uniform(-30, 30, (400, 2)), np.zeros(400)])
     far = np.array([1e6, -2e6, 5e5])  # mm: tracker-like coordinates, and then some
-    normals = estimate_patch_normals(flat + far, far - [0.0, 0.0, 10.0])
+    normals = estimate_patch_normals(flat + far, away_from(flat + far, far - [0.0, 0.0, 10.0]))
     np.testing.assert_allclose(normals, np.tile([0.0, 0.0, 1.0], (400, 1)), atol=1e-9)
 
 
@@ -146,7 +147,7 @@ def test_a_tiny_window_on_a_huge_patch_is_coarsened_to_at_most_max_hash_cells():
     flat = np.column_stack([rng.uniform(0, 1e5, (200, 2)), np.zeros(200)])
     # 0.01 mm windows over 100 m: (1e5 * 3 / 0.01)^2 = 9e14 cells of hash, over MAX_HASH_CELLS
     # (a MemoryError if not coarsened).
-    normals = estimate_patch_normals(flat, np.array([0.0, 0.0, -1.0]), window_mm=0.01)
+    normals = estimate_patch_normals(flat, away_from(flat, [0.0, 0.0, -1.0]), window_mm=0.01)
     np.testing.assert_allclose(normals, np.tile([0.0, 0.0, 1.0], (200, 1)), atol=1e-9)
 
 
@@ -192,43 +193,91 @@ def test_smallest_eigenvector_of_a_multiple_of_the_identity():
 def test_collinear_patch_is_rejected():
     line = np.outer(np.linspace(0, 10, 20), [1.0, 2.0, 3.0])
     with pytest.raises(RegistrationError, match="line"):
-        estimate_patch_normals(line, np.zeros(3))
+        estimate_patch_normals(line, line)
 
 
 def test_a_single_spot_is_rejected():
     with pytest.raises(RegistrationError, match="one spot"):
-        estimate_patch_normals(np.tile([5.0, 6.0, 7.0], (10, 1)), np.zeros(3))
+        estimate_patch_normals(np.tile([5.0, 6.0, 7.0], (10, 1)), np.ones((10, 3)))
 
 
 def test_non_positive_window_is_rejected():
     with pytest.raises(RegistrationError, match="window_mm must be > 0"):
-        estimate_patch_normals(np.eye(3) * 10, np.zeros(3), window_mm=0.0)
+        estimate_patch_normals(np.eye(3) * 10, np.eye(3), window_mm=0.0)
 
 
 def test_nan_point_is_rejected():
     points = np.eye(3) * 10
     points[1, 2] = np.nan
     with pytest.raises(RegistrationError, match="points_mm contains NaN"):
-        estimate_patch_normals(points, np.zeros(3))
+        estimate_patch_normals(points, np.ones((3, 3)))
 
 
-def test_nan_outward_point_is_rejected():
-    with pytest.raises(RegistrationError, match="outward_from_mm contains NaN"):
-        estimate_patch_normals(np.eye(3) * 10, np.array([0.0, np.nan, 0.0]))
+def test_nan_hint_is_rejected():
+    hints = np.eye(3)
+    hints[2, 1] = np.nan
+    with pytest.raises(RegistrationError, match="outward_hints contains NaN"):
+        estimate_patch_normals(np.eye(3) * 10, hints)
 
 
-def test_outward_point_of_wrong_size_is_rejected():
-    with pytest.raises(RegistrationError, match="outward_from_mm must be one point"):
-        estimate_patch_normals(np.eye(3) * 10, np.zeros(2))
+def test_hints_of_wrong_shape_are_rejected():
+    with pytest.raises(RegistrationError, match="one direction per point"):
+        estimate_patch_normals(np.eye(3) * 10, np.zeros(3))
+
+
+def test_centre_of_wrong_size_is_rejected():
+    with pytest.raises(RegistrationError, match="one point of 3 coordinates"):
+        away_from(np.eye(3) * 10, np.zeros(2))
 
 
 def test_more_points_than_the_row_numbers_hold_are_rejected(monkeypatch):
     monkeypatch.setattr(point_normals, "MAX_PATCH_POINTS", 10)
     with pytest.raises(RegistrationError, match="at most 10 are supported"):
-        estimate_patch_normals(np.random.default_rng(0).normal(size=(11, 3)), np.zeros(3))
+        estimate_patch_normals(np.random.default_rng(0).normal(size=(11, 3)), np.ones((11, 3)))
 
 
 def test_points_spanning_more_than_float64_are_rejected():
     points = np.array([[-1e308, 0.0, 0.0], [1e308, 0.0, 0.0], [0.0, 1e308, 0.0]])
     with pytest.raises(RegistrationError, match="spans more than float64"):
-        estimate_patch_normals(points, np.zeros(3))
+        estimate_patch_normals(points, np.ones((3, 3)))
+
+
+def test_a_normal_outside_its_hint_cone_is_replaced_by_the_hint():
+    """A thin wall: windows span both faces, whose hints cancel in the vote, so about half the
+    normals point the wrong way; with hints known to be within 45 deg of the normal (a stylus
+    axis), those points take their hint."""
+    rng = np.random.default_rng(5)
+    side = rng.integers(0, 2, 400) * 2 - 1  # left or right face of a 4 mm wide wall
+    points = np.column_stack([2.0 * side, rng.uniform(-30, 30, 400), rng.uniform(0, 15, 400)])
+    truth = np.column_stack([side, np.zeros(400), np.zeros(400)]).astype(float)
+    tilt = Rotation.from_rotvec(np.radians(20.0) * np.array([0.0, 0.0, 1.0])).as_matrix()
+    hints = truth @ tilt.T  # 20 deg off the true normal
+    loose = estimate_patch_normals(points, hints, window_mm=20.0)
+    bounded = estimate_patch_normals(points, hints, 20.0, math.radians(45.0))
+    assert np.mean(np.sum(loose * truth, axis=1) < 0.0) > 0.3
+    assert np.all(np.sum(bounded * hints, axis=1) >= math.cos(math.radians(45.0)) - 1e-12)
+    assert np.mean(np.sum(bounded * truth, axis=1) > math.cos(math.radians(25.0))) > 0.95
+
+
+def test_the_default_window_follows_the_point_spacing():
+    """On a sphere of 20 mm radius, a dense sweep gets a small window (normals within a few
+    degrees of radial) where a fixed 20 mm window would bend them by the curvature."""
+    rng = np.random.default_rng(6)
+    directions = rng.normal(size=(5000, 3))
+    directions[:, 2] = np.abs(directions[:, 2])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    points = 20.0 * directions
+    fixed = estimate_patch_normals(points, points, window_mm=20.0)
+    adaptive = estimate_patch_normals(points, points)
+
+    def p90(normals):
+        return np.percentile(
+            np.degrees(np.arccos(np.clip(np.sum(normals * directions, 1), -1, 1))), 90
+        )
+
+    assert p90(adaptive) < 5.0 < p90(fixed)
+
+
+def test_a_hint_cone_beyond_a_right_angle_is_rejected():
+    with pytest.raises(RegistrationError, match="hint_cone_rad"):
+        estimate_patch_normals(np.eye(3) * 10, np.eye(3), None, math.pi)

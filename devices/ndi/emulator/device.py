@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from devices import rom as rom_layout
 from devices.exceptions import StreamEnded
 from devices.frame import Frame, PoseStatus, ToolPose, Tracker
 from devices.ndi.bx import encode_bx
@@ -29,11 +30,11 @@ from devices.ndi.parameters import (
 from devices.ndi.quaternion import quaternion_from_rigid
 from devices.ndi.readings import HandleReading, TrackingReply
 from devices.ndi.status import HandleState, PortStatus
-from devices.ndi.tx import encode_tx
+from devices.ndi.tx import MAX_TRANSLATION_MM, encode_tx
 
 logger = logging.getLogger(__name__)
 
-ROM_SIZE = 1024
+ROM_MEMORY = 1024  # bytes of tool definition a port handle holds (PVWR addresses)
 FIRST_HANDLE = 0x0A
 COMMAND_LOG_SIZE = 1000
 WIRELESS_PORTS = "ABCDEFGHI"
@@ -250,7 +251,7 @@ class NDIDevice:
             data = bytes.fromhex(params[6:])
         except ValueError:
             raise _CommandRejected(OUT_OF_RANGE) from None
-        if address % ROM_CHUNK or address + ROM_CHUNK > ROM_SIZE:
+        if address % ROM_CHUNK or address + ROM_CHUNK > ROM_MEMORY:
             raise _CommandRejected(OUT_OF_RANGE)
         if slot.rom is None:
             slot.rom = bytearray()
@@ -435,6 +436,8 @@ class NDIDevice:
         if status is PoseStatus.DISABLED:
             return HandleReading(slot.handle, HandleState.DISABLED, 0, 0)
         finite = pose is not None and bool(np.all(np.isfinite(pose.tracker_from_tool)))
+        if finite and not _within_reach(pose.tracker_from_tool):
+            status, finite = PoseStatus.OUT_OF_VOLUME, False
         if status is PoseStatus.OUT_OF_VOLUME:
             port_status |= PortStatus.OUT_OF_VOLUME
             if not (options & OPTION_OUT_OF_VOLUME and finite):
@@ -444,6 +447,12 @@ class NDIDevice:
         if status is PoseStatus.MISSING or not finite:
             return HandleReading(slot.handle, HandleState.MISSING, port_status, number)
         return _valid_reading(slot.handle, pose, port_status, number)
+
+
+def _within_reach(tracker_from_tool: np.ndarray) -> bool:
+    """Whether a pose is one the device could measure: its translation fits in a ``TX`` reply
+    (within 10 m; every NDI volume is far smaller). Farther is out of volume, as on the device."""
+    return bool(np.all(np.abs(np.round(tracker_from_tool[:3, 3], 2)) <= MAX_TRANSLATION_MM))
 
 
 def _valid_reading(handle: int, pose: ToolPose, port_status: int, number: int) -> HandleReading:
@@ -465,20 +474,21 @@ def _check_tool_definition(rom: bytearray | None) -> None:
     """A loaded .rom must start with ``NDI`` and carry a valid checksum, or PINIT fails."""
     if not rom:
         raise _CommandRejected(CANNOT_INITIALIZE_TOOL)
-    if len(rom) < 752 or rom[:3] != b"NDI":
+    if len(rom) < rom_layout.ROM_SIZE or rom[: len(rom_layout.MAGIC)] != rom_layout.MAGIC:
         raise _CommandRejected(TOOL_FILE_ERROR)
-    if int.from_bytes(rom[4:6], "little") != sum(rom[6:752]) & 0xFFFF:
+    (stored,) = rom_layout.CHECKSUM.unpack_from(rom, rom_layout.CHECKSUM_OFFSET)
+    if stored != rom_layout.rom_checksum(rom):
         raise _CommandRejected(TOOL_FILE_ERROR)
 
 
 def _main_type(slot: _Slot) -> int:
     """Tool main type (1 reference, 2 pointer, 3 button box...): from the .rom or the tool name."""
-    if slot.rom and len(slot.rom) > 15:
-        return slot.rom[15]
+    if slot.rom and len(slot.rom) > rom_layout.TYPE_OFFSET:
+        return slot.rom[rom_layout.TYPE_OFFSET]
     return 1 if slot.tool == "reference" else 2
 
 
 def _part_number(slot: _Slot) -> str:
-    if slot.rom and len(slot.rom) >= 612:
-        return slot.rom[592:612].split(b"\0")[0].decode("ascii", errors="replace")
+    if slot.rom and len(slot.rom) >= rom_layout.PART_OFFSET + rom_layout.PART_LENGTH:
+        return rom_layout.rom_part_number(slot.rom)
     return f"gestes-{slot.tool or 'none'}"

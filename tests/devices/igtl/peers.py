@@ -1,12 +1,16 @@
-"""Test helpers for OpenIGTLink: waiting with a deadline, and a bare TCP peer.
+"""Test helpers for OpenIGTLink: waiting with a deadline, a bare TCP peer, pyigtl's server.
 
 Waits poll a condition with a generous deadline so that a broken test fails instead of
 hanging; no test asserts how long anything took.
 """
 
+import contextlib
+import signal
 import socket
 import time
 from collections.abc import Callable
+
+import pyigtl
 
 from devices.igtl.stream import Message, MessageReader
 
@@ -60,3 +64,16 @@ class RawPeer:
 
     def close(self) -> None:
         self.socket.close()
+
+
+@contextlib.contextmanager
+def pyigtl_server(port: int = 0):
+    """pyigtl's server (it must be made in the main thread); its signal handlers undone."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = pyigtl.OpenIGTLinkServer(port=port)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    try:
+        yield server
+    finally:
+        server.stop()

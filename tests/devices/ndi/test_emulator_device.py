@@ -13,9 +13,9 @@ from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.error_codes import ERROR_MEANINGS
 from devices.ndi.exceptions import NDICommandError
 from devices.ndi.framing import decode_reply, encode_command
-from devices.ndi.rom_image import rom_image
 from devices.ndi.status import HandleState, PortStatus
 from devices.ndi.tx import parse_tx
+from devices.rom import ToolType, rom_image
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import CountingSource
 
@@ -215,7 +215,7 @@ def test_phsr_lists_handles_by_state():
 def test_phinf_reports_type_part_number_and_location():
     device = NDIDevice(CountingSource())
     ask(device, "INIT")
-    rom = rom_image(BUILTIN_TOOLS["reference"].markers_mm, main_type=1, part_number="8700339")
+    rom = rom_image(BUILTIN_TOOLS["reference"].markers_mm, ToolType.REFERENCE, "8700339")
     load(device, rom)
     info = ask(device, "PHINF", "0A0025").decode()
     assert info[:2] == "01"
@@ -277,6 +277,40 @@ def test_out_of_volume_fault_with_and_without_option_0800():
     assert reported.port_status & PortStatus.OUT_OF_VOLUME
     assert hidden.state is HandleState.MISSING
     assert hidden.port_status & PortStatus.OUT_OF_VOLUME
+
+
+class FarSource(CountingSource):
+    """The stylus ``x_mm`` along x: as far as the source says, whatever the device can measure."""
+
+    def __init__(self, x_mm):
+        super().__init__()
+        self.x_mm = x_mm
+
+    def read(self, timeout=None):
+        frame = super().read(timeout)
+        far = frame.poses["stylus"].tracker_from_tool.copy()
+        far[0, 3] = self.x_mm
+        poses = dict(frame.poses, stylus=ToolPose("stylus", far, PoseStatus.OK, 0.1))
+        return Frame(frame.timestamp, frame.frame_number, poses)
+
+
+@pytest.mark.parametrize("x_mm", [10_000.0, -12_345.6, 1e30])
+@pytest.mark.parametrize("command", ["BX", "TX"])
+@pytest.mark.parametrize("options", ["0001", "0801"])
+def test_a_pose_beyond_the_reply_format_is_out_of_volume_not_a_crash(x_mm, command, options):
+    device = tracking_device(source=FarSource(x_mm))
+    parse = parse_bx if command == "BX" else parse_tx
+    stylus, reference = parse(device.respond(encode_command(command, options)[:-1])).handles
+    assert stylus.state is HandleState.MISSING
+    assert stylus.port_status & PortStatus.OUT_OF_VOLUME
+    assert reference.state is HandleState.VALID  # the other tool is still tracked
+
+
+def test_a_pose_just_within_the_reply_format_is_still_tracked():
+    device = tracking_device(source=FarSource(-9999.99))
+    stylus = parse_tx(device.respond(encode_command("TX", "0001")[:-1])).handles[0]
+    assert stylus.state is HandleState.VALID
+    assert stylus.translation_mm[0] == pytest.approx(-9999.99)
 
 
 def test_error_on_a_chosen_command():

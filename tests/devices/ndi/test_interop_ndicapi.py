@@ -15,7 +15,7 @@ import pytest
 from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.emulator.settings import EmulatorSettings, Faults, Model
 from devices.ndi.quaternion import quaternion_from_rigid
-from devices.ndi.rom_image import rom_image
+from devices.rom import rom_image
 from devices.tools import BUILTIN_TOOLS
 from tests.devices.ndi.sources import ERROR_RMS_MM, CountingSource, expected_pose
 

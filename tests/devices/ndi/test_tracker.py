@@ -257,6 +257,35 @@ def test_every_reply_corrupted_raises_crc_mismatch(emulator):
         NDITracker(server.port, BUILTIN, timeout_s=FAULT_TIMEOUT_S).start()
 
 
+@pytest.mark.parametrize("every", [2, 3, 4, 5, 6, 7, 8, 11, 19, 26, 41])
+def test_set_up_resends_a_command_whose_reply_has_a_bad_crc(emulator, every):
+    # Every n-th reply is corrupted from the first command on: each set-up step (COMM, PHRQ,
+    # PVWR, PINIT, PENA, TSTART...) meets a bad CRC for some n, and is sent again.
+    server = emulator(settings=EmulatorSettings(faults=Faults(corrupt_crc_every=every)))
+    with NDITracker(server.port, BUILTIN, timeout_s=FAULT_TIMEOUT_S) as tracker:
+        frames = [tracker.read() for _ in range(6)]
+    for frame in frames:
+        assert_frame_matches_source(frame)
+    numbers = [frame.frame_number for frame in frames]
+    assert numbers == sorted(set(numbers))
+    assert server.device.mode is Mode.SETUP  # stopped cleanly (TSTOP)
+    assert len(server.device._slots) == 2  # no handle left over by a resent PHRQ
+
+
+def test_a_reply_cut_short_costs_one_frame_not_the_timeout(emulator, caplog):
+    # Every 5th reply loses a byte. The driver's timeout is 30 s: it must notice the silence
+    # after a broken reply, not wait for the timeout, and poll again.
+    server = emulator()
+    with NDITracker(server.port, BUILTIN, timeout_s=30.0) as tracker:
+        server._faults = Faults(drop_byte_every=5)
+        frames = [tracker.read() for _ in range(40)]
+    for frame in frames:
+        assert_frame_matches_source(frame)
+    lost = frames[-1].frame_number - frames[0].frame_number + 1 - len(frames)
+    assert 7 <= lost <= 11  # one source frame per broken reply, no more
+    assert caplog.text.count("stopped short (nothing for 30 ms)") == lost
+
+
 def test_occasional_bad_crc_frame_is_skipped(emulator):
     server = emulator()
     with NDITracker(server.port, BUILTIN) as tracker:

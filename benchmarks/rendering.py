@@ -1,0 +1,170 @@
+"""Benchmark of the navigation window: off-screen frames per second at 800 x 600 for the 3D view,
+the three reslices, the alignment view and the text panel, on a 256^3 CT (the skull phantom at
+0.9 mm, padded with air), with the tip moving every frame (so the three planes move).
+
+Run from the repository root: ``python -m benchmarks.rendering [--frames N] [--repeats N]``.
+Prints a table of medians and saves it as JSON in ``benchmarks/results/rendering.json``: the
+whole frame (``show`` + ``render``), ``show`` alone (moving actors, setting planes and strings),
+``render`` alone with nothing moved, a frame grabbed as pixels (what a video costs), and each
+panel drawn alone (its share of the frame). Mesa's software renderer uses every core: run it on
+a quiet machine.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import vtk
+from scipy.spatial.transform import Rotation
+
+from devices.frame import Frame, PoseStatus, ToolPose
+from devices.tools import BUILTIN_TOOLS
+from guidance.navigator import NavigationPlan, NavigationState, Navigator, ToolTip
+from guidance.views import NavigationWindow, ViewSettings
+from registration.transforms import make_rigid
+from scenes.phantoms.skull import build_skull
+from scenes.scene import Scene
+from scenes.surface import extract_surface
+
+SIZE_VOXELS = 256
+SPACING_MM = 0.9
+WINDOW = (800, 600)
+RESULTS = Path(__file__).resolve().parent / "results" / "rendering.json"
+
+
+def padded_scene(spacing_mm: float = SPACING_MM, size: int = SIZE_VOXELS) -> Scene:
+    """The skull phantom at ``spacing_mm`` with its CT padded with air to ``size``^3 voxels
+    (same physical coordinates)."""
+    scene = build_skull(seed=0, spacing_mm=spacing_mm)
+    missing = [max(size - n, 0) for n in scene.ct.GetSize()]
+    lower = [m // 2 for m in missing]
+    upper = [m - low for m, low in zip(missing, lower, strict=True)]
+    ct = sitk.ConstantPad(scene.ct, lower, upper, -1000.0)[:size, :size, :size]
+    return dataclasses.replace(scene, ct=ct)
+
+
+def states_along_trajectory(plan: NavigationPlan, count: int) -> list[NavigationState]:
+    """``count`` states of the stylus sliding down the plan's first trajectory, a little tilted
+    and off its line, the reference at the tracker's origin (registration = identity)."""
+    stylus = BUILTIN_TOOLS["stylus"]
+    tip = ToolTip.from_tool(stylus)
+    navigator = Navigator(plan, np.eye(4), tip)
+    trajectory = plan.trajectories[0]
+    axis = trajectory.direction + np.array([0.05, -0.03, 0.0])
+    rotation = Rotation.align_vectors([axis / np.linalg.norm(axis)], [tip.axis])[0].as_matrix()
+    states = []
+    for i in range(count):
+        point = trajectory.entry_mm + (i / count) * (trajectory.target_mm - trajectory.entry_mm)
+        point = point + np.array([1.5, 0.5, 0.0])
+        pose = make_rigid(rotation, point - rotation @ tip.tip_mm)
+        frame = Frame(
+            i * 0.004,
+            i,
+            {
+                "stylus": ToolPose("stylus", pose, PoseStatus.OK),
+                "reference": ToolPose("reference", np.eye(4), PoseStatus.OK),
+            },
+        )
+        states.append(navigator.navigate(frame, now_s=frame.timestamp))
+    return states
+
+
+def median_rate(work: Callable[[], None], count: int, repeats: int) -> float:
+    """Median of ``count / seconds`` over ``repeats`` runs of ``work``."""
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        work()
+        rates.append(count / (time.perf_counter() - began))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100, help="frames per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args()
+    scene = padded_scene()
+    ct = scene.ct
+    skin = extract_surface(ct, scene.skin_threshold_hu, outer_only=True)
+    plan = NavigationPlan.from_scene(scene)
+    states = states_along_trajectory(plan, args.frames)
+    tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
+    window = NavigationWindow(scene, skin, tools, plan, ViewSettings(window_size=WINDOW))
+    window.show(states[0])
+    window.render()  # first frame: textures and shaders
+
+    def frames() -> None:
+        for state in states:
+            window.show(state)
+            window.render()
+
+    def shows() -> None:
+        for state in states:
+            window.show(state)
+
+    def renders() -> None:
+        for _ in states:
+            window.render()
+
+    def grabs() -> None:
+        for state in states:
+            window.show(state)
+            window.screenshot()
+
+    count, repeats = len(states), args.repeats
+    rows = [
+        ("frame: show + render", median_rate(frames, count, repeats)),
+        ("show only", median_rate(shows, count, repeats)),
+        ("render only, nothing moved", median_rate(renders, count, repeats)),
+        ("frame grabbed as pixels", median_rate(grabs, count, repeats)),
+    ]
+    for name, renderer in window.renderers.items():
+        for other in window.renderers.values():
+            other.SetDraw(other is renderer)
+        rows.append((f"{name} panel alone", median_rate(frames, count, repeats)))
+    for renderer in window.renderers.values():
+        renderer.SetDraw(True)
+    window.close()
+
+    full = rows[0][1]
+    print(
+        f"navigation window {WINDOW[0]}x{WINDOW[1]}, CT {ct.GetSize()} at {SPACING_MM} mm, "
+        f"skin {skin.n_cells} triangles (drawn decimated to "
+        f"{ViewSettings().skin_max_triangles}), {count} frames x {repeats} runs"
+    )
+    print(f"{'measure':32s} {'per s':>8s} {'ms':>7s} {'x frame':>8s}")
+    for name, rate in rows:
+        print(f"{name:32s} {rate:8.1f} {1000.0 / rate:7.2f} {rate / full:8.2f}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "window_px": list(WINDOW),
+                "ct_voxels": list(ct.GetSize()),
+                "frames": count,
+                "repeats": repeats,
+                "per_second": {name: rate for name, rate in rows},
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "vtk": vtk.vtkVersion.GetVTKVersion(),
+                    "renderer": "Mesa llvmpipe via EGL (off-screen)",
+                },
+            },
+            indent=2,
+        )
+    )
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

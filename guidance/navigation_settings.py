@@ -1,0 +1,50 @@
+"""The settings of ``gestes navigate``, light to import (the command line reads its defaults here
+without loading VTK or Numba)."""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from guidance.exceptions import GuidanceError
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class NavigateSettings:
+    """What to navigate: ``scene`` (folder or ``builtin:NAME``), ``tracker`` (``sim``,
+    ``keyboard``, ``replay:FILE``, ``ndi:PORT``, ...), ``registration`` (a JSON file of
+    ``gestes register points|surface`` or ``auto``), ``target`` (a target or trajectory name;
+    None: the scene's first trajectory), ``tool_tip`` (a ``gestes pivot`` result; None: the
+    tool's definition), the tools' names in the tracker's frames, the simulation's ``seed``,
+    rate (Hz) and marker jitter (mm RMS), and whether sources are paced in real time."""
+
+    scene: str
+    tracker: str = "sim"
+    registration: str = AUTO
+    target: str | None = None
+    tool_tip: Path | None = None
+    stylus: str = "stylus"
+    reference: str = "reference"
+    seed: int = 0
+    rate_hz: float = 60.0
+    marker_jitter_rms_mm: float = 0.25
+    realtime: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise GuidanceError(f"seed must be an integer >= 0; got {self.seed!r}")
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):
+            raise GuidanceError(f"rate must be > 0 Hz; got {self.rate_hz!r}")
+        if not (math.isfinite(self.marker_jitter_rms_mm) and self.marker_jitter_rms_mm >= 0.0):
+            raise GuidanceError(f"marker jitter must be >= 0 mm; got {self.marker_jitter_rms_mm!r}")
+        if self.registration == AUTO and self.tracker_kind not in ("sim", "keyboard"):
+            raise GuidanceError(
+                f"--registration auto needs --tracker sim or keyboard; with {self.tracker} give "
+                "the JSON that 'gestes register points' or 'gestes register surface' prints"
+            )
+
+    @property
+    def tracker_kind(self) -> str:
+        """The tracker spec's kind: ``sim``, ``keyboard``, ``replay``, ``ndi``, ..."""
+        return self.tracker.partition(":")[0]

@@ -1,0 +1,201 @@
+"""The axial, coronal and sagittal panels: CT reslices through the stylus tip.
+
+Each panel reslices the CT with a ``vtkImageResliceMapper`` whose ``vtkPlane`` follows the tip
+(setting the plane's origin is all a frame costs), and draws on it: a cross-hair at the tip, the
+cut of each structure to avoid by the same plane (a ``vtkCutter`` on the structure's tube, so the
+outline follows the plane without any mesh being rebuilt), the planned trajectories projected
+onto the slice, every target and fiducial (in full with its name when it lies within the slab
+``settings.slab_half_mm`` of the plane, faded with its distance and side otherwise), a scale bar
+and the patient directions at the edges. Slices are shown radiologically: patient left on screen
+right, anterior up on the axial view.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyvista as pv
+from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkFiltersCore import vtkCutter, vtkStripper
+from vtkmodules.vtkRenderingCore import vtkImageSlice, vtkRenderer
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+from guidance.navigator import NavigationState
+from guidance.orientation import SliceView, direction_letter
+from guidance.views.actors import (
+    mesh_actor,
+    panel_text,
+    point_text,
+    set_text_colour,
+    set_text_point,
+)
+from guidance.views.geometry import nice_length_mm, plane_offsets_mm
+from guidance.views.models import crosshair, ring, scale_bar
+from guidance.views.settings import ViewSettings
+
+CROSSHAIR = "yellow"
+OUTLINE = "darkorange"
+TRAJECTORY = "lime"
+LETTERS = (1.0, 0.85, 0.3)
+FADED_OPACITY = 0.45
+# Overlays float this far in front of the slice (toward the camera) so that it does not hide them.
+LIFT_MM = 1.0
+CAMERA_DISTANCE_MM = 1000.0
+CLIP_MM = 50.0
+# Where the patient-direction letters stand in the panel (fractions) and how they are anchored.
+EDGES = {"right": (0.98, 0.5), "left": (0.02, 0.5), "top": (0.5, 0.98), "bottom": (0.5, 0.02)}
+
+
+@dataclass(frozen=True)
+class LabelledPoint:
+    """A named point drawn on the slices (a target or a fiducial), LPS mm."""
+
+    label: str
+    point_mm: np.ndarray
+    colour: str
+
+
+class SlicePanel:
+    """One reslice panel in ``renderer``; ``show(state)`` moves its plane to the tip."""
+
+    def __init__(
+        self,
+        renderer: vtkRenderer,
+        view: SliceView,
+        grid: pv.ImageData,
+        points: Sequence[LabelledPoint],
+        structures: pv.PolyData | None,
+        trajectories_mm: Sequence[tuple[np.ndarray, np.ndarray]],
+        settings: ViewSettings,
+        aspect: float,
+    ) -> None:
+        self.renderer = renderer
+        self.view = view
+        self._settings = settings
+        self._normal = np.asarray(view.normal)
+        self._direction, self._up, self._right = (
+            np.asarray(view.direction),
+            np.asarray(view.up),
+            view.right,
+        )
+        direction, up, right = self._direction, self._up, self._right
+        self._lift = -LIFT_MM * direction
+        self._centre = np.asarray(grid.center, dtype=np.float64)
+
+        self.plane = vtkPlane()
+        self.plane.SetNormal(*view.normal)
+        self.plane.SetOrigin(*self._centre)
+        mapper = vtkImageResliceMapper()
+        mapper.SetInputData(grid)
+        mapper.SetSlicePlane(self.plane)
+        mapper.ResampleToScreenPixelsOff()  # reslice at CT resolution, not per screen pixel
+        image = vtkImageSlice()
+        image.SetMapper(mapper)
+        image.GetProperty().SetColorWindow(settings.window_hu)
+        image.GetProperty().SetColorLevel(settings.level_hu)
+        image.GetProperty().SetInterpolationTypeToLinear()
+        renderer.AddViewProp(image)
+
+        # The structures' cut by this slice's plane: recomputed by VTK when the plane moves.
+        self.cutter = vtkCutter()
+        self.cutter.SetCutFunction(self.plane)
+        if structures is not None:
+            self.cutter.SetInputData(structures)
+            joined = vtkStripper()  # the cut's segments as polylines: wide lines without gaps
+            joined.SetInputConnection(self.cutter.GetOutputPort())
+            outline = mesh_actor(joined, renderer, OUTLINE, line_width=2.5)
+            outline.position = self._lift
+        # The trajectories flattened onto planes through the origin; each frame shifts them to
+        # the slice (their actors' position), so a trajectory is drawn where the slice shows it.
+        self._trajectories = []
+        for entry, target in trajectories_mm:
+            flat = [p - (p @ self._normal) * self._normal for p in (entry, target)]
+            self._trajectories.append(mesh_actor(pv.Line(*flat), renderer, TRAJECTORY, 1.0, 2.0))
+        self._points = list(points)
+        marker = ring(settings.marker_radius_mm, right, up, resolution=24)
+        self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
+        self.labels = [point_text(renderer, p.label, "above", 11, p.colour) for p in points]
+
+        self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
+        self.crosshair.SetVisibility(False)  # until a state shows where the tip is
+        self._fit_camera(grid, aspect)
+        self._add_scale_bar()
+        self.title = panel_text(renderer, view.name, (0.02, 0.98), "top left")
+        for edge, letter in view.edge_letters().items():
+            panel_text(renderer, letter, EDGES[edge], edge, settings.font_size + 4, LETTERS)
+
+    def _fit_camera(self, grid: pv.ImageData, aspect: float) -> None:
+        """A parallel camera framing the whole CT section (its bounding box seen along
+        the view's direction), ``aspect`` = panel width / height."""
+        corners = np.array(np.meshgrid(*np.reshape(grid.bounds, (3, 2)))).reshape(3, -1).T
+        half_width = np.ptp(corners @ self._right) / 2.0
+        half_height = np.ptp(corners @ self._up) / 2.0
+        self._half_height = 1.05 * max(half_height, half_width / aspect)
+        self._half_width = self._half_height * aspect
+        camera = self.renderer.GetActiveCamera()
+        camera.ParallelProjectionOn()
+        camera.SetParallelScale(self._half_height)
+        camera.SetViewUp(*self._up)
+        # The slice and its overlays lie within a few mm of the focal plane, always at the same
+        # distance from the camera: a fixed clipping range, not VTK's per-frame search of bounds.
+        camera.SetClippingRange(CAMERA_DISTANCE_MM - CLIP_MM, CAMERA_DISTANCE_MM + CLIP_MM)
+        self._aim_camera(self._centre)
+
+    def _aim_camera(self, tip_mm: np.ndarray) -> None:
+        """Look at the CT's centre moved onto the slice through ``tip_mm``."""
+        focus = self._centre + ((tip_mm - self._centre) @ self._normal) * self._normal
+        camera = self.renderer.GetActiveCamera()
+        camera.SetFocalPoint(*focus)
+        camera.SetPosition(*(focus - CAMERA_DISTANCE_MM * self._direction))
+        self._focus = focus
+
+    def _add_scale_bar(self) -> None:
+        """A bar of a round length, about a quarter of the panel wide, in its bottom right."""
+        right, up = self._right, self._up
+        length = nice_length_mm(0.5 * self._half_width)
+        self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
+        self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
+        self._bar_label = point_text(self.renderer, f"{length:g} mm", "above", 12)
+        self._bar_label_offset = self._bar_offset + 0.5 * length * right + 0.03 * length * up
+        self._place_scale_bar()
+
+    def _place_scale_bar(self) -> None:
+        self._bar.position = self._focus + self._bar_offset + self._lift
+        set_text_point(self._bar_label, self._focus + self._bar_label_offset + self._lift)
+
+    def show(self, state: NavigationState) -> None:
+        """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
+        cross-hair and say so, leaving the slice where it was."""
+        self.crosshair.SetVisibility(bool(state.tracked))
+        if not state.tracked:
+            self.title.SetInput(f"{self.view.name}: stylus not tracked")
+            set_text_colour(self.title, "red")
+            return
+        self.title.SetInput(self.view.name)
+        set_text_colour(self.title, "white")
+        tip = np.asarray(state.tip_mm, dtype=np.float64)
+        self.plane.SetOrigin(*tip)
+        self.crosshair.position = tip + self._lift
+        self._aim_camera(tip)
+        self._place_scale_bar()
+        shift = (tip @ self._normal) * self._normal + self._lift
+        for actor in self._trajectories:
+            actor.position = shift
+        if not self._points:
+            return
+        points = np.array([p.point_mm for p in self._points])
+        offsets = plane_offsets_mm(points, tip, self._normal)
+        on_plane = points - offsets[:, None] * self._normal + self._lift
+        for point, offset, where, marker, label in zip(
+            self._points, offsets, on_plane, self._markers, self.labels, strict=True
+        ):
+            near = abs(offset) <= self._settings.slab_half_mm
+            marker.position = where
+            marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
+            set_text_point(label, where + 1.5 * self._settings.marker_radius_mm * self._up)
+            if near:
+                label.SetInput(point.label)
+            else:
+                side = direction_letter(np.sign(offset) * self._normal)
+                label.SetInput(f"{point.label} {abs(offset):.0f} mm {side}")
+            set_text_colour(label, point.colour, 1.0 if near else FADED_OPACITY + 0.2)

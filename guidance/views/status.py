@@ -1,0 +1,130 @@
+"""The text panel: the live numbers of a ``NavigationState``, one coloured line each.
+
+``status_lines`` decides what is said (plain Python, tested alone); ``StatusPanel`` only puts the
+lines in a fixed stack of text actors, so a frame changes strings and colours, nothing else.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vtkmodules.vtkRenderingCore import vtkRenderer
+
+from guidance.navigator import NavigationState
+from guidance.views.actors import panel_text, set_text_colour
+from guidance.views.state import tool_status
+
+NORMAL = "white"
+GOOD = "palegreen"
+WARNING = "orange"
+DANGER = "red"
+MAX_ALERTS = 3
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """One line of the panel and its colour (a name pyvista knows)."""
+
+    text: str
+    colour: str = NORMAL
+
+
+@dataclass(frozen=True)
+class SceneNames:
+    """The names the numbers of a state refer to, in the state's order."""
+
+    targets: tuple[str, ...]
+    structures: tuple[str, ...]
+    trajectories: tuple[str, ...]
+    tools: tuple[str, ...]
+
+
+def status_lines(
+    state: NavigationState, names: SceneNames, view_fps: float | None = None
+) -> list[StatusLine]:
+    """What the panel says about ``state``: tools, target, trajectory, structures (breaches in
+    red), alerts, then the frame, the view's frame rate and the latency (mm, degrees, ms)."""
+    statuses = [(name, tool_status(state, name)) for name in names.tools]
+    lost = [name for name, status in statuses if status != "ok"]
+    lines = [
+        StatusLine(
+            "tools: " + ", ".join(f"{name} {status}" for name, status in statuses),
+            DANGER if lost else GOOD,
+        )
+    ]
+    if state.active_target is not None:
+        label = names.targets[state.active_target]
+        distance = state.target_distances_mm[state.active_target]
+        lines.append(StatusLine(f"target {label}: {_mm(distance)}"))
+    trajectory = state.trajectory
+    if trajectory is not None:
+        lines += [
+            StatusLine(f"trajectory {names.trajectories[trajectory.index]}:"),
+            StatusLine(
+                f"  tilt {_degrees(trajectory.angle_rad)}, "
+                f"off line {_mm(trajectory.lateral_offset_mm)}"
+            ),
+            StatusLine(f"  depth {_mm(trajectory.depth_mm)}, to go {_mm(trajectory.remaining_mm)}"),
+        ]
+    breaches = set(state.breaches)
+    for name, distance in zip(names.structures, state.structure_distances_mm, strict=True):
+        if name in breaches:
+            where = "INSIDE" if distance < 0.0 else f"{_mm(distance)}, too close"
+            lines.append(StatusLine(f"avoid {name}: {where}", DANGER))
+        else:
+            lines.append(StatusLine(f"avoid {name}: {_mm(distance)}"))
+    alerts = list(state.alerts)
+    lines += [StatusLine(alert, WARNING) for alert in alerts[:MAX_ALERTS]]
+    if len(alerts) > MAX_ALERTS:
+        lines.append(StatusLine(f"... and {len(alerts) - MAX_ALERTS} more alerts", WARNING))
+    rate = "" if view_fps is None else f", view {view_fps:.0f} fps"
+    lines.append(
+        StatusLine(
+            f"frame {state.frame_number} at {state.timestamp:.2f} s{rate}, "
+            f"latency {_ms(state.latency_s)}"
+        )
+    )
+    return lines
+
+
+def line_count(names: SceneNames) -> int:
+    """The most lines ``status_lines`` can give for a scene with these names."""
+    return 5 + len(names.structures) + MAX_ALERTS + 2
+
+
+def _mm(value: float) -> str:
+    return "--" if not math.isfinite(value) else f"{value:.1f} mm"
+
+
+def _ms(seconds: float) -> str:
+    return "--" if not math.isfinite(seconds) else f"{1000.0 * seconds:.0f} ms"
+
+
+def _degrees(radians: float) -> str:
+    return "--" if not math.isfinite(radians) else f"{math.degrees(radians):.1f} deg"
+
+
+class StatusPanel:
+    """A stack of text lines from the top of ``renderer``'s panel."""
+
+    def __init__(
+        self, renderer: vtkRenderer, count: int, font_size: int, panel_height_px: int
+    ) -> None:
+        step = 1.6 * font_size / panel_height_px
+        self.renderer = renderer
+        self._lines = [
+            panel_text(renderer, "", (0.03, 0.97 - i * step), "top left", font_size)
+            for i in range(count)
+        ]
+
+    def show(self, lines: Sequence[StatusLine]) -> None:
+        """Write ``lines`` (extra lines are dropped), blank the rest."""
+        for actor, line in zip(self._lines, [*lines, *[None] * len(self._lines)], strict=False):
+            actor.SetInput("" if line is None else line.text)
+            if line is not None:
+                set_text_colour(actor, line.colour)
+
+    @property
+    def texts(self) -> list[str]:
+        """What the panel says now, line by line (blank lines included)."""
+        return [actor.GetInput() for actor in self._lines]

@@ -1,0 +1,223 @@
+"""The interactive window for real: an X server (Xvfb, started and stopped here), the window in
+its own process driven by a replayed recording, keys and a drag sent through the X server
+(xdotool), screenshots taken from the X server (not from the window's own buffer), and the
+window closed as a window manager closes it (WM_DELETE_WINDOW).
+
+Needs the Debian packages xvfb and xdotool (``.ci/run`` installs them).
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ImageGrab
+from Xlib import X, display
+from Xlib.protocol import event
+
+from devices.sequence_file import SequenceWriter
+from guidance.exceptions import DisplayUnavailable
+from guidance.views import check_display
+from tests.guidance.views_scene import frame
+from tests.guidance.window_driver import WINDOW_SIZE
+
+TITLE = "gestes navigation"
+RATE_HZ = 30.0
+SPEED_MM_S = 2.0
+WAIT_S = 60.0
+YELLOW_MIN = (220, 235, 0)
+YELLOW_MAX = (255, 255, 60)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: apt-get install xvfb xdotool (see .ci/run)")
+    return path
+
+
+@pytest.fixture
+def x_display():
+    """A fresh Xvfb on a free display number, stopped at the end. Numbers are tried from a
+    random one above 100 (other sessions on the machine may hold the low ones); ``-displayfd``
+    tells when the server is ready, or closes empty when the number is taken."""
+    numbers = random.Random(os.getpid()).sample(range(100, 1000), 20)
+    for number in numbers:
+        read_end, write_end = os.pipe()
+        server = subprocess.Popen(
+            [
+                _tool("Xvfb"),
+                f":{number}",
+                "-displayfd",
+                str(write_end),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            ready = answer.readline().strip()
+        if ready:
+            break
+        server.wait(timeout=10)
+    else:
+        pytest.fail(f"Xvfb could not start on any of the displays {numbers}")
+    try:
+        yield f":{ready}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _xdotool(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [_tool("xdotool"), *args],
+        env={**os.environ, "DISPLAY": name},
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=True,
+    )
+    return result.stdout
+
+
+def _record(path: Path, seconds: float) -> None:
+    """A recording at 30 Hz of the stylus sliding along x (toward the patient's left) at
+    ``SPEED_MM_S`` from x = -20 mm."""
+    with SequenceWriter(path, ["stylus", "reference"]) as writer:
+        for i in range(round(seconds * RATE_HZ)):
+            tip = np.array([-20.0 + SPEED_MM_S * i / RATE_HZ, 4.0, 6.0])
+            writer.append(frame(tip, number=i, timestamp=i / RATE_HZ))
+
+
+def _start(name: str, recording: Path, result: Path, *options: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.guidance.window_driver",
+            str(recording),
+            str(result),
+            *options,
+        ],
+        env={**os.environ, "DISPLAY": name},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _window_id(name: str) -> str:
+    return _xdotool(name, "search", "--sync", "--name", TITLE).split()[0]
+
+
+def _grab(name: str, window: str) -> np.ndarray:
+    """The window as the X server shows it (RGB), from its place on the screen."""
+    geometry = dict(
+        line.strip().split("=")
+        for line in _xdotool(name, "getwindowgeometry", "--shell", window).splitlines()
+    )
+    x, y = int(geometry["X"]), int(geometry["Y"])
+    width, height = int(geometry["WIDTH"]), int(geometry["HEIGHT"])
+    assert (width, height) == WINDOW_SIZE
+    screen = ImageGrab.grab(xdisplay=name)
+    return np.asarray(screen.convert("RGB"))[y : y + height, x : x + width]
+
+
+def _axial_crosshair_column(pixels: np.ndarray) -> float:
+    """The column of the axial cross-hair's vertical arm (the axial panel: top middle)."""
+    width, height = WINDOW_SIZE
+    panel = pixels[: height // 2, width // 3 : 2 * width // 3]
+    mask = np.all((panel >= YELLOW_MIN) & (panel <= YELLOW_MAX), axis=2)
+    assert mask.sum() > 20, "no cross-hair on screen"
+    return float(np.argmax(np.bincount(np.nonzero(mask)[1]))) + width // 3
+
+
+def _close_like_a_window_manager(name: str, window: str) -> None:
+    """Send WM_DELETE_WINDOW, as the close button of a window manager does."""
+    connection = display.Display(name)
+    target = connection.create_resource_object("window", int(window))
+    protocols = connection.intern_atom("WM_PROTOCOLS")
+    delete = connection.intern_atom("WM_DELETE_WINDOW")
+    message = event.ClientMessage(
+        window=target, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])
+    )
+    target.send_event(message, event_mask=X.NoEventMask)
+    connection.flush()
+    connection.close()
+
+
+def test_the_window_follows_a_replay_takes_keys_and_drags_and_closes(x_display, tmp_path):
+    recording, result = tmp_path / "run.igs.mha", tmp_path / "result.json"
+    _record(recording, seconds=20.0)
+    driver = _start(x_display, recording, result)
+    try:
+        window = _window_id(x_display)
+        time.sleep(1.0)
+        first = _grab(x_display, window)
+        time.sleep(2.5)
+        second = _grab(x_display, window)
+        _xdotool(x_display, "windowfocus", "--sync", window)
+        _xdotool(x_display, "key", "--delay", "50", "Left", "Up", "Prior")
+        # Drag 40 pixels right in the axial panel (the window sits at the screen's origin).
+        _xdotool(x_display, "mousemove", "450", "150", "mousedown", "1")
+        _xdotool(x_display, "mousemove", "490", "150", "sleep", "0.2", "mouseup", "1")
+        time.sleep(0.5)
+        _close_like_a_window_manager(x_display, window)
+        _, errors = driver.communicate(timeout=WAIT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, errors
+    outcome = json.loads(result.read_text())
+    assert outcome["end"] == "closed"
+    assert outcome["keys"] == ["Left", "Up", "Prior"]
+    # The tip moved 5 mm toward the patient's left in 2.5 s: screen right on the axial view
+    # (at about 4 pixels per mm).
+    moved = _axial_crosshair_column(second) - _axial_crosshair_column(first)
+    assert 10.0 < moved < 40.0
+    # The numbers changed: the text panel (bottom left) is not the same picture.
+    width, height = WINDOW_SIZE
+    panel = (slice(height // 2, height), slice(0, width // 3))
+    assert np.any(first[panel] != second[panel], axis=2).sum() > 100
+    # The states given to the window went forward, at most one per refresh (newest wins).
+    given = outcome["frames_given"]
+    assert given == sorted(given) and len(given) >= 20
+    assert given[-1] - given[0] > len(given)
+    # The drag: 40 pixels toward screen right on the axial view is toward the patient's left.
+    dragged = np.sum([drag["delta_mm"] for drag in outcome["drags"]], axis=0)
+    assert {drag["panel"] for drag in outcome["drags"]} == {"axial"}
+    assert dragged[0] > 0.0 and abs(dragged[1]) < 1e-9 and abs(dragged[2]) < 1e-9
+
+
+def test_the_window_stops_when_the_session_ends(x_display, tmp_path):
+    recording, result = tmp_path / "run.igs.mha", tmp_path / "result.json"
+    _record(recording, seconds=1.0)
+    driver = _start(x_display, recording, result, "--until-end")
+    _, errors = driver.communicate(timeout=WAIT_S)
+    assert driver.returncode == 0, errors
+    outcome = json.loads(result.read_text())
+    assert outcome["end"] == "stopped"
+    assert outcome["frames_given"][-1] == round(RATE_HZ) - 1  # the last frame was shown
+
+
+def test_no_display_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(DisplayUnavailable, match="DISPLAY is not set; run with --headless"):
+        check_display()
+
+
+def test_a_display_that_does_not_answer_is_a_clear_error():
+    with pytest.raises(DisplayUnavailable, match="cannot open the display ':4999'"):
+        check_display(":4999")
