@@ -58,7 +58,14 @@ from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from benchmarks.icp_peers import Gestes, Open3d, SmallGicp, optional  # noqa: E402
+from benchmarks.icp_peers import (  # noqa: E402
+    Gestes,
+    Open3d,
+    SmallGicp,
+    errors,
+    misalignment,
+    optional,
+)
 from registration.icp import Facing, IcpMethod  # noqa: E402
 from registration.mesh import sample_on_triangles  # noqa: E402
 from registration.paired_point import register_paired_points  # noqa: E402
@@ -178,13 +185,7 @@ def make_trials(target: dict, count: int, case: str, trials: int) -> list[dict]:
         clean = sample_patch(target, count, rng)
         noisy = clean + rng.normal(0.0, NOISE_MM, clean.shape)
         centre = noisy.mean(axis=0)
-        axis = rng.normal(size=3)
-        direction = rng.normal(size=3)
-        rotation = Rotation.from_rotvec(
-            math.radians(angle_deg) * axis / np.linalg.norm(axis)
-        ).as_matrix()
-        shift = shift_mm * direction / np.linalg.norm(direction)
-        moved_from_true = make_rigid(rotation, centre - rotation @ centre + shift)
+        moved_from_true = misalignment(rng, centre, shift_mm, angle_deg)
         out.append(
             {
                 "points": apply_transform(moved_from_true, noisy),
@@ -193,13 +194,6 @@ def make_trials(target: dict, count: int, case: str, trials: int) -> list[dict]:
             }
         )
     return out
-
-
-def errors(fixed_from_moving: np.ndarray, trial: dict) -> tuple[float, float]:
-    residual = fixed_from_moving @ trial["moved_from_true"]
-    angle = math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude())
-    centre = trial["centre"]
-    return angle, float(np.linalg.norm(apply_transform(residual, centre) - centre))
 
 
 # --------------------------------------------------------------------------------------------

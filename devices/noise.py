@@ -176,6 +176,32 @@ class OpticalNoise:
             )
 
 
+class MarkerErrors:
+    """Where one optical tool's markers are seen, off their true place: the fast ``jitter`` (a
+    ``GaussMarkovNoise`` of shape (N, 3)), the slow ``drift`` (same shape, or None) and the
+    camera's ``distortion`` field at the markers' positions (or None)."""
+
+    def __init__(
+        self,
+        jitter: "GaussMarkovNoise",
+        drift: "GaussMarkovNoise | None" = None,
+        distortion: DistortionField | None = None,
+    ) -> None:
+        self._jitter = jitter
+        self._drift = drift
+        self._distortion = distortion
+
+    def sample(self, t_s: float, markers_mm: np.ndarray) -> np.ndarray:
+        """The displacement (N, 3) mm of markers truly at ``markers_mm`` (tracker frame) at
+        ``t_s`` (seconds, never decreasing between calls)."""
+        displacement = self._jitter.sample(t_s)
+        if self._drift is not None:
+            displacement = displacement + self._drift.sample(t_s)
+        if self._distortion is not None:
+            displacement = displacement + self._distortion.displacement_mm(markers_mm)
+        return displacement
+
+
 class GaussMarkovNoise:
     """A noise array over time: each element a stationary Gaussian process of standard deviation
     ``sigma`` (a number, or an array broadcastable to ``shape``).

@@ -22,8 +22,10 @@ from devices.exceptions import ConfigurationError, StreamEnded
 from devices.frame import PoseStatus
 from devices.noise import (
     CameraView,
+    DistortionField,
     EMNoise,
     GaussMarkovNoise,
+    MarkerErrors,
     OpticalNoise,
 )
 from devices.tools import ToolDefinition
@@ -92,10 +94,21 @@ class SimulatedTracker(TrackerDevice):
 
     def _open(self) -> None:
         """Rewind to t = 0 and reseed: a started tracker replays the same frames for a seed."""
-        # Independent streams per tool, so that adding a tool leaves the others' noise unchanged.
-        streams = np.random.SeedSequence(self._seed).spawn(2 * len(self.tools))
+        # Independent streams per tool, so that adding a tool leaves the others' noise unchanged;
+        # the slow drift of each tool and the camera's distortion field have streams of their
+        # own after those (spawned children do not depend on how many are spawned).
+        count = len(self.tools)
+        streams = np.random.SeedSequence(self._seed).spawn(3 * count + 1)
+        field = None
+        if isinstance(self._noise, OpticalNoise) and self._noise.distortion is not None:
+            field = self._noise.distortion.field(np.random.default_rng(streams[3 * count]))
         self._noise_process = {
-            name: self._noise_process_for(name, np.random.default_rng(streams[2 * i]))
+            name: self._noise_process_for(
+                name,
+                np.random.default_rng(streams[2 * i]),
+                np.random.default_rng(streams[2 * count + i]),
+                field,
+            )
             for i, name in enumerate(self.tools)
         }
         self._schedules = {
@@ -109,14 +122,28 @@ class SimulatedTracker(TrackerDevice):
             self._motion.duration_s,
         )
 
-    def _noise_process_for(self, name: str, rng: np.random.Generator) -> GaussMarkovNoise:
-        """Optical: a displacement per marker (N, 3); EM: a position offset and a rotation
-        vector (2, 3). Each axis has a third of the 3D variance."""
+    def _noise_process_for(
+        self,
+        name: str,
+        rng: np.random.Generator,
+        drift_rng: np.random.Generator,
+        field: DistortionField | None,
+    ) -> MarkerErrors | GaussMarkovNoise:
+        """Optical: a displacement per marker (N, 3), jitter plus drift plus the camera's
+        distortion; EM: a position offset and a rotation vector (2, 3). Each axis has a third of
+        the 3D variance."""
         noise = self._noise
         if isinstance(noise, OpticalNoise):
             count = len(self._definitions[name].markers_mm)
             sigma = noise.marker_jitter_rms_mm / math.sqrt(3.0)
-            return GaussMarkovNoise((count, 3), sigma, noise.correlation_time_s, rng)
+            jitter = GaussMarkovNoise((count, 3), sigma, noise.correlation_time_s, rng)
+            drift = None
+            if noise.drift_rms_mm > 0.0:
+                drift_sigma = noise.drift_rms_mm / math.sqrt(3.0)
+                drift = GaussMarkovNoise(
+                    (count, 3), drift_sigma, noise.drift_correlation_s, drift_rng
+                )
+            return MarkerErrors(jitter, drift, field)
         sigma = np.array([[noise.position_rms_mm], [noise.orientation_rms_rad]]) / math.sqrt(3.0)
         return GaussMarkovNoise((2, 3), sigma, noise.correlation_time_s, rng)
 
@@ -157,10 +184,11 @@ def _optical_pose(
     tracker_from_tool: np.ndarray,
     status: PoseStatus,
     camera: CameraView | None,
-    jitter: GaussMarkovNoise,
+    errors: MarkerErrors,
     t_s: float,
 ) -> RawPose:
-    """Jitter the markers the camera sees and re-fit to them; ``error_rms`` is the fit RMS (mm)."""
+    """Move the markers the camera sees by their errors and re-fit to them; ``error_rms`` is the
+    fit RMS (mm)."""
     markers_tracker = apply_transform(tracker_from_tool, tool.markers_mm)
     seen = np.ones(len(markers_tracker), dtype=bool)
     if camera is not None:
@@ -172,7 +200,7 @@ def _optical_pose(
             return RawPose(None, PoseStatus.OUT_OF_VOLUME)
         if not inside.all():
             status = worst_status(status, PoseStatus.PARTIALLY_OUT_OF_VOLUME)
-    measured = markers_tracker + jitter.sample(t_s)
+    measured = markers_tracker + errors.sample(t_s, markers_tracker)
     fit = register_paired_points(measured[seen], tool.markers_mm[seen])
     return RawPose(fit.fixed_from_moving, status, fit.fre_rms_mm)
 

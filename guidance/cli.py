@@ -48,6 +48,11 @@ COMMANDS = (
         "run a simulated registration and navigation exercise on a phantom",
     ),
     Command("emulate", "guidance.commands.emulate", "emulate a tracking device on a virtual port"),
+    Command(
+        "exercise",
+        "guidance.commands.exercise",
+        "a scored guidance exercise: pivot, fiducials, surface or targeting",
+    ),
     Command("fiducials", "guidance.commands.fiducials", "fiducial beads in a CT"),
     Command(
         "navigate",

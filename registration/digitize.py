@@ -241,14 +241,15 @@ class StillnessDetector:
     def _close(self) -> StillPeriod:
         """The window as a dwell; the window is emptied.
 
-        The RMS criterion lets the first samples of the departure in (a few samples far out
-        move the RMS little): samples at either end farther than ``2 still_mm`` from the
-        window's median are left out, so that they do not pull the mean.
+        The RMS criterion lets the last samples of the arrival and the first of the departure
+        in (a few samples far out move the RMS little): samples at either end farther than
+        ``still_mm`` from the window's median are left out, so that they do not pull the mean
+        (a noisy sample at an end may go too: a frame lost, no bias).
         """
         window = self._tracked()
         self._clear()
         median = np.median(np.array([p for _, _, p in window if p is not None]), axis=0)
-        limit = 2.0 * self._settings.still_mm
+        limit = self._settings.still_mm
 
         def outside(item: tuple[int, float, np.ndarray | None]) -> bool:
             return item[2] is None or float(np.linalg.norm(item[2] - median)) > limit

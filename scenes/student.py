@@ -52,6 +52,8 @@ GRIP_FROM_TIP_MM = 80.0
 # Time for the tip to slide from where it landed into the divot, and to blend tremor in and out.
 SLIDE_S = 0.35
 CONTACT_BLEND_S = 0.15
+# A reach shorter than this (mm) is no reach: the hand only turns the stylus.
+MIN_REACH_MM = 1.0
 # The shaft's tilt off the surface normal while sweeping (rad), and how fast a needle goes in.
 SWEEP_TILT_RAD = math.radians(10.0)
 NEEDLE_SPEED_MM_S = 10.0
@@ -426,6 +428,16 @@ class StudentScript:
         hand, rng = self.hand, self._rng
         start_rotation = self._rotation
         turn = _turn(start_rotation, end)
+        if length_mm < MIN_REACH_MM:
+            # Already there: only turn the stylus, briefly (never long enough to be a dwell).
+            duration = hand.fitts_a_s
+            self._append(
+                Phase.TRAVEL,
+                duration,
+                lambda t: (path(1.0), turn(minimum_jerk(t / duration))),
+                contact=False,
+            )
+            return
         overshoot = min(hand.overshoot_fraction * length_mm, hand.max_overshoot_mm)
         beyond = 1.0 + overshoot / max(length_mm, 1e-9)
         pieces = [(0.0, beyond)]

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 from vtkmodules.vtkFiltersCore import vtkPolyDataConnectivityFilter
 
+from registration.mesh import vertex_normals
 from scenes.exceptions import EmptySurfaceError, SceneError
 from scenes.physical import index_to_physical, physical_from_index, physical_to_index
 from scenes.volume import require_volume
@@ -138,3 +139,19 @@ def extract_surface(
         "surface at %s HU: %d points, %d triangles", threshold_hu, surface.n_points, surface.n_cells
     )
     return surface
+
+
+def mesh_arrays(mesh: pv.PolyData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A triangle mesh as the plain arrays ``registration`` takes: vertices (V, 3) mm, unit
+    outward normals (V, 3) (the mesh's ``Normals``, else computed; a vertex of no triangle gets
+    +z, never matched) and triangles (T, 3) int64."""
+    vertices = np.asarray(mesh.points, dtype=np.float64)
+    triangles = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
+    if "Normals" in mesh.point_data:
+        normals = np.array(mesh.point_data["Normals"], dtype=np.float64)
+    else:
+        normals = vertex_normals(vertices, triangles)
+    used = np.zeros(len(vertices), dtype=bool)
+    used[triangles.ravel()] = True
+    normals[~used] = [0.0, 0.0, 1.0]
+    return vertices, normals, triangles

@@ -33,14 +33,13 @@ from registration.icp import (
     IcpSettings,
     SurfaceRegistration,
 )
-from registration.mesh import vertex_normals
 from registration.paired_point import register_paired_points
 from registration.transforms import RECORDED_ORTHONORMAL_TOL, apply_transform, as_rigid
 from registration.tre import FreCheck, predict_tre_rms
 from scenes.markups import read_markups
 from scenes.mesh_file import MESH_SUFFIXES, is_mesh_file, read_mesh
 from scenes.pairing import PairBy, PairedPoints, pair_markups
-from scenes.surface import extract_surface
+from scenes.surface import extract_surface, mesh_arrays
 from scenes.volume import load_volume
 
 RECORDING_SUFFIXES = (".mha", ".mhd")
@@ -170,16 +169,7 @@ def _surface(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarr
                 "--threshold HU (e.g. 300 for bone)"
             )
         mesh = extract_surface(load_volume(args.surface), args.threshold)
-    vertices = np.asarray(mesh.points, dtype=np.float64)
-    triangles = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
-    if "Normals" in mesh.point_data:
-        normals = np.asarray(mesh.point_data["Normals"], dtype=np.float64)
-    else:
-        normals = vertex_normals(vertices, triangles)
-    used = np.zeros(len(vertices), dtype=bool)
-    used[triangles.ravel()] = True
-    normals[~used] = [0.0, 0.0, 1.0]  # vertices of no triangle are never matched
-    return vertices, normals, triangles
+    return mesh_arrays(mesh)
 
 
 @dataclass(frozen=True)

@@ -26,29 +26,14 @@ from scenes.markups import Markups
 logger = logging.getLogger(__name__)
 
 
-def tool_column(sequence: TrackingSequence, name: str, role: str) -> int:
-    """The column of ``sequence`` holding the tool ``name`` (case-insensitive), or a
-    GuidanceError naming the tools the recording has."""
-    matches = [k for k, tool in enumerate(sequence.tools) if tool.lower() == name.lower()]
-    if len(matches) != 1:
-        raise GuidanceError(
-            f"the recording has no tool named {name!r} (the {role}); it tracks "
-            f"{list(sequence.tools)}"
-        )
-    return matches[0]
-
-
 def tip_track(
     sequence: TrackingSequence, tip_in_stylus_mm: np.ndarray, stylus: str, reference: str
 ) -> np.ndarray:
     """The stylus tip in the reference tool's frame for every frame (F, 3) mm, NaN where either
     tool was not tracked."""
-    columns = (
-        tool_column(sequence, stylus, "stylus"),
-        tool_column(sequence, reference, "reference"),
+    return tips_in_reference_mm(
+        sequence.poses_of(stylus), sequence.poses_of(reference), tip_in_stylus_mm
     )
-    poses = sequence.tracker_from_tool
-    return tips_in_reference_mm(poses[:, columns[0]], poses[:, columns[1]], tip_in_stylus_mm)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,3 +132,21 @@ def still_points(
         name=f"{stylus} still in {reference}",
         descriptions=tuple(period.description for period in periods),
     )
+
+
+def captures_report(digitisation: Digitisation) -> list[dict[str, object]]:
+    """The report's ``captures``: each dwell's label, frame range, times and mean (reference
+    frame), then the extra dwells, labelled None."""
+    entries = [(point.label, point.period) for point in digitisation.points]
+    entries += [(None, period) for period in digitisation.extra]
+    return [
+        {
+            "label": label,
+            "frames": [period.first, period.last],
+            "start_s": round(period.start_s, 4),
+            "end_s": round(period.end_s, 4),
+            "point_mm": [round(float(v), 4) for v in period.point.point_mm],
+            "scatter_rms_mm": round(period.point.scatter_rms_mm, 4),
+        }
+        for label, period in entries
+    ]

@@ -61,3 +61,53 @@ def test_bad_drift_settings_are_refused():
         OpticalNoise(drift_rms_mm=-1.0)
     with pytest.raises(ConfigurationError, match="drift_correlation_s must be > 0"):
         OpticalNoise(drift_correlation_s=0.0)
+
+
+class _Still:
+    """A tool held still 1.4 m in front of the camera for 60 s."""
+
+    duration_s = 60.0
+
+    def __call__(self, t_s):
+        pose = np.eye(4)
+        pose[:3, 3] = [20.0, -10.0, -1400.0]
+        return {"reference": pose}
+
+
+def _positions(noise, seed=0):
+    from devices.simulated import SimulatedTracker
+    from devices.tools import BUILTIN_TOOLS
+
+    tracker = SimulatedTracker(
+        _Still(), {"reference": BUILTIN_TOOLS["reference"]}, noise, 50.0, seed
+    )
+    with tracker:
+        return np.array([frame.poses["reference"].tracker_from_tool[:3, 3] for frame in tracker])
+
+
+def test_a_still_tool_in_a_distorted_volume_is_seen_steadily_off_its_place():
+    positions = _positions(OpticalNoise(marker_jitter_rms_mm=0.0, distortion=VolumeDistortion()))
+    np.testing.assert_allclose(
+        positions, np.broadcast_to(positions[0], positions.shape), atol=1e-12
+    )
+    offset = np.linalg.norm(positions[0] - [20.0, -10.0, -1400.0])
+    assert 1e-3 < offset < 1.0
+
+
+def test_drift_wanders_slowly_with_its_rms():
+    """Drift alone (0.1 mm per marker, 3 s): frames 20 ms apart differ by a few percent of the
+    wander, and over 60 s the tool's position spreads about as much as its markers' mean drift
+    (0.1 / sqrt(4) mm RMS for 4 markers), within the sampling error of 20 correlation times."""
+    noise = OpticalNoise(marker_jitter_rms_mm=0.0, drift_rms_mm=0.1, drift_correlation_s=3.0)
+    positions = _positions(noise)
+    spread = np.sqrt(np.mean(np.sum((positions - positions.mean(axis=0)) ** 2, axis=1)))
+    steps = np.sqrt(np.mean(np.sum(np.diff(positions, axis=0) ** 2, axis=1)))
+    assert steps < 0.15 * spread
+    assert spread == pytest.approx(0.1 / 2.0, rel=0.5)
+
+
+def test_without_drift_or_distortion_the_noise_is_what_it_was():
+    """The new sources draw from streams of their own: switched off, jitter is unchanged."""
+    plain = _positions(OpticalNoise(marker_jitter_rms_mm=0.25), seed=3)
+    with_zero_drift = _positions(OpticalNoise(marker_jitter_rms_mm=0.25, drift_rms_mm=0.0), seed=3)
+    np.testing.assert_array_equal(plain, with_zero_drift)

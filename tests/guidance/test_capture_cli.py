@@ -191,7 +191,7 @@ def test_an_unknown_tool_names_the_tools_the_recording_has(tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "no tool named 'pointer'" in capsys.readouterr().err
+    assert "no tool 'pointer' in the recording; its tools are" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("tip", ["0,0", "a,b,c", "1,2,3,4"])

@@ -196,6 +196,21 @@ def test_each_reach_overshoots_its_goal_then_comes_back():
 
 
 @pytest.mark.parametrize("skill", list(Skill))
+def test_a_student_starting_above_the_first_point_does_not_linger_there(skill):
+    """The exercises start the stylus above the first fiducial: the first reach has no length,
+    and the first thing the stillness detector finds must be the first touch."""
+    touches = _touches()
+    script = StudentScript(
+        SKILLS[skill], STYLUS, CENTRE, touches[0].point_mm, touches[0].approach, seed=1
+    )
+    rests = [script.touch(touch) for touch in touches]
+    times, tips = _samples(script.motion(REFERENCE))
+    periods = find_still_periods(times, tips, StillnessSettings(0.3, 1.0))
+    assert len(periods) == len(rests)
+    assert np.linalg.norm(periods[0].point.point_mm - rests[0]) < 0.1
+
+
+@pytest.mark.parametrize("skill", list(Skill))
 def test_only_the_touches_are_still_long_enough_to_be_captured(skill):
     """The stillness detector of the fiducial exercise, run on the true tip (plus 0.1 mm of
     tracker-like noise), finds exactly one dwell per touch, in order: hesitations and the end of

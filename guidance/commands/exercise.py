@@ -1,0 +1,114 @@
+"""``gestes exercise NAME``: a scored guidance exercise on a phantom, simulated or replayed."""
+
+import argparse
+import sys
+from pathlib import Path
+
+EXERCISES = ("pivot", "fiducials", "surface", "targeting")
+SKILLS = ("expert", "novice")
+SOURCES = (
+    "tracker_jitter",
+    "tracker_drift",
+    "tracker_trueness",
+    "pivot_calibration",
+    "ct_localisation",
+    "tip_placement",
+)
+
+
+def _seed(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
+    return value
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    """argparse type: comma-separated error sources."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in SOURCES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown error source(s) {unknown}; choose from {', '.join(SOURCES)}"
+        )
+    return names
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gestes exercise``."""
+    parser = subparsers.add_parser(
+        "exercise",
+        help="a scored guidance exercise: pivot, fiducials, surface or targeting",
+        description="Run a guidance exercise on a phantom and score it: with --tracker sim a "
+        "simulated student does it, unattended, with the errors of a real navigation system; "
+        "replay:FILE scores a recording again (with the run.json written beside it, the same "
+        "score). Writes run.json, recording.igs.mha, report.json and report.html to --out.",
+    )
+    parser.add_argument("name", choices=EXERCISES, help="which exercise")
+    parser.add_argument(
+        "--scene",
+        default=None,
+        metavar="DIR|builtin:NAME",
+        help="scene folder or builtin:skull|spine|needle-box (default builtin:skull, or the "
+        "replayed run's)",
+    )
+    parser.add_argument(
+        "--tracker", default="sim", metavar="SPEC", help="sim (default) or replay:FILE.igs.mha"
+    )
+    parser.add_argument("--headless", action="store_true", help="no window (the default today)")
+    parser.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="output folder (default gestes-NAME)"
+    )
+    parser.add_argument(
+        "--seed", type=_seed, default=None, metavar="N", help="random seed (default 0)"
+    )
+    parser.add_argument(
+        "--skill", choices=SKILLS, default=None, help="the simulated student (default novice)"
+    )
+    parser.add_argument(
+        "--tool-tip",
+        type=Path,
+        default=None,
+        metavar="FILE.json",
+        help="the stylus tip from a pivot calibration (pivot.json of the pivot exercise, or "
+        "what gestes pivot prints)",
+    )
+    parser.add_argument(
+        "--without",
+        type=_sources,
+        default=(),
+        metavar="SOURCE,...",
+        help=f"error sources to leave out of the simulation: {', '.join(SOURCES)}",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the exercise, print progress on stderr and the score on stdout."""
+    from guidance.exercises.runner import ExerciseOptions, run_exercise
+    from scenes.student import Skill
+
+    options = ExerciseOptions(
+        exercise=args.name,
+        tracker=args.tracker,
+        out=args.out or Path(f"gestes-{args.name}"),
+        scene=args.scene,
+        seed=args.seed,
+        skill=None if args.skill is None else Skill(args.skill),
+        tool_tip=args.tool_tip,
+        without=args.without,
+    )
+    result = run_exercise(
+        options, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True)
+    )
+    print(f"gestes exercise {args.name}: score")
+    for field, value in result.report["score"].items():
+        print(f"  {field:<28} {'-' if value is None else value}")
+    for warning in result.report.get("warnings", []):
+        print(f"warning: {warning}")
+    print(f"written: {result.report_path}, {result.recording_path}, {result.run_path}")
+    return 0

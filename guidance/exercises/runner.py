@@ -1,0 +1,351 @@
+"""The thin runner of an exercise: set it up, acquire, hand the recording to the exercise's
+steps, write the files.
+
+Written to the output folder, in this order so that a crash loses nothing already known:
+``run.json`` (the set-up, with the ground truth in simulation) before tracking starts, the
+recording ``recording.igs.mha`` as it arrives, then ``report.json`` and ``report.html``. The
+score is always computed from the recording read back from its file (bit-exact: sequence files
+keep every digit), so a replay of it with its ``run.json`` gives the same score, and so does
+``gestes grade``.
+"""
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from devices.recorder import record
+from devices.sequence_file import read_sequence
+from devices.tools import BUILTIN_TOOLS
+from guidance.exceptions import GuidanceError, OutputFolderError
+from guidance.exercises import fiducials, pivot, surface, targeting
+from guidance.exercises.errors import SOURCES, ErrorSources
+from guidance.exercises.setup import RUN_FILE, ExerciseSetup, Truth, TruthEvent
+from registration.transforms import apply_transform, invert_rigid
+from scenes.phantoms import resolve_scene
+from scenes.scene import Scene
+from scenes.student import SKILLS, Skill
+
+logger = logging.getLogger(__name__)
+
+EXERCISES: dict[str, ModuleType] = {
+    "pivot": pivot,
+    "fiducials": fiducials,
+    "surface": surface,
+    "targeting": targeting,
+}
+RECORDING_FILE = "recording.igs.mha"
+REPORT_FILE = "report.json"
+DEFAULT_SCENE = "builtin:skull"
+DEFAULT_SEED = 0
+# The simulated student is a student: a novice hand (its errors land where the literature puts a
+# navigation system's; an expert hand does better).
+DEFAULT_SKILL = Skill.NOVICE
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExerciseOptions:
+    """What the student asked for (``gestes exercise``). ``scene``, ``seed`` and ``skill`` left
+    None take the replayed run's (from its ``run.json``), else the defaults."""
+
+    exercise: str
+    tracker: str = "sim"
+    out: Path = Path("gestes-exercise")
+    scene: str | None = None
+    seed: int | None = None
+    skill: Skill | None = None
+    tool_tip: Path | None = None
+    without: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.exercise not in EXERCISES:
+            raise GuidanceError(
+                f"unknown exercise {self.exercise!r}; the exercises are {', '.join(EXERCISES)}"
+            )
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise GuidanceError(f"seed must be an integer >= 0; got {self.seed!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class ExerciseRun:
+    """What a run wrote and scored: the report dict and the files."""
+
+    report: dict[str, Any]
+    out_dir: Path
+    report_path: Path
+    page_path: Path | None
+    recording_path: Path
+    run_path: Path
+
+
+def prepare_output_folder(path: Path) -> Path:
+    """Create ``path`` if needed and check a file can be written in it; OutputFolderError if not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".gestes-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputFolderError(f"cannot write to the output folder {path}: {reason}") from error
+    return path
+
+
+def _previous_setup(recording: Path) -> ExerciseSetup | None:
+    """The ``run.json`` written beside a replayed recording, if there is one."""
+    path = recording.parent / RUN_FILE
+    return ExerciseSetup.read(path) if path.is_file() else None
+
+
+def _agree(name: str, given: object, recorded: object, flag: str) -> object:
+    """The value a replay uses: the recorded one, unless the student gave another (an error)."""
+    if given is not None and recorded is not None and given != recorded:
+        raise GuidanceError(
+            f"this recording was made with {flag} {recorded}; replay it with the same {name} "
+            f"(got {given})"
+        )
+    return recorded if given is None else given
+
+
+def _truth_events(motion: Any, tracker_from_image: np.ndarray) -> tuple[TruthEvent, ...]:
+    image_from_tracker = invert_rigid(tracker_from_image)
+    return tuple(
+        TruthEvent(
+            event.label,
+            event.phase.value,
+            event.start_s,
+            event.end_s,
+            apply_transform(image_from_tracker, event.tip_mm[None])[0],
+        )
+        for event in motion.events
+    )
+
+
+def _tool_tip(options: ExerciseOptions) -> tuple[np.ndarray, str] | None:
+    """The tip given with ``--tool-tip`` (a pivot result file), or None."""
+    if options.tool_tip is None:
+        return None
+    from guidance.navigator import ToolTip
+
+    tip = ToolTip.from_pivot_file(options.tool_tip, "stylus", BUILTIN_TOOLS["stylus"])
+    return np.array(tip.tip_mm), f"pivot calibration {options.tool_tip}"
+
+
+def _simulated_setup(
+    options: ExerciseOptions,
+    module: ModuleType,
+    scene: Scene,
+    seed: int,
+    skill: Skill,
+    say: Progress,
+) -> tuple[ExerciseSetup, Any]:
+    """The simulated set-up (with its truth) and the tracker that films the student."""
+    from guidance.exercises import simulate
+
+    errors = ErrorSources().without(options.without)
+    say("placing the phantom in front of the simulated camera")
+    stage = simulate.stage(scene, seed)
+    ct_points, _ = simulate.localise_fiducials(scene, errors, seed)
+    given = _tool_tip(options)
+    stylus = BUILTIN_TOOLS["stylus"]
+    if given is not None:
+        tip, source = given
+    elif module is pivot:
+        tip, source = np.array(stylus.tip_mm), "the stylus definition (being calibrated)"
+    else:
+        say("the student calibrates the stylus first (simulated pivot calibration)")
+        tip = simulate.calibrate_tip(stage, errors.hand(skill), errors, seed)
+        source = "simulated pivot calibration" if errors.pivot_calibration else "true tip"
+    motion = module.script(
+        stage, errors.hand(skill), simulate.stream_seed(seed, simulate.Stream.STUDENT)
+    )
+    truth = Truth(
+        stage.placement.tracker_from_image,
+        stage.placement.image_from_reference,
+        np.array(stylus.tip_mm),
+        _truth_events(motion, stage.placement.tracker_from_image),
+    )
+    setup = ExerciseSetup(
+        options.exercise,
+        options.scene or DEFAULT_SCENE,
+        options.tracker,
+        seed,
+        skill.value,
+        tip,
+        source,
+        ct_fiducials_mm=ct_points,
+        errors={name: getattr(errors, name) for name in SOURCES},
+        truth=truth,
+    )
+    tracker = stage.tracker(motion, errors, simulate.stream_seed(seed, simulate.Stream.TRACKER))
+    return setup, tracker
+
+
+def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> ExerciseRun:
+    """Run one exercise end to end and write its files (see the module docstring)."""
+    say = progress or (lambda message: None)
+    module = EXERCISES[options.exercise]
+    kind, _, argument = options.tracker.partition(":")
+    previous = None
+    if kind == "replay":
+        if not argument:
+            raise GuidanceError("replay needs a recording: --tracker replay:FILE.igs.mha")
+        recorded = Path(argument)
+        if not recorded.is_file():
+            raise GuidanceError(f"no recording {recorded}")
+        previous = _previous_setup(recorded)
+    elif kind != "sim":
+        raise GuidanceError(
+            f"tracker {options.tracker!r} is not available to exercises yet; use sim or replay:FILE"
+        )
+    seed = _agree("seed", options.seed, previous and previous.seed, "--seed")
+    seed = DEFAULT_SEED if seed is None else int(seed)
+    scene_spec = _agree("scene", options.scene, previous and previous.scene, "--scene")
+    scene_spec = scene_spec or DEFAULT_SCENE
+    skill_name = _agree(
+        "skill", options.skill and options.skill.value, previous and previous.skill, "--skill"
+    )
+    skill = Skill(skill_name or DEFAULT_SKILL.value)
+    options = dataclasses.replace(options, scene=scene_spec, seed=seed, skill=skill)
+    out = prepare_output_folder(options.out)
+    recording = out / RECORDING_FILE
+    if kind == "replay" and Path(argument).resolve() == recording.resolve():
+        raise GuidanceError(
+            f"{argument} is this run's own output: give the replay another --out folder"
+        )
+    say(f"scene {scene_spec} (seed {seed})")
+    scene = resolve_scene(scene_spec, seed=seed)
+    module.check(scene)
+    if kind == "sim":
+        setup, tracker = _simulated_setup(options, module, scene, seed, skill, say)
+    else:
+        from devices.replay import ReplayTracker
+
+        setup = previous or _plain_setup(options, scene, seed, skill)
+        setup = dataclasses.replace(setup, tracker=options.tracker)
+        tracker = ReplayTracker(argument, speed=None)
+        _check_tools(tracker.tools, setup, argument)
+    run_path = setup.write(out)
+    say(f"tracking ({options.exercise}, {skill.value} student) -> {recording}")
+    recorded = record(tracker, recording, overwrite=True)
+    sequence = read_sequence(recording)
+    say(f"scoring {recorded.frame_count} frames")
+    report, result = build_report(module, sequence, scene, setup, options)
+    if result is not None and hasattr(module, "write_files"):
+        module.write_files(result, setup, out)
+    report_path = out / REPORT_FILE
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    page_path = _write_page(report, out, scene)
+    if report.get("error"):
+        raise GuidanceError(f"{report['error']} (recording kept: {recording})")
+    return ExerciseRun(report, out, report_path, page_path, recording, run_path)
+
+
+def _plain_setup(options: ExerciseOptions, scene: Scene, seed: int, skill: Skill) -> ExerciseSetup:
+    """The set-up of a run without ground truth: the given tip (else the tool definition's) and
+    the fiducials where the CT shows them."""
+    from guidance.exercises import simulate
+
+    given = _tool_tip(options)
+    tip, source = given or (np.array(BUILTIN_TOOLS["stylus"].tip_mm), "the stylus definition")
+    ct_points, _ = simulate.localise_fiducials(scene, None, seed)
+    return ExerciseSetup(
+        options.exercise,
+        options.scene or DEFAULT_SCENE,
+        options.tracker,
+        seed,
+        skill.value,
+        tip,
+        source,
+        ct_fiducials_mm=ct_points,
+    )
+
+
+def _check_tools(tools: tuple[str, ...], setup: ExerciseSetup, source: str) -> None:
+    """Before anything starts: the recording must track the stylus and the reference."""
+    names = [tool.lower() for tool in tools]
+    missing = [n for n in (setup.stylus, setup.reference) if n.lower() not in names]
+    if missing:
+        raise GuidanceError(
+            f"{source} tracks {list(tools)}, not the exercise's {' and '.join(missing)}: "
+            "record with the scene's tool names"
+        )
+
+
+def build_report(
+    module: ModuleType,
+    sequence: Any,
+    scene: Scene,
+    setup: ExerciseSetup,
+    options: ExerciseOptions,
+) -> tuple[dict[str, Any], Any]:
+    """The report.json dict (schema in PLAN.md) and the exercise's result (None when scoring
+    failed: the error is then the report's ``error``, and one of its warnings)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        gestes_version = version("gestes")
+    except PackageNotFoundError:
+        gestes_version = "unknown"
+    report: dict[str, Any] = {
+        "exercise": options.exercise,
+        "gestes_version": gestes_version,
+        "scene": {"name": scene.name, "description": scene.description, "source": setup.scene},
+        "settings": {
+            "exercise": options.exercise,
+            "scene": setup.scene,
+            "tracker": options.tracker,
+            "seed": setup.seed,
+            "skill": setup.skill,
+            "tool_tip": setup.tool_tip_source,
+            "tool_tip_mm": [round(float(v), 4) for v in setup.tool_tip_mm],
+        },
+        "recording": _recording_summary(sequence),
+        "truth": RUN_FILE if setup.truth is not None else None,
+        "score": {},
+        "warnings": [],
+    }
+    if setup.errors:
+        errors = ErrorSources(**setup.errors)
+        report["errors_simulated"] = errors.report(SKILLS[Skill(setup.skill)].placement_error_mm)
+    try:
+        result = module.evaluate(sequence, scene, setup)
+    except GuidanceError as error:
+        report["error"] = str(error)
+        report["warnings"].append(str(error))
+        return report, None
+    report["score"] = module.score(result)
+    report.update(module.report_parts(result, setup))
+    report["warnings"] += list(result.warnings)
+    return report, result
+
+
+def _recording_summary(sequence: Any) -> dict[str, Any]:
+    valid = np.all(np.isfinite(sequence.reference_from_tool), axis=(2, 3))
+    times = sequence.timestamps_s
+    return {
+        "file": RECORDING_FILE,
+        "n_frames": len(sequence),
+        "n_frames_lost": int((~valid.all(axis=1)).sum()),
+        "duration_s": round(float(times[-1] - times[0]), 4) if len(times) else 0.0,
+    }
+
+
+def _write_page(report: dict[str, Any], out: Path, scene: Scene) -> Path | None:
+    """report.html, by the report module; a page that cannot be drawn is logged, not fatal."""
+    from guidance.reports.exercise_report import write_report_page
+
+    try:
+        return write_report_page(report, out, ct=scene.ct)
+    except (GuidanceError, OSError) as error:
+        logger.warning("report.html not written: %s", error)
+        return None

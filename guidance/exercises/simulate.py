@@ -1,0 +1,203 @@
+"""A simulated exercise's set-up: a phantom in front of a simulated camera, a student holding the
+stylus, the error sources of a real system, and the ground truth that scoring compares with.
+
+Every random draw comes from the run's seed, split into independent streams by purpose
+(``streams``): the phantom's placement, the student, the camera's noise, the pivot calibration
+done before the exercise, the CT localisation. Changing one (a student of another skill) leaves
+the others' draws unchanged.
+"""
+
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyvista as pv
+
+from devices.sequence_file import TrackingSequence
+from devices.simulated import SimulatedTracker
+from devices.tools import ToolDefinition
+from guidance.exercises.errors import ErrorSources
+from guidance.exercises.setup import ExerciseSetup
+from guidance.simulation import (
+    SIMULATED_TOOLS,
+    Placement,
+    approach_directions,
+    place_phantom,
+    posture_of,
+    simulated_tracker,
+    stylus_geometry,
+)
+from registration.transforms import apply_transform, invert_rigid
+from scenes.exceptions import FiducialDetectionError
+from scenes.fiducials import detect_beads
+from scenes.motions import Touch
+from scenes.scene import Scene
+from scenes.student import HandSettings, StudentMotion, StudentScript
+from scenes.surface import extract_surface
+
+logger = logging.getLogger(__name__)
+
+RATE_HZ = 60.0
+# A detected bead farther than this from the scene's fiducial is not that fiducial.
+BEAD_MATCH_MM = 3.0
+SURFACE_REDUCTION = 0.9
+
+
+class Stream(enum.IntEnum):
+    """The independent random streams of a simulated run."""
+
+    PLACEMENT = 0
+    STUDENT = 1
+    TRACKER = 2
+    PIVOT_STUDENT = 3
+    PIVOT_TRACKER = 4
+    CT = 5
+
+
+def stream_seed(seed: int, stream: Stream) -> int:
+    """A seed for one purpose, derived from the run's seed (numpy's SeedSequence spawning)."""
+    child = np.random.SeedSequence(seed).spawn(len(Stream))[stream]
+    return int(child.generate_state(1, dtype=np.uint32)[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """A scene placed in front of the simulated camera: the ground-truth ``placement``, the
+    scene's skin ``surface`` (CT frame), the phantom's centre in the tracker frame and the tools
+    (``stylus``, ``reference``: their true definitions)."""
+
+    scene: Scene
+    placement: Placement
+    surface: pv.PolyData
+    centre_tracker_mm: np.ndarray
+    tools: Mapping[str, ToolDefinition]
+
+    @property
+    def tracker_from_reference(self) -> np.ndarray:
+        return self.placement.tracker_from_reference
+
+    def to_tracker(self, points_mm: np.ndarray) -> np.ndarray:
+        """CT points (N, 3) in the tracker frame (mm)."""
+        return apply_transform(self.placement.tracker_from_image, points_mm)
+
+    def directions_to_tracker(self, directions: np.ndarray) -> np.ndarray:
+        return np.asarray(directions) @ self.placement.tracker_from_image[:3, :3].T
+
+    def to_image(self, points_mm: np.ndarray) -> np.ndarray:
+        """Tracker points (N, 3) in the CT frame (mm)."""
+        return apply_transform(invert_rigid(self.placement.tracker_from_image), points_mm)
+
+    def student_at(
+        self, hand: HandSettings, seed: int, start_mm: np.ndarray, up: np.ndarray
+    ) -> StudentScript:
+        """A student with ``hand`` holding the stylus above ``start_mm`` along ``up`` (tracker
+        frame), travelling around the phantom's centre."""
+        return StudentScript(
+            hand,
+            stylus_geometry(self.tools["stylus"]),
+            self.centre_tracker_mm,
+            start_mm,
+            up,
+            seed,
+        )
+
+    def fiducial_touches(self, labels: tuple[str, ...]) -> list[Touch]:
+        """A touch per fiducial (tracker frame), arriving along the skin's normal there."""
+        scene = self.scene
+        index = {label: k for k, label in enumerate(scene.fiducial_labels)}
+        points = scene.fiducials_mm[[index[label] for label in labels]]
+        approaches = approach_directions(self.surface, points, np.empty((0, 3)), 40.0)
+        return [
+            Touch(label, point, direction)
+            for label, point, direction in zip(
+                labels,
+                self.to_tracker(points),
+                self.directions_to_tracker(approaches.fiducial_dirs),
+                strict=True,
+            )
+        ]
+
+    def tracker(self, motion: StudentMotion, errors: ErrorSources, seed: int) -> SimulatedTracker:
+        """The simulated camera filming ``motion`` with the tracker errors that are on."""
+        return simulated_tracker(motion, errors.optical_noise(), RATE_HZ, seed, tools=self.tools)
+
+
+def stage(scene: Scene, seed: int) -> Stage:
+    """Place ``scene`` in front of the camera as it lies in the clinic (``guidance.simulation``),
+    with gestes' built-in stylus and reference."""
+    surface = extract_surface(
+        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
+    )
+    centre = np.asarray(surface.center)
+    posture = posture_of(scene, surface)
+    placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT), posture)
+    return Stage(
+        scene,
+        placement,
+        surface,
+        apply_transform(placement.tracker_from_image, centre),
+        SIMULATED_TOOLS,
+    )
+
+
+def localise_fiducials(
+    scene: Scene, errors: ErrorSources | None, seed: int
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Where the scene's fiducials are found in its CT (label -> LPS mm) and warnings.
+
+    The beads ``scenes.fiducials`` detects, each matched to the scene's fiducial within 3 mm; a
+    fiducial with no bead there keeps the scene's position, with a warning. With simulated
+    errors (``errors``), the clinical-scan localisation error is added (``ErrorSources``).
+    """
+    warnings = []
+    located = {
+        label: np.array(p)
+        for label, p in zip(scene.fiducial_labels, scene.fiducials_mm, strict=True)
+    }
+    try:
+        centres = detect_beads(scene.ct).centres_mm
+    except FiducialDetectionError as error:
+        centres = np.empty((0, 3))
+        warnings.append(
+            f"no bead was found in the CT ({error}); the scene's fiducial positions are used"
+        )
+    for label, point in list(located.items()):
+        if len(centres):
+            distances = np.linalg.norm(centres - point, axis=1)
+            nearest = int(np.argmin(distances))
+            if distances[nearest] <= BEAD_MATCH_MM:
+                located[label] = centres[nearest].copy()
+                continue
+        if len(centres):
+            warnings.append(
+                f"no bead in the CT within {BEAD_MATCH_MM} mm of fiducial {label}: its marked "
+                "position is used"
+            )
+    if errors is not None:
+        rng = np.random.default_rng(stream_seed(seed, Stream.CT))
+        direction = np.array(scene.ct.GetDirection()).reshape(3, 3)
+        offsets = errors.ct_error_mm(direction, len(located), rng)
+        located = {label: point + offsets[k] for k, (label, point) in enumerate(located.items())}
+    for warning in warnings:
+        logger.warning(warning)
+    return located, tuple(warnings)
+
+
+def calibrate_tip(stage_: Stage, hand: HandSettings, errors: ErrorSources, seed: int) -> np.ndarray:
+    """The tip a navigator would use: the stylus's true tip when the pivot-calibration source is
+    off, else the result of the pivot exercise the same student does first, filmed by the same
+    simulated camera (on its own random streams)."""
+    from guidance.exercises import pivot
+
+    stylus = stage_.tools["stylus"]
+    if not errors.pivot_calibration:
+        return np.array(stylus.tip_mm)
+    motion = pivot.script(stage_, hand, stream_seed(seed, Stream.PIVOT_STUDENT))
+    with stage_.tracker(motion, errors, stream_seed(seed, Stream.PIVOT_TRACKER)) as tracker:
+        sequence = TrackingSequence.from_frames(list(tracker), tracker.tools)
+    setup = ExerciseSetup(
+        pivot.NAME, stage_.scene.name, "sim", seed, "", np.array(stylus.tip_mm), "tool definition"
+    )
+    return pivot.evaluate(sequence, stage_.scene, setup).calibration.tip_in_tool_mm

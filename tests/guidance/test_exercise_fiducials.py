@@ -1,0 +1,178 @@
+"""The fiducials exercise end to end with a simulated student, its replay to the same score, the
+error sources' shares, the skills, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from devices.sequence_file import read_sequence, write_sequence
+from guidance.exceptions import GuidanceError
+from guidance.exercises.errors import SOURCES
+from guidance.exercises.runner import ExerciseOptions, run_exercise
+from scenes.phantoms import build_phantom
+from scenes.student import Skill
+
+# The needle box builds in a fraction of the skull's time; the demo runs on the skull.
+BOX = "builtin:needle-box"
+
+
+@pytest.fixture(scope="module")
+def expert_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fiducials")
+    return run_exercise(
+        ExerciseOptions("fiducials", scene=BOX, out=out, seed=2, skill=Skill.EXPERT)
+    )
+
+
+def test_a_simulated_run_writes_its_files_and_a_complete_score(expert_run):
+    report = expert_run.report
+    for path in (expert_run.report_path, expert_run.recording_path, expert_run.run_path):
+        assert path.is_file()
+    assert expert_run.page_path is not None and expert_run.page_path.is_file()
+    assert json.loads(expert_run.report_path.read_text()) == report
+    score = report["score"]
+    assert set(score) == {
+        "fre_rms_mm",
+        "max_residual_mm",
+        "fle_from_fre_mm",
+        "n_points",
+        "validation_tre_rms_mm",
+        "predicted_tre_rms_mm",
+        "registration_error_mm",
+    }
+    assert all(value is not None for value in score.values())
+    assert score["n_points"] == 6  # 8 beads on the box: 6 registered, 2 to validate
+    assert [f["used"] for f in report["fiducials"]] == [True] * 6 + [False] * 2
+    assert [c["label"] for c in report["captures"]] == [f"F{k}" for k in range(1, 9)]
+    assert {e["source"] for e in report["errors_simulated"]} == set(SOURCES)
+    assert report["warnings"] == []
+
+
+def test_the_score_agrees_with_what_the_steps_recorded(expert_run):
+    """FRE is the RMS of the registered residuals; the validation TRE the RMS of theirs."""
+    report = expert_run.report
+    used = [f["residual_mm"] for f in report["fiducials"] if f["used"]]
+    validation = [f["measured_tre_mm"] for f in report["fiducials"] if not f["used"]]
+    score = report["score"]
+    assert score["fre_rms_mm"] == pytest.approx(np.sqrt(np.mean(np.square(used))), abs=2e-4)
+    assert score["max_residual_mm"] == pytest.approx(max(used), abs=1e-4)
+    assert score["validation_tre_rms_mm"] == pytest.approx(
+        np.sqrt(np.mean(np.square(validation))), abs=2e-4
+    )
+    assert score["registration_error_mm"] == max(
+        t["registration_error_mm"] for t in report["targets"]
+    )
+
+
+def test_replaying_the_recording_gives_the_same_score(expert_run, tmp_path):
+    replay = run_exercise(
+        ExerciseOptions(
+            "fiducials", tracker=f"replay:{expert_run.recording_path}", out=tmp_path / "replay"
+        )
+    )
+    for key in ("score", "fiducials", "targets", "captures", "errors_simulated"):
+        assert replay.report[key] == expert_run.report[key], key
+    assert replay.report["settings"]["seed"] == 2  # taken from the recording's run.json
+
+
+def test_replay_refuses_another_seed_than_the_recording_had(expert_run, tmp_path):
+    with pytest.raises(GuidanceError, match="made with --seed 2"):
+        run_exercise(
+            ExerciseOptions(
+                "fiducials",
+                tracker=f"replay:{expert_run.recording_path}",
+                out=tmp_path / "replay",
+                seed=5,
+            )
+        )
+
+
+def test_with_every_error_source_off_the_registration_is_nearly_exact(tmp_path, expert_run):
+    """What is left is the bead detector's (~0.01 mm on the ideal CT) and the first frames of
+    each departure inside the dwell: a tenth of the default errors or less."""
+    run = run_exercise(
+        ExerciseOptions("fiducials", scene=BOX, out=tmp_path, seed=2, without=SOURCES)
+    )
+    score, default = run.report["score"], expert_run.report["score"]
+    assert score["fre_rms_mm"] < min(0.05, 0.2 * default["fre_rms_mm"])
+    assert score["registration_error_mm"] < min(0.05, 0.2 * default["registration_error_mm"])
+    assert score["validation_tre_rms_mm"] < min(0.05, 0.2 * default["validation_tre_rms_mm"])
+    assert not any(entry["enabled"] for entry in run.report["errors_simulated"])
+
+
+def test_a_novice_registers_worse_than_an_expert(tmp_path):
+    """Over two seeds, a novice (0.5 mm placement error) has a larger FRE and validation TRE
+    than an expert (0.15 mm)."""
+    scores = {}
+    for skill in Skill:
+        runs = [
+            run_exercise(
+                ExerciseOptions(
+                    "fiducials", out=tmp_path / f"{skill.value}{seed}", seed=seed, skill=skill
+                )
+            ).report["score"]
+            for seed in (0, 1)
+        ]
+        scores[skill] = {key: np.mean([r[key] for r in runs]) for key in runs[0]}
+    assert scores[Skill.NOVICE]["fre_rms_mm"] > 1.3 * scores[Skill.EXPERT]["fre_rms_mm"]
+    assert (
+        scores[Skill.NOVICE]["validation_tre_rms_mm"]
+        > scores[Skill.EXPERT]["validation_tre_rms_mm"]
+    )
+
+
+def test_a_scene_without_enough_fiducials_is_refused_before_anything_starts(tmp_path):
+    scene = build_phantom("needle-box", seed=0)
+    folder = tmp_path / "scene"
+    import dataclasses
+
+    dataclasses.replace(
+        scene, fiducials_mm=scene.fiducials_mm[:2], fiducial_labels=scene.fiducial_labels[:2]
+    ).save(folder)
+    out = tmp_path / "out"
+    with pytest.raises(
+        GuidanceError, match="has 2 fiducials; the fiducials exercise needs at least 3"
+    ):
+        run_exercise(ExerciseOptions("fiducials", scene=str(folder), out=out))
+    assert not (out / "recording.igs.mha").exists()
+
+
+def test_a_replay_without_the_scene_tools_is_refused_before_anything_starts(tmp_path):
+    recording = tmp_path / "other.igs.mha"
+    source = read_sequence(
+        __import__("tests.shared_data", fromlist=["SHARED_DATA"]).SHARED_DATA
+        / "tracking"
+        / "SlidingProbeTrackingData.igs.mha"
+    )
+    write_sequence(recording, [source.frame(k) for k in range(len(source))], source.tools)
+    out = tmp_path / "out"
+    with pytest.raises(
+        GuidanceError, match=r"tracks \['needle', 'probe', 'reference'\], not the exercise's stylus"
+    ):
+        run_exercise(ExerciseOptions("fiducials", tracker=f"replay:{recording}", out=out))
+    assert not (out / "recording.igs.mha").exists()
+
+
+def test_too_few_captured_points_keep_the_recording_and_say_why(expert_run, tmp_path):
+    """A recording cut after the second fiducial: the report says which fiducials have no still
+    period and that 3 are needed; the recording is kept."""
+    sequence = read_sequence(expert_run.recording_path)
+    second = expert_run.report["captures"][1]["frames"][1]
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    write_sequence(
+        folder / "recording.igs.mha",
+        [sequence.frame(k) for k in range(second + 30)],
+        sequence.tools,
+    )
+    (folder / "run.json").write_text(expert_run.run_path.read_text())
+    out = tmp_path / "out"
+    with pytest.raises(GuidanceError, match=r"at least 3 captured points; got 2 \(F1, F2\)"):
+        run_exercise(
+            ExerciseOptions("fiducials", tracker=f"replay:{folder / 'recording.igs.mha'}", out=out)
+        )
+    report = json.loads((out / "report.json").read_text())
+    assert "no still period was found for F3, F4" in report["error"]
+    assert report["error"] in report["warnings"]
+    assert (out / "recording.igs.mha").is_file()
