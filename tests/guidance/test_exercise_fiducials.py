@@ -176,3 +176,16 @@ def test_too_few_captured_points_keep_the_recording_and_say_why(expert_run, tmp_
     assert "no still period was found for F3, F4" in report["error"]
     assert report["error"] in report["warnings"]
     assert (out / "recording.igs.mha").is_file()
+
+
+def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
+    """``simulated_report`` (no files, for studies) gives the score ``run_exercise`` wrote."""
+    from guidance.exercises import simulate
+    from guidance.exercises.errors import ErrorSources
+    from guidance.exercises.runner import simulated_report
+
+    scene = build_phantom("needle-box", seed=2)
+    stage = simulate.stage(scene, 2)
+    report = simulated_report("fiducials", scene, stage, 2, Skill.EXPERT, ErrorSources())
+    assert report["score"] == expert_run.report["score"]
+    assert report["fiducials"] == expert_run.report["fiducials"]
