@@ -1,5 +1,6 @@
 """The surface-registration methods the registration benchmarks compare, each built once per
-target and called per trial: gestes, open3d and small_gicp (peers only when installed).
+target and called per trial: gestes, open3d and small_gicp (peers only when installed); and how
+a trial is misaligned and scored.
 
 A target is a dict with ``vertices``, ``normals`` (outward, unit) and ``triangles``; a trial
 gives the digitised ``points`` (moving frame) and, for gestes, the stylus ``axes`` at them.
@@ -16,9 +17,11 @@ What each call includes (so that ratios say what they compare):
   that KD-tree (``KDTreeFlann`` over the target), measured in ``build``.
 """
 
+import math
 import time
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from registration.icp import (
     STYLUS_CONE_RAD,
@@ -28,6 +31,29 @@ from registration.icp import (
     MultiStartSettings,
     SurfaceRegistration,
 )
+from registration.transforms import apply_transform, make_rigid
+
+
+def misalignment(
+    rng: np.random.Generator, centre: np.ndarray, shift_mm: float, angle_deg: float
+) -> np.ndarray:
+    """``moved_from_true`` (4x4): a turn of ``angle_deg`` about a random axis through
+    ``centre`` and a shift of ``shift_mm`` in a random direction (the axis drawn first)."""
+    axis = rng.normal(size=3)
+    direction = rng.normal(size=3)
+    rotation = Rotation.from_rotvec(math.radians(angle_deg) * axis / np.linalg.norm(axis))
+    matrix = rotation.as_matrix()
+    shift = shift_mm * direction / np.linalg.norm(direction)
+    return make_rigid(matrix, centre - matrix @ centre + shift)
+
+
+def errors(fixed_from_moving: np.ndarray, trial: dict) -> tuple[float, float]:
+    """Rotation error (deg) and error at the patch centre (mm) of a registration of ``trial``
+    (``moved_from_true``, ``centre``)."""
+    residual = fixed_from_moving @ trial["moved_from_true"]
+    angle = math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude())
+    centre = trial["centre"]
+    return angle, float(np.linalg.norm(apply_transform(residual, centre) - centre))
 
 
 def optional(name: str):

@@ -38,7 +38,13 @@ from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.navigator import NavigationPlan, Navigator, ToolTip, reference_navigate
 from guidance.session import NavigationSession
-from guidance.simulation import build_motion, place_phantom, posture_of, simulated_tracker
+from guidance.simulation import (
+    LoopingMotion,
+    build_motion,
+    place_phantom,
+    posture_of,
+    simulated_tracker,
+)
 from registration.transforms import make_rigid
 from scenes.motions import TouchSettings
 from scenes.phantoms import PhantomKind, build_phantom
@@ -102,17 +108,6 @@ def bench_navigator(n_frames: int, repeats: int) -> dict:
     }
 
 
-class _LoopingMotion:
-    """A finite touching motion played over and over for ``duration_s`` seconds."""
-
-    def __init__(self, motion, duration_s: float) -> None:
-        self._motion = motion
-        self.duration_s = duration_s
-
-    def __call__(self, t_s: float):
-        return self._motion(math.fmod(t_s, self._motion.duration_s))
-
-
 def bench_latency(minutes: float, out_dir: Path) -> dict:
     """The live loop for ``minutes`` of real time at 250 Hz with off-screen drawing in this
     thread; see the module docstring."""
@@ -127,7 +122,7 @@ def bench_latency(minutes: float, out_dir: Path) -> dict:
     touches = build_motion(scene, surface, placement, TouchSettings(), 0)
     duration_s = 60.0 * minutes
     tracker = simulated_tracker(
-        _LoopingMotion(touches, duration_s),
+        LoopingMotion(touches, duration_s),
         OpticalNoise(0.25, camera=CameraView()),
         LATENCY_RATE_HZ,
         0,

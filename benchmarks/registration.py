@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+from benchmarks.common import pin_threads
+
 # This file is named like the package it measures: keep its folder off the import path so that
 # ``import registration`` finds the package, not this script.
 sys.path = [
@@ -38,11 +40,7 @@ def _arguments() -> argparse.Namespace:
 
 
 ARGS = _arguments()
-# Threads are fixed before numpy, numba, open3d or small_gicp start their pools.
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-# Spinning OpenMP workers on a shared 2-core machine make 2 threads slower than 1.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start their pools
 
 import json  # noqa: E402
 import math  # noqa: E402
@@ -58,7 +56,14 @@ from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from benchmarks.icp_peers import Gestes, Open3d, SmallGicp, optional  # noqa: E402
+from benchmarks.icp_peers import (  # noqa: E402
+    Gestes,
+    Open3d,
+    SmallGicp,
+    errors,
+    misalignment,
+    optional,
+)
 from registration.icp import Facing, IcpMethod  # noqa: E402
 from registration.mesh import sample_on_triangles  # noqa: E402
 from registration.paired_point import register_paired_points  # noqa: E402
@@ -178,13 +183,7 @@ def make_trials(target: dict, count: int, case: str, trials: int) -> list[dict]:
         clean = sample_patch(target, count, rng)
         noisy = clean + rng.normal(0.0, NOISE_MM, clean.shape)
         centre = noisy.mean(axis=0)
-        axis = rng.normal(size=3)
-        direction = rng.normal(size=3)
-        rotation = Rotation.from_rotvec(
-            math.radians(angle_deg) * axis / np.linalg.norm(axis)
-        ).as_matrix()
-        shift = shift_mm * direction / np.linalg.norm(direction)
-        moved_from_true = make_rigid(rotation, centre - rotation @ centre + shift)
+        moved_from_true = misalignment(rng, centre, shift_mm, angle_deg)
         out.append(
             {
                 "points": apply_transform(moved_from_true, noisy),
@@ -193,13 +192,6 @@ def make_trials(target: dict, count: int, case: str, trials: int) -> list[dict]:
             }
         )
     return out
-
-
-def errors(fixed_from_moving: np.ndarray, trial: dict) -> tuple[float, float]:
-    residual = fixed_from_moving @ trial["moved_from_true"]
-    angle = math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude())
-    centre = trial["centre"]
-    return angle, float(np.linalg.norm(apply_transform(residual, centre) - centre))
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,7 +408,8 @@ def main() -> int:
         two = path.with_name(path.stem + "-2threads.json")
         command = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.registration",
             "--threads",
             "2",
             "--sizes",
@@ -430,7 +423,7 @@ def main() -> int:
         command += ["--reps", str(ARGS.reps), "--trials", str(ARGS.reps)] + (
             ["--no-peers"] if ARGS.no_peers else []
         )
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[1])
         report["icp_2_threads"] = json.loads(two.read_text())["icp"]
     path.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {path} ({clock() - begin:.0f} s in all)")

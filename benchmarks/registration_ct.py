@@ -13,8 +13,9 @@ patch centroid < 1 mm. What each time includes: see ``benchmarks/icp_peers.py``.
 """
 
 import argparse
-import os
 import sys
+
+from benchmarks.common import machine_info, pin_threads
 
 
 def _arguments() -> argparse.Namespace:
@@ -30,25 +31,26 @@ def _arguments() -> argparse.Namespace:
 
 
 ARGS = _arguments()
-# Threads are fixed before numpy, numba, open3d or small_gicp start their pools.
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start their pools
 
 import json  # noqa: E402
 import logging  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
 
-from benchmarks.icp_peers import Gestes, Open3d, SmallGicp, optional  # noqa: E402
+from benchmarks.icp_peers import (  # noqa: E402
+    Gestes,
+    Open3d,
+    SmallGicp,
+    errors,
+    misalignment,
+    optional,
+)
 from registration.icp import Facing, IcpMethod  # noqa: E402
-from registration.transforms import apply_transform, make_rigid  # noqa: E402
+from registration.transforms import apply_transform  # noqa: E402
 from scenes.digitised_patch import exposed_triangles, sweep  # noqa: E402
 from scenes.surface import extract_surface  # noqa: E402
 from scenes.volume import load_volume  # noqa: E402
@@ -131,29 +133,16 @@ def make_trials(target: dict, patch_mask: np.ndarray, count: int, case: str, tri
             target["vertices"], target["normals"], target["triangles"], patch_mask, count, rng
         )
         centre = contacts.tips_mm.mean(axis=0)
-        axis = rng.normal(size=3)
-        rotation = Rotation.from_rotvec(
-            math.radians(angle_deg) * axis / np.linalg.norm(axis)
-        ).as_matrix()
-        direction = rng.normal(size=3)
-        shift = shift_mm * direction / np.linalg.norm(direction)
-        moved_from_true = make_rigid(rotation, centre - rotation @ centre + shift)
+        moved_from_true = misalignment(rng, centre, shift_mm, angle_deg)
         out.append(
             {
                 "points": apply_transform(moved_from_true, contacts.tips_mm),
-                "axes": contacts.axes @ rotation.T,
+                "axes": contacts.axes @ moved_from_true[:3, :3].T,
                 "moved_from_true": moved_from_true,
                 "centre": centre,
             }
         )
     return out
-
-
-def errors(fixed_from_moving: np.ndarray, trial: dict) -> tuple[float, float]:
-    residual = fixed_from_moving @ trial["moved_from_true"]
-    angle = math.degrees(Rotation.from_matrix(residual[:3, :3]).magnitude())
-    centre = trial["centre"]
-    return angle, float(np.linalg.norm(apply_transform(residual, centre) - centre))
 
 
 def methods() -> list:
@@ -249,11 +238,7 @@ def main() -> int:
     wanted = None if ARGS.patches is None else set(ARGS.patches.split(","))
     begin = time.perf_counter()
     report = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine_info(),
         "threads": ARGS.threads,
         "targets": {},
         "icp": [],

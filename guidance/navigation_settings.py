@@ -17,7 +17,8 @@ class NavigateSettings:
     ``gestes register points|surface`` or ``auto``), ``target`` (a target or trajectory name;
     None: the scene's first trajectory), ``tool_tip`` (a ``gestes pivot`` result; None: the
     tool's definition), the tools' names in the tracker's frames, the simulation's ``seed``,
-    rate (Hz) and marker jitter (mm RMS), and whether sources are paced in real time."""
+    rate (Hz) and marker jitter (mm RMS), whether sources are paced in real time, and how long
+    the simulated stylus keeps going back to the target (``loop_s``; None: once)."""
 
     scene: str
     tracker: str = "sim"
@@ -30,6 +31,7 @@ class NavigateSettings:
     rate_hz: float = 60.0
     marker_jitter_rms_mm: float = 0.25
     realtime: bool = True
+    loop_s: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -38,6 +40,8 @@ class NavigateSettings:
             raise GuidanceError(f"rate must be > 0 Hz; got {self.rate_hz!r}")
         if not (math.isfinite(self.marker_jitter_rms_mm) and self.marker_jitter_rms_mm >= 0.0):
             raise GuidanceError(f"marker jitter must be >= 0 mm; got {self.marker_jitter_rms_mm!r}")
+        if self.loop_s is not None and not (math.isfinite(self.loop_s) and self.loop_s > 0.0):
+            raise GuidanceError(f"loop duration must be > 0 s; got {self.loop_s!r}")
         if self.registration == AUTO and self.tracker_kind not in ("sim", "keyboard"):
             raise GuidanceError(
                 f"--registration auto needs --tracker sim or keyboard; with {self.tracker} give "

@@ -34,6 +34,7 @@ from guidance.navigator import NavigationPlan, Navigator, ToolTip
 from guidance.result_files import read_result
 from guidance.simulation import (
     SIMULATED_TOOLS,
+    LoopingMotion,
     Placement,
     build_motion,
     place_phantom,
@@ -249,6 +250,8 @@ def _simulated(
         truth = placement.image_from_reference
         registration = Registration(given, settings.registration, truth=truth)
     motion = build_motion(scene, surface, placement, TouchSettings(), settings.seed, (), [target])
+    if settings.loop_s is not None:
+        motion = LoopingMotion(motion, settings.loop_s)
     tracker = simulated_tracker(
         motion, noise, settings.rate_hz, settings.seed, settings.realtime, clock=clock
     )

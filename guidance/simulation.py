@@ -264,8 +264,22 @@ def _trajectory_entry(scene: Scene, target_mm: np.ndarray) -> np.ndarray | None:
     return None
 
 
+class LoopingMotion:
+    """``motion`` played over and over for ``duration_s`` seconds (the ``Motion`` protocol):
+    a scripted stylus that keeps going while someone watches."""
+
+    def __init__(self, motion: TouchMotion, duration_s: float) -> None:
+        if not (math.isfinite(duration_s) and duration_s > 0.0 and motion.duration_s > 0.0):
+            raise GuidanceError(f"a looping motion needs a duration > 0 s; got {duration_s!r}")
+        self.motion = motion
+        self.duration_s = float(duration_s)
+
+    def __call__(self, t_s: float) -> Mapping[str, np.ndarray]:
+        return self.motion(math.fmod(max(t_s, 0.0), self.motion.duration_s))
+
+
 def simulated_tracker(
-    motion: TouchMotion,
+    motion: TouchMotion | LoopingMotion,
     noise: OpticalNoise,
     rate_hz: float,
     seed: int,

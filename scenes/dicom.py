@@ -32,11 +32,15 @@ TAG_SERIES_DESCRIPTION = "0008|103e"
 TAG_SERIES_UID = "0020|000e"
 TAG_POSITION = "0020|0032"
 TAG_ORIENTATION = "0020|0037"
+TAG_PIXEL_SPACING = "0028|0030"
 
 # A slice whose position differs from the regular grid by more than this is reported (mm).
 POSITION_TOL_MM = 0.01
 # A shear of the slice stack steeper than this is a gantry tilt (degrees).
 TILT_TOL_DEG = 0.05
+# Largest deviation of the orientation's row and column cosines from unit length and right angles
+# (DICOM stores them as decimal strings of at most 16 characters).
+ORIENTATION_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,34 @@ def _floats(text: str, count: int, what: str, path: Path) -> np.ndarray:
         values = np.empty(0)
     if values.shape != (count,):
         raise CorruptVolumeError(f"{path}: {what} must be {count} numbers; got '{text}'")
+    if not np.all(np.isfinite(values)):
+        raise CorruptVolumeError(f"{path}: {what} has a NaN or infinite value: '{text}'")
     return values
+
+
+def _checked_orientation(text: str, path: Path) -> np.ndarray:
+    """Image Orientation (Patient): the row and column direction cosines, unit and orthogonal
+    (ITK would replace an all-zero or skewed orientation by the identity without a word)."""
+    values = _floats(text, 6, f"Image Orientation (Patient) {TAG_ORIENTATION}", path)
+    row, column = values[:3], values[3:]
+    gram = np.array([[row @ row, row @ column], [row @ column, column @ column]])
+    if not np.allclose(gram, np.eye(2), atol=ORIENTATION_TOL):
+        raise CorruptVolumeError(
+            f"{path}: Image Orientation (Patient) {TAG_ORIENTATION} '{text}' is not two unit "
+            "vectors at right angles"
+        )
+    return values
+
+
+def _check_pixel_spacing(text: str | None, path: Path) -> None:
+    """Pixel Spacing (row, column; mm) must be two positive numbers (ITK turns 0 or NaN into 1)."""
+    if text is None:
+        return  # optional for some modalities: ITK then uses 1 mm, and says so in its spacing
+    values = _floats(text, 2, f"Pixel Spacing {TAG_PIXEL_SPACING}", path)
+    if not np.all(values > 0):
+        raise CorruptVolumeError(
+            f"{path}: Pixel Spacing {TAG_PIXEL_SPACING} '{text}' must be two positive numbers (mm)"
+        )
 
 
 def _check_geometry(
@@ -224,11 +255,18 @@ def read_dicom_series(folder: Path, series: DicomSeries) -> LoadedVolume:
     for index, path in enumerate(series.files):
         if not reader.HasMetaDataKey(index, TAG_POSITION):
             raise CorruptVolumeError(f"{path}: no Image Position (Patient) tag {TAG_POSITION}")
-        positions.append(_floats(reader.GetMetaData(index, TAG_POSITION), 3, "position", path))
+        text = reader.GetMetaData(index, TAG_POSITION)
+        positions.append(_floats(text, 3, f"Image Position (Patient) {TAG_POSITION}", path))
+        spacing = (
+            reader.GetMetaData(index, TAG_PIXEL_SPACING)
+            if reader.HasMetaDataKey(index, TAG_PIXEL_SPACING)
+            else None
+        )
+        _check_pixel_spacing(spacing, path)
     first = series.files[0]
     if not reader.HasMetaDataKey(0, TAG_ORIENTATION):
         raise CorruptVolumeError(f"{first}: no Image Orientation (Patient) tag {TAG_ORIENTATION}")
-    orientation = _floats(reader.GetMetaData(0, TAG_ORIENTATION), 6, "orientation", first)
+    orientation = _checked_orientation(reader.GetMetaData(0, TAG_ORIENTATION), first)
     warnings = _check_geometry(image, np.array(positions), orientation, where)
     return LoadedVolume(folder, image, series.modality, series.uid, tuple(warnings))
 
@@ -259,6 +297,11 @@ def read_dicom_file(path: Path) -> LoadedVolume:
             f"{path}: not a readable DICOM file ({error_line(error)})"
         ) from None
     tags = {key: reader.GetMetaData(key).strip() for key in reader.GetMetaDataKeys()}
+    _check_pixel_spacing(tags.get(TAG_PIXEL_SPACING), path)
+    if TAG_POSITION in tags:
+        _floats(tags[TAG_POSITION], 3, f"Image Position (Patient) {TAG_POSITION}", path)
+    if TAG_ORIENTATION in tags:
+        _checked_orientation(tags[TAG_ORIENTATION], path)
     warnings = []
     if image.GetDimension() == 3 and image.GetSize()[2] == 1:
         warnings.append(f"{path}: a single slice, not a volume")

@@ -27,6 +27,7 @@ from scenes.exceptions import (
     UnsupportedFormatError,
     VolumeNotFoundError,
 )
+from scenes.volume_header import ORTHONORMAL_TOL, check_volume_file
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def _suffix(path: Path) -> str:
 
 
 def _read_file(path: Path) -> sitk.Image:
+    check_volume_file(path, _suffix(path))
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -84,8 +86,27 @@ def read_volume(path: Path | str, series: str | None = None) -> LoadedVolume:
             f"{path}: {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a "
             "scalar (grey-level) volume"
         )
+    check_geometry(image, str(path))
     logger.info("read %s: size %s spacing %s", path, image.GetSize(), image.GetSpacing())
     return loaded
+
+
+def check_geometry(image: sitk.Image, where: str) -> None:
+    """Raise CorruptVolumeError unless ``image`` has voxels, a finite origin, positive finite
+    spacing and an orthonormal direction: the last guard after any reader's own repairs."""
+    size = image.GetSize()
+    origin = np.array(image.GetOrigin())
+    spacing = np.array(image.GetSpacing())
+    dimension = image.GetDimension()
+    direction = np.array(image.GetDirection()).reshape(dimension, dimension)
+    if min(size) < 1:
+        raise CorruptVolumeError(f"{where}: size {size}: an image without voxels")
+    if not np.all(np.isfinite(origin)):
+        raise CorruptVolumeError(f"{where}: origin {tuple(origin)} is not finite")
+    if not (np.all(np.isfinite(spacing)) and np.all(spacing > 0)):
+        raise CorruptVolumeError(f"{where}: spacing {tuple(spacing)} must be positive (mm)")
+    if not np.allclose(direction.T @ direction, np.eye(dimension), atol=ORTHONORMAL_TOL):
+        raise CorruptVolumeError(f"{where}: direction {tuple(direction.ravel())} is not a rotation")
 
 
 def load_volume(path: Path | str, series_uid: str | None = None) -> sitk.Image:

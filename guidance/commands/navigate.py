@@ -14,6 +14,8 @@ from guidance.commands.igtl_option import add_igtl_server_option, igtl_sender
 from guidance.exceptions import GuidanceError
 
 RECORDING = "navigation.igs.mha"
+# How long the simulated stylus goes on in a window without --duration (s).
+WINDOW_LOOP_S = 3600.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -119,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         # Nobody watches a headless run live: simulations and replays go as fast as they can,
         # unless OpenIGTLink clients are following it.
         realtime=not args.headless or args.igtl_server is not None,
+        # In a window the simulated stylus keeps going back to the target until it is closed
+        # (or --duration); headless it goes once.
+        loop_s=None if args.headless else args.duration or WINDOW_LOOP_S,
     )
     session_settings = SessionSettings(duration_s=args.duration)
     out = prepare_output_folder(args.out)

@@ -13,28 +13,25 @@ from devices.replay import MAX_PAUSE_S, ReplayTracker
 from guidance.commands.igtl_option import add_igtl_server_option, igtl_sender
 
 
+def _positive(text: str, what: str) -> float:
+    """``text`` as a finite number > 0; ``what`` says what was expected in the error."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0.0):
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    return number
+
+
 def _speed(text: str) -> float | None:
     """A positive factor of the original timing, or ``max`` (as fast as possible): None."""
-    if text == "max":
-        return None
-    try:
-        speed = float(text)
-    except ValueError:
-        speed = math.nan
-    if not (math.isfinite(speed) and speed > 0.0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max'; got {text!r}")
-    return speed
+    return None if text == "max" else _positive(text, "a number > 0 or 'max'")
 
 
 def _seconds(text: str) -> float:
     """A positive, finite number of seconds."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0.0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0; got {text!r}")
-    return seconds
+    return _positive(text, "a number of seconds > 0")
 
 
 def _count(text: str) -> int:

@@ -37,7 +37,8 @@ def _points(labels: tuple[str, ...], points: np.ndarray) -> list[dict]:
 
 
 def summary(scene: Scene) -> dict:
-    """The scene as plain values: CT geometry, points (LPS mm), structures, tools, thresholds."""
+    """The scene as plain values: CT geometry, points (LPS mm), structures, planned trajectories,
+    tools, thresholds."""
     low, high = hu_range(scene.ct)
     return {
         "name": scene.name,
@@ -65,6 +66,15 @@ def summary(scene: Scene) -> dict:
             }
             for s in scene.structures
         ],
+        "trajectories": [
+            {
+                "name": t.name,
+                "entry_lps_mm": [round(float(v), 3) for v in t.entry_mm],
+                "target_lps_mm": [round(float(v), 3) for v in t.target_mm],
+                "length_mm": round(t.length_mm, 2),
+            }
+            for t in scene.trajectories
+        ],
         "tools": [{"name": t.name, "source": t.source} for t in scene.tools],
     }
 
@@ -90,6 +100,13 @@ def _text(info: dict) -> str:
     lines += [
         f"  {s['name']:<24} tube of radius {s['radius_mm']:g} mm, {s['length_mm']:g} mm long"
         for s in info["structures"]
+    ]
+    lines.append(f"trajectories {len(info['trajectories'])}")
+    lines += [
+        f"  {t['name']:<24} {t['length_mm']:g} mm from "
+        f"({', '.join(f'{v:.1f}' for v in t['entry_lps_mm'])}) to "
+        f"({', '.join(f'{v:.1f}' for v in t['target_lps_mm'])}) mm LPS"
+        for t in info["trajectories"]
     ]
     lines.append("tools       " + ", ".join(f"{t['name']} ({t['source']})" for t in info["tools"]))
     return "\n".join(lines)

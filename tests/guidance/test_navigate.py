@@ -216,6 +216,8 @@ def test_settings_check_their_values():
         NavigateSettings(scene=SCENE, rate_hz=0.0)
     with pytest.raises(GuidanceError, match="marker jitter must be >= 0 mm"):
         NavigateSettings(scene=SCENE, marker_jitter_rms_mm=math.nan)
+    with pytest.raises(GuidanceError, match="loop duration must be > 0 s"):
+        NavigateSettings(scene=SCENE, loop_s=-5.0)
 
 
 def test_no_display_without_headless_is_one_line_before_anything_starts(
@@ -251,3 +253,40 @@ def test_a_headless_run_writes_its_recording_pictures_video_and_summary(tmp_path
     frames = imageio.mimread(video)
     assert len(frames) >= 5
     assert frames[0].shape == frames[-1].shape and not np.array_equal(frames[0], frames[-1])
+
+
+def test_navigate_streams_the_tip_in_the_ct_to_an_openigtlink_client(tmp_path):
+    """The OpenIGTLink sender is a session sink: a pyigtl client receives StylusTipToImage (RAS)
+    where the keyboard stylus starts, 30 mm before the trajectory's entry."""
+    import signal
+    import subprocess
+    import sys
+
+    import pyigtl
+
+    command = [
+        sys.executable, "-m", "guidance.cli", "navigate", "--scene", SCENE, "--tracker",
+        "keyboard", "--headless", "--duration", "60", "--igtl-server", "127.0.0.1:0",
+        "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    client = None
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("serving OpenIGTLink on 127.0.0.1:"), line
+        client = pyigtl.OpenIGTLinkClient("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        message = client.wait_for_message("StylusTipToImage", timeout=60.0)
+        assert message is not None
+    finally:
+        if client is not None:
+            client.stop()
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
+    trajectory = build_phantom("needle-box").trajectories[0]
+    tip_lps = trajectory.entry_mm - 30.0 * trajectory.direction
+    np.testing.assert_allclose(message.matrix[:3, 3], tip_lps * [-1.0, -1.0, 1.0], atol=1e-3)
+    summary = json.loads((tmp_path / "out" / "navigation.json").read_text())
+    assert summary["end"] == "stopped by Ctrl-C"

@@ -17,6 +17,7 @@ from guidance.simulation import (
     MAX_PLACEMENT_TILT_RAD,
     POSTURES,
     SCENE_CENTRE_IN_TRACKER_MM,
+    LoopingMotion,
     approach_directions,
     build_motion,
     place_phantom,
@@ -148,3 +149,16 @@ def test_a_named_target_that_does_not_exist_is_refused(staged):
     placement = place_phantom(np.asarray(surface.center), 0, posture_of(scene, surface))
     with pytest.raises(GuidanceError, match=r"no target named 'nowhere'; there are \["):
         build_motion(scene, surface, placement, QUICK_TOUCH, 0, target_labels=["nowhere"])
+
+
+def test_a_looping_motion_plays_the_script_again_and_again(staged):
+    scene, surface = staged
+    placement = place_phantom(np.asarray(surface.center), 0, posture_of(scene, surface))
+    motion = build_motion(scene, surface, placement, QUICK_TOUCH, 0, (), scene.target_labels[:1])
+    looping = LoopingMotion(motion, 10 * motion.duration_s)
+    assert looping.duration_s == 10 * motion.duration_s
+    for t in (0.1, 0.5 * motion.duration_s):
+        for name, pose in motion(t).items():
+            np.testing.assert_allclose(looping(t + 3 * motion.duration_s)[name], pose, atol=1e-9)
+    with pytest.raises(GuidanceError, match="duration > 0 s"):
+        LoopingMotion(motion, 0.0)

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenes.exceptions import MarkupsError, UnsupportedFormatError
+from scenes.exceptions import MarkupsError, SceneError, UnsupportedFormatError
 from scenes.markups import CoordinateSystem, MarkupKind, Markups, read_markups, write_markups
+from tests.mutations import damaged, mutations
+from tests.shared_data import SHARED_DATA
 
 TOL_MM = 1e-12  # JSON and repr() keep every bit of a float64
 
@@ -309,3 +311,24 @@ def test_any_fcsv_text_reads_or_raises_markups_error(tmp_path_factory, lines, cr
     except MarkupsError:
         return
     assert markups.points_mm.shape == (len(markups.labels), 3)
+
+
+REAL_MARKUPS = ("sksurgerycore_F_5.mrk.json", "SlicerIGT_ModelLandmarks.fcsv")
+
+
+@pytest.mark.parametrize("name", REAL_MARKUPS)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_damaged_real_markups_read_or_raise_markups_error(tmp_path_factory, name, data):
+    """Real Slicer files with a byte changed, cut short, a number made strange, or a line
+    dropped, doubled or replaced by garbage: a read, or a SceneError, never anything else."""
+    original = (SHARED_DATA / "markups" / name).read_bytes()
+    damages = data.draw(st.lists(mutations(len(original)), min_size=1, max_size=3))
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_bytes(damaged(original, damages))
+    try:
+        markups = read_markups(path)
+    except SceneError:
+        return
+    assert markups.points_mm.shape == (len(markups.labels), 3)
+    assert np.all(np.isfinite(markups.points_mm))

@@ -172,9 +172,13 @@ def test_scene_show_text_and_json(skull_folder, skull, capsys):
     assert main(["scene", "show", str(skull_folder)]) == 0
     text = capsys.readouterr().out
     assert "fiducials   8" in text and "tumour-right-frontal" in text
+    assert "trajectories 1\n  biopsy" in text
     assert main(["scene", "show", str(skull_folder), "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert [p["label"] for p in info["targets"]] == list(skull.target_labels)
+    (biopsy,) = info["trajectories"]
+    np.testing.assert_allclose(biopsy["target_lps_mm"], skull.trajectories[0].target_mm, atol=1e-3)
+    assert biopsy["length_mm"] == pytest.approx(skull.trajectories[0].length_mm, abs=0.01)
     np.testing.assert_allclose(
         [p["lps_mm"] for p in info["fiducials"]], skull.fiducials_mm, atol=1e-4
     )
