@@ -90,6 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the exercise, print progress on stderr and the score on stdout."""
     from guidance.exercises.runner import ExerciseOptions, run_exercise
+    from guidance.exercises.summary import summary
     from scenes.student import Skill
 
     options = ExerciseOptions(
@@ -105,10 +106,5 @@ def run(args: argparse.Namespace) -> int:
     result = run_exercise(
         options, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True)
     )
-    print(f"gestes exercise {args.name}: score")
-    for field, value in result.report["score"].items():
-        print(f"  {field:<28} {'-' if value is None else value}")
-    for warning in result.report.get("warnings", []):
-        print(f"warning: {warning}")
-    print(f"written: {result.report_path}, {result.recording_path}, {result.run_path}")
+    print(summary(result.report, [str(path) for path in result.files]))
     return 0

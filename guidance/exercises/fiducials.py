@@ -31,6 +31,7 @@ from scenes.student import HandSettings, StudentMotion
 
 if TYPE_CHECKING:
     from guidance.exercises.simulate import Stage
+    from guidance.navigator import NavigationPlan, NavigationState
 
 NAME = "fiducials"
 # At most this many fiducials are kept apart to validate, never leaving fewer than 3 to register.
@@ -276,3 +277,32 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for touch in touches:
         student.touch(touch)
     return student.motion(stage.tracker_from_reference)
+
+
+def snapshot_states(
+    result: FiducialsResult, sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup
+) -> tuple["NavigationPlan", list[tuple["NavigationState", str]]]:
+    """The navigation with the tip on the last validation point (else the last fiducial), in
+    the middle of its dwell, for the report's picture."""
+    from devices.tools import BUILTIN_TOOLS
+    from guidance.navigator import NavigationPlan, Navigator, ToolTip
+
+    plan = NavigationPlan.from_scene(scene)
+    captured = result.digitisation.by_label()
+    labels = [label for label in result.order.labels if label in captured]
+    if not labels:
+        return plan, []
+    label = labels[-1]
+    period = captured[label].period
+    tip = ToolTip.pointing(setup.tool_tip_mm, BUILTIN_TOOLS["stylus"].centroid_mm)
+    navigator = Navigator(
+        plan, result.registration.image_from_reference, tip, setup.stylus, setup.reference
+    )
+    state = navigator.navigate(sequence.frame((period.first + period.last) // 2))
+    distance = float(np.linalg.norm(state.tip_mm - setup.ct_fiducials_mm[label]))
+    kind = "validation point" if label in result.order.validation else "fiducial"
+    caption = (
+        f"the tip held on {kind} {label}: navigation puts it {distance:.2f} mm from where the "
+        "CT shows it"
+    )
+    return plan, [(state, caption)]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvista as pv
 from scipy.spatial import cKDTree
 
 from devices.sequence_file import TrackingSequence
@@ -29,13 +28,14 @@ from guidance.exercises.digitise import Digitisation, digitise, tip_track
 from guidance.exercises.records import listed, rms, rounded
 from guidance.exercises.register import MIN_POINTS, PointRegistration, register_points
 from guidance.exercises.setup import ExerciseSetup
+from guidance.exercises.simulate import skin_surface
 from registration.exceptions import RegistrationError
 from registration.icp import IcpResult, SurfaceRegistration
 from registration.transforms import apply_transform
 from registration.tre import predict_tre_rms
 from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
-from scenes.surface import extract_surface, mesh_arrays
+from scenes.surface import mesh_arrays
 
 if TYPE_CHECKING:
     from guidance.exercises.simulate import Stage
@@ -47,7 +47,6 @@ MAX_VALIDATION_POINTS = 2
 # the air (between strokes), not on the surface.
 ON_SURFACE_MM = 1.5
 MIN_SPACING_MM = 2.0
-SURFACE_REDUCTION = 0.9
 # The simulated sweep: strokes of this length over the skin facing the camera.
 STROKES = 5
 STROKE_MM = 90.0
@@ -78,13 +77,6 @@ def surface_order(scene: Scene) -> SurfaceOrder:
 def check(scene: Scene) -> None:
     """Before anything starts: landmarks for the coarse registration."""
     surface_order(scene)
-
-
-def skin(scene: Scene) -> pv.PolyData:
-    """The CT's outer skin surface the sweep is registered to."""
-    return extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +154,7 @@ def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> 
     first = landmarks[-1].period.last + 1
     after = [captured[label].period.first for label in order.validation if label in captured]
     last = (min(after) if after else len(sequence)) - 1
-    vertices, normals, triangles = mesh_arrays(skin(scene))
+    vertices, normals, triangles = mesh_arrays(skin_surface(scene))
     sweep = swept_points(sequence, setup, first, last, coarse, vertices)
     try:
         icp = SurfaceRegistration.from_mesh(vertices, normals, triangles).register(

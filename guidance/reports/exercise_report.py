@@ -12,6 +12,7 @@ A report is written even when part of it cannot be drawn (a snapshot missing, a 
 target lies outside the CT): the page then says so among its warnings, at the top.
 """
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,17 @@ import SimpleITK as sitk
 
 from guidance.exceptions import ReportError
 from guidance.reports.meanings import TARGET_MEANINGS, column_title, meaning_of, unit_of
-from guidance.reports.page import Figure, Page, Paragraph, Section, Table, Warnings, write_page
+from guidance.reports.page import (
+    Cell,
+    Figure,
+    Page,
+    Paragraph,
+    Section,
+    Table,
+    Warnings,
+    format_number,
+    write_page,
+)
 from guidance.reports.plots import residual_bars
 from guidance.reports.tre_map import FleModel, tre_map_png
 from registration.exceptions import RegistrationError
@@ -58,6 +69,31 @@ TRE_MAP_TEXT = (
     "navigation to better than the iso-line there says. This is why fiducials should surround "
     "the target: the target then lies near their centroid. It is a prediction, an RMS over "
     "many registrations: one registration can be better or worse."
+)
+
+STRUCTURES_TEXT = (
+    "The closest the navigated tip came to each structure to avoid during the approach, "
+    "measured to the structure's surface (negative: inside it). A structure is breached when "
+    "the tip entered it or came within its safety margin: a breach fails the gesture, however "
+    "close to the target the tip ended."
+)
+OTHER_PARTS_TEXT = "The other parts of report.json, as the run wrote them (mm, s)."
+# The parts of report.json that have their own section (or the title and footer).
+SHOWN_PARTS = frozenset(
+    {
+        "exercise",
+        "gestes_version",
+        "scene",
+        "settings",
+        "score",
+        "errors_simulated",
+        "fiducials",
+        "targets",
+        "warnings",
+        "snapshots",
+        "tre_map",
+        "structures",
+    }
 )
 
 
@@ -248,13 +284,59 @@ def _errors_simulated_section(report: Mapping) -> Section:
     return Section("Errors simulated", (text, table), anchor="errors")
 
 
+def _structures_section(report: Mapping) -> Section:
+    structures = _list_of_objects(report, "structures")
+    if not structures:
+        return Section("Structures to avoid", ())
+    rows = tuple(
+        (
+            str(s.get("name", "")),
+            _number(s.get("closest_mm")),
+            "BREACHED" if s.get("breached") else "no",
+        )
+        for s in structures
+    )
+    table = Table(("structure", "closest approach of the tip (mm)", "breached"), rows)
+    return Section("Structures to avoid", (Paragraph(STRUCTURES_TEXT), table), anchor="structures")
+
+
+def _cell(value: Any) -> Cell:
+    """A JSON value as one table cell: numbers and text as they are, a list of numbers as
+    "(a, b, c)", anything else as its JSON text."""
+    if value is None or isinstance(value, int | float | str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        return "(" + ", ".join(format_number(v) for v in value) + ")"
+    return json.dumps(value)
+
+
+def _other_parts_section(report: Mapping) -> Section:
+    """Every other part of report.json: an object as a two-column table, a list of objects as a
+    table with one row each, so that nothing the run recorded is missing from the page."""
+    blocks: list = []
+    for key, value in report.items():
+        if key in SHOWN_PARTS:
+            continue
+        caption = key.replace("_", " ")
+        if isinstance(value, Mapping) and value:
+            rows = tuple((field.replace("_", " "), _cell(v)) for field, v in value.items())
+            blocks.append(Table(("", "value"), rows, caption))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            fields = list(dict.fromkeys(field for item in value for field in item))
+            rows = tuple(tuple(_cell(item.get(field)) for field in fields) for item in value)
+            titles = tuple(field.replace("_", " ") for field in fields)
+            blocks.append(Table(titles, rows, caption))
+        elif value not in (None, [], {}):
+            blocks.append(Table(("", "value"), ((caption, _cell(value)),)))
+    if blocks:
+        blocks.insert(0, Paragraph(OTHER_PARTS_TEXT))
+    return Section("Everything else the run recorded", tuple(blocks), anchor="details")
+
+
 def _settings_section(report: Mapping) -> Section:
     settings = report.get("settings") or {}
     _require(isinstance(settings, Mapping), "`settings` must be an object")
-    rows = tuple(
-        (str(key), value if isinstance(value, int | float | str) else str(value))
-        for key, value in settings.items()
-    )
+    rows = tuple((str(key), _cell(value)) for key, value in settings.items())
     return Section("Settings", (Table(("setting", "value"), rows),) if rows else ())
 
 
@@ -290,9 +372,11 @@ def build_report_page(
         _fiducials_section(fiducials, report["score"]),
         _targets_section(targets),
         Section("Predicted TRE map", tre_map, anchor="tre-map"),
+        _structures_section(report),
         snapshots,
         _errors_simulated_section(report),
         _settings_section(report),
+        _other_parts_section(report),
     )
     _require(isinstance(scene, Mapping), "`scene` must be an object {name, description, source}")
     subtitle = ": ".join(str(scene[key]) for key in ("name", "description") if scene.get(key))

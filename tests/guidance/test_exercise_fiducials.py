@@ -12,6 +12,8 @@ from guidance.exercises.errors import SOURCES
 from guidance.exercises.runner import ExerciseOptions, run_exercise
 from scenes.phantoms import build_phantom
 from scenes.student import Skill
+from tests.browser import check_page
+from tests.guidance.reports.explained import unexplained
 
 # The needle box builds in a fraction of the skull's time; the demo runs on the skull.
 BOX = "builtin:needle-box"
@@ -47,6 +49,14 @@ def test_a_simulated_run_writes_its_files_and_a_complete_score(expert_run):
     assert [c["label"] for c in report["captures"]] == [f"F{k}" for k in range(1, 9)]
     assert {e["source"] for e in report["errors_simulated"]} == set(SOURCES)
     assert report["warnings"] == []
+
+
+def test_every_number_is_explained_and_the_page_opens_cleanly_in_a_browser(expert_run):
+    assert unexplained(expert_run.report) == []
+    check = check_page(expert_run.page_path)
+    assert (check.console_errors, check.script_errors, check.outside_requests) == ((), (), ())
+    assert len(check.images) >= 2  # residual bars and the predicted-TRE map at least
+    assert all(width > 0 and height > 0 for _, width, height in check.images)
 
 
 def test_the_score_agrees_with_what_the_steps_recorded(expert_run):
@@ -176,3 +186,16 @@ def test_too_few_captured_points_keep_the_recording_and_say_why(expert_run, tmp_
     assert "no still period was found for F3, F4" in report["error"]
     assert report["error"] in report["warnings"]
     assert (out / "recording.igs.mha").is_file()
+
+
+def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
+    """``simulated_report`` (no files, for studies) gives the score ``run_exercise`` wrote."""
+    from guidance.exercises import simulate
+    from guidance.exercises.errors import ErrorSources
+    from guidance.exercises.runner import simulated_report
+
+    scene = build_phantom("needle-box", seed=2)
+    stage = simulate.stage(scene, 2)
+    report = simulated_report("fiducials", scene, stage, 2, Skill.EXPERT, ErrorSources())
+    assert report["score"] == expert_run.report["score"]
+    assert report["fiducials"] == expert_run.report["fiducials"]

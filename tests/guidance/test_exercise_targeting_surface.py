@@ -11,6 +11,7 @@ from guidance.exercises.runner import ExerciseOptions, run_exercise
 from scenes.phantoms import build_phantom
 from scenes.scene import Trajectory
 from scenes.student import Skill
+from tests.guidance.reports.explained import unexplained
 
 BOX = "builtin:needle-box"
 
@@ -42,8 +43,14 @@ def test_targeting_scores_the_end_position_against_the_plan(targeting_runs):
     )
     assert score["true_tip_to_target_mm"] < 5.0
     assert score["breaches"] == sum(s["breached"] for s in report["structures"])
+    assert score["closest_structure_mm"] == min(s["closest_mm"] for s in report["structures"])
     assert report["trajectory"]["name"] == "T1"
     assert report["tre_map"]["target"] == "T1"
+
+
+def test_every_number_of_the_targeting_report_is_explained(targeting_runs):
+    for run in targeting_runs.values():
+        assert unexplained(run.report) == []
 
 
 def test_a_novice_is_farther_off_and_slower(targeting_runs):
@@ -81,6 +88,7 @@ def test_surface_refines_the_landmark_registration_and_replays(tmp_path):
     )
     score = run.report["score"]
     assert all(score[key] is not None for key in score)
+    assert unexplained(run.report) == []
     assert score["n_points"] > 50
     assert score["inlier_fraction"] > 0.8
     assert score["surface_rms_mm"] < 0.5
