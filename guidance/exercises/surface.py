@@ -6,8 +6,9 @@ are registered to the CT (register: paired points, the coarse registration); the
 swept over the skin, and every tip sample between the landmarks and the validation points that
 the coarse registration puts within 1.5 mm of the CT's skin is kept (the others are the stylus
 in the air, between strokes), at a minimum spacing (digitise); ICP refines the coarse
-registration on those points (register: ``registration.icp``); the remaining fiducials, touched
-last, measure the TRE (navigate).
+registration on those points (register: ``registration.icp``), each facing the way the stylus
+pointed when it was taken (the digitiser knows which side of the surface it is on); the
+remaining fiducials, touched last, measure the TRE (navigate).
 
 Score: the landmarks' FRE and predicted TRE (of the coarse registration), the surface RMS and
 inlier fraction of ICP, the number of swept points used, the TRE measured at the validation
@@ -30,7 +31,7 @@ from guidance.exercises.register import MIN_POINTS, PointRegistration, register_
 from guidance.exercises.setup import ExerciseSetup
 from guidance.exercises.simulate import skin_surface
 from registration.exceptions import RegistrationError
-from registration.icp import IcpResult, SurfaceRegistration
+from registration.icp import STYLUS_CONE_RAD, IcpResult, SurfaceRegistration
 from registration.transforms import apply_transform
 from registration.tre import predict_tre_rms
 from scenes.scene import Scene
@@ -81,9 +82,11 @@ def check(scene: Scene) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Sweep:
-    """The swept points kept (reference frame, mm) and how many samples there were."""
+    """The swept points kept (reference frame, mm), the stylus axis at each (unit, from the tip
+    towards the handle, reference frame) and how many samples there were."""
 
     points_mm: np.ndarray
+    axes: np.ndarray
     samples: int
 
 
@@ -102,15 +105,23 @@ class SurfaceResult:
 
 
 def thin(points_mm: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """The points in order, each kept only if at least ``spacing_mm`` from every point kept."""
-    kept: list[np.ndarray] = []
-    tree_points = np.empty((0, 3))
-    for point in points_mm:
-        if len(kept) and np.min(np.linalg.norm(tree_points - point, axis=1)) < spacing_mm:
+    """Indices of the points kept, in order, each only if at least ``spacing_mm`` from every
+    point kept before it."""
+    kept: list[int] = []
+    for index, point in enumerate(points_mm):
+        if kept and np.min(np.linalg.norm(points_mm[kept] - point, axis=1)) < spacing_mm:
             continue
-        kept.append(point)
-        tree_points = np.array(kept)
-    return np.array(kept).reshape(-1, 3)
+        kept.append(index)
+    return np.array(kept, dtype=np.int64)
+
+
+def axis_track(sequence: TrackingSequence, setup: ExerciseSetup) -> np.ndarray:
+    """The stylus axis from the tip towards the handle (the tool's origin) in the reference
+    tool's frame for every frame (F, 3), NaN where either tool was not tracked."""
+    stylus = sequence.poses_of(setup.stylus)[:, :3, :3]
+    reference = sequence.poses_of(setup.reference)[:, :3, :3]
+    towards_handle = -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
+    return np.einsum("fji,fjk,k->fi", reference, stylus, towards_handle)
 
 
 def swept_points(
@@ -122,14 +133,18 @@ def swept_points(
     vertices_mm: np.ndarray,
 ) -> Sweep:
     """The tip samples of frames ``first``..``last`` that the coarse registration puts within
-    ``ON_SURFACE_MM`` of the skin's vertices, thinned to ``MIN_SPACING_MM`` (reference frame)."""
+    ``ON_SURFACE_MM`` of the skin's vertices, thinned to ``MIN_SPACING_MM``, with their stylus
+    axes (reference frame)."""
     tips = tip_track(sequence, setup.tool_tip_mm, setup.stylus, setup.reference)[first : last + 1]
-    tips = tips[np.all(np.isfinite(tips), axis=1)]
+    axes = axis_track(sequence, setup)[first : last + 1]
+    tracked = np.all(np.isfinite(tips), axis=1)
+    tips, axes = tips[tracked], axes[tracked]
     if not len(tips):
-        return Sweep(np.empty((0, 3)), 0)
+        return Sweep(np.empty((0, 3)), np.empty((0, 3)), 0)
     distances, _ = cKDTree(vertices_mm).query(apply_transform(coarse.image_from_reference, tips))
-    on_surface = tips[distances <= ON_SURFACE_MM]
-    return Sweep(thin(on_surface, MIN_SPACING_MM), len(tips))
+    on_surface = distances <= ON_SURFACE_MM
+    kept = thin(tips[on_surface], MIN_SPACING_MM)
+    return Sweep(tips[on_surface][kept], axes[on_surface][kept], len(tips))
 
 
 def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> SurfaceResult:
@@ -158,7 +173,10 @@ def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> 
     sweep = swept_points(sequence, setup, first, last, coarse, vertices)
     try:
         icp = SurfaceRegistration.from_mesh(vertices, normals, triangles).register(
-            sweep.points_mm, coarse.image_from_reference
+            sweep.points_mm,
+            coarse.image_from_reference,
+            outward=sweep.axes,
+            outward_cone_rad=STYLUS_CONE_RAD,
         )
     except RegistrationError as error:
         raise GuidanceError(
