@@ -4,19 +4,12 @@ import argparse
 import sys
 from pathlib import Path
 
-EXERCISES = ("pivot", "fiducials", "surface", "targeting")
+from guidance.exercises import EXERCISES, SOURCES
+
 SKILLS = ("expert", "novice")
-SOURCES = (
-    "tracker_jitter",
-    "tracker_drift",
-    "tracker_trueness",
-    "pivot_calibration",
-    "ct_localisation",
-    "tip_placement",
-)
 
 
-def _seed(text: str) -> int:
+def seed_argument(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:
         value = int(text)
@@ -64,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, metavar="DIR", help="output folder (default gestes-NAME)"
     )
     parser.add_argument(
-        "--seed", type=_seed, default=None, metavar="N", help="random seed (default 0)"
+        "--seed", type=seed_argument, default=None, metavar="N", help="random seed (default 0)"
     )
     parser.add_argument(
         "--skill", choices=SKILLS, default=None, help="the simulated student (default novice)"

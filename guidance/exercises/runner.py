@@ -39,10 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXERCISES: dict[str, ModuleType] = {
-    "pivot": pivot,
-    "fiducials": fiducials,
-    "surface": surface,
-    "targeting": targeting,
+    module.NAME: module for module in (pivot, fiducials, surface, targeting)
 }
 RECORDING_FILE = "recording.igs.mha"
 REPORT_FILE = "report.json"

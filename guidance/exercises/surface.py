@@ -223,23 +223,13 @@ def report_parts(result: SurfaceResult, setup: ExerciseSetup) -> dict[str, objec
     """The report's landmarks (as fiducials), targets, captures and the sweep."""
     from guidance.exercises.digitise import captures_report
 
-    residuals = dict(zip(result.coarse.labels, result.coarse.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    captured = result.digitisation.by_label()
-    entries = []
-    for label in result.order.landmarks + result.order.validation:
-        entries.append(
-            {
-                "label": label,
-                "ct_mm": listed(setup.ct_fiducials_mm[label]),
-                "used": label in residuals,
-                "residual_mm": rounded(residuals.get(label)),
-                "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-                if label in validation
-                else None,
-                "captured": label in captured,
-            }
-        )
+    entries = fiducials.fiducial_entries(
+        result.order.landmarks + result.order.validation,
+        result.coarse,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
