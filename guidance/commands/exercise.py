@@ -50,7 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "replayed run's)",
     )
     parser.add_argument(
-        "--tracker", default="sim", metavar="SPEC", help="sim (default) or replay:FILE.igs.mha"
+        "--tracker",
+        default="sim",
+        metavar="SPEC",
+        help="sim (default: a simulated student), replay:FILE.igs.mha, or a tracker moved by "
+        "hand, ndi:PORT or igtl:HOST:PORT (the exercise names each point to hold still on)",
     )
     parser.add_argument("--headless", action="store_true", help="no window (the default today)")
     parser.add_argument(

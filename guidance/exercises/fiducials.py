@@ -322,3 +322,13 @@ def snapshot_states(
         "CT shows it"
     )
     return plan, [(state, caption)]
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """What a student with a real tracker is asked, dwell by dwell."""
+    order = capture_order(scene)
+    return tuple(
+        f"hold the tip still on fiducial {label} for a second"
+        + (" (a validation point: it is not registered)" if label in order.validation else "")
+        for label in order.labels
+    )

@@ -308,3 +308,13 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for label in order.validation:
         student.touch(touches[label])
     return student.motion(stage.tracker_from_reference)
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The landmarks, then the sweep and the validation points, dwell by dwell."""
+    order = surface_order(scene)
+    asked = [f"hold the tip still on landmark {label} for a second" for label in order.landmarks]
+    for k, label in enumerate(order.validation):
+        sweep = "sweep the tip slowly over the skin (no pauses), then " if k == 0 else ""
+        asked.append(f"{sweep}hold the tip still on validation point {label} for a second")
+    return tuple(asked)
