@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvista as pv
 from scipy.spatial import cKDTree
 
 from devices.sequence_file import TrackingSequence
@@ -29,13 +28,14 @@ from guidance.exercises.digitise import Digitisation, digitise, tip_track
 from guidance.exercises.records import listed, rms, rounded
 from guidance.exercises.register import MIN_POINTS, PointRegistration, register_points
 from guidance.exercises.setup import ExerciseSetup
+from guidance.exercises.simulate import skin_surface
 from registration.exceptions import RegistrationError
 from registration.icp import IcpResult, SurfaceRegistration
 from registration.transforms import apply_transform
 from registration.tre import predict_tre_rms
 from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
-from scenes.surface import extract_surface, mesh_arrays
+from scenes.surface import mesh_arrays
 
 if TYPE_CHECKING:
     from guidance.exercises.simulate import Stage
@@ -47,7 +47,6 @@ MAX_VALIDATION_POINTS = 2
 # the air (between strokes), not on the surface.
 ON_SURFACE_MM = 1.5
 MIN_SPACING_MM = 2.0
-SURFACE_REDUCTION = 0.9
 # The simulated sweep: strokes of this length over the skin facing the camera.
 STROKES = 5
 STROKE_MM = 90.0
@@ -78,13 +77,6 @@ def surface_order(scene: Scene) -> SurfaceOrder:
 def check(scene: Scene) -> None:
     """Before anything starts: landmarks for the coarse registration."""
     surface_order(scene)
-
-
-def skin(scene: Scene) -> pv.PolyData:
-    """The CT's outer skin surface the sweep is registered to."""
-    return extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +154,7 @@ def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> 
     first = landmarks[-1].period.last + 1
     after = [captured[label].period.first for label in order.validation if label in captured]
     last = (min(after) if after else len(sequence)) - 1
-    vertices, normals, triangles = mesh_arrays(skin(scene))
+    vertices, normals, triangles = mesh_arrays(skin_surface(scene))
     sweep = swept_points(sequence, setup, first, last, coarse, vertices)
     try:
         icp = SurfaceRegistration.from_mesh(vertices, normals, triangles).register(
@@ -231,23 +223,13 @@ def report_parts(result: SurfaceResult, setup: ExerciseSetup) -> dict[str, objec
     """The report's landmarks (as fiducials), targets, captures and the sweep."""
     from guidance.exercises.digitise import captures_report
 
-    residuals = dict(zip(result.coarse.labels, result.coarse.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    captured = result.digitisation.by_label()
-    entries = []
-    for label in result.order.landmarks + result.order.validation:
-        entries.append(
-            {
-                "label": label,
-                "ct_mm": listed(setup.ct_fiducials_mm[label]),
-                "used": label in residuals,
-                "residual_mm": rounded(residuals.get(label)),
-                "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-                if label in validation
-                else None,
-                "captured": label in captured,
-            }
-        )
+    entries = fiducials.fiducial_entries(
+        result.order.landmarks + result.order.validation,
+        result.coarse,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
@@ -326,3 +308,13 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for label in order.validation:
         student.touch(touches[label])
     return student.motion(stage.tracker_from_reference)
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The landmarks, then the sweep and the validation points, dwell by dwell."""
+    order = surface_order(scene)
+    asked = [f"hold the tip still on landmark {label} for a second" for label in order.landmarks]
+    for k, label in enumerate(order.validation):
+        sweep = "sweep the tip slowly over the skin (no pauses), then " if k == 0 else ""
+        asked.append(f"{sweep}hold the tip still on validation point {label} for a second")
+    return tuple(asked)

@@ -43,6 +43,7 @@ def test_targeting_scores_the_end_position_against_the_plan(targeting_runs):
     )
     assert score["true_tip_to_target_mm"] < 5.0
     assert score["breaches"] == sum(s["breached"] for s in report["structures"])
+    assert score["closest_structure_mm"] == min(s["closest_mm"] for s in report["structures"])
     assert report["trajectory"]["name"] == "T1"
     assert report["tre_map"]["target"] == "T1"
 
