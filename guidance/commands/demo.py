@@ -5,16 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _seed(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
+from guidance.commands.exercise import seed_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=seed_argument,
         default=0,
         metavar="N",
         help="random seed of the phantom, placement, student and noise (default: 0)",

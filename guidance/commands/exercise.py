@@ -4,19 +4,12 @@ import argparse
 import sys
 from pathlib import Path
 
-EXERCISES = ("pivot", "fiducials", "surface", "targeting")
+from guidance.exercises import EXERCISES, SOURCES
+
 SKILLS = ("expert", "novice")
-SOURCES = (
-    "tracker_jitter",
-    "tracker_drift",
-    "tracker_trueness",
-    "pivot_calibration",
-    "ct_localisation",
-    "tip_placement",
-)
 
 
-def _seed(text: str) -> int:
+def seed_argument(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:
         value = int(text)
@@ -57,14 +50,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "replayed run's)",
     )
     parser.add_argument(
-        "--tracker", default="sim", metavar="SPEC", help="sim (default) or replay:FILE.igs.mha"
+        "--tracker",
+        default="sim",
+        metavar="SPEC",
+        help="sim (default: a simulated student), replay:FILE.igs.mha, or a tracker moved by "
+        "hand, ndi:PORT or igtl:HOST:PORT (the exercise names each point to hold still on)",
     )
     parser.add_argument("--headless", action="store_true", help="no window (the default today)")
     parser.add_argument(
         "--out", type=Path, default=None, metavar="DIR", help="output folder (default gestes-NAME)"
     )
     parser.add_argument(
-        "--seed", type=_seed, default=None, metavar="N", help="random seed (default 0)"
+        "--seed", type=seed_argument, default=None, metavar="N", help="random seed (default 0)"
     )
     parser.add_argument(
         "--skill", choices=SKILLS, default=None, help="the simulated student (default novice)"

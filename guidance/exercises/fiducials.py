@@ -216,29 +216,45 @@ def score(result: FiducialsResult) -> dict[str, float | int | None]:
     }
 
 
-def report_parts(result: FiducialsResult, setup: ExerciseSetup) -> dict[str, object]:
-    """The report's ``fiducials``, ``targets``, ``captures`` and ``tre_map`` entries."""
-    registration = result.registration
-    captured = result.digitisation.by_label()
+def fiducial_entries(
+    labels: Sequence[str],
+    registration: PointRegistration,
+    validation: Sequence[ValidationPoint],
+    digitisation: Digitisation,
+    setup: ExerciseSetup,
+) -> list[dict[str, object]]:
+    """The report's ``fiducials``: for each label asked, its CT point, whether it was registered
+    (its residual) or validates (the TRE measured there), and where it was digitised."""
+    captured = digitisation.by_label()
     residuals = dict(zip(registration.labels, registration.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    truth_points = setup.truth is not None
-    fiducials = []
-    for label in result.order.labels:
+    measured = {point.label: point.measured_tre_mm for point in validation}
+    entries = []
+    for label in labels:
         entry: dict[str, object] = {
             "label": label,
             "ct_mm": listed(setup.ct_fiducials_mm[label]),
             "used": label in residuals,
             "residual_mm": rounded(residuals.get(label)),
-            "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-            if label in validation
-            else None,
+            "measured_tre_mm": rounded(measured.get(label)),
             "captured": label in captured,
         }
         if label in captured:
             entry["digitised_mm"] = listed(captured[label].point_mm)
             entry["fle_scatter_mm"] = rounded(captured[label].period.point.standard_error_mm)
-        fiducials.append(entry)
+        entries.append(entry)
+    return entries
+
+
+def report_parts(result: FiducialsResult, setup: ExerciseSetup) -> dict[str, object]:
+    """The report's ``fiducials``, ``targets``, ``captures`` and ``tre_map`` entries."""
+    truth_points = setup.truth is not None
+    fiducials = fiducial_entries(
+        result.order.labels,
+        result.registration,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
@@ -306,3 +322,13 @@ def snapshot_states(
         "CT shows it"
     )
     return plan, [(state, caption)]
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """What a student with a real tracker is asked, dwell by dwell."""
+    order = capture_order(scene)
+    return tuple(
+        f"hold the tip still on fiducial {label} for a second"
+        + (" (a validation point: it is not registered)" if label in order.validation else "")
+        for label in order.labels
+    )

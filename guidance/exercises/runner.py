@@ -39,10 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXERCISES: dict[str, ModuleType] = {
-    "pivot": pivot,
-    "fiducials": fiducials,
-    "surface": surface,
-    "targeting": targeting,
+    module.NAME: module for module in (pivot, fiducials, surface, targeting)
 }
 RECORDING_FILE = "recording.igs.mha"
 REPORT_FILE = "report.json"
@@ -51,6 +48,8 @@ DEFAULT_SEED = 0
 # The simulated student is a student: a novice hand (its errors land where the literature puts a
 # navigation system's; an expert hand does better).
 DEFAULT_SKILL = Skill.NOVICE
+# Trackers a student moves by hand: the exercise prompts each dwell and ends once all are held.
+LIVE_TRACKERS = ("ndi", "igtl")
 
 Progress = Callable[[str], None]
 
@@ -221,9 +220,10 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
         if not recorded.is_file():
             raise GuidanceError(f"no recording {recorded}")
         previous = _previous_setup(recorded)
-    elif kind != "sim":
+    elif kind not in ("sim", *LIVE_TRACKERS):
         raise GuidanceError(
-            f"tracker {options.tracker!r} is not available to exercises yet; use sim or replay:FILE"
+            f"tracker {options.tracker!r} is not available to exercises; use sim, "
+            f"replay:FILE, {' or '.join(k + ':...' for k in LIVE_TRACKERS)}"
         )
     seed = _agree("seed", options.seed, previous and previous.seed, "--seed")
     seed = DEFAULT_SEED if seed is None else int(seed)
@@ -244,6 +244,7 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
     scene = resolve_scene(scene_spec, seed=seed)
     module.check(scene)
     skin = None
+    prompts: tuple[str, ...] = ()
     if kind == "sim":
         errors = ErrorSources().without(options.without)
         say("placing the phantom in front of the simulated camera")
@@ -252,16 +253,23 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
         setup, tracker = simulated_setup(
             options.exercise, scene, stage, seed, skill, errors, scene_spec, _tool_tip(options), say
         )
-    else:
+    elif kind == "replay":
         from devices.replay import ReplayTracker
 
         setup = previous or _plain_setup(options, scene, seed, skill)
         setup = dataclasses.replace(setup, tracker=options.tracker)
         tracker = ReplayTracker(argument, speed=None)
         _check_tools(tracker.tools, setup, argument)
+    else:
+        from devices.sources import open_tracker
+
+        setup = _plain_setup(options, scene, seed, skill)
+        tracker = open_tracker(options.tracker, realtime=True)
+        _check_tools(tracker.tools, setup, options.tracker)
+        prompts = module.prompts(scene)
     run_path = setup.write(out)
     say(f"tracking ({options.exercise}, {skill.value} student) -> {recording}")
-    summary = acquire(tracker, scene, setup, recording, say)
+    summary = acquire(tracker, scene, setup, recording, LiveCapture(say, prompts))
     sequence = read_sequence(recording)
     say(f"scoring {summary.frames_recorded} frames")
     report, result = build_report(module, sequence, scene, setup, options.tracker)
@@ -384,10 +392,15 @@ def _write_page(report: dict[str, Any], out: Path, scene: Scene) -> Path | None:
 
 
 def acquire(
-    tracker: Any, scene: Scene, setup: ExerciseSetup, recording: Path, say: Progress
+    tracker: Any,
+    scene: Scene,
+    setup: ExerciseSetup,
+    recording: Path,
+    capture: "LiveCapture",
 ) -> "SessionSummary":
     """The acquire step: the tracker through a navigation session (every frame recorded), with
-    the live capture as a sink that says each dwell as it is held; returns the session summary.
+    ``capture`` as a sink that says each dwell as it is held, until it has every dwell it asks
+    for (a live tracker), the source ends (a simulation, a recording) or Ctrl-C.
 
     Until the exercise has registered, the navigator works in the reference tool's frame (an
     identity registration): its tip is then the tip in the reference frame, what the stillness
@@ -399,28 +412,38 @@ def acquire(
     navigator = Navigator(
         NavigationPlan.from_scene(scene), np.eye(4), tip, setup.stylus, setup.reference
     )
-    session = NavigationSession(
-        tracker, navigator, recording, sinks=[LiveCapture(say)], overwrite=True
-    )
-    return session.run()
+    session = NavigationSession(tracker, navigator, recording, sinks=[capture], overwrite=True)
+    return session.run(until=capture.done)
 
 
 class LiveCapture:
-    """A session sink that announces each dwell while the exercise runs (the same detector the
-    scoring runs on the recording afterwards)."""
+    """A session sink that follows the dwells while the exercise runs (the detector the scoring
+    runs on the recording afterwards): it says each one, and with ``prompts`` (what to hold the
+    tip still on, in order: a student with a real tracker) names the next, and is ``done`` once
+    all are held. Without prompts (a simulation, a replay) it is never done: the source ends."""
 
-    def __init__(self, say: Progress) -> None:
+    def __init__(self, say: Progress, prompts: tuple[str, ...] = ()) -> None:
         self._detector = StillnessDetector()
         self._say = say
+        self._prompts = prompts
         self._index = 0
         self._count = 0
+        if prompts:
+            say(prompts[0])
+
+    def done(self) -> bool:
+        """Whether every prompted dwell has been held."""
+        return bool(self._prompts) and self._count >= len(self._prompts)
 
     def __call__(self, frame: Any, state: Any) -> None:
         period = self._detector.push(self._index, frame.timestamp, state.tip_mm)
         self._index += 1
-        if period is not None:
-            self._count += 1
-            self._say(f"held still: point {self._count} ({period.description})")
+        if period is None:
+            return
+        self._count += 1
+        self._say(f"held still: point {self._count} ({period.description})")
+        if self._count < len(self._prompts):
+            self._say(self._prompts[self._count])
 
 
 def _snapshots(

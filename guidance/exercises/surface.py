@@ -241,23 +241,13 @@ def report_parts(result: SurfaceResult, setup: ExerciseSetup) -> dict[str, objec
     """The report's landmarks (as fiducials), targets, captures and the sweep."""
     from guidance.exercises.digitise import captures_report
 
-    residuals = dict(zip(result.coarse.labels, result.coarse.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    captured = result.digitisation.by_label()
-    entries = []
-    for label in result.order.landmarks + result.order.validation:
-        entries.append(
-            {
-                "label": label,
-                "ct_mm": listed(setup.ct_fiducials_mm[label]),
-                "used": label in residuals,
-                "residual_mm": rounded(residuals.get(label)),
-                "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-                if label in validation
-                else None,
-                "captured": label in captured,
-            }
-        )
+    entries = fiducials.fiducial_entries(
+        result.order.landmarks + result.order.validation,
+        result.coarse,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
@@ -336,3 +326,13 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for label in order.validation:
         student.touch(touches[label])
     return student.motion(stage.tracker_from_reference)
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The landmarks, then the sweep and the validation points, dwell by dwell."""
+    order = surface_order(scene)
+    asked = [f"hold the tip still on landmark {label} for a second" for label in order.landmarks]
+    for k, label in enumerate(order.validation):
+        sweep = "sweep the tip slowly over the skin (no pauses), then " if k == 0 else ""
+        asked.append(f"{sweep}hold the tip still on validation point {label} for a second")
+    return tuple(asked)

@@ -282,3 +282,12 @@ def snapshot_states(
     )
     plan = NavigationPlan.from_scene(scene).select(result.trajectory.name)
     return plan, [(state, caption)]
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The fiducials, then the approach, dwell by dwell."""
+    trajectory = trajectory_of(scene)
+    return (
+        *fiducials.prompts(scene),
+        f"bring the tip along trajectory {trajectory.name} to its target and hold it still there",
+    )

@@ -199,3 +199,34 @@ def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
     report = simulated_report("fiducials", scene, stage, 2, Skill.EXPERT, ErrorSources())
     assert report["score"] == expert_run.report["score"]
     assert report["fiducials"] == expert_run.report["fiducials"]
+
+
+def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(expert_run, tmp_path):
+    """The acquire step as a student with a real tracker meets it (a recording of the simulated
+    student stands in for the hand, paced 5 times faster than it was recorded): each fiducial
+    named in the capture order, the next named once the last is held, and the session over as
+    soon as the last is held, before the recording's last frames (the lift-off)."""
+    from devices.replay import ReplayTracker
+    from guidance.exercises import fiducials
+    from guidance.exercises.runner import LiveCapture, acquire
+    from guidance.exercises.setup import ExerciseSetup
+
+    scene = build_phantom("needle-box", seed=2)
+    setup = ExerciseSetup.read(expert_run.run_path)
+    said = []
+    capture = LiveCapture(said.append, fiducials.prompts(scene))
+    summary = acquire(
+        ReplayTracker(expert_run.recording_path, speed=5.0),
+        scene,
+        setup,
+        tmp_path / "live.igs.mha",
+        capture,
+    )
+    asked = [line for line in said if line.startswith("hold the tip still")]
+    assert asked == list(fiducials.prompts(scene))
+    assert "validation point" in asked[-1] and "validation point" not in asked[0]
+    held = [line for line in said if line.startswith("held still")]
+    assert len(held) == 8 and capture.done()
+    last = expert_run.report["captures"][-1]["frames"][1]
+    assert summary.frames_recorded < len(read_sequence(expert_run.recording_path))
+    assert summary.frames_recorded > last

@@ -72,3 +72,10 @@ def test_replaying_a_pivot_recording_gives_the_same_score(runs, tmp_path):
     )
     assert replay.report["score"] == run.report["score"]
     assert replay.report["settings"]["skill"] == "novice"
+
+
+def test_the_command_line_offers_exactly_the_exercises_the_runner_has():
+    from guidance.exercises import EXERCISES as OFFERED
+    from guidance.exercises.runner import EXERCISES
+
+    assert tuple(EXERCISES) == OFFERED

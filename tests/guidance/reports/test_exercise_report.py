@@ -161,7 +161,10 @@ def test_covariances_of_every_used_fiducial_select_the_anisotropic_map():
     [
         (lambda r: r.pop("score"), "`score` must be a top-level object"),
         (lambda r: r.pop("exercise"), "`exercise` is missing"),
-        (lambda r: r["score"].update(fre_rms_mm="small"), "expected a number or null; got 'small'"),
+        (
+            lambda r: r["score"].update(fre_rms_mm="small"),
+            "`score.fre_rms_mm` must be a number or null; got 'small'",
+        ),
         (lambda r: r.update(fiducials={"F1": 1}), "`fiducials` must be a list of objects"),
         (lambda r: r.update(scene="skull"), "`scene` must be an object"),
     ],
@@ -216,3 +219,12 @@ def test_every_other_part_of_the_report_is_on_the_page(skull, report_folder):
     for text in ("n frames", "4041", "67.300", "&lt;F1&gt;", "(84, 234)", "run.json", "extra"):
         assert text in html
     assert "<F1>" not in html
+
+
+def test_a_map_with_a_malformed_point_names_it(skull, report_folder):
+    report = sample_report(skull)
+    report["fiducials"][1]["ct_mm"] = [1.0, 2.0]
+    html = render_page(build_report_page(report, report_folder, skull.ct))
+    assert "`fiducials['F2'].ct_mm` must be a point [x, y, z] in mm; got [1.0, 2.0]" in (
+        html_text.unescape(_outline(html).alert_text)
+    )
