@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyvista as pv
 
+from devices.clock import Clock
 from devices.sequence_file import TrackingSequence
-from devices.simulated import SimulatedTracker
+from devices.simulated import Motion, SimulatedTracker
 from devices.tools import ToolDefinition
 from guidance.exercises.errors import ErrorSources
 from guidance.exercises.setup import ExerciseSetup
@@ -119,9 +120,20 @@ class Stage:
             )
         ]
 
-    def tracker(self, motion: StudentMotion, errors: ErrorSources, seed: int) -> SimulatedTracker:
-        """The simulated camera filming ``motion`` with the tracker errors that are on."""
-        return simulated_tracker(motion, errors.optical_noise(), RATE_HZ, seed, tools=self.tools)
+    def tracker(
+        self,
+        motion: Motion,
+        errors: ErrorSources,
+        seed: int,
+        rate_hz: float = RATE_HZ,
+        realtime: bool = False,
+        clock: Clock | None = None,
+    ) -> SimulatedTracker:
+        """The simulated camera filming ``motion`` with the tracker errors that are on, at
+        ``rate_hz``; paced in real time on ``clock`` when ``realtime``."""
+        return simulated_tracker(
+            motion, errors.optical_noise(), rate_hz, seed, realtime, self.tools, clock
+        )
 
 
 def skin_surface(scene: Scene) -> pv.PolyData:
@@ -146,6 +158,28 @@ def stage(scene: Scene, seed: int) -> Stage:
         apply_transform(placement.tracker_from_image, centre),
         SIMULATED_TOOLS,
     )
+
+
+def target_visit(
+    stage_: Stage,
+    hand: HandSettings,
+    seed: int,
+    label: str,
+    target_mm: np.ndarray,
+    entry_mm: np.ndarray | None = None,
+) -> StudentMotion:
+    """A student who brings the tip to the target at ``target_mm`` along the planned path from
+    ``entry_mm`` (CT, mm; None: straight in from the nearest skin), holds it there and pulls
+    back: the live stylus of ``gestes navigate --tracker sim``."""
+    target_mm = np.asarray(target_mm, dtype=np.float64)
+    if entry_mm is None:
+        way_out = approach_directions(stage_.surface, np.empty((0, 3)), target_mm[None], 0.0)
+        entry_mm = target_mm + way_out.target_hover_mm[0] * way_out.target_dirs[0]
+    entry, target = stage_.to_tracker(np.array([entry_mm, target_mm]))
+    up = (entry - target) / np.linalg.norm(entry - target)
+    student = stage_.student_at(hand, seed, entry, up)
+    student.insert(label, entry, target)
+    return student.motion(stage_.tracker_from_reference)
 
 
 def localise_fiducials(

@@ -41,19 +41,23 @@ def _window(name: str, process: subprocess.Popen) -> str:
     raise AssertionError("the navigation window did not open")
 
 
-def test_keys_move_the_keyboard_stylus_and_closing_the_window_ends_the_run(x_display, tmp_path):
-    out = tmp_path / "out"
-    command = [
-        sys.executable, "-m", "guidance.cli", "navigate", "--scene", "builtin:needle-box",
-        "--tracker", "keyboard", "--out", str(out),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, "DISPLAY": x_display},
+def gestes_on(name: str, *arguments: str) -> subprocess.Popen:
+    """``gestes ARGUMENTS`` started on the X display ``name`` (stdout and stderr piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "guidance.cli", *arguments],
+        env={**os.environ, "DISPLAY": name},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_keys_move_the_keyboard_stylus_and_closing_the_window_ends_the_run(x_display, tmp_path):
+    out = tmp_path / "out"
+    process = gestes_on(
+        x_display, "navigate", "--scene", "builtin:needle-box", "--tracker", "keyboard",
+        "--out", str(out),
+    )  # fmt: skip
     try:
         window = _window(x_display, process)
         time.sleep(1.0)
