@@ -81,7 +81,7 @@ def test_slipped_frames_are_rejected():
     assert np.linalg.norm(result.tip_in_tool_mm - TIP) < TIP_TOL_MM
     assert not result.inliers[slipped].any()
     assert result.frames_used == 150
-    assert any("rejected as outliers" in warning for warning in result.warnings)
+    assert any("tip left the pivot point" in warning for warning in result.warnings)
 
 
 def test_missing_frames_are_skipped_and_reported():
@@ -90,7 +90,7 @@ def test_missing_frames_are_skipped_and_reported():
     result = pivot_calibration(poses)
     assert np.linalg.norm(result.tip_in_tool_mm - TIP) < TIP_TOL_MM
     assert not result.inliers[10:20].any()
-    assert any("10 of 200 frames had no pose" in warning for warning in result.warnings)
+    assert any("10 frames of the pivoting had no pose" in warning for warning in result.warnings)
 
 
 def test_rotation_about_one_axis_only_is_refused():
@@ -161,7 +161,7 @@ def test_frames_without_a_common_pivot_are_rejected():
     poses = np.tile(np.eye(4), (40, 1, 1))
     poses[:, :3, :3] = Rotation.random(40, random_state=2).as_matrix()
     poses[:, :3, 3] = rng.uniform(-300, 300, (40, 3))
-    with pytest.raises(RegistrationError, match="agree on one pivot point"):
+    with pytest.raises(RegistrationError, match="no common pivot|agree on one pivot point"):
         pivot_calibration(poses)
 
 
