@@ -19,6 +19,15 @@ REAL_RECORDING = (
 )
 
 
+def pin_threads(threads: int) -> None:
+    """Every library to ``threads`` threads: call before numpy, Numba, open3d or small_gicp
+    start their pools (at import). Spinning OpenMP workers on a shared 2-core machine make 2
+    threads slower than 1, hence the passive wait."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def median_rate(work: Callable[[], object], count: int, repeats: int) -> float:
     """Median of ``count / seconds`` over ``repeats`` runs of ``work()``, which handles ``count``
     items (frames, calls) per run."""

@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+from benchmarks.common import pin_threads
+
 # This file is named like the package it measures: keep its folder off the import path so that
 # ``import registration`` finds the package, not this script.
 sys.path = [
@@ -38,11 +40,7 @@ def _arguments() -> argparse.Namespace:
 
 
 ARGS = _arguments()
-# Threads are fixed before numpy, numba, open3d or small_gicp start their pools.
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-# Spinning OpenMP workers on a shared 2-core machine make 2 threads slower than 1.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start their pools
 
 import json  # noqa: E402
 import math  # noqa: E402
@@ -410,7 +408,8 @@ def main() -> int:
         two = path.with_name(path.stem + "-2threads.json")
         command = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.registration",
             "--threads",
             "2",
             "--sizes",
@@ -424,7 +423,7 @@ def main() -> int:
         command += ["--reps", str(ARGS.reps), "--trials", str(ARGS.reps)] + (
             ["--no-peers"] if ARGS.no_peers else []
         )
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[1])
         report["icp_2_threads"] = json.loads(two.read_text())["icp"]
     path.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {path} ({clock() - begin:.0f} s in all)")

@@ -13,8 +13,9 @@ patch centroid < 1 mm. What each time includes: see ``benchmarks/icp_peers.py``.
 """
 
 import argparse
-import os
 import sys
+
+from benchmarks.common import machine_info, pin_threads
 
 
 def _arguments() -> argparse.Namespace:
@@ -30,14 +31,10 @@ def _arguments() -> argparse.Namespace:
 
 
 ARGS = _arguments()
-# Threads are fixed before numpy, numba, open3d or small_gicp start their pools.
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_name] = str(ARGS.threads)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start their pools
 
 import json  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -241,11 +238,7 @@ def main() -> int:
     wanted = None if ARGS.patches is None else set(ARGS.patches.split(","))
     begin = time.perf_counter()
     report = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine_info(),
         "threads": ARGS.threads,
         "targets": {},
         "icp": [],
