@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from guidance.exceptions import GuidanceError
 from scenes.phantoms import resolve_scene
 from scenes.scene import Scene
 from scenes.volume import hu_range
@@ -26,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     save.add_argument("spec", help="scene folder or builtin:NAME")
     save.add_argument("folder", type=Path, help="folder to write scene.toml and its files into")
     save.add_argument("--seed", type=int, default=0, help="seed of a built-in phantom")
+    save.add_argument(
+        "--force", action="store_true", help="write into FOLDER even if it already holds files"
+    )
     save.set_defaults(run=run_save)
 
 
@@ -120,7 +124,15 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_save(args: argparse.Namespace) -> int:
-    """Write the scene folder and say where."""
-    path = resolve_scene(args.spec, seed=args.seed).save(args.folder)
+    """Write the scene folder and say where (never over existing files unless ``--force``)."""
+    folder = args.folder
+    if folder.exists() and not folder.is_dir():
+        raise GuidanceError(f"{folder} is a file, not a folder: choose another name")
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        raise GuidanceError(
+            f"{folder} already holds files (a scene saved earlier?): choose another folder, or "
+            "give --force to write the scene's files over them"
+        )
+    path = resolve_scene(args.spec, seed=args.seed).save(folder)
     print(f"wrote {path}")
     return 0
