@@ -1,8 +1,8 @@
-"""Guidance benchmarks: the navigator's update per frame, the live loop's tracking-to-screen
-latency with rendering on, and (``--demo``) the demo end to end and whether its predicted errors
-match the errors it measures over many seeds.
+"""Guidance benchmarks: the navigator's update per frame and the live loop's tracking-to-screen
+latency with rendering on (the demo, now an exercise, and whether predicted errors match the
+measured ones over many seeds, are in ``benchmarks/exercises.py``).
 
-Run ``python -m benchmarks.navigation [--minutes M] [--demo]`` from the repository root. Prints a
+Run ``python -m benchmarks.navigation [--minutes M]`` from the repository root. Prints a
 table and writes ``benchmarks/results/navigation.json``. Medians over repeats.
 
 - Navigator: ``Navigator.navigate`` for 3 tools and 3 structures (the skull's) with a trajectory,
@@ -16,9 +16,6 @@ table and writes ``benchmarks/results/navigation.json``. Medians over repeats.
   the tracker gave, and the samples the acquisition thread skipped because it read late (as a
   live tracker read late does) are counted against the ``minutes * 60 * 250`` samples. Mesa's
   software renderer uses every core; ``LP_NUM_THREADS=1`` leaves one to tracking.
-- Demo (``--demo``, several minutes): wall time of ``run_demo`` per step, and the calibration of
-  its predicted errors over seeds. ``exercise`` replaces the demo with an exercise pipeline;
-  these measures go with it then.
 """
 
 import argparse
@@ -39,7 +36,6 @@ from devices.frame import Frame, PoseStatus, ToolPose
 from devices.noise import CameraView, OpticalNoise
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
-from guidance.demo import DemoSettings, run_demo
 from guidance.navigator import NavigationPlan, Navigator, ToolTip, reference_navigate
 from guidance.session import NavigationSession
 from guidance.simulation import (
@@ -199,49 +195,6 @@ def bench_latency(minutes: float, out_dir: Path) -> dict:
     }
 
 
-def bench_demo(repeats: int) -> dict:
-    """Wall time of ``run_demo`` with its picture, per step, median over ``repeats`` runs (s)."""
-    runs = []
-    for seed in range(repeats):
-        with tempfile.TemporaryDirectory() as folder:
-            runs.append(run_demo(Path(folder), DemoSettings(seed=seed)).timing_s)
-    return {step: statistics.median(run[step] for run in runs) for step in runs[0]}
-
-
-def bench_calibration(n_seeds: int) -> dict:
-    """Are the predicted errors honest? Over seeds 0..n-1 (no picture): the mean of
-    (error / predicted RMS)^2 should be near 1 for the navigated tip error and the TRE (with its
-    95% interval: over 12 seeds it spans about 0.7-1.5), and the ratio FRE / expected FRE (noise
-    model) near 1."""
-    tip, tre, fre = [], [], []
-    for seed in range(n_seeds):
-        with tempfile.TemporaryDirectory() as folder:
-            result = run_demo(Path(folder), DemoSettings(seed=seed, render=False))
-        tip.append([(t.error_mm / t.expected_error_rms_mm) ** 2 for t in result.targets])
-        tre.append([(t.tre_mm / t.predicted_tre_rms_mm) ** 2 for t in result.targets])
-        fre.append(result.fre_rms_mm / result.expected_fre_model_mm)
-    tre_low, tre_high = _bootstrap_ci95(np.array(tre))
-    return {
-        "seeds": n_seeds,
-        "tip_error_mean_sq_ratio": float(np.mean(tip)),
-        "tre_mean_sq_ratio": float(np.mean(tre)),
-        "tre_mean_sq_ratio_ci95_low": tre_low,
-        "tre_mean_sq_ratio_ci95_high": tre_high,
-        "fre_ratio_min": min(fre),
-        "fre_ratio_max": max(fre),
-    }
-
-
-def _bootstrap_ci95(per_seed: np.ndarray, resamples: int = 4000) -> tuple[float, float]:
-    """95% interval of the mean of ``per_seed`` (seeds x targets) by resampling whole seeds: a
-    seed's targets share one registration, so their ratios are correlated (~0.2-0.7)."""
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(per_seed), (resamples, len(per_seed)))
-    means = per_seed[picks].mean(axis=(1, 2))
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20_000, help="navigator frames (20000)")
@@ -249,8 +202,6 @@ def main() -> None:
     parser.add_argument(
         "--minutes", type=float, default=10.0, help="latency run length, real time (10)"
     )
-    parser.add_argument("--demo", action="store_true", help="also the demo and its calibration")
-    parser.add_argument("--seeds", type=int, default=12, help="demo calibration seeds (12)")
     args = parser.parse_args()
     results: dict = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
@@ -278,16 +229,6 @@ def main() -> None:
         print(f"{'samples skipped (reader late) / samples at 250 Hz':<52}{counted:>12}")
         tenths = ", ".join(f"{s['median_ms']:.1f}" for s in latency["latency_by_tenth"])
         print(f"latency median per tenth of the run (ms): {tenths}")
-    if args.demo:
-        results["demo_median_s"] = bench_demo(3)
-        results["calibration"] = bench_calibration(args.seeds)
-        for step, seconds in results["demo_median_s"].items():
-            print(f"{'demo ' + step.replace('_', ' ') + ' (s)':<52}{seconds:>12.2f}")
-        calibration = results["calibration"]
-        for name, value in calibration.items():
-            if name != "seeds":
-                label = f"{name.replace('_', ' ')} ({calibration['seeds']} seeds)"
-                print(f"{label:<52}{value:>12.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {RESULTS}")

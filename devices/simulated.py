@@ -19,7 +19,7 @@ from devices.acquisition import RawFrame, RawPose, TrackerDevice
 from devices.clock import Clock
 from devices.events import EventSchedule, worst_status
 from devices.exceptions import ConfigurationError, StreamEnded
-from devices.frame import PoseStatus
+from devices.frame import PoseStatus, carries_pose
 from devices.noise import (
     CameraView,
     DistortionField,
@@ -165,7 +165,7 @@ class SimulatedTracker(TrackerDevice):
         status = self._schedules[name].status(t_s)
         if tracker_from_tool is None:
             return RawPose(None, PoseStatus.MISSING)
-        if status in (PoseStatus.MISSING, PoseStatus.OUT_OF_VOLUME):
+        if not carries_pose(status):
             return RawPose(None, status)
         try:
             true_pose = as_rigid(tracker_from_tool, name=f"motion pose of {name!r} at {t_s:.3f} s")

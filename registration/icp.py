@@ -531,7 +531,8 @@ class SurfaceRegistration:
         ``outward`` (N, 3), a direction per point the normals should agree with (the stylus
         axis from the tip towards the handle when each point was taken, or an approach
         direction), from which they are estimated (and which bounds them to within
-        ``outward_cone_rad``: STYLUS_CONE_RAD for a stylus axis, pi/2 for a side only); or,
+        ``outward_cone_rad``: STYLUS_CONE_RAD for a stylus axis; pi/2 for a side only, and then
+        the surface's normals where the first run ended bound them for a second run); or,
         with neither, they are estimated and turned as ``settings.facing`` says, at the pose
         being tried.
         Raises RegistrationError for fewer than 6 points, NaN, or a patch that is a line.
@@ -543,6 +544,13 @@ class SurfaceRegistration:
             else as_rigid(fixed_from_moving_initial, "fixed_from_moving_initial")
         )
         window = self.settings.normal_window_mm
+
+        def from_surface(fixed_from_moving: np.ndarray) -> np.ndarray:
+            """The patch's normals, bounded by the surface's nearest to the points at that pose
+            (a start far off may get some of them the wrong way)."""
+            hints = self.field.nearest_normals(points, fixed_from_moving)
+            return estimate_patch_normals(points, hints, window, STYLUS_CONE_RAD)
+
         if normals is not None:
             given = as_unit_normals(normals, len(points), "normals")
 
@@ -556,13 +564,7 @@ class SurfaceRegistration:
                 return hinted
 
         elif self.settings.facing is Facing.SURFACE_AT_POSE:
-
-            def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
-                """The patch's normals, bounded by the surface's nearest to the points at that
-                pose (a start far off may get some of them the wrong way)."""
-                hints = self.field.nearest_normals(points, fixed_from_moving)
-                return estimate_patch_normals(points, hints, window, STYLUS_CONE_RAD)
-
+            normals_at = from_surface
         else:
 
             def normals_at(fixed_from_moving: np.ndarray) -> np.ndarray:
@@ -572,18 +574,22 @@ class SurfaceRegistration:
                 centre = rotation.T @ (self._centre - shift)  # the surface's centre, moving frame
                 return estimate_patch_normals(points, away_from(points, centre), window)
 
+        # Normals taken from the surface at a start a few mm off are wrong on thin processes
+        # (the other side is nearer), and hints that only tell the side (an approach direction)
+        # leave the fitted normals as poor as the fit: where a run ended, the surface's normals
+        # bound them, and a second run settles there.
+        side_only = outward is not None and outward_cone_rad >= math.pi / 2
         at_pose = normals is None and outward is None
         at_pose &= self.settings.facing is Facing.SURFACE_AT_POSE
 
         def refine(pose: np.ndarray) -> _Run:
-            """ICP from ``pose``; normals taken from the surface at a start a few mm off are
-            wrong on thin processes (the other side is nearer): taken again where the run
-            ended, they are right, and a second run settles there."""
+            """ICP from ``pose``, then again with the surface's normals where it ended, when
+            the normals are not known well (see above)."""
             run = self._coarse_to_fine(points, normals_at(pose), pose)
-            if not at_pose:
+            if not (at_pose or side_only):
                 return run
             end = run.fixed_from_moving
-            return self._coarse_to_fine(points, normals_at(end), end, run.iterations)
+            return self._coarse_to_fine(points, from_surface(end), end, run.iterations)
 
         best = refine(initial)
         multi = self.settings.multi_start

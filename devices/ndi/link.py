@@ -1,7 +1,9 @@
 """One serial connection to an NDI device: commands out, CRC-checked replies in, with timeouts.
 
 Every read has a deadline (``TrackerTimeout`` when it passes) and an unplugged device raises
-``TrackerDisconnected``; nothing here can hang.
+``TrackerDisconnected``; nothing here can hang. Deadlines are on the operating system's
+monotonic clock, as ``select`` waits on it: a port is real time (the tracker that owns the link
+stamps its frames on its own, injectable clock).
 """
 
 import logging

@@ -1,34 +1,11 @@
-"""``gestes demo``: a complete simulated guidance exercise on the built-in skull phantom."""
+"""``gestes demo``: the fiducial exercise followed by targeting, on the built-in skull, done by a
+simulated student: the targeting exercise of ``gestes exercise``, which registers first."""
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from guidance.demo import DemoSettings, run_demo
-from guidance.report import summary_table
-
-
-def _seed(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
-
-
-def _non_negative_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text}")
-    return value
+from guidance.commands.exercise import seed_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +13,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run a simulated registration and navigation exercise on a phantom",
-        description="Build a skull phantom CT, touch its fiducial beads with a simulated tracked "
-        "stylus (0.25 mm RMS marker noise), register, navigate to its targets, and report the "
-        "errors against the ground truth. Writes the CT (.nrrd), navigation.png and report.json.",
+        description="A simulated student registers the built-in skull phantom by touching its "
+        "fiducial beads with a tracked stylus, then brings the stylus to the biopsy target "
+        "along its planned trajectory; the errors of a real navigation system are simulated "
+        "(gestes exercise targeting on builtin:skull). Writes report.html, report.json, the "
+        "navigation picture, the recording and run.json.",
     )
     parser.add_argument(
         "--out",
@@ -49,36 +28,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=seed_argument,
         default=0,
         metavar="N",
-        help="random seed of the phantom, placement, hand and noise: same seed, same results "
-        "(default: 0)",
+        help="random seed of the phantom, placement, student and noise (default: 0)",
     )
     parser.add_argument(
-        "--noise-correlation",
-        type=_non_negative_seconds,
-        default=0.0,
-        metavar="S",
-        help="correlation time of the marker noise in seconds (default: 0, independent frames); "
-        "real cameras drift, and averaging a dwell then removes less noise than its scatter "
-        "suggests: try 0.5 and compare the FLE estimates",
+        "--skill",
+        choices=("novice", "expert"),
+        default=None,
+        help="the simulated student (default novice)",
     )
     parser.add_argument(
         "--no-picture",
         action="store_true",
-        help="skip navigation.png (for machines without the off-screen rendering libraries)",
+        help="skip the navigation picture (for machines without off-screen rendering)",
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo, print its progress on stderr and the summary table on stdout."""
-    settings = DemoSettings(
-        seed=args.seed, noise_correlation_s=args.noise_correlation, render=not args.no_picture
+    """Run the demo, print its progress on stderr and its summary on stdout."""
+    from guidance.exercises.runner import ExerciseOptions, run_exercise
+    from guidance.exercises.summary import summary
+    from scenes.student import Skill
+
+    options = ExerciseOptions(
+        "targeting",
+        out=args.out,
+        scene="builtin:skull",
+        seed=args.seed,
+        skill=None if args.skill is None else Skill(args.skill),
+        snapshots=not args.no_picture,
     )
-    result = run_demo(
-        args.out, settings, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True)
+    result = run_exercise(
+        options, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True)
     )
-    print(summary_table(result))
+    print(summary(result.report, [str(path) for path in result.files]))
     return 0

@@ -4,19 +4,12 @@ import argparse
 import sys
 from pathlib import Path
 
-EXERCISES = ("pivot", "fiducials", "surface", "targeting")
+from guidance.exercises import EXERCISES, SOURCES
+
 SKILLS = ("expert", "novice")
-SOURCES = (
-    "tracker_jitter",
-    "tracker_drift",
-    "tracker_trueness",
-    "pivot_calibration",
-    "ct_localisation",
-    "tip_placement",
-)
 
 
-def _seed(text: str) -> int:
+def seed_argument(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:
         value = int(text)
@@ -57,14 +50,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "replayed run's)",
     )
     parser.add_argument(
-        "--tracker", default="sim", metavar="SPEC", help="sim (default) or replay:FILE.igs.mha"
+        "--tracker",
+        default="sim",
+        metavar="SPEC",
+        help="sim (default: a simulated student), replay:FILE.igs.mha, or a tracker moved by "
+        "hand, ndi:PORT or igtl:HOST:PORT (the exercise names each point to hold still on)",
     )
     parser.add_argument("--headless", action="store_true", help="no window (the default today)")
     parser.add_argument(
         "--out", type=Path, default=None, metavar="DIR", help="output folder (default gestes-NAME)"
     )
     parser.add_argument(
-        "--seed", type=_seed, default=None, metavar="N", help="random seed (default 0)"
+        "--seed", type=seed_argument, default=None, metavar="N", help="random seed (default 0)"
     )
     parser.add_argument(
         "--skill", choices=SKILLS, default=None, help="the simulated student (default novice)"
@@ -90,6 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the exercise, print progress on stderr and the score on stdout."""
     from guidance.exercises.runner import ExerciseOptions, run_exercise
+    from guidance.exercises.summary import summary
     from scenes.student import Skill
 
     options = ExerciseOptions(
@@ -105,10 +103,5 @@ def run(args: argparse.Namespace) -> int:
     result = run_exercise(
         options, progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True)
     )
-    print(f"gestes exercise {args.name}: score")
-    for field, value in result.report["score"].items():
-        print(f"  {field:<28} {'-' if value is None else value}")
-    for warning in result.report.get("warnings", []):
-        print(f"warning: {warning}")
-    print(f"written: {result.report_path}, {result.recording_path}, {result.run_path}")
+    print(summary(result.report, [str(path) for path in result.files]))
     return 0

@@ -95,7 +95,6 @@ def _check_display(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Set up, navigate until the source ends, the window closes, --duration or Ctrl-C, and
     report; the recording is kept whatever happens."""
-    from guidance.demo import prepare_output_folder
     from guidance.navigation_report import (
         highlights,
         navigate_recording,
@@ -105,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from guidance.navigation_settings import NavigateSettings
     from guidance.navigation_setup import prepare_navigation
+    from guidance.output import prepare_output_folder
     from guidance.session import NavigationSession, SessionEnd, SessionSettings
 
     _check_display(args)

@@ -40,16 +40,8 @@ import numpy as np
 
 from devices.noise import OpticalNoise, VolumeDistortion
 from guidance.exceptions import GuidanceError
+from guidance.exercises import SOURCES
 from scenes.student import SKILLS, HandSettings, Skill
-
-SOURCES = (
-    "tracker_jitter",
-    "tracker_drift",
-    "tracker_trueness",
-    "pivot_calibration",
-    "ct_localisation",
-    "tip_placement",
-)
 
 
 @dataclass(frozen=True)

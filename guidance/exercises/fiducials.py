@@ -31,6 +31,7 @@ from scenes.student import HandSettings, StudentMotion
 
 if TYPE_CHECKING:
     from guidance.exercises.simulate import Stage
+    from guidance.navigator import NavigationPlan, NavigationState
 
 NAME = "fiducials"
 # At most this many fiducials are kept apart to validate, never leaving fewer than 3 to register.
@@ -215,29 +216,45 @@ def score(result: FiducialsResult) -> dict[str, float | int | None]:
     }
 
 
-def report_parts(result: FiducialsResult, setup: ExerciseSetup) -> dict[str, object]:
-    """The report's ``fiducials``, ``targets``, ``captures`` and ``tre_map`` entries."""
-    registration = result.registration
-    captured = result.digitisation.by_label()
+def fiducial_entries(
+    labels: Sequence[str],
+    registration: PointRegistration,
+    validation: Sequence[ValidationPoint],
+    digitisation: Digitisation,
+    setup: ExerciseSetup,
+) -> list[dict[str, object]]:
+    """The report's ``fiducials``: for each label asked, its CT point, whether it was registered
+    (its residual) or validates (the TRE measured there), and where it was digitised."""
+    captured = digitisation.by_label()
     residuals = dict(zip(registration.labels, registration.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    truth_points = setup.truth is not None
-    fiducials = []
-    for label in result.order.labels:
+    measured = {point.label: point.measured_tre_mm for point in validation}
+    entries = []
+    for label in labels:
         entry: dict[str, object] = {
             "label": label,
             "ct_mm": listed(setup.ct_fiducials_mm[label]),
             "used": label in residuals,
             "residual_mm": rounded(residuals.get(label)),
-            "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-            if label in validation
-            else None,
+            "measured_tre_mm": rounded(measured.get(label)),
             "captured": label in captured,
         }
         if label in captured:
             entry["digitised_mm"] = listed(captured[label].point_mm)
             entry["fle_scatter_mm"] = rounded(captured[label].period.point.standard_error_mm)
-        fiducials.append(entry)
+        entries.append(entry)
+    return entries
+
+
+def report_parts(result: FiducialsResult, setup: ExerciseSetup) -> dict[str, object]:
+    """The report's ``fiducials``, ``targets``, ``captures`` and ``tre_map`` entries."""
+    truth_points = setup.truth is not None
+    fiducials = fiducial_entries(
+        result.order.labels,
+        result.registration,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
@@ -276,3 +293,42 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for touch in touches:
         student.touch(touch)
     return student.motion(stage.tracker_from_reference)
+
+
+def snapshot_states(
+    result: FiducialsResult, sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup
+) -> tuple["NavigationPlan", list[tuple["NavigationState", str]]]:
+    """The navigation with the tip on the last validation point (else the last fiducial), in
+    the middle of its dwell, for the report's picture."""
+    from devices.tools import BUILTIN_TOOLS
+    from guidance.navigator import NavigationPlan, Navigator, ToolTip
+
+    plan = NavigationPlan.from_scene(scene)
+    captured = result.digitisation.by_label()
+    labels = [label for label in result.order.labels if label in captured]
+    if not labels:
+        return plan, []
+    label = labels[-1]
+    period = captured[label].period
+    tip = ToolTip.pointing(setup.tool_tip_mm, BUILTIN_TOOLS["stylus"].centroid_mm)
+    navigator = Navigator(
+        plan, result.registration.image_from_reference, tip, setup.stylus, setup.reference
+    )
+    state = navigator.navigate(sequence.frame((period.first + period.last) // 2))
+    distance = float(np.linalg.norm(state.tip_mm - setup.ct_fiducials_mm[label]))
+    kind = "validation point" if label in result.order.validation else "fiducial"
+    caption = (
+        f"the tip held on {kind} {label}: navigation puts it {distance:.2f} mm from where the "
+        "CT shows it"
+    )
+    return plan, [(state, caption)]
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """What a student with a real tracker is asked, dwell by dwell."""
+    order = capture_order(scene)
+    return tuple(
+        f"hold the tip still on fiducial {label} for a second"
+        + (" (a validation point: it is not registered)" if label in order.validation else "")
+        for label in order.labels
+    )

@@ -154,3 +154,11 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     student = stage.student_at(hand, seed, divot, up)
     student.pivot("pivot", divot, up)
     return student.motion(stage.tracker_from_reference)
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """One dwell: the tip stays in the divot while the stylus pivots, then lifts."""
+    return (
+        "rest the tip in the divot and pivot the stylus around it in wide circles for about "
+        "10 s, then lift it",
+    )

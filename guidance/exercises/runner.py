@@ -16,29 +16,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devices.recorder import record
-from devices.sequence_file import read_sequence
+from devices.sequence_file import TrackingSequence, read_sequence
 from devices.tools import BUILTIN_TOOLS
-from guidance.exceptions import GuidanceError, OutputFolderError
-from guidance.exercises import fiducials, pivot, surface, targeting
+from guidance.exceptions import GuidanceError
+from guidance.exercises import fiducials, pivot, simulate, surface, targeting
 from guidance.exercises.errors import SOURCES, ErrorSources
 from guidance.exercises.setup import RUN_FILE, ExerciseSetup, Truth, TruthEvent
+from guidance.output import prepare_output_folder
+from registration.digitize import StillnessDetector
 from registration.transforms import apply_transform, invert_rigid
 from scenes.phantoms import resolve_scene
 from scenes.scene import Scene
 from scenes.student import SKILLS, Skill
 
+if TYPE_CHECKING:
+    from guidance.session import SessionSummary
+
 logger = logging.getLogger(__name__)
 
 EXERCISES: dict[str, ModuleType] = {
-    "pivot": pivot,
-    "fiducials": fiducials,
-    "surface": surface,
-    "targeting": targeting,
+    module.NAME: module for module in (pivot, fiducials, surface, targeting)
 }
 RECORDING_FILE = "recording.igs.mha"
 REPORT_FILE = "report.json"
@@ -47,6 +48,8 @@ DEFAULT_SEED = 0
 # The simulated student is a student: a novice hand (its errors land where the literature puts a
 # navigation system's; an expert hand does better).
 DEFAULT_SKILL = Skill.NOVICE
+# Trackers a student moves by hand: the exercise prompts each dwell and ends once all are held.
+LIVE_TRACKERS = ("ndi", "igtl")
 
 Progress = Callable[[str], None]
 
@@ -54,7 +57,9 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class ExerciseOptions:
     """What the student asked for (``gestes exercise``). ``scene``, ``seed`` and ``skill`` left
-    None take the replayed run's (from its ``run.json``), else the defaults."""
+    None take the replayed run's (from its ``run.json``), else the defaults; ``without`` names
+    error sources to leave out of a simulation; ``snapshots`` draws navigation pictures into the
+    report (off-screen rendering)."""
 
     exercise: str
     tracker: str = "sim"
@@ -64,6 +69,7 @@ class ExerciseOptions:
     skill: Skill | None = None
     tool_tip: Path | None = None
     without: tuple[str, ...] = ()
+    snapshots: bool = True
 
     def __post_init__(self) -> None:
         if self.exercise not in EXERCISES:
@@ -85,19 +91,12 @@ class ExerciseRun:
     recording_path: Path
     run_path: Path
 
-
-def prepare_output_folder(path: Path) -> Path:
-    """Create ``path`` if needed and check a file can be written in it; OutputFolderError if not."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".gestes-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise OutputFolderError(f"cannot write to the output folder {path}: {reason}") from error
-    return path
+    @property
+    def files(self) -> list[Path]:
+        """Every file the run wrote, the report first."""
+        pictures = [self.out_dir / s["file"] for s in self.report.get("snapshots", [])]
+        page = [] if self.page_path is None else [self.page_path]
+        return [self.report_path, *page, *pictures, self.recording_path, self.run_path]
 
 
 def _previous_setup(recording: Path) -> ExerciseSetup | None:
@@ -140,34 +139,34 @@ def _tool_tip(options: ExerciseOptions) -> tuple[np.ndarray, str] | None:
     return np.array(tip.tip_mm), f"pivot calibration {options.tool_tip}"
 
 
-def _simulated_setup(
-    options: ExerciseOptions,
-    module: ModuleType,
+def simulated_setup(
+    exercise: str,
     scene: Scene,
+    stage: "simulate.Stage",
     seed: int,
     skill: Skill,
-    say: Progress,
+    errors: ErrorSources,
+    scene_spec: str = DEFAULT_SCENE,
+    tool_tip: tuple[np.ndarray, str] | None = None,
+    say: Progress | None = None,
 ) -> tuple[ExerciseSetup, Any]:
-    """The simulated set-up (with its truth) and the tracker that films the student."""
-    from guidance.exercises import simulate
-
-    errors = ErrorSources().without(options.without)
-    say("placing the phantom in front of the simulated camera")
-    stage = simulate.stage(scene, seed)
+    """A simulated run's set-up (with its ground truth) and the tracker that films the student:
+    the CT fiducials localised with the errors that are on, the navigator's tip (``tool_tip``,
+    else a simulated pivot calibration, else the true tip), the student's script."""
+    say = say or (lambda message: None)
+    module = EXERCISES[exercise]
     ct_points, _ = simulate.localise_fiducials(scene, errors, seed)
-    given = _tool_tip(options)
     stylus = BUILTIN_TOOLS["stylus"]
-    if given is not None:
-        tip, source = given
+    hand = errors.hand(skill)
+    if tool_tip is not None:
+        tip, source = tool_tip
     elif module is pivot:
         tip, source = np.array(stylus.tip_mm), "the stylus definition (being calibrated)"
     else:
         say("the student calibrates the stylus first (simulated pivot calibration)")
-        tip = simulate.calibrate_tip(stage, errors.hand(skill), errors, seed)
+        tip = simulate.calibrate_tip(stage, hand, errors, seed)
         source = "simulated pivot calibration" if errors.pivot_calibration else "true tip"
-    motion = module.script(
-        stage, errors.hand(skill), simulate.stream_seed(seed, simulate.Stream.STUDENT)
-    )
+    motion = module.script(stage, hand, simulate.stream_seed(seed, simulate.Stream.STUDENT))
     truth = Truth(
         stage.placement.tracker_from_image,
         stage.placement.image_from_reference,
@@ -175,9 +174,9 @@ def _simulated_setup(
         _truth_events(motion, stage.placement.tracker_from_image),
     )
     setup = ExerciseSetup(
-        options.exercise,
-        options.scene or DEFAULT_SCENE,
-        options.tracker,
+        exercise,
+        scene_spec,
+        "sim",
         seed,
         skill.value,
         tip,
@@ -188,6 +187,24 @@ def _simulated_setup(
     )
     tracker = stage.tracker(motion, errors, simulate.stream_seed(seed, simulate.Stream.TRACKER))
     return setup, tracker
+
+
+def simulated_report(
+    exercise: str,
+    scene: Scene,
+    stage: "simulate.Stage",
+    seed: int,
+    skill: Skill,
+    errors: ErrorSources,
+) -> dict[str, Any]:
+    """The report dict of a simulated run held in memory: no files, no report page, no
+    session (for studies and benchmarks; the score is the one ``run_exercise`` would write,
+    since a recording keeps every digit)."""
+    setup, tracker = simulated_setup(exercise, scene, stage, seed, skill, errors)
+    with tracker:
+        sequence = TrackingSequence.from_frames(list(tracker), tracker.tools)
+    report, _ = build_report(EXERCISES[exercise], sequence, scene, setup, "sim")
+    return report
 
 
 def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> ExerciseRun:
@@ -203,9 +220,10 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
         if not recorded.is_file():
             raise GuidanceError(f"no recording {recorded}")
         previous = _previous_setup(recorded)
-    elif kind != "sim":
+    elif kind not in ("sim", *LIVE_TRACKERS):
         raise GuidanceError(
-            f"tracker {options.tracker!r} is not available to exercises yet; use sim or replay:FILE"
+            f"tracker {options.tracker!r} is not available to exercises; use sim, "
+            f"replay:FILE, {' or '.join(k + ':...' for k in LIVE_TRACKERS)}"
         )
     seed = _agree("seed", options.seed, previous and previous.seed, "--seed")
     seed = DEFAULT_SEED if seed is None else int(seed)
@@ -225,23 +243,45 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
     say(f"scene {scene_spec} (seed {seed})")
     scene = resolve_scene(scene_spec, seed=seed)
     module.check(scene)
+    skin = None
+    prompts: tuple[str, ...] = ()
     if kind == "sim":
-        setup, tracker = _simulated_setup(options, module, scene, seed, skill, say)
-    else:
+        errors = ErrorSources().without(options.without)
+        say("placing the phantom in front of the simulated camera")
+        stage = simulate.stage(scene, seed)
+        skin = stage.surface
+        setup, tracker = simulated_setup(
+            options.exercise, scene, stage, seed, skill, errors, scene_spec, _tool_tip(options), say
+        )
+    elif kind == "replay":
         from devices.replay import ReplayTracker
 
         setup = previous or _plain_setup(options, scene, seed, skill)
         setup = dataclasses.replace(setup, tracker=options.tracker)
         tracker = ReplayTracker(argument, speed=None)
         _check_tools(tracker.tools, setup, argument)
+    else:
+        from devices.sources import open_tracker
+
+        setup = _plain_setup(options, scene, seed, skill)
+        tracker = open_tracker(options.tracker, realtime=True)
+        _check_tools(tracker.tools, setup, options.tracker)
+        prompts = module.prompts(scene)
     run_path = setup.write(out)
     say(f"tracking ({options.exercise}, {skill.value} student) -> {recording}")
-    recorded = record(tracker, recording, overwrite=True)
+    summary = acquire(tracker, scene, setup, recording, LiveCapture(say, prompts))
     sequence = read_sequence(recording)
-    say(f"scoring {recorded.frame_count} frames")
-    report, result = build_report(module, sequence, scene, setup, options)
+    say(f"scoring {summary.frames_recorded} frames")
+    report, result = build_report(module, sequence, scene, setup, options.tracker)
+    if summary.error:
+        report["warnings"].append(f"the tracking ended early: {summary.error}")
     if result is not None and hasattr(module, "write_files"):
         module.write_files(result, setup, out)
+    if result is not None and options.snapshots:
+        report["snapshots"], warnings = _snapshots(
+            module, result, sequence, scene, setup, out, skin
+        )
+        report["warnings"] += warnings
     report_path = out / REPORT_FILE
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     page_path = _write_page(report, out, scene)
@@ -286,7 +326,7 @@ def build_report(
     sequence: Any,
     scene: Scene,
     setup: ExerciseSetup,
-    options: ExerciseOptions,
+    tracker: str,
 ) -> tuple[dict[str, Any], Any]:
     """The report.json dict (schema in PLAN.md) and the exercise's result (None when scoring
     failed: the error is then the report's ``error``, and one of its warnings)."""
@@ -297,13 +337,13 @@ def build_report(
     except PackageNotFoundError:
         gestes_version = "unknown"
     report: dict[str, Any] = {
-        "exercise": options.exercise,
+        "exercise": setup.exercise,
         "gestes_version": gestes_version,
         "scene": {"name": scene.name, "description": scene.description, "source": setup.scene},
         "settings": {
-            "exercise": options.exercise,
+            "exercise": setup.exercise,
             "scene": setup.scene,
-            "tracker": options.tracker,
+            "tracker": tracker,
             "seed": setup.seed,
             "skill": setup.skill,
             "tool_tip": setup.tool_tip_source,
@@ -349,3 +389,94 @@ def _write_page(report: dict[str, Any], out: Path, scene: Scene) -> Path | None:
     except (GuidanceError, OSError) as error:
         logger.warning("report.html not written: %s", error)
         return None
+
+
+def acquire(
+    tracker: Any,
+    scene: Scene,
+    setup: ExerciseSetup,
+    recording: Path,
+    capture: "LiveCapture",
+) -> "SessionSummary":
+    """The acquire step: the tracker through a navigation session (every frame recorded), with
+    ``capture`` as a sink that says each dwell as it is held, until it has every dwell it asks
+    for (a live tracker), the source ends (a simulation, a recording) or Ctrl-C.
+
+    Until the exercise has registered, the navigator works in the reference tool's frame (an
+    identity registration): its tip is then the tip in the reference frame, what the stillness
+    detector watches."""
+    from guidance.navigator import NavigationPlan, Navigator, ToolTip
+    from guidance.session import NavigationSession
+
+    tip = ToolTip.pointing(setup.tool_tip_mm, BUILTIN_TOOLS["stylus"].centroid_mm)
+    navigator = Navigator(
+        NavigationPlan.from_scene(scene), np.eye(4), tip, setup.stylus, setup.reference
+    )
+    session = NavigationSession(tracker, navigator, recording, sinks=[capture], overwrite=True)
+    return session.run(until=capture.done)
+
+
+class LiveCapture:
+    """A session sink that follows the dwells while the exercise runs (the detector the scoring
+    runs on the recording afterwards): it says each one, and with ``prompts`` (what to hold the
+    tip still on, in order: a student with a real tracker) names the next, and is ``done`` once
+    all are held. Without prompts (a simulation, a replay) it is never done: the source ends."""
+
+    def __init__(self, say: Progress, prompts: tuple[str, ...] = ()) -> None:
+        self._detector = StillnessDetector()
+        self._say = say
+        self._prompts = prompts
+        self._index = 0
+        self._count = 0
+        if prompts:
+            say(prompts[0])
+
+    def done(self) -> bool:
+        """Whether every prompted dwell has been held."""
+        return bool(self._prompts) and self._count >= len(self._prompts)
+
+    def __call__(self, frame: Any, state: Any) -> None:
+        period = self._detector.push(self._index, frame.timestamp, state.tip_mm)
+        self._index += 1
+        if period is None:
+            return
+        self._count += 1
+        self._say(f"held still: point {self._count} ({period.description})")
+        if self._count < len(self._prompts):
+            self._say(self._prompts[self._count])
+
+
+def _snapshots(
+    module: ModuleType,
+    result: Any,
+    sequence: TrackingSequence,
+    scene: Scene,
+    setup: ExerciseSetup,
+    out: Path,
+    skin: Any = None,
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Navigation pictures of the moments the exercise names (``module.snapshot_states``), as
+    report entries, and warnings when they cannot be drawn (no off-screen rendering). ``skin``:
+    the scene's skin surface when already extracted."""
+    if not hasattr(module, "snapshot_states"):
+        return [], []
+    from guidance.exceptions import RenderingUnavailable
+    from guidance.views import NavigationWindow, check_rendering
+
+    plan, states = module.snapshot_states(result, sequence, scene, setup)
+    if not states:
+        return [], []
+    try:
+        check_rendering()
+    except RenderingUnavailable as error:
+        return [], [f"no navigation picture: {error}"]
+    entries = []
+    skin = simulate.skin_surface(scene) if skin is None else skin
+    tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
+    with NavigationWindow(scene, skin, tools, plan) as window:
+        for k, (state, caption) in enumerate(states):
+            window.show(state)
+            name = f"navigation-{k + 1}.png"
+            window.save(out / name)
+            entries.append({"file": name, "caption": caption})
+    return entries, []

@@ -124,12 +124,18 @@ class Stage:
         return simulated_tracker(motion, errors.optical_noise(), RATE_HZ, seed, tools=self.tools)
 
 
+def skin_surface(scene: Scene) -> pv.PolyData:
+    """The scene's outer skin (CT frame, decimated): what the stylus approaches and sweeps, what
+    the surface exercise registers to and what the navigation pictures draw."""
+    return extract_surface(
+        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
+    )
+
+
 def stage(scene: Scene, seed: int) -> Stage:
     """Place ``scene`` in front of the camera as it lies in the clinic (``guidance.simulation``),
     with gestes' built-in stylus and reference."""
-    surface = extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
+    surface = skin_surface(scene)
     centre = np.asarray(surface.center)
     posture = posture_of(scene, surface)
     placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT), posture)

@@ -6,8 +6,9 @@ are registered to the CT (register: paired points, the coarse registration); the
 swept over the skin, and every tip sample between the landmarks and the validation points that
 the coarse registration puts within 1.5 mm of the CT's skin is kept (the others are the stylus
 in the air, between strokes), at a minimum spacing (digitise); ICP refines the coarse
-registration on those points (register: ``registration.icp``); the remaining fiducials, touched
-last, measure the TRE (navigate).
+registration on those points (register: ``registration.icp``), each facing the way the stylus
+pointed when it was taken (the digitiser knows which side of the surface it is on); the
+remaining fiducials, touched last, measure the TRE (navigate).
 
 Score: the landmarks' FRE and predicted TRE (of the coarse registration), the surface RMS and
 inlier fraction of ICP, the number of swept points used, the TRE measured at the validation
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvista as pv
 from scipy.spatial import cKDTree
 
 from devices.sequence_file import TrackingSequence
@@ -29,13 +29,14 @@ from guidance.exercises.digitise import Digitisation, digitise, tip_track
 from guidance.exercises.records import listed, rms, rounded
 from guidance.exercises.register import MIN_POINTS, PointRegistration, register_points
 from guidance.exercises.setup import ExerciseSetup
+from guidance.exercises.simulate import skin_surface
 from registration.exceptions import RegistrationError
-from registration.icp import IcpResult, SurfaceRegistration
+from registration.icp import STYLUS_CONE_RAD, IcpResult, SurfaceRegistration
 from registration.transforms import apply_transform
 from registration.tre import predict_tre_rms
 from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
-from scenes.surface import extract_surface, mesh_arrays
+from scenes.surface import mesh_arrays
 
 if TYPE_CHECKING:
     from guidance.exercises.simulate import Stage
@@ -47,7 +48,6 @@ MAX_VALIDATION_POINTS = 2
 # the air (between strokes), not on the surface.
 ON_SURFACE_MM = 1.5
 MIN_SPACING_MM = 2.0
-SURFACE_REDUCTION = 0.9
 # The simulated sweep: strokes of this length over the skin facing the camera.
 STROKES = 5
 STROKE_MM = 90.0
@@ -80,18 +80,13 @@ def check(scene: Scene) -> None:
     surface_order(scene)
 
 
-def skin(scene: Scene) -> pv.PolyData:
-    """The CT's outer skin surface the sweep is registered to."""
-    return extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
-
-
 @dataclass(frozen=True, eq=False)
 class Sweep:
-    """The swept points kept (reference frame, mm) and how many samples there were."""
+    """The swept points kept (reference frame, mm), the stylus axis at each (unit, from the tip
+    towards the handle, reference frame) and how many samples there were."""
 
     points_mm: np.ndarray
+    axes: np.ndarray
     samples: int
 
 
@@ -110,15 +105,23 @@ class SurfaceResult:
 
 
 def thin(points_mm: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """The points in order, each kept only if at least ``spacing_mm`` from every point kept."""
-    kept: list[np.ndarray] = []
-    tree_points = np.empty((0, 3))
-    for point in points_mm:
-        if len(kept) and np.min(np.linalg.norm(tree_points - point, axis=1)) < spacing_mm:
+    """Indices of the points kept, in order, each only if at least ``spacing_mm`` from every
+    point kept before it."""
+    kept: list[int] = []
+    for index, point in enumerate(points_mm):
+        if kept and np.min(np.linalg.norm(points_mm[kept] - point, axis=1)) < spacing_mm:
             continue
-        kept.append(point)
-        tree_points = np.array(kept)
-    return np.array(kept).reshape(-1, 3)
+        kept.append(index)
+    return np.array(kept, dtype=np.int64)
+
+
+def axis_track(sequence: TrackingSequence, setup: ExerciseSetup) -> np.ndarray:
+    """The stylus axis from the tip towards the handle (the tool's origin) in the reference
+    tool's frame for every frame (F, 3), NaN where either tool was not tracked."""
+    stylus = sequence.poses_of(setup.stylus)[:, :3, :3]
+    reference = sequence.poses_of(setup.reference)[:, :3, :3]
+    towards_handle = -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
+    return np.einsum("fji,fjk,k->fi", reference, stylus, towards_handle)
 
 
 def swept_points(
@@ -130,14 +133,18 @@ def swept_points(
     vertices_mm: np.ndarray,
 ) -> Sweep:
     """The tip samples of frames ``first``..``last`` that the coarse registration puts within
-    ``ON_SURFACE_MM`` of the skin's vertices, thinned to ``MIN_SPACING_MM`` (reference frame)."""
+    ``ON_SURFACE_MM`` of the skin's vertices, thinned to ``MIN_SPACING_MM``, with their stylus
+    axes (reference frame)."""
     tips = tip_track(sequence, setup.tool_tip_mm, setup.stylus, setup.reference)[first : last + 1]
-    tips = tips[np.all(np.isfinite(tips), axis=1)]
+    axes = axis_track(sequence, setup)[first : last + 1]
+    tracked = np.all(np.isfinite(tips), axis=1)
+    tips, axes = tips[tracked], axes[tracked]
     if not len(tips):
-        return Sweep(np.empty((0, 3)), 0)
+        return Sweep(np.empty((0, 3)), np.empty((0, 3)), 0)
     distances, _ = cKDTree(vertices_mm).query(apply_transform(coarse.image_from_reference, tips))
-    on_surface = tips[distances <= ON_SURFACE_MM]
-    return Sweep(thin(on_surface, MIN_SPACING_MM), len(tips))
+    on_surface = distances <= ON_SURFACE_MM
+    kept = thin(tips[on_surface], MIN_SPACING_MM)
+    return Sweep(tips[on_surface][kept], axes[on_surface][kept], len(tips))
 
 
 def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> SurfaceResult:
@@ -162,11 +169,14 @@ def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> 
     first = landmarks[-1].period.last + 1
     after = [captured[label].period.first for label in order.validation if label in captured]
     last = (min(after) if after else len(sequence)) - 1
-    vertices, normals, triangles = mesh_arrays(skin(scene))
+    vertices, normals, triangles = mesh_arrays(skin_surface(scene))
     sweep = swept_points(sequence, setup, first, last, coarse, vertices)
     try:
         icp = SurfaceRegistration.from_mesh(vertices, normals, triangles).register(
-            sweep.points_mm, coarse.image_from_reference
+            sweep.points_mm,
+            coarse.image_from_reference,
+            outward=sweep.axes,
+            outward_cone_rad=STYLUS_CONE_RAD,
         )
     except RegistrationError as error:
         raise GuidanceError(
@@ -231,23 +241,13 @@ def report_parts(result: SurfaceResult, setup: ExerciseSetup) -> dict[str, objec
     """The report's landmarks (as fiducials), targets, captures and the sweep."""
     from guidance.exercises.digitise import captures_report
 
-    residuals = dict(zip(result.coarse.labels, result.coarse.residuals_mm, strict=True))
-    validation = {point.label: point for point in result.validation}
-    captured = result.digitisation.by_label()
-    entries = []
-    for label in result.order.landmarks + result.order.validation:
-        entries.append(
-            {
-                "label": label,
-                "ct_mm": listed(setup.ct_fiducials_mm[label]),
-                "used": label in residuals,
-                "residual_mm": rounded(residuals.get(label)),
-                "measured_tre_mm": rounded(validation[label].measured_tre_mm)
-                if label in validation
-                else None,
-                "captured": label in captured,
-            }
-        )
+    entries = fiducials.fiducial_entries(
+        result.order.landmarks + result.order.validation,
+        result.coarse,
+        result.validation,
+        result.digitisation,
+        setup,
+    )
     targets = [
         {
             "label": t.label,
@@ -326,3 +326,13 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     for label in order.validation:
         student.touch(touches[label])
     return student.motion(stage.tracker_from_reference)
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The landmarks, then the sweep and the validation points, dwell by dwell."""
+    order = surface_order(scene)
+    asked = [f"hold the tip still on landmark {label} for a second" for label in order.landmarks]
+    for k, label in enumerate(order.validation):
+        sweep = "sweep the tip slowly over the skin (no pauses), then " if k == 0 else ""
+        asked.append(f"{sweep}hold the tip still on validation point {label} for a second")
+    return tuple(asked)

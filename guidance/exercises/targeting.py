@@ -265,3 +265,29 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     entry, target = stage.to_tracker(np.array([trajectory.entry_mm, trajectory.target_mm]))
     student.insert(trajectory.name, entry, target)
     return student.motion(stage.tracker_from_reference)
+
+
+def snapshot_states(
+    result: TargetingResult, sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup
+) -> tuple[NavigationPlan, list[tuple[NavigationState, str]]]:
+    """The navigation at the middle of the hold at the target, for the report's picture."""
+    hold = result.approach.hold()
+    if not hold:
+        return NavigationPlan.from_scene(scene), []
+    state = hold[len(hold) // 2]
+    distance = float(np.linalg.norm(state.tip_mm - result.trajectory.target_mm))
+    caption = (
+        f"the stylus at the end of the approach along {result.trajectory.name}: the navigated "
+        f"tip is {distance:.1f} mm from the target"
+    )
+    plan = NavigationPlan.from_scene(scene).select(result.trajectory.name)
+    return plan, [(state, caption)]
+
+
+def prompts(scene: Scene) -> tuple[str, ...]:
+    """The fiducials, then the approach, dwell by dwell."""
+    trajectory = trajectory_of(scene)
+    return (
+        *fiducials.prompts(scene),
+        f"bring the tip along trajectory {trajectory.name} to its target and hold it still there",
+    )

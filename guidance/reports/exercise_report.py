@@ -5,13 +5,16 @@ The dict (PLAN.md, "report.json schema"): ``exercise``, ``gestes_version``, ``sc
 description, source}, ``settings`` {name: value}, ``score`` {field: number}, ``errors_simulated``
 [{source, enabled, magnitude, reference}], ``fiducials`` [{label, ct_mm, residual_mm, used,
 fle_covariance_mm2?}], ``targets`` [{label, ct_mm, ...numbers}], ``warnings`` [str],
-``snapshots`` [{file, caption}], ``tre_map`` {target, fle_rms_mm}. Only ``exercise`` and
-``score`` are required; a part the run does not have is left out of the page.
+``snapshots`` [{file, caption}], ``tre_map`` {target, fle_rms_mm}, ``structures`` [{name,
+closest_mm, breached}]; fiducials may also carry ``measured_tre_mm`` (validation points) and
+``captured``. Only ``exercise`` and ``score`` are required; a part the run does not have is left
+out of the page, and any other part is shown as a table at the end.
 
 A report is written even when part of it cannot be drawn (a snapshot missing, a TRE map whose
 target lies outside the CT): the page then says so among its warnings, at the top.
 """
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +25,17 @@ import SimpleITK as sitk
 
 from guidance.exceptions import ReportError
 from guidance.reports.meanings import TARGET_MEANINGS, column_title, meaning_of, unit_of
-from guidance.reports.page import Figure, Page, Paragraph, Section, Table, Warnings, write_page
+from guidance.reports.page import (
+    Cell,
+    Figure,
+    Page,
+    Paragraph,
+    Section,
+    Table,
+    Warnings,
+    format_number,
+    write_page,
+)
 from guidance.reports.plots import residual_bars
 from guidance.reports.tre_map import FleModel, tre_map_png
 from registration.exceptions import RegistrationError
@@ -37,8 +50,8 @@ EXERCISE_GOALS = {
     "divot.",
     "fiducials": "Register the patient to the CT by touching fiducials with the stylus, then see "
     "how accurate navigation is at the targets.",
-    "surface": "Register the patient to the CT by sweeping the stylus over the skin or bone, "
-    "starting from a few landmarks.",
+    "surface": "Register the patient to the CT by sweeping the stylus over the skin, starting "
+    "from a few landmarks.",
     "targeting": "Reach a target along a planned trajectory without touching the structures to "
     "avoid.",
 }
@@ -60,6 +73,31 @@ TRE_MAP_TEXT = (
     "many registrations: one registration can be better or worse."
 )
 
+STRUCTURES_TEXT = (
+    "The closest the navigated tip came to each structure to avoid during the approach, "
+    "measured to the structure's surface (negative: inside it). A structure is breached when "
+    "the tip entered it or came within its safety margin: a breach fails the gesture, however "
+    "close to the target the tip ended."
+)
+OTHER_PARTS_TEXT = "The other parts of report.json, as the run wrote them (mm, s)."
+# The parts of report.json that have their own section (or the title and footer).
+SHOWN_PARTS = frozenset(
+    {
+        "exercise",
+        "gestes_version",
+        "scene",
+        "settings",
+        "score",
+        "errors_simulated",
+        "fiducials",
+        "targets",
+        "warnings",
+        "snapshots",
+        "tre_map",
+        "structures",
+    }
+)
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -75,11 +113,11 @@ def _list_of_objects(report: Mapping, key: str) -> list[Mapping]:
     return items
 
 
-def _number(value: Any) -> float | int | None:
-    """A JSON number, or None for null; ReportError otherwise."""
+def _number(value: Any, where: str) -> float | int | None:
+    """A JSON number, or None for null; ReportError naming ``where`` (the field) otherwise."""
     if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
-    raise ReportError(f"report.json: expected a number or null; got {value!r}")
+    raise ReportError(f"report.json: `{where}` must be a number or null; got {value!r}")
 
 
 def _score_section(report: Mapping) -> Section:
@@ -90,7 +128,7 @@ def _score_section(report: Mapping) -> Section:
         rows.append(
             (
                 meaning.name if meaning else field,
-                _number(value),
+                _number(value, f"score.{field}"),
                 unit_of(field),
                 meaning.sentence if meaning else NO_MEANING,
             )
@@ -104,12 +142,12 @@ def _fiducials_section(fiducials: list[Mapping], score: Mapping) -> Section:
     if not fiducials:
         return Section("Fiducials", ())
     labels = [str(f.get("label", f"#{i + 1}")) for i, f in enumerate(fiducials)]
-    residuals = [_number(f.get("residual_mm")) for f in fiducials]
+    residuals = [_number(f.get("residual_mm"), "fiducials[].residual_mm") for f in fiducials]
     used = [bool(f.get("used", True)) for f in fiducials]
     blocks: list = [Paragraph(FIDUCIALS_TEXT)]
     bars = [(label, r) for label, r, u in zip(labels, residuals, used, strict=True) if u]
     if any(r is not None for _, r in bars):
-        fre = _number(score.get("fre_rms_mm"))
+        fre = _number(score.get("fre_rms_mm"), "score.fre_rms_mm")
         png = residual_bars(
             [label for label, _ in bars],
             [np.nan if r is None else r for _, r in bars],
@@ -121,7 +159,9 @@ def _fiducials_section(fiducials: list[Mapping], score: Mapping) -> Section:
             "bars are more than twice the FRE."
         )
         blocks.append(Figure(png, caption, "bar chart of each fiducial's residual, in mm"))
-    validated = [_number(f.get("measured_tre_mm")) for f in fiducials]
+    validated = [
+        _number(f.get("measured_tre_mm"), "fiducials[].measured_tre_mm") for f in fiducials
+    ]
     roles = [_fiducial_role(f) for f in fiducials]
     if any(v is not None for v in validated):
         columns = ("fiducial", "role", "residual (mm)", "error measured here (mm)")
@@ -154,7 +194,10 @@ def _targets_section(targets: list[Mapping]) -> Section:
     )
     columns = ("target", *(column_title(field, TARGET_MEANINGS) for field in fields))
     rows = tuple(
-        (str(target.get("label", "")), *(_number(target.get(field)) for field in fields))
+        (
+            str(target.get("label", "")),
+            *(_number(target.get(field), f"targets[].{field}") for field in fields),
+        )
         for target in targets
     )
     explained = [
@@ -164,6 +207,17 @@ def _targets_section(targets: list[Mapping]) -> Section:
     ]
     blocks = [Table(columns, rows), *(Paragraph(text) for text in explained)]
     return Section("Targets", tuple(blocks), anchor="targets")
+
+
+def _point(value: Any, where: str) -> np.ndarray:
+    """An LPS point [x, y, z] (mm) from the report; ReportError naming ``where`` otherwise."""
+    _require(
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value),
+        f"`{where}` must be a point [x, y, z] in mm; got {value!r}",
+    )
+    return np.asarray(value, dtype=np.float64)
 
 
 def fle_model(used_fiducials: list[Mapping], request: Mapping) -> FleModel:
@@ -176,7 +230,7 @@ def fle_model(used_fiducials: list[Mapping], request: Mapping) -> FleModel:
         request.get("fle_rms_mm") is not None,
         "`tre_map` needs `fle_rms_mm` (or every used fiducial its `fle_covariance_mm2`)",
     )
-    return FleModel(rms_mm=float(_number(request["fle_rms_mm"])))
+    return FleModel(rms_mm=float(_number(request["fle_rms_mm"], "tre_map.fle_rms_mm")))
 
 
 def _tre_map_figure(
@@ -193,16 +247,11 @@ def _tre_map_figure(
         f"`tre_map.target` {target_label!r} is not one of the targets {sorted(by_label)}",
     )
     used = [f for f in fiducials if f.get("used", True)]
-    _require(all("ct_mm" in f for f in used), "every used fiducial needs `ct_mm` for the map")
+    points = [_point(f.get("ct_mm"), f"fiducials[{f.get('label')!r}].ct_mm") for f in used]
+    target = _point(by_label[target_label].get("ct_mm"), f"targets[{target_label!r}].ct_mm")
     fle = fle_model(used, request)
-    png = tre_map_png(
-        ct,
-        np.array([f["ct_mm"] for f in used], dtype=np.float64).reshape(-1, 3),
-        [str(f.get("label", "")) for f in used],
-        np.asarray(by_label[target_label].get("ct_mm"), dtype=np.float64),
-        target_label,
-        fle,
-    )
+    labels = [str(f.get("label", "")) for f in used]
+    png = tre_map_png(ct, np.reshape(points, (-1, 3)), labels, target, target_label, fle)
     return Figure(
         png,
         f"Predicted TRE on the axial, coronal and sagittal CT planes through {target_label}, "
@@ -248,13 +297,59 @@ def _errors_simulated_section(report: Mapping) -> Section:
     return Section("Errors simulated", (text, table), anchor="errors")
 
 
+def _structures_section(report: Mapping) -> Section:
+    structures = _list_of_objects(report, "structures")
+    if not structures:
+        return Section("Structures to avoid", ())
+    rows = tuple(
+        (
+            str(s.get("name", "")),
+            _number(s.get("closest_mm"), "structures[].closest_mm"),
+            "BREACHED" if s.get("breached") else "no",
+        )
+        for s in structures
+    )
+    table = Table(("structure", "closest approach of the tip (mm)", "breached"), rows)
+    return Section("Structures to avoid", (Paragraph(STRUCTURES_TEXT), table), anchor="structures")
+
+
+def _cell(value: Any) -> Cell:
+    """A JSON value as one table cell: numbers and text as they are, a list of numbers as
+    "(a, b, c)", anything else as its JSON text."""
+    if value is None or isinstance(value, int | float | str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        return "(" + ", ".join(format_number(v) for v in value) + ")"
+    return json.dumps(value)
+
+
+def _other_parts_section(report: Mapping) -> Section:
+    """Every other part of report.json: an object as a two-column table, a list of objects as a
+    table with one row each, so that nothing the run recorded is missing from the page."""
+    blocks: list = []
+    for key, value in report.items():
+        if key in SHOWN_PARTS:
+            continue
+        caption = key.replace("_", " ")
+        if isinstance(value, Mapping) and value:
+            rows = tuple((field.replace("_", " "), _cell(v)) for field, v in value.items())
+            blocks.append(Table(("", "value"), rows, caption))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            fields = list(dict.fromkeys(field for item in value for field in item))
+            rows = tuple(tuple(_cell(item.get(field)) for field in fields) for item in value)
+            titles = tuple(field.replace("_", " ") for field in fields)
+            blocks.append(Table(titles, rows, caption))
+        elif value not in (None, [], {}):
+            blocks.append(Table(("", "value"), ((caption, _cell(value)),)))
+    if blocks:
+        blocks.insert(0, Paragraph(OTHER_PARTS_TEXT))
+    return Section("Everything else the run recorded", tuple(blocks), anchor="details")
+
+
 def _settings_section(report: Mapping) -> Section:
     settings = report.get("settings") or {}
     _require(isinstance(settings, Mapping), "`settings` must be an object")
-    rows = tuple(
-        (str(key), value if isinstance(value, int | float | str) else str(value))
-        for key, value in settings.items()
-    )
+    rows = tuple((str(key), _cell(value)) for key, value in settings.items())
     return Section("Settings", (Table(("setting", "value"), rows),) if rows else ())
 
 
@@ -290,9 +385,11 @@ def build_report_page(
         _fiducials_section(fiducials, report["score"]),
         _targets_section(targets),
         Section("Predicted TRE map", tre_map, anchor="tre-map"),
+        _structures_section(report),
         snapshots,
         _errors_simulated_section(report),
         _settings_section(report),
+        _other_parts_section(report),
     )
     _require(isinstance(scene, Mapping), "`scene` must be an object {name, description, source}")
     subtitle = ": ".join(str(scene[key]) for key in ("name", "description") if scene.get(key))

@@ -47,8 +47,9 @@ MEANINGS: dict[str, Meaning] = {
     ),
     "rotation_coverage_deg": Meaning(
         "rotation coverage",
-        "How widely you tilted the stylus around the divot; under about 30 degrees the tip "
-        "offset is poorly determined, whatever the residual says.",
+        "How widely you turned the stylus about the direction you turned it least (RMS); under "
+        "about 10 degrees the tip is poorly determined along that direction, whatever the "
+        "residual says.",
     ),
     "tip_offset_mm": Meaning(
         "tip offset length",

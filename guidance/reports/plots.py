@@ -21,16 +21,15 @@ ALERT_COLOUR = "#c62828"
 
 
 def png_bytes(figure: Figure) -> bytes:
-    """The figure as PNG bytes, laid out by matplotlib's constrained layout (no timestamp in the
-    file, so the same figure gives the same bytes)."""
-    figure.set_layout_engine("constrained")
+    """The figure as PNG bytes (no timestamp in the file, so the same figure gives the same
+    bytes)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
 def _figure(width_in: float = WIDTH_IN, height_in: float = HEIGHT_IN):
-    figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
     return figure, figure.add_subplot()
 
 

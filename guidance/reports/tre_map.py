@@ -308,6 +308,39 @@ def _draw_plane(
         )
 
 
+# Figure layout, inches: placed once by hand (a layout engine redraws the figure several times
+# to fit it, which doubled the time of the whole map).
+FIGURE_WIDTH_IN = 12.0
+LEFT_IN, GAP_IN, BAR_AREA_IN, BAR_WIDTH_IN = 0.6, 0.6, 1.1, 0.18
+TOP_IN, BOTTOM_IN = 0.75, 1.1  # title and panel titles; axis labels and the legend
+
+
+def _layout(planes: Sequence[PlaneMap], dpi: int):
+    """A figure with one axes per plane, side by side at the same mm-per-inch scale and centred
+    on one line, and the colour bar's axes on the right: ``(figure, panels, bar)``."""
+    widths = np.array([plane.extent[1] - plane.extent[0] for plane in planes])
+    heights = np.array([plane.extent[3] - plane.extent[2] for plane in planes])
+    panels_in = FIGURE_WIDTH_IN - LEFT_IN - GAP_IN * (len(planes) - 1) - BAR_AREA_IN
+    scale = panels_in / widths.sum()  # inches per mm
+    tallest_in = scale * heights.max()
+    height_in = TOP_IN + tallest_in + BOTTOM_IN
+    figure = Figure(figsize=(FIGURE_WIDTH_IN, height_in), dpi=dpi)
+    centre_in = BOTTOM_IN + tallest_in / 2.0
+    left_in, panels = LEFT_IN, []
+    for width_mm, height_mm in zip(widths, heights, strict=True):
+        box = (left_in, centre_in - scale * height_mm / 2.0, scale * width_mm, scale * height_mm)
+        panels.append(figure.add_axes(_fractions(box, height_in)))
+        left_in += scale * width_mm + GAP_IN
+    bar_box = (left_in - GAP_IN + 0.3, centre_in - 0.4 * tallest_in, BAR_WIDTH_IN, 0.8 * tallest_in)
+    return figure, panels, figure.add_axes(_fractions(bar_box, height_in))
+
+
+def _fractions(box_in: tuple[float, float, float, float], height_in: float) -> list[float]:
+    """An axes box (left, bottom, width, height) from inches to figure fractions."""
+    left, bottom, width, height = box_in
+    return [left / FIGURE_WIDTH_IN, bottom / height_in, width / FIGURE_WIDTH_IN, height / height_in]
+
+
 def render_tre_map(
     tre_map: TreMap,
     fiducial_labels: Sequence[str],
@@ -328,19 +361,10 @@ def render_tre_map(
     norm = colors.Normalize(vmin=low, vmax=high)
     levels = ticker.MaxNLocator(nbins=settings.iso_lines).tick_values(low, high)
     levels = levels[(levels > low) & (levels < high)]
-    widths = [plane.extent[1] - plane.extent[0] for plane in planes]
-    height = max(plane.extent[3] - plane.extent[2] for plane in planes)
-    # 12 inches across: the panels share about 9 of them (colour bar, labels and margins take
-    # the rest); title, axis labels and legend need about 1.6 inches of height.
-    figure = Figure(figsize=(12.0, 9.0 * height / sum(widths) + 1.6), dpi=settings.dpi)
-    grid = figure.add_gridspec(1, len(planes), width_ratios=widths)
-    panels = [figure.add_subplot(grid[0, index]) for index in range(len(planes))]
+    figure, panels, bar = _layout(planes, settings.dpi)
     for axes, plane in zip(panels, planes, strict=True):
-        axes.set_aspect("equal")
         _draw_plane(axes, plane, norm, levels, fiducial_labels, target_label, settings)
-    colour_bar = figure.colorbar(
-        cm.ScalarMappable(norm=norm, cmap=COLOUR_MAP), ax=panels, shrink=0.8, aspect=30
-    )
+    colour_bar = figure.colorbar(cm.ScalarMappable(norm=norm, cmap=COLOUR_MAP), cax=bar)
     colour_bar.set_label("predicted TRE, RMS (mm)")
     for level in levels:
         colour_bar.ax.axhline(level, color="white", linewidth=1.0, path_effects=OUTLINE)
@@ -349,9 +373,7 @@ def render_tre_map(
         f"at {target_label} ({tre_map.fle.description})",
         fontsize=11,
     )
-    figure.legend(
-        handles=_legend_handles(), loc="outside lower center", ncols=3, fontsize=9, frameon=False
-    )
+    figure.legend(handles=_legend_handles(), loc="lower center", ncols=3, fontsize=9, frameon=False)
     return png_bytes(figure)
 
 

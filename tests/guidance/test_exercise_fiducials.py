@@ -12,6 +12,8 @@ from guidance.exercises.errors import SOURCES
 from guidance.exercises.runner import ExerciseOptions, run_exercise
 from scenes.phantoms import build_phantom
 from scenes.student import Skill
+from tests.browser import check_page
+from tests.guidance.reports.explained import unexplained
 
 # The needle box builds in a fraction of the skull's time; the demo runs on the skull.
 BOX = "builtin:needle-box"
@@ -47,6 +49,14 @@ def test_a_simulated_run_writes_its_files_and_a_complete_score(expert_run):
     assert [c["label"] for c in report["captures"]] == [f"F{k}" for k in range(1, 9)]
     assert {e["source"] for e in report["errors_simulated"]} == set(SOURCES)
     assert report["warnings"] == []
+
+
+def test_every_number_is_explained_and_the_page_opens_cleanly_in_a_browser(expert_run):
+    assert unexplained(expert_run.report) == []
+    check = check_page(expert_run.page_path)
+    assert (check.console_errors, check.script_errors, check.outside_requests) == ((), (), ())
+    assert len(check.images) >= 2  # residual bars and the predicted-TRE map at least
+    assert all(width > 0 and height > 0 for _, width, height in check.images)
 
 
 def test_the_score_agrees_with_what_the_steps_recorded(expert_run):
@@ -176,3 +186,47 @@ def test_too_few_captured_points_keep_the_recording_and_say_why(expert_run, tmp_
     assert "no still period was found for F3, F4" in report["error"]
     assert report["error"] in report["warnings"]
     assert (out / "recording.igs.mha").is_file()
+
+
+def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
+    """``simulated_report`` (no files, for studies) gives the score ``run_exercise`` wrote."""
+    from guidance.exercises import simulate
+    from guidance.exercises.errors import ErrorSources
+    from guidance.exercises.runner import simulated_report
+
+    scene = build_phantom("needle-box", seed=2)
+    stage = simulate.stage(scene, 2)
+    report = simulated_report("fiducials", scene, stage, 2, Skill.EXPERT, ErrorSources())
+    assert report["score"] == expert_run.report["score"]
+    assert report["fiducials"] == expert_run.report["fiducials"]
+
+
+def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(expert_run, tmp_path):
+    """The acquire step as a student with a real tracker meets it (a recording of the simulated
+    student stands in for the hand, paced 5 times faster than it was recorded): each fiducial
+    named in the capture order, the next named once the last is held, and the session over as
+    soon as the last is held, before the recording's last frames (the lift-off)."""
+    from devices.replay import ReplayTracker
+    from guidance.exercises import fiducials
+    from guidance.exercises.runner import LiveCapture, acquire
+    from guidance.exercises.setup import ExerciseSetup
+
+    scene = build_phantom("needle-box", seed=2)
+    setup = ExerciseSetup.read(expert_run.run_path)
+    said = []
+    capture = LiveCapture(said.append, fiducials.prompts(scene))
+    summary = acquire(
+        ReplayTracker(expert_run.recording_path, speed=5.0),
+        scene,
+        setup,
+        tmp_path / "live.igs.mha",
+        capture,
+    )
+    asked = [line for line in said if line.startswith("hold the tip still")]
+    assert asked == list(fiducials.prompts(scene))
+    assert "validation point" in asked[-1] and "validation point" not in asked[0]
+    held = [line for line in said if line.startswith("held still")]
+    assert len(held) == 8 and capture.done()
+    last = expert_run.report["captures"][-1]["frames"][1]
+    assert summary.frames_recorded < len(read_sequence(expert_run.recording_path))
+    assert summary.frames_recorded > last

@@ -8,6 +8,7 @@ from devices.tools import BUILTIN_TOOLS
 from guidance.exercises.runner import ExerciseOptions, run_exercise
 from guidance.navigator import ToolTip
 from scenes.student import Skill
+from tests.guidance.reports.explained import unexplained
 
 BOX = "builtin:needle-box"
 
@@ -34,6 +35,11 @@ def test_the_calibrated_tip_is_near_the_true_one_and_the_score_says_by_how_much(
     assert score["tip_offset_mm"] == pytest.approx(np.linalg.norm(tip), abs=2e-4)
     assert 0.0 < score["pivot_rms_mm"] < 1.0
     assert report["pivot"]["true_tip_in_stylus_mm"] == [round(v, 4) for v in true_tip]
+
+
+def test_every_score_field_is_explained_in_the_report(runs):
+    for run in runs.values():
+        assert unexplained(run.report) == []
 
 
 def test_a_novice_pivots_in_a_narrower_cone_and_calibrates_worse(runs):
@@ -66,3 +72,10 @@ def test_replaying_a_pivot_recording_gives_the_same_score(runs, tmp_path):
     )
     assert replay.report["score"] == run.report["score"]
     assert replay.report["settings"]["skill"] == "novice"
+
+
+def test_the_command_line_offers_exactly_the_exercises_the_runner_has():
+    from guidance.exercises import EXERCISES as OFFERED
+    from guidance.exercises.runner import EXERCISES
+
+    assert tuple(EXERCISES) == OFFERED

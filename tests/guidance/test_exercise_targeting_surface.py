@@ -5,12 +5,21 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
+from devices.sequence_file import read_sequence
 from guidance.exceptions import GuidanceError
+from guidance.exercises import surface
 from guidance.exercises.runner import ExerciseOptions, run_exercise
-from scenes.phantoms import build_phantom
+from guidance.exercises.setup import ExerciseSetup
+from guidance.exercises.simulate import skin_surface
+from registration.icp import STYLUS_CONE_RAD
+from registration.transforms import apply_transform
+from scenes.phantoms import build_phantom, resolve_scene
 from scenes.scene import Trajectory
 from scenes.student import Skill
+from scenes.surface import mesh_arrays
+from tests.guidance.reports.explained import unexplained
 
 BOX = "builtin:needle-box"
 
@@ -42,8 +51,14 @@ def test_targeting_scores_the_end_position_against_the_plan(targeting_runs):
     )
     assert score["true_tip_to_target_mm"] < 5.0
     assert score["breaches"] == sum(s["breached"] for s in report["structures"])
+    assert score["closest_structure_mm"] == min(s["closest_mm"] for s in report["structures"])
     assert report["trajectory"]["name"] == "T1"
     assert report["tre_map"]["target"] == "T1"
+
+
+def test_every_number_of_the_targeting_report_is_explained(targeting_runs):
+    for run in targeting_runs.values():
+        assert unexplained(run.report) == []
 
 
 def test_a_novice_is_farther_off_and_slower(targeting_runs):
@@ -81,6 +96,7 @@ def test_surface_refines_the_landmark_registration_and_replays(tmp_path):
     )
     score = run.report["score"]
     assert all(score[key] is not None for key in score)
+    assert unexplained(run.report) == []
     assert score["n_points"] > 50
     assert score["inlier_fraction"] > 0.8
     assert score["surface_rms_mm"] < 0.5
@@ -89,3 +105,16 @@ def test_surface_refines_the_landmark_registration_and_replays(tmp_path):
         ExerciseOptions("surface", tracker=f"replay:{run.recording_path}", out=tmp_path / "b")
     )
     assert replay.report["score"] == score
+    # Each swept point faces the way the stylus pointed: in the CT, within the stylus cone of the
+    # skin's normal where it was taken (the sweep holds the shaft within ~20 deg of it).
+    setup = ExerciseSetup.read(tmp_path / "a" / "run.json")
+    scene = resolve_scene(setup.scene, seed=setup.seed)
+    result = surface.evaluate(read_sequence(run.recording_path), scene, setup)
+    vertices, normals, _ = mesh_arrays(skin_surface(scene))
+    image_from_reference = result.icp.fixed_from_moving
+    _, nearest = cKDTree(vertices).query(
+        apply_transform(image_from_reference, result.sweep.points_mm)
+    )
+    axes = result.sweep.axes @ image_from_reference[:3, :3].T
+    cosines = np.sum(axes * normals[nearest], axis=1)
+    assert np.all(cosines > np.cos(STYLUS_CONE_RAD))

@@ -16,7 +16,6 @@ from scipy.spatial.transform import Rotation
 from devices.exceptions import ConfigurationError
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.tools import BUILTIN_TOOLS
-from guidance.demo import closest_approaches
 from guidance.exceptions import GuidanceError
 from guidance.navigator import (
     NavigationPlan,
@@ -471,18 +470,3 @@ def test_tool_tip_rejects_a_file_that_is_not_a_pivot_result(tmp_path):
     path.write_text("{")
     with pytest.raises(GuidanceError, match="cannot read a pivot result"):
         ToolTip.from_pivot_file(path, "stylus")
-
-
-def test_closest_approach_is_the_minimum_over_the_frames():
-    """Three frames with the stylus 30, 10 and 20 mm (in tracker x) from a 2 mm ball."""
-    start = _tip(_frame(TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE))
-    image_from_tracker = IMAGE_FROM_REFERENCE @ invert_rigid(TRACKER_FROM_REFERENCE)
-    step = image_from_tracker[:3, :3] @ np.array([1.0, 0.0, 0.0])
-    ball = Structure("ball", (start + 40.0 * step)[None], 2.0)
-    frames = [
-        _frame(make_rigid(np.eye(3), [x, 0.0, 0.0]) @ TRACKER_FROM_STYLUS, TRACKER_FROM_REFERENCE)
-        for x in (10.0, 30.0, 20.0)
-    ]
-    navigator = _navigator(NavigationPlan(("a", "b"), TARGETS, structures=(ball,)))
-    (outcome,) = closest_approaches(navigator, frames, ["ball"])
-    assert outcome.closest_mm == pytest.approx(40.0 - 30.0 - 2.0, abs=1e-6)

@@ -37,7 +37,10 @@ def numpy_reference(points, outward_from, window_mm):
     well conditioned, from np.linalg.eigh of the covariance of the window's points (or of the
     whole patch, for windows of fewer than MIN_WINDOW_POINTS points)."""
     extent2 = float(np.max(np.ptp(points, axis=0))) ** 2
-    cells = ((points - points.min(axis=0)) * (3.0 / window_mm)).astype(np.int64)
+    per_mm = 3.0 / window_mm  # cells per mm, halved as the kernel does past MAX_HASH_CELLS
+    while np.prod(np.floor(np.ptp(points, axis=0) * per_mm) + 1.0) > point_normals.MAX_HASH_CELLS:
+        per_mm *= 0.5
+    cells = ((points - points.min(axis=0)) * per_mm).astype(np.int64)
     values, vectors = np.linalg.eigh(np.cov(points.T, bias=True))
     centroid = points.mean(axis=0)
     fallback = _oriented(vectors[:, 0], centroid, outward_from)

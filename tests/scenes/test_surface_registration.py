@@ -137,3 +137,17 @@ def test_warnings_flag_the_failures_of_a_test_set_and_not_the_successes(spine):
     assert all(success and not warned for success, warned in outcomes[:3])
     assert any(not success for success, _ in outcomes[3:])  # the set holds failures ...
     assert all(warned for success, warned in outcomes if not success)  # ... all flagged
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_posterior_elements_register_facing_an_approach_direction(spine, seed):
+    """Points without stylus axes but with the side the surgeon came from (a markups file and
+    ``--approach``): the approach orients the first run, the surface where it ends the rest."""
+    vertices, normals, triangles, patch, registration = spine
+    contacts = sweep(vertices, normals, triangles, patch, 500, np.random.default_rng(seed))
+    moving, _, moved_from_true = _misaligned(contacts.tips_mm, contacts.axes, 3.0, 3.0, seed)
+    approach = np.tile(moved_from_true[:3, :3] @ POSTERIOR, (len(moving), 1))
+    result = registration.register(moving, outward=approach)
+    angle, shift = _errors(result.fixed_from_moving, moved_from_true, contacts.tips_mm.mean(0))
+    assert angle < 0.5 and shift < 0.5
+    assert result.warnings == ()

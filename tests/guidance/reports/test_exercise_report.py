@@ -161,7 +161,10 @@ def test_covariances_of_every_used_fiducial_select_the_anisotropic_map():
     [
         (lambda r: r.pop("score"), "`score` must be a top-level object"),
         (lambda r: r.pop("exercise"), "`exercise` is missing"),
-        (lambda r: r["score"].update(fre_rms_mm="small"), "expected a number or null; got 'small'"),
+        (
+            lambda r: r["score"].update(fre_rms_mm="small"),
+            "`score.fre_rms_mm` must be a number or null; got 'small'",
+        ),
         (lambda r: r.update(fiducials={"F1": 1}), "`fiducials` must be a list of objects"),
         (lambda r: r.update(scene="skull"), "`scene` must be an object"),
     ],
@@ -192,3 +195,36 @@ def test_column_titles_are_readable_names_with_units():
     assert column_title("fre_rms_mm") == "FRE (RMS) (mm)"
     assert column_title("breaches") == "breaches"
     assert column_title("brand_new_deg") == "brand new (\u00b0)"
+
+
+def test_structures_are_listed_and_a_breach_stands_out(skull, report_folder):
+    report = sample_report(skull)
+    report["structures"] = [
+        {"name": "vessel", "closest_mm": -1.5, "breached": True},
+        {"name": "nerve", "closest_mm": 12.0, "breached": False},
+    ]
+    html = render_page(build_report_page(report, report_folder))
+    assert "Structures to avoid" in _outline(html).titles
+    assert re.search(r"<td>vessel</td><td[^>]*>-1.500</td><td>BREACHED</td>", html)
+    assert re.search(r"<td>nerve</td><td[^>]*>12.000</td><td>no</td>", html)
+
+
+def test_every_other_part_of_the_report_is_on_the_page(skull, report_folder):
+    report = sample_report(skull)
+    report["recording"] = {"file": "recording.igs.mha", "n_frames": 4041, "duration_s": 67.3}
+    report["captures"] = [{"label": "<F1>", "frames": [84, 234]}, {"label": "F2", "extra": 1}]
+    report["truth"] = "run.json"
+    html = render_page(build_report_page(report, report_folder))
+    assert "Everything else the run recorded" in _outline(html).titles
+    for text in ("n frames", "4041", "67.300", "&lt;F1&gt;", "(84, 234)", "run.json", "extra"):
+        assert text in html
+    assert "<F1>" not in html
+
+
+def test_a_map_with_a_malformed_point_names_it(skull, report_folder):
+    report = sample_report(skull)
+    report["fiducials"][1]["ct_mm"] = [1.0, 2.0]
+    html = render_page(build_report_page(report, report_folder, skull.ct))
+    assert "`fiducials['F2'].ct_mm` must be a point [x, y, z] in mm; got [1.0, 2.0]" in (
+        html_text.unescape(_outline(html).alert_text)
+    )
