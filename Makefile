@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench readme clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 		echo "== benchmarks.$$name"; \
 		nice $(VENV)/bin/python -m benchmarks.$$name || exit 1; \
 	done
+
+# Every command example of the README, as written and in order, in a scratch folder (~10 min).
+readme: $(STAMP)
+	$(VENV)/bin/python scripts/readme_examples.py
 
 # Numba's on-disk cache does not notice when a kernel inlined from another module changes:
 # after editing registration/, `make clean` (or deleting __pycache__/*.nbi, *.nbc) recompiles.

@@ -48,7 +48,7 @@ class Prepare:
 def your_own_data(folder: Path) -> None:
     """Stand-ins for ``ct-beads.mrk.json``, ``touched.mrk.json`` and ``sweep.igs.mha`` on the
     skull phantom saved in ``head/``: the scene's beads touched in a tracker frame turned and
-    shifted from the CT's (0.3 mm of noise, listed in another order), and a stylus sweep of the
+    shifted from the CT's (an FLE of 0.3 mm RMS, listed in another order), and a stylus sweep of the
     forehead in that frame, the shaft along the skin's outward normal."""
     import numpy as np
     from scipy.spatial.transform import Rotation
@@ -67,7 +67,7 @@ def your_own_data(folder: Path) -> None:
     tracker_from_ct = invert_rigid(ct_from_tracker)
     order = rng.permutation(len(scene.fiducial_labels))
     touched = apply_transform(tracker_from_ct, scene.fiducials_mm[order])
-    touched += rng.normal(0.0, 0.3, touched.shape)
+    touched += rng.normal(0.0, 0.3 / np.sqrt(3.0), touched.shape)  # FLE 0.3 mm RMS, as --fle says
     labels = tuple(scene.fiducial_labels[i] for i in order)
     write_markups(Markups(labels, touched, name="touched"), folder / "touched.mrk.json")
     bone = extract_surface(scene.ct, scene.bone_threshold_hu, outer_only=True)
