@@ -26,10 +26,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# `make bench` runs every benchmark, one at a time and niced (several minutes; each prints its
-# table and saves JSON in benchmarks/results/); `make bench BENCH=startup` runs one. Add a new
-# benchmarks/NAME.py here. registration also compares with peers: pip install -e '.[dev,peers]'.
-BENCH ?= startup patch_normals tracking recording igtlink scenes navigation registration
+# `make bench` runs every benchmark (each benchmarks/*.py with a __main__), one at a time and
+# niced (many minutes; each prints its table and saves JSON in benchmarks/results/);
+# `make bench BENCH=startup` runs one. The registration benchmarks also compare with peers when
+# they are installed: pip install -e '.[dev,peers]'.
+BENCH ?= $(basename $(notdir $(shell grep -l '__main__' benchmarks/*.py)))
 
 bench: $(STAMP)
 	@for name in $(BENCH); do \

@@ -12,6 +12,7 @@ would be). When you change an example in the README, change it here too.
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -142,7 +143,8 @@ README = (
     ),
     Example(
         "gestes navigate --scene head/ --tracker replay:run/navigation.igs.mha "
-        "--registration points.json"
+        "--registration points.json",
+        skip="" if os.environ.get("DISPLAY") else NO_DISPLAY,
     ),
     Example("gestes scene save builtin:skull head"),
     Example("gestes fiducials detect head/ct.nrrd --out ct-beads.mrk.json --names-from head"),
@@ -176,7 +178,7 @@ def run_example(example: Example, folder: Path, env: dict) -> tuple[str, str]:
     beside = None
     if example.beside:
         beside = subprocess.Popen(
-            example.beside, shell=True, cwd=folder, env=env, stdout=subprocess.DEVNULL,
+            shlex.split(example.beside), cwd=folder, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         time.sleep(2.0)
@@ -191,9 +193,14 @@ def run_example(example: Example, folder: Path, env: dict) -> tuple[str, str]:
 def _interrupted_after(example: Example, folder: Path, env: dict) -> tuple[str, str]:
     """Run a command that goes on until Ctrl-C for ``for_s`` seconds, then press Ctrl-C."""
     process = subprocess.Popen(
-        example.command, shell=True, cwd=folder, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        shlex.split(example.command),
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip (no shell: Ctrl-C reaches gestes, whose exit status is then its own)
     time.sleep(example.for_s)
     if process.poll() is not None:
         return "failed", f"ended early, exit {process.returncode}: {process.stderr.read()[-600:]}"
@@ -214,6 +221,9 @@ def main() -> int:
     parser.add_argument(
         "--venv", type=Path, default=ROOT / ".venv", help="the virtualenv whose gestes runs"
     )
+    parser.add_argument(
+        "--only", help="run only the examples containing this text (no preparations)"
+    )
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="gestes-readme-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,6 +235,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     failures = 0
     for step in README:
+        if args.only is not None and (isinstance(step, Prepare) or args.only not in step.command):
+            continue
         if isinstance(step, Prepare):
             step.make(folder)
             print(f"  prepared  {step.what}")
