@@ -92,18 +92,20 @@ def _sizes(path: Path, field: str, text: str, count: int) -> tuple[int, ...]:
 
 
 def _spacing(path: Path, field: str, values: np.ndarray) -> None:
-    if not np.all(values > 0):
-        raise _error(path, f"{field} must be positive (mm); got {values.tolist()}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise _error(path, f"{field} must be positive and finite (mm); got {values.tolist()}")
 
 
 def _orthonormal(path: Path, field: str, columns: np.ndarray) -> None:
     """``columns`` (n x n) must be an orthonormal matrix (the voxel axes' unit directions)."""
-    gram = columns.T @ columns
-    if not np.allclose(gram, np.eye(len(columns)), atol=ORTHONORMAL_TOL):
+    with np.errstate(over="ignore", invalid="ignore"):  # huge entries: inf/NaN, refused below
+        gram = columns.T @ columns
+        orthonormal = np.allclose(gram, np.eye(len(columns)), atol=ORTHONORMAL_TOL)
+    if not orthonormal:
         raise _error(
             path,
             f"{field} is not a rotation (axes of unit length at right angles): "
-            f"{np.round(columns.T, 6).tolist()}",
+            f"{np.array2string(columns.T, precision=6)}",
         )
 
 
@@ -288,7 +290,8 @@ def _nrrd_directions(path: Path, text: str, ndims: int) -> np.ndarray:
     if len(vectors) + text.split().count("none") != ndims or not vectors:
         raise _error(path, f"space directions must give {ndims} axes; got {text!r:.80}")
     columns = np.array(vectors).T
-    lengths = np.linalg.norm(columns, axis=0)
+    with np.errstate(over="ignore"):  # an overflowing length is refused just below
+        lengths = np.linalg.norm(columns, axis=0)
     _spacing(path, "space directions (vector lengths)", lengths)
     _orthonormal(path, "space directions", columns / lengths)
     return columns
@@ -373,7 +376,8 @@ def check_nifti(path: Path) -> None:
         if not np.all(np.isfinite(srows)):
             raise _error(path, f"the sform (srow_x/y/z) is not finite: {srows.tolist()}")
         columns = srows.reshape(3, 4)[:, :3]
-        lengths = np.linalg.norm(columns, axis=0)
+        with np.errstate(over="ignore"):  # an overflowing length is refused just below
+            lengths = np.linalg.norm(columns, axis=0)
         _spacing(path, "the sform's axes (srow_x/y/z)", lengths)
         _orthonormal(path, "the sform (srow_x/y/z)", columns / lengths)
     if bitpix <= 0 or bitpix % 8 or not math.isfinite(vox_offset) or vox_offset < 0:
