@@ -3,13 +3,14 @@
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from guidance.exceptions import GuidanceError
-from scenes.phantoms import resolve_scene
-from scenes.scene import Scene
-from scenes.volume import hu_range
+
+if TYPE_CHECKING:  # SimpleITK and VTK are imported when the command runs, not for --help
+    from scenes.scene import Scene
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,9 +41,11 @@ def _points(labels: tuple[str, ...], points: np.ndarray) -> list[dict]:
     ]
 
 
-def summary(scene: Scene) -> dict:
+def summary(scene: "Scene") -> dict:
     """The scene as plain values: CT geometry, points (LPS mm), structures, planned trajectories,
     tools, thresholds."""
+    from scenes.volume import hu_range
+
     low, high = hu_range(scene.ct)
     return {
         "name": scene.name,
@@ -118,6 +121,8 @@ def _text(info: dict) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the scene summary as text or JSON."""
+    from scenes.phantoms import resolve_scene
+
     info = summary(resolve_scene(args.spec, seed=args.seed))
     print(json.dumps(info, indent=2) if args.format == "json" else _text(info))
     return 0
@@ -133,6 +138,8 @@ def run_save(args: argparse.Namespace) -> int:
             f"{folder} already holds files (a scene saved earlier?): choose another folder, or "
             "give --force to write the scene's files over them"
         )
+    from scenes.phantoms import resolve_scene
+
     path = resolve_scene(args.spec, seed=args.seed).save(folder)
     print(f"wrote {path}")
     return 0
