@@ -144,6 +144,7 @@ def bench_grade(students: Path, workers: int) -> dict[str, float]:
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16, help="trials per study run")
     parser.add_argument("--distinct", type=int, default=4, help="distinct runs in the class")

@@ -66,9 +66,17 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cluster_settings(args: argparse.Namespace):
-    """The ``ClusterSettings`` of the options ``add_cluster_options`` registered."""
+    """The ``ClusterSettings`` of the options ``add_cluster_options`` registered. Dask's own
+    loggers (set to INFO when it is imported) then say only errors, or what ``-v`` / ``-vv``
+    ask for, so that a local cluster's start and stop do not bury the progress bar."""
+    import logging
+
+    import distributed  # noqa: F401 (configures its loggers when imported: first, then ours)
+
     from guidance.study.engine import ClusterSettings
 
+    level = logging.getLogger().getEffectiveLevel()
+    logging.getLogger("distributed").setLevel(level if level < logging.WARNING else logging.ERROR)
     return ClusterSettings(workers=args.workers, scheduler=args.scheduler)
 
 

@@ -133,6 +133,8 @@ class PieceRunner:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # No dashboard; the scheduler's small HTTP server on any free port, not 8787.
+                scheduler_kwargs={"dashboard_address": ":0"},
                 silence_logs=logging.ERROR,
             )
         )
