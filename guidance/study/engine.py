@@ -175,21 +175,29 @@ def run_pieces(
 ) -> int:
     """Run the pieces not yet in ``store`` with ``runner`` and save each result as it arrives;
     ``saved()`` is called after every piece of a small run, every ``1/TABLE_UPDATES`` of a large
-    one (for tables rebuilt from the store); ``progress(done, total)`` counts every piece, those
-    already done included. Returns the number of pieces run now."""
+    one (for tables rebuilt from the store), and once more if the run stops (an error, Ctrl-C)
+    with pieces saved since; ``progress(done, total)`` counts every piece, those already done
+    included. Returns the number of pieces run now."""
     done = store.done_keys()
     pending = [piece for piece in pieces if piece.key not in done]
     finished = len(pieces) - len(pending)
     every = max(1, math.ceil(len(pending) / TABLE_UPDATES))
+    unsaved = False
     if progress:
         progress(finished, len(pieces))
-    for count, (key, result) in enumerate(runner.results(pending), start=1):
-        store.save({"key": key, "result": result})
-        finished += 1
-        if saved and count % every == 0:
+    try:
+        for count, (key, result) in enumerate(runner.results(pending), start=1):
+            store.save({"key": key, "result": result})
+            finished += 1
+            unsaved = True
+            if saved and count % every == 0:
+                saved()
+                unsaved = False
+            if progress:
+                progress(finished, len(pieces))
+    finally:
+        if saved and unsaved:
             saved()
-        if progress:
-            progress(finished, len(pieces))
     return len(pending)
 
 

@@ -40,8 +40,28 @@ def test_every_result_is_saved_and_the_tables_refreshed_at_most_a_hundred_times(
         {"key": f"p/{k}", "result": k} for k in range(count)
     ]
     assert seen == [(done, count) for done in range(count + 1)]
-    assert len(refreshed) == count // math.ceil(count / TABLE_UPDATES) <= TABLE_UPDATES
-    assert refreshed == sorted(refreshed) and refreshed[0] >= 1
+    every = math.ceil(count / TABLE_UPDATES)
+    assert len(refreshed) == math.ceil(count / every) <= TABLE_UPDATES + 1
+    assert refreshed == sorted(refreshed) and refreshed[0] >= 1 and refreshed[-1] == count
+
+
+def test_a_run_stopped_between_two_table_updates_updates_them_once_more(tmp_path):
+    store = PieceStore.open(tmp_path, {"test": "stop"}, resume=False)
+    refreshed = []
+
+    def stop_at_five(done, total):
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with PieceRunner(IN_PROCESS) as runner, pytest.raises(KeyboardInterrupt):
+        run_pieces(
+            _pieces(3 * TABLE_UPDATES),
+            store,
+            runner,
+            progress=stop_at_five,
+            saved=lambda: refreshed.append(len(store.done_keys())),
+        )
+    assert refreshed == [3, 5]  # every third piece, then the two saved before the stop
 
 
 def test_pieces_already_saved_are_not_run_again(tmp_path):
