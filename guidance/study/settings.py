@@ -3,6 +3,7 @@ only): the command line reads its defaults here without importing the simulation
 
 import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from guidance.exceptions import GuidanceError
@@ -32,6 +33,10 @@ class TreStudySettings:
 
     def __post_init__(self) -> None:
         from registration.tre import MIN_FIDUCIALS
+
+        if not self.scene.startswith("builtin:"):
+            # A scene folder by its absolute path: workers elsewhere do not share our cwd.
+            object.__setattr__(self, "scene", str(Path(self.scene).resolve()))
 
         if not self.fiducials:
             raise GuidanceError("give at least one number of fiducials (--fiducials 4,6,8)")

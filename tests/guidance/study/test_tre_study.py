@@ -158,3 +158,9 @@ def test_an_unknown_target_or_scene_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(SceneError, match="unknown phantom"):
         run_study(small(scene="builtin:x"), tmp_path, IN_PROCESS)
     assert not (tmp_path / "pieces").exists()
+
+
+def test_a_scene_folder_is_named_by_its_absolute_path_for_workers_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert small(scene="my-scene").scene == str(tmp_path / "my-scene")
+    assert small(scene="builtin:skull").scene == "builtin:skull"
