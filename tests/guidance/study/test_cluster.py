@@ -60,6 +60,8 @@ class LocalDaskCluster:
             "--port",
             "0",
             "--no-dashboard",
+            "--dashboard-address",
+            ":0",  # its small HTTP server on a free port, not 8787
             "--scheduler-file",
             str(self.scheduler_file),
             log="scheduler.log",
