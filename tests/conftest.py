@@ -9,4 +9,12 @@ whatever started the tests; children get the default action back on exec.
 
 import signal
 
+from hypothesis import settings
+
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# Hypothesis: no per-example deadline. A deadline is a wall-clock assertion, which the project's
+# tests do not make: the first example of a test may include compiling a Numba kernel (half a
+# second), and a loaded CI machine is slow at random.
+settings.register_profile("gestes", deadline=None)
+settings.load_profile("gestes")
