@@ -144,10 +144,11 @@ def skin_surface(scene: Scene) -> pv.PolyData:
     )
 
 
-def stage(scene: Scene, seed: int) -> Stage:
+def stage(scene: Scene, seed: int, surface: pv.PolyData | None = None) -> Stage:
     """Place ``scene`` in front of the camera as it lies in the clinic (``guidance.simulation``),
-    with gestes' built-in stylus and reference."""
-    surface = skin_surface(scene)
+    with gestes' built-in stylus and reference. ``surface``: the scene's skin when already
+    extracted (``skin_surface``; a study places the same scene many times)."""
+    surface = skin_surface(scene) if surface is None else surface
     centre = np.asarray(surface.center)
     posture = posture_of(scene, surface)
     placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT), posture)
