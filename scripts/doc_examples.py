@@ -33,13 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Example:
     """A command of a page. ``skip``: why it is not run here; ``instead``: what is run in its
-    place (what ``make demo`` runs once the .venv is built); ``for_s``: a command that runs until
-    Ctrl-C is interrupted after this many seconds (and must have run that long);
-    ``beside``: a command running in the background meanwhile (a server it connects to)."""
+    place (what ``make demo`` runs once the .venv is built); ``prints``: the page's ``text``
+    block is what this command prints (each of its lines must be in the output); ``for_s``: a
+    command that runs until Ctrl-C is interrupted after this many seconds (and must have run that
+    long); ``beside``: a command running in the background meanwhile (a server it connects to)."""
 
     command: str
     skip: str = ""
     instead: str = ""
+    prints: bool = False
     for_s: float | None = None
     beside: str = ""
 
@@ -127,7 +129,7 @@ class Page:
 
 PAGES = (
     Page("README.md", (
-        Example("make demo", instead="gestes demo"),
+        Example("make demo", instead="gestes demo", prints=True),
         Example("make test", skip="this script runs in the .venv that make test builds"),
         Example(
             "sudo apt-get install libegl1 libgl1-mesa-dri xvfb xdotool libgl1 libglx-mesa0 "
@@ -281,16 +283,22 @@ PAGES = (
 )  # fmt: skip
 
 
-def documented_commands(text: str) -> list[str]:
-    """The commands of a Markdown page's command blocks (fenced, without a language), in order:
-    a line continued with a backslash joined to the next, comments and repeated spaces removed."""
-    commands, fence, pending = [], None, ""  # fence: the open block's language, else None
+def fenced_lines(text: str, language: str) -> list[str]:
+    """The lines of a Markdown page's fenced blocks in ``language`` ("" for none), in order."""
+    lines, fence = [], None  # fence: the open block's language, else None
     for line in text.splitlines():
         if line.startswith("```"):
             fence = line[3:].strip() if fence is None else None
-            continue
-        if fence != "":
-            continue
+        elif fence == language:
+            lines.append(line)
+    return lines
+
+
+def documented_commands(text: str) -> list[str]:
+    """The commands of a Markdown page's command blocks (fenced, without a language), in order:
+    a line continued with a backslash joined to the next, comments and repeated spaces removed."""
+    commands, pending = [], ""
+    for line in fenced_lines(text, ""):
         line = pending + " " + re.sub(r"\s+#.*$", "", line.strip())
         pending = line[:-1] if line.endswith("\\") else ""
         if not pending and line.strip():
@@ -303,8 +311,8 @@ def listed_commands(page: Page) -> list[str]:
     return [step.command for step in page.steps if isinstance(step, Example)]
 
 
-def run_example(example: Example, folder: Path, env: dict) -> tuple[str, str]:
-    """("ran", "") or ("failed", why) or ("skipped", why)."""
+def run_example(example: Example, folder: Path, env: dict, shown: list[str]) -> tuple[str, str]:
+    """("ran", "") or ("failed", why) or ("skipped", why); ``shown``: the page's ``text`` lines."""
     if example.skip:
         return "skipped", example.skip
     if example.for_s is None:
@@ -314,6 +322,10 @@ def run_example(example: Example, folder: Path, env: dict) -> tuple[str, str]:
         )  # fmt: skip
         if result.returncode != 0:
             return "failed", f"exit {result.returncode}: {result.stderr.strip()[-600:]}"
+        printed = {line.strip() for line in result.stdout.splitlines()}
+        differ = [line for line in shown if example.prints and line.strip() not in printed]
+        if differ:
+            return "failed", f"the page shows {differ[0].strip()!r}; it printed:\n{result.stdout}"
         return "ran", ""
     beside = None
     if example.beside:
@@ -394,6 +406,7 @@ def run_page(page: Page, folder: Path, env: dict, only: str | None) -> int:
     """Run a page's steps in ``folder`` (only the examples containing ``only``, if given),
     print each outcome, and return the number that failed."""
     failures = 0
+    shown = [line for line in fenced_lines((ROOT / page.path).read_text(), "text") if line.strip()]
     for step in page.steps:
         if only is not None and (isinstance(step, Prepare) or only not in step.command):
             continue
@@ -402,7 +415,7 @@ def run_page(page: Page, folder: Path, env: dict, only: str | None) -> int:
             print(f"  prepared  {step.what}")
             continue
         began = time.perf_counter()
-        outcome, why = run_example(step, folder, env)
+        outcome, why = run_example(step, folder, env, shown)
         failures += outcome == "failed"
         took = f"{time.perf_counter() - began:5.1f} s" if outcome != "skipped" else "       "
         print(f"{outcome:>8}  {took}  {step.command}" + (f"\n          {why}" if why else ""))
