@@ -29,7 +29,7 @@ format: $(STAMP)
 # `make bench` runs every benchmark, one at a time and niced (several minutes; each prints its
 # table and saves JSON in benchmarks/results/); `make bench BENCH=startup` runs one. Add a new
 # benchmarks/NAME.py here. registration also compares with peers: pip install -e '.[dev,peers]'.
-BENCH ?= startup patch_normals tracking recording igtlink scenes navigation registration
+BENCH ?= startup patch_normals tracking recording igtlink scenes navigation registration field_build
 
 bench: $(STAMP)
 	@for name in $(BENCH); do \
