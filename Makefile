@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench readme clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,21 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# `make bench` runs every benchmark, one at a time and niced (several minutes; each prints its
-# table and saves JSON in benchmarks/results/); `make bench BENCH=startup` runs one. Add a new
-# benchmarks/NAME.py here. registration also compares with peers: pip install -e '.[dev,peers]'.
-BENCH ?= startup patch_normals tracking recording igtlink scenes navigation registration field_build
+# `make bench` runs every benchmark (each benchmarks/*.py with a __main__), one at a time and
+# niced (many minutes; each prints its table and saves JSON in benchmarks/results/);
+# `make bench BENCH=startup` runs one. The registration benchmarks also compare with peers when
+# they are installed: pip install -e '.[dev,peers]'.
+BENCH ?= $(basename $(notdir $(shell grep -l '__main__' benchmarks/*.py)))
 
 bench: $(STAMP)
 	@for name in $(BENCH); do \
 		echo "== benchmarks.$$name"; \
 		nice $(VENV)/bin/python -m benchmarks.$$name || exit 1; \
 	done
+
+# Every command example of the README, as written and in order, in a scratch folder (~10 min).
+readme: $(STAMP)
+	$(VENV)/bin/python scripts/readme_examples.py
 
 # Numba's on-disk cache does not notice when a kernel inlined from another module changes:
 # after editing registration/, `make clean` (or deleting __pycache__/*.nbi, *.nbc) recompiles.

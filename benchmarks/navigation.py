@@ -36,19 +36,13 @@ from devices.frame import Frame, PoseStatus, ToolPose
 from devices.noise import CameraView, OpticalNoise
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
+from guidance.exercises import fiducials, simulate
 from guidance.navigator import NavigationPlan, Navigator, ToolTip, reference_navigate
 from guidance.session import NavigationSession
-from guidance.simulation import (
-    LoopingMotion,
-    build_motion,
-    place_phantom,
-    posture_of,
-    simulated_tracker,
-)
+from guidance.simulation import LoopingMotion, simulated_tracker
 from registration.transforms import make_rigid
-from scenes.motions import TouchSettings
 from scenes.phantoms import PhantomKind, build_phantom
-from scenes.surface import extract_surface
+from scenes.student import SKILLS, Skill
 
 RESULTS = Path(__file__).resolve().parent / "results" / "navigation.json"
 LATENCY_RATE_HZ = 250.0
@@ -115,11 +109,10 @@ def bench_latency(minutes: float, out_dir: Path) -> dict:
 
     clock = MonotonicClock()
     scene = build_phantom(PhantomKind.SKULL, seed=0)
-    surface = extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=0.9
-    )
-    placement = place_phantom(np.asarray(surface.center), 0, posture_of(scene, surface))
-    touches = build_motion(scene, surface, placement, TouchSettings(), 0)
+    stage = simulate.stage(scene, 0)
+    surface = stage.surface
+    # The fiducials exercise's student, touching the skull's beads again and again.
+    touches = fiducials.script(stage, SKILLS[Skill.NOVICE], 0)
     duration_s = 60.0 * minutes
     tracker = simulated_tracker(
         LoopingMotion(touches, duration_s),
@@ -131,7 +124,7 @@ def bench_latency(minutes: float, out_dir: Path) -> dict:
     )
     plan = NavigationPlan.from_scene(scene)
     navigator = Navigator(
-        plan, placement.image_from_reference, ToolTip.from_tool(BUILTIN_TOOLS["stylus"])
+        plan, stage.placement.image_from_reference, ToolTip.from_tool(BUILTIN_TOOLS["stylus"])
     )
     session = NavigationSession(
         tracker, navigator, out_dir / "latency.igs.mha", clock=clock, overwrite=True

@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import REAL_RECORDING, measured, median_rate, print_rows, repeated
-from devices.demo_motion import demo_tracker
 from devices.noise import CameraView, OpticalNoise
 from devices.recorder import record
 from devices.replay import ReplayTracker
 from devices.sequence_file import SequenceWriter, read_sequence
+from guidance.demo_source import demo_tracker
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recording.json"
 

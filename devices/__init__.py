@@ -6,8 +6,8 @@ which also holds the one rule of which statuses carry a pose and the matching of
 ``clock``, timeouts, timestamps, building frames) that every tracker extends, and the
 ``Acquisition`` thread that hands frames to sinks. Tools: ``tools`` (geometry, built-in stylus
 and reference), ``rom`` (NDI .rom files). Simulation: ``simulated.SimulatedTracker`` with the
-error models of ``noise`` and the loss events of ``events``; ``demo_motion`` is ``sim:demo``.
+error models of ``noise`` and the loss events of ``events`` (scripted motions live in ``scenes``).
 Recordings: ``sequence_file`` (PLUS .igs.mha read/write), ``recorder``, ``replay.ReplayTracker``.
-``sources.open_tracker`` opens ``sim:demo`` / ``replay:FILE`` / ``ndi:PORT`` and the kinds other
-modules register. NDI: ``ndi``.
+``sources.open_tracker`` opens ``replay:FILE`` / ``ndi:PORT`` / ``igtl:`` / ``keyboard`` and the
+kinds other layers register (``sim:demo``: ``guidance.demo_source``). NDI: ``ndi``.
 """

@@ -1,10 +1,10 @@
 """Open a tracker from a short text spec, as the command line names them.
 
-``sim:demo`` is the built-in scripted session (``devices.demo_motion``), ``replay:FILE`` a PLUS
-sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g. ``ndi:/dev/ttyUSB0``),
-``keyboard`` a virtual stylus moved from the navigation window (``devices.keyboard``). Other
-modules add their kinds with ``register_tracker`` (``igtl:`` from the OpenIGTLink client) without
-this module importing them.
+``replay:FILE`` is a PLUS sequence file, ``ndi:PORT`` an NDI device on a serial port (e.g.
+``ndi:/dev/ttyUSB0``), ``igtl:HOST:PORT`` an OpenIGTLink server, ``keyboard`` a virtual stylus
+moved from the navigation window (``devices.keyboard``). Other layers add their kinds with
+``register_tracker`` without this module importing them: ``sim:demo``, a scripted session from
+``scenes``, is registered by ``guidance.demo_source``.
 """
 
 import os
@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from devices.clock import Clock
-from devices.demo_motion import demo_tracker
 from devices.exceptions import ConfigurationError
 from devices.frame import Tracker
 from devices.igtl.tracker import IgtlTracker
@@ -64,7 +63,7 @@ def register_tracker(kind: str, opener: Opener, usage: str, needs_argument: bool
 
 
 def spec_help() -> str:
-    """The tracker specs that can be opened now, e.g. ``"sim:demo, replay:FILE or ndi:PORT"``."""
+    """The tracker specs that can be opened now, e.g. ``"replay:FILE, ndi:PORT or sim:demo"``."""
     usages = [kind.usage for kind in _KINDS.values()]
     return ", ".join(usages[:-1]) + " or " + usages[-1] if len(usages) > 1 else usages[0]
 
@@ -89,12 +88,6 @@ def open_tracker(
     return kind.opener(argument, options)
 
 
-def _open_simulation(name: str, options: TrackerOptions) -> Tracker:
-    if name != "demo":
-        raise ConfigurationError(f"unknown simulation {name!r}: the built-in one is 'demo'")
-    return demo_tracker(realtime=options.realtime, clock=options.clock)
-
-
 def _open_replay(path: str, options: TrackerOptions) -> Tracker:
     return ReplayTracker(path, speed=1.0 if options.realtime else None, clock=options.clock)
 
@@ -115,7 +108,6 @@ def _open_igtl(address: str, options: TrackerOptions) -> Tracker:
     return IgtlTracker.from_spec(address, options.ndi_tools or None, clock=options.clock)
 
 
-register_tracker("sim", _open_simulation, "sim:demo", needs_argument=False)
 register_tracker("replay", _open_replay, "replay:FILE")
 register_tracker("ndi", _open_ndi, "ndi:PORT")
 register_tracker("igtl", _open_igtl, "igtl:HOST:PORT")

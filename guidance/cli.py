@@ -55,6 +55,11 @@ COMMANDS = (
     ),
     Command("fiducials", "guidance.commands.fiducials", "fiducial beads in a CT"),
     Command(
+        "grade",
+        "guidance.commands.grade",
+        "score every recorded exercise run in a folder tree again (a class table)",
+    ),
+    Command(
         "navigate",
         "guidance.commands.navigate",
         "navigate a tracked stylus in a scene's CT, live",
@@ -72,6 +77,9 @@ COMMANDS = (
     Command("register", "guidance.commands.register", "paired-point or surface registration"),
     Command("replay", "guidance.commands.replay", "play a tracking recording (.igs.mha)"),
     Command("scene", "guidance.commands.scene", "inspect and save scenes (CT, fiducials, targets)"),
+    Command(
+        "study", "guidance.commands.study", "TRE studies over many simulated exercises, on Dask"
+    ),
     Command("volume", "guidance.commands.volume", "inspect CT volumes"),
 )
 

@@ -8,7 +8,7 @@ run, and tracking never waited for drawing. Nothing is kept in memory but the st
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +18,19 @@ from devices.exceptions import StreamEnded
 from devices.replay import ReplayTracker
 from guidance.navigation_setup import NavigationSetup
 from guidance.navigator import NavigationState, Navigator
-from guidance.session import SessionSummary
+from guidance.session import SessionSummary, StateSink
 from registration.transforms import transform_difference
 
 SUMMARY_FILE = "navigation.json"
 VIDEO_FPS = 10.0
 
 
-def navigate_recording(navigator: Navigator, recording: Path) -> Iterator[NavigationState]:
+def navigate_recording(
+    navigator: Navigator, recording: Path, sinks: Sequence[StateSink] = ()
+) -> Iterator[NavigationState]:
     """The navigation state of every frame of ``recording``, in order (read as fast as they
-    come, not in real time)."""
+    come, not in real time), each handed to ``sinks`` as ``sink(frame, state)`` first, as the
+    live session did."""
     tracker = ReplayTracker(recording, speed=None)
     with tracker:
         while True:
@@ -35,7 +38,10 @@ def navigate_recording(navigator: Navigator, recording: Path) -> Iterator[Naviga
                 frame = tracker.read()
             except StreamEnded:
                 return
-            yield navigator.navigate(frame)
+            state = navigator.navigate(frame)
+            for sink in sinks:
+                sink(frame, state)
+            yield state
 
 
 @dataclass(frozen=True, eq=False)

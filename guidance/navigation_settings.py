@@ -16,9 +16,10 @@ class NavigateSettings:
     ``keyboard``, ``replay:FILE``, ``ndi:PORT``, ...), ``registration`` (a JSON file of
     ``gestes register points|surface`` or ``auto``), ``target`` (a target or trajectory name;
     None: the scene's first trajectory), ``tool_tip`` (a ``gestes pivot`` result; None: the
-    tool's definition), the tools' names in the tracker's frames, the simulation's ``seed``,
-    rate (Hz) and marker jitter (mm RMS), whether sources are paced in real time, and how long
-    the simulated stylus keeps going back to the target (``loop_s``; None: once)."""
+    tool's definition), the tools' names in the tracker's frames, the simulation's ``seed`` and
+    rate (Hz; its errors are the exercises' ``ErrorSources``), whether sources are paced in real
+    time, and how long the simulated stylus keeps going back to the target (``loop_s``; None:
+    once)."""
 
     scene: str
     tracker: str = "sim"
@@ -29,7 +30,6 @@ class NavigateSettings:
     reference: str = "reference"
     seed: int = 0
     rate_hz: float = 60.0
-    marker_jitter_rms_mm: float = 0.25
     realtime: bool = True
     loop_s: float | None = None
 
@@ -38,8 +38,6 @@ class NavigateSettings:
             raise GuidanceError(f"seed must be an integer >= 0; got {self.seed!r}")
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0.0):
             raise GuidanceError(f"rate must be > 0 Hz; got {self.rate_hz!r}")
-        if not (math.isfinite(self.marker_jitter_rms_mm) and self.marker_jitter_rms_mm >= 0.0):
-            raise GuidanceError(f"marker jitter must be >= 0 mm; got {self.marker_jitter_rms_mm!r}")
         if self.loop_s is not None and not (math.isfinite(self.loop_s) and self.loop_s > 0.0):
             raise GuidanceError(f"loop duration must be > 0 s; got {self.loop_s!r}")
         if self.registration == AUTO and self.tracker_kind not in ("sim", "keyboard"):

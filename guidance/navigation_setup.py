@@ -5,10 +5,11 @@ Everything wrong with the input is found here, before anything runs, with a mess
 file and what it should hold: a registration that is not rigid or was made for another scene, a
 target the scene does not have, a tip file of another tool, tool names the tracker does not know.
 
-``--registration auto`` registers without a file: with the simulated tracker, the stylus touches
-each fiducial and holds still (recorded to ``registration.igs.mha``), the tip is averaged over
-each dwell and registered to the CT's fiducials; with the keyboard tracker the virtual reference
-is put at the CT's origin (identity).
+``--registration auto`` registers without a file: with the simulated tracker, the simulated
+student does the fiducials exercise (``guidance.exercises.fiducials``: the stylus calibrated by
+pivoting, each fiducial touched and held still, recorded to ``registration.igs.mha``, the dwells
+digitised and registered to the beads found in the CT, with the errors of a real system); with
+the keyboard tracker the virtual reference is put at the CT's origin (identity).
 """
 
 import logging
@@ -23,45 +24,37 @@ import pyvista as pv
 from devices.clock import Clock
 from devices.frame import Tracker, match_tool
 from devices.keyboard import KeyboardTracker
-from devices.noise import CameraView, OpticalNoise
 from devices.recorder import record
 from devices.sequence_file import read_sequence
 from devices.sources import open_tracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.exceptions import GuidanceError
+from guidance.exercises import fiducials, simulate
+from guidance.exercises.errors import ErrorSources
+from guidance.exercises.runner import simulated_setup
 from guidance.navigation_settings import AUTO, NavigateSettings
 from guidance.navigator import NavigationPlan, Navigator, ToolTip
 from guidance.result_files import read_result
-from guidance.simulation import (
-    SIMULATED_TOOLS,
-    LoopingMotion,
-    Placement,
-    build_motion,
-    place_phantom,
-    posture_of,
-    simulated_tracker,
-)
-from registration.digitize import digitize, tips_in_reference_mm
+from guidance.simulation import SIMULATED_TOOLS, LoopingMotion
 from registration.exceptions import RegistrationError
-from registration.paired_point import register_paired_points
 from registration.transforms import RECORDED_ORTHONORMAL_TOL, as_rigid, make_rigid
-from scenes.motions import TouchSettings, aligning_rotation
+from scenes.motions import aligning_rotation
 from scenes.phantoms import resolve_scene
 from scenes.physical import voxel_centre_bounds
 from scenes.scene import Scene
-from scenes.surface import extract_surface
+from scenes.student import Skill
 
 logger = logging.getLogger(__name__)
 
-# The simulated student holds the stylus 2 s on each fiducial while the pedal is pressed.
-AUTO_TOUCH = TouchSettings(dwell_s=2.0)
 REGISTRATION_RECORDING = "registration.igs.mha"
 # A registration file puts the registered points (or the reference tool) in the CT: farther than
 # this outside the CT's box, it was made for another scene.
 OUTSIDE_CT_MM = 150.0
+# The simulated student of navigate (registration and live stylus): a practised hand, so that
+# the run shows navigation working; the exercises score a novice by default.
+SKILL = Skill.EXPERT
 # The keyboard stylus starts with its tip this far before the trajectory's entry (or the target).
 KEYBOARD_START_MM = 30.0
-SURFACE_REDUCTION = 0.9
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,71 +149,78 @@ def _builtin(name: str) -> ToolDefinition | None:
 
 
 def register_by_touching(
-    scene: Scene,
-    surface: pv.PolyData,
-    placement: Placement,
-    tip: ToolTip,
-    noise: OpticalNoise,
-    settings: NavigateSettings,
-    recording: Path,
-) -> Registration:
-    """The simulated student touches every fiducial and holds still while a foot pedal is
-    pressed (the motion's dwells); the recorded tip, in the reference frame, is averaged over
-    each dwell and the points are registered to the CT's fiducials (paired points)."""
-    motion = build_motion(scene, surface, placement, AUTO_TOUCH, settings.seed, target_labels=())
-    tracker = simulated_tracker(motion, noise, settings.rate_hz, settings.seed)
+    stage: simulate.Stage, settings: NavigateSettings, tip: ToolTip | None, recording: Path
+) -> tuple[Registration, ToolTip, tuple[str, ...]]:
+    """The fiducials exercise, done by the simulated student with the errors of a real system
+    (``guidance.exercises``): the stylus calibrated by pivoting (unless ``tip`` is given), each
+    fiducial touched and held still, recorded to ``recording``, the dwells digitised and
+    registered to the fiducials where the CT shows them. Returns the registration, the tip the
+    student calibrated (the navigator must use the tip the registration was made with) and the
+    exercise's warnings."""
+
+    given = None if tip is None else (tip.tip_mm, tip.source)
+    setup, tracker = simulated_setup(
+        fiducials.NAME,
+        stage.scene,
+        stage,
+        settings.seed,
+        SKILL,
+        ErrorSources(),
+        tool_tip=given,
+    )
     record(tracker, recording, overwrite=True)
-    sequence = read_sequence(recording)
-    poses = sequence.tracker_from_tool
-    columns = [sequence.tools.index(name) for name in ("stylus", "reference")]
-    tips = tips_in_reference_mm(poses[:, columns[0]], poses[:, columns[1]], tip.tip_mm)
-    times = sequence.timestamps_s
-    points = [
-        digitize(dwell.label, tips[(times >= dwell.start_s) & (times <= dwell.end_s)])
-        for dwell in motion.dwells
-    ]
-    result = register_paired_points(
-        scene.fiducials_mm, np.array([point.point_mm for point in points])
-    )
-    return Registration(
-        result.fixed_from_moving,
-        f"automatic: the simulated stylus touched {len(points)} fiducials",
-        result.fre_rms_mm,
+    result = fiducials.evaluate(read_sequence(recording), stage.scene, setup)
+    registration = Registration(
+        result.registration.image_from_reference,
+        f"automatic: the simulated student touched {len(result.registration.labels)} "
+        "fiducials (the fiducials exercise)",
+        result.registration.fre_mm,
         recording,
-        placement.image_from_reference,
+        stage.placement.image_from_reference,
     )
+    calibrated = ToolTip.pointing(
+        setup.tool_tip_mm, SIMULATED_TOOLS["stylus"].centroid_mm, setup.tool_tip_source
+    )
+    return registration, calibrated, result.warnings
 
 
-def _keyboard_start(plan: NavigationPlan, tip: ToolTip) -> np.ndarray:
-    """The keyboard stylus's first pose (CT = tracker frame): pointing along the active
-    trajectory, its tip ``KEYBOARD_START_MM`` before the entry; without a trajectory, pointing
-    down (-z) from above the active target (or the CT origin)."""
-    if plan.active_trajectory is not None:
-        trajectory = plan.trajectories[plan.active_trajectory]
-        direction, start = trajectory.direction, trajectory.entry_mm
-    else:
-        direction = np.array([0.0, 0.0, -1.0])
-        start = plan.targets_mm[plan.active_target] if plan.active_target is not None else 0.0
-    tip_mm = np.asarray(start, dtype=np.float64) - KEYBOARD_START_MM * direction
+def pointing_pose(tip: ToolTip, point_mm: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """A stylus pose (4x4, mm) pointing along the unit ``direction`` with its tip
+    ``KEYBOARD_START_MM`` before ``point_mm``: where the keyboard stylus starts (CT = tracker
+    frame)."""
+    direction = np.asarray(direction, dtype=np.float64)
+    tip_mm = np.asarray(point_mm, dtype=np.float64) - KEYBOARD_START_MM * direction
     helper = np.eye(3)[int(np.argmin(np.abs(tip.axis)))]
     rotation = aligning_rotation(tip.axis, helper, direction, np.array([0.0, 0.0, 1.0]))
     return make_rigid(rotation, tip_mm - rotation @ tip.tip_mm)
 
 
+def _keyboard_start(plan: NavigationPlan, tip: ToolTip) -> np.ndarray:
+    """The keyboard stylus's first pose: pointing along the active trajectory, before its
+    entry; without a trajectory, pointing down (-z) from above the active target (or the CT
+    origin)."""
+    if plan.active_trajectory is not None:
+        trajectory = plan.trajectories[plan.active_trajectory]
+        return pointing_pose(tip, trajectory.entry_mm, trajectory.direction)
+    start = plan.targets_mm[plan.active_target] if plan.active_target is not None else np.zeros(3)
+    return pointing_pose(tip, start, np.array([0.0, 0.0, -1.0]))
+
+
 @dataclass(frozen=True, eq=False)
 class _Source:
-    """A tracker with its registration, the stylus and reference names in its frames, and the
-    tools that can be drawn."""
+    """A tracker with its registration, the stylus tip the navigator uses, the stylus and
+    reference names in its frames, the tools that can be drawn, and warnings for the user."""
 
     tracker: Tracker
     registration: Registration
+    tip: ToolTip
     names: tuple[str, str]
     tools: Mapping[str, ToolDefinition]
+    warnings: tuple[str, ...] = ()
 
 
 def _simulated(
-    scene: Scene,
-    surface: pv.PolyData,
+    stage: simulate.Stage,
     plan: NavigationPlan,
     tip: ToolTip,
     given: np.ndarray | None,
@@ -228,34 +228,47 @@ def _simulated(
     out_dir: Path,
     clock: Clock | None,
 ) -> _Source:
-    """The scene before the simulated camera; registered by touching its fiducials unless a
-    registration is ``given``; the live stylus goes to the active target (along its path)."""
+    """The scene before the simulated camera; registered by the fiducials exercise unless a
+    registration is ``given``; the live stylus goes to the active target (along its path), in
+    the hand of the exercises' student, filmed with their errors."""
     if settings.tracker != "sim":
         raise GuidanceError(f"--tracker sim takes no argument; got {settings.tracker!r}")
-    target = plan.target_labels[plan.active_target]
-    if target not in scene.target_labels:
-        raise GuidanceError(
-            f"the simulated stylus visits the scene's targets; {target!r} is only the end of a "
-            "trajectory: name one of " + ", ".join(scene.target_labels)
-        )
-    posture = posture_of(scene, surface)
-    placement = place_phantom(np.asarray(surface.center), settings.seed, posture)
-    noise = OpticalNoise(settings.marker_jitter_rms_mm, camera=CameraView())
+    warnings: tuple[str, ...] = ()
     if given is None:
         recording = out_dir / REGISTRATION_RECORDING
-        registration = register_by_touching(
-            scene, surface, placement, tip, noise, settings, recording
-        )
+        given_tip = tip if settings.tool_tip is not None else None
+        registration, tip, warnings = register_by_touching(stage, settings, given_tip, recording)
     else:
-        truth = placement.image_from_reference
+        truth = stage.placement.image_from_reference
         registration = Registration(given, settings.registration, truth=truth)
-    motion = build_motion(scene, surface, placement, TouchSettings(), settings.seed, (), [target])
+    errors = ErrorSources()
+    index = plan.active_target
+    trajectory = (
+        None if plan.active_trajectory is None else plan.trajectories[plan.active_trajectory]
+    )
+    entry = None
+    if trajectory is not None and np.allclose(trajectory.target_mm, plan.targets_mm[index]):
+        entry = trajectory.entry_mm
+    motion = simulate.target_visit(
+        stage,
+        errors.hand(SKILL),
+        simulate.stream_seed(settings.seed, simulate.Stream.STUDENT),
+        plan.target_labels[index],
+        plan.targets_mm[index],
+        entry,
+    )
     if settings.loop_s is not None:
         motion = LoopingMotion(motion, settings.loop_s)
-    tracker = simulated_tracker(
-        motion, noise, settings.rate_hz, settings.seed, settings.realtime, clock=clock
+    tracker = stage.tracker(
+        motion,
+        errors,
+        simulate.stream_seed(settings.seed, simulate.Stream.TRACKER),
+        settings.rate_hz,
+        settings.realtime,
+        clock,
     )
-    return _Source(tracker, registration, ("stylus", "reference"), dict(SIMULATED_TOOLS))
+    names = ("stylus", "reference")
+    return _Source(tracker, registration, tip, names, dict(SIMULATED_TOOLS), warnings)
 
 
 def _keyboard(
@@ -272,10 +285,12 @@ def _keyboard(
     else:
         registration = Registration(given, settings.registration)
     tracker = KeyboardTracker(_keyboard_start(plan, tip), rate_hz=settings.rate_hz, clock=clock)
-    return _Source(tracker, registration, ("stylus", "reference"), dict(SIMULATED_TOOLS))
+    return _Source(tracker, registration, tip, ("stylus", "reference"), dict(SIMULATED_TOOLS))
 
 
-def _device(given: np.ndarray, settings: NavigateSettings, clock: Clock | None) -> _Source:
+def _device(
+    given: np.ndarray, tip: ToolTip, settings: NavigateSettings, clock: Clock | None
+) -> _Source:
     """A tracker opened from its spec (a recording, an NDI device, ...), whose tool names must
     hold the stylus and the reference."""
     tracker = open_tracker(settings.tracker, realtime=settings.realtime, clock=clock)
@@ -284,7 +299,8 @@ def _device(given: np.ndarray, settings: NavigateSettings, clock: Clock | None) 
         for name in (settings.stylus, settings.reference)
     )
     tools = {name: tool for name in tracker.tools if (tool := _builtin(name)) is not None}
-    return _Source(tracker, Registration(given, settings.registration), (stylus, reference), tools)
+    registration = Registration(given, settings.registration)
+    return _Source(tracker, registration, tip, (stylus, reference), tools)
 
 
 def prepare_navigation(
@@ -305,17 +321,21 @@ def prepare_navigation(
     if plan.active_target is None and simulated:
         raise GuidanceError(f"scene {scene.name} has no target to navigate to")
     tip = tool_tip(settings, SIMULATED_TOOLS["stylus"] if simulated else _builtin(settings.stylus))
-    surface = extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
     if kind == "sim":
-        source = _simulated(scene, surface, plan, tip, given, settings, out_dir, clock)
-    elif kind == "keyboard":
-        source = _keyboard(plan, tip, given, settings, clock)
+        stage = simulate.stage(scene, settings.seed)
+        surface = stage.surface
+        source = _simulated(stage, plan, tip, given, settings, out_dir, clock)
     else:
-        source = _device(given, settings, clock)
-    navigator = Navigator(plan, source.registration.image_from_reference, tip, *source.names)
-    warnings = tuple(f"{settings.tool_tip}: {warning}" for warning in tip.warnings)
+        surface = simulate.skin_surface(scene)
+        if kind == "keyboard":
+            source = _keyboard(plan, tip, given, settings, clock)
+        else:
+            source = _device(given, tip, settings, clock)
+    navigator = Navigator(plan, source.registration.image_from_reference, source.tip, *source.names)
+    warnings = (
+        *(f"{settings.tool_tip}: {warning}" for warning in tip.warnings),
+        *source.warnings,
+    )
     return NavigationSetup(
         scene, surface, navigator, source.tracker, source.tools, source.registration, warnings
     )

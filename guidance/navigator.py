@@ -491,11 +491,7 @@ class Navigator:
         stylus: str = "stylus",
         reference: str = "reference",
     ) -> None:
-        try:
-            self.image_from_reference = as_rigid(image_from_reference, "image_from_reference")
-        except RegistrationError as error:
-            raise GuidanceError(f"navigator: {error}") from error
-        self.image_from_reference.setflags(write=False)
+        self.register(image_from_reference)
         self.plan = plan
         self.tip = tip
         self.stylus = stylus
@@ -518,6 +514,19 @@ class Navigator:
         self._n_values += len(self._structure_radii)
         self._names: tuple[str, ...] = ()
         self._roles = (0, 0)
+
+    def register(self, image_from_reference: np.ndarray) -> None:
+        """Navigate with this registration (4x4, mm) from the next frame on: an exercise that
+        registers while the student works (call it on the thread that navigates)."""
+        try:
+            matrix = as_rigid(image_from_reference, "image_from_reference")
+        except RegistrationError as error:
+            raise GuidanceError(f"navigator: {error}") from error
+        # The kernel gets its own writable copy: a read-only array is another Numba signature
+        # (its helpers compiled twice on a first run).
+        self._image_from_reference = matrix.copy()
+        matrix.setflags(write=False)
+        self.image_from_reference = matrix
 
     def _resolve(self, names: tuple[str, ...]) -> None:
         """Find the reference and the stylus among a frame's tool names (once per tool set)."""
@@ -550,7 +559,7 @@ class Navigator:
             valid,
             reference,
             stylus,
-            self.image_from_reference,
+            self._image_from_reference,
             self._tip_and_axis,
             self._targets,
             self._trajectory,

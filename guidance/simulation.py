@@ -24,11 +24,11 @@ from scipy.spatial.transform import Rotation
 
 from devices.clock import Clock
 from devices.noise import OpticalNoise
-from devices.simulated import SimulatedTracker
+from devices.simulated import Motion, SimulatedTracker
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.exceptions import GuidanceError
 from registration.transforms import apply_transform, invert_rigid, make_rigid
-from scenes.motions import StylusGeometry, Touch, TouchMotion, TouchSettings, aligning_rotation
+from scenes.motions import StylusGeometry, aligning_rotation
 from scenes.scene import Scene
 
 # Where the scene sits: its centre 1.4 m from the camera (which looks along -z, y up: NDI
@@ -204,71 +204,11 @@ def stylus_geometry(tool: ToolDefinition = SIMULATED_TOOLS["stylus"]) -> StylusG
     return StylusGeometry.from_markers(tool.markers_mm, tool.tip_mm, tool.normals)
 
 
-def build_motion(
-    scene: Scene,
-    surface: pv.PolyData,
-    placement: Placement,
-    touch: TouchSettings,
-    seed: int,
-    fiducial_labels: Sequence[str] | None = None,
-    target_labels: Sequence[str] | None = None,
-) -> TouchMotion:
-    """A scripted stylus (tracker frame) that touches the named fiducials (default: all), then
-    visits the named targets (default: all), each arriving along ``approach_directions``: a
-    target that a planned trajectory ends on is reached along that trajectory."""
-    fiducials = list(scene.fiducial_labels if fiducial_labels is None else fiducial_labels)
-    targets = list(scene.target_labels if target_labels is None else target_labels)
-    fiducial_mm = _named_points(scene.fiducial_labels, scene.fiducials_mm, fiducials, "fiducial")
-    target_mm = _named_points(scene.target_labels, scene.targets_mm, targets, "target")
-    entries = [_trajectory_entry(scene, point) for point in target_mm]
-    approaches = approach_directions(surface, fiducial_mm, target_mm, touch.hover_mm, entries)
-    tracker_from_image = placement.tracker_from_image
-    rotation = tracker_from_image[:3, :3]
-    touches = [
-        Touch(label, apply_transform(tracker_from_image, point), rotation @ direction, hover)
-        for label, point, direction, hover in zip(
-            fiducials + targets,
-            np.vstack([fiducial_mm, target_mm]),
-            np.vstack([approaches.fiducial_dirs, approaches.target_dirs]),
-            [None] * len(fiducials) + list(approaches.target_hover_mm),
-            strict=True,
-        )
-    ]
-    return TouchMotion(
-        touches=tuple(touches),
-        tracker_from_reference=placement.tracker_from_reference,
-        stylus=stylus_geometry(),
-        centre_mm=apply_transform(tracker_from_image, np.asarray(surface.center)),
-        settings=touch,
-        seed=seed,
-    )
-
-
-def _named_points(
-    labels: Sequence[str], points_mm: np.ndarray, wanted: Sequence[str], what: str
-) -> np.ndarray:
-    """The rows of ``points_mm`` labelled ``wanted``, in that order ((0, 3) for none)."""
-    rows = []
-    for label in wanted:
-        if label not in labels:
-            raise GuidanceError(f"no {what} named {label!r}; there are {list(labels)}")
-        rows.append(list(labels).index(label))
-    return np.asarray(points_mm, dtype=np.float64)[rows].reshape(-1, 3)
-
-
-def _trajectory_entry(scene: Scene, target_mm: np.ndarray) -> np.ndarray | None:
-    """The entry of the first planned trajectory that ends at ``target_mm``, if any."""
-    for trajectory in scene.trajectories:
-        if np.allclose(trajectory.target_mm, target_mm, rtol=0.0, atol=1e-6):
-            return trajectory.entry_mm
-    return None
-
-
 class LoopingMotion:
     """``motion`` played over and over for ``duration_s`` seconds (the ``Motion`` protocol):
     a scripted stylus that keeps going while someone watches."""
 
-    def __init__(self, motion: TouchMotion, duration_s: float) -> None:
+    def __init__(self, motion: Motion, duration_s: float) -> None:
         if not (math.isfinite(duration_s) and duration_s > 0.0 and motion.duration_s > 0.0):
             raise GuidanceError(f"a looping motion needs a duration > 0 s; got {duration_s!r}")
         self.motion = motion
@@ -279,7 +219,7 @@ class LoopingMotion:
 
 
 def simulated_tracker(
-    motion: TouchMotion | LoopingMotion,
+    motion: Motion,
     noise: OpticalNoise,
     rate_hz: float,
     seed: int,

@@ -191,6 +191,18 @@ class StillnessDetector:
             self._remove_first()
         return None
 
+    @property
+    def held_s(self) -> float:
+        """How long (s) the tip has been still so far: the span of the open window of still
+        samples (0 before two samples); a dwell once it reaches ``still_s``."""
+        window = self._tracked() if self._count else []
+        return window[-1][1] - window[0][1] if len(window) > 1 else 0.0
+
+    @property
+    def held_since(self) -> int | None:
+        """The index of the first sample of the still window (None when there is none)."""
+        return self._window[0][0] if self._count else None
+
     def finish(self) -> StillPeriod | None:
         """The dwell open when the stream ends, if it lasted ``still_s``; resets the detector."""
         period = self._close() if self._lasted() else None

@@ -465,15 +465,13 @@ class StudentScript:
 
     # -- tasks ---------------------------------------------------------------------------------
 
-    def touch(
-        self, touch: Touch, hover_mm: float | None = None, max_tilt_deg: float = 20.0
-    ) -> np.ndarray:
+    def touch(self, touch: Touch, max_tilt_deg: float = 20.0) -> np.ndarray:
         """Travel above ``touch``, come down along its approach direction, land beside the point,
         slide in and rest there (a dwell), then lift off. Returns where the true tip rested
         (the point plus the placement error, tracker mm)."""
         hand, rng = self.hand, self._rng
         up = touch.approach
-        hover = touch.point_mm + (hover_mm or touch.hover_mm or self.hover_mm) * up
+        hover = touch.point_mm + self.hover_mm * up
         held = self._held_rotation(up, touch.point_mm, rng.uniform(0.0, math.radians(max_tilt_deg)))
         self._reach(self._arc(self._tip, hover), self._arc_length(self._tip, hover), held)
         rest = touch.point_mm + _tangent_offset(up, hand.placement_error_mm, rng)

@@ -31,6 +31,7 @@ from scenes.exceptions import CorruptVolumeError
 # Largest deviation of a direction matrix's D^T D from the identity (the file stores ~6 digits).
 ORTHONORMAL_TOL = 1e-4
 CHUNK_BYTES = 1 << 22
+HEADER_BYTES = 1 << 20
 # Deflate expands at most ~1032 times (RFC 1951's longest match per symbol): more voxel data than
 # that from a compressed payload is a corrupt header, refused before anything is allocated.
 DEFLATE_MAX_RATIO = 1100
@@ -91,18 +92,20 @@ def _sizes(path: Path, field: str, text: str, count: int) -> tuple[int, ...]:
 
 
 def _spacing(path: Path, field: str, values: np.ndarray) -> None:
-    if not np.all(values > 0):
-        raise _error(path, f"{field} must be positive (mm); got {values.tolist()}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise _error(path, f"{field} must be positive and finite (mm); got {values.tolist()}")
 
 
 def _orthonormal(path: Path, field: str, columns: np.ndarray) -> None:
     """``columns`` (n x n) must be an orthonormal matrix (the voxel axes' unit directions)."""
-    gram = columns.T @ columns
-    if not np.allclose(gram, np.eye(len(columns)), atol=ORTHONORMAL_TOL):
+    with np.errstate(over="ignore", invalid="ignore"):  # huge entries: inf/NaN, refused below
+        gram = columns.T @ columns
+        orthonormal = np.allclose(gram, np.eye(len(columns)), atol=ORTHONORMAL_TOL)
+    if not orthonormal:
         raise _error(
             path,
             f"{field} is not a rotation (axes of unit length at right angles): "
-            f"{np.round(columns.T, 6).tolist()}",
+            f"{np.array2string(columns.T, precision=6)}",
         )
 
 
@@ -197,20 +200,30 @@ def _metaimage_fields(path: Path, data: bytes) -> tuple[dict[str, str], int]:
         fields[key.strip()] = value.strip()
         if key.strip() == "ElementDataFile":
             return fields, offset
-        if offset > 1 << 20:
+        if offset > HEADER_BYTES:
             break
     raise _error(path, "no ElementDataFile line: not a MetaImage header, or a truncated one")
 
 
+def _head(path: Path) -> bytes:
+    """The first MB of a file: room for any header."""
+    with path.open("rb") as file:
+        return file.read(HEADER_BYTES)
+
+
+def _dimensions(path: Path, fields: dict[str, str], count: str, sizes: str) -> tuple[int, ...]:
+    """The voxel counts along each axis: header field ``sizes``, as many as field ``count``."""
+    ndims = _sizes(path, count, fields.get(count, ""), 1)[0]
+    if sizes not in fields:
+        raise _error(path, f"no {sizes} field")
+    return _sizes(path, sizes, fields[sizes], ndims)
+
+
 def check_metaimage(path: Path) -> None:
     """Check a MetaImage header (``.mha``/``.mhd``) and its payload length."""
-    with path.open("rb") as file:
-        head = file.read(1 << 20)
-    fields, offset = _metaimage_fields(path, head)
-    ndims = _sizes(path, "NDims", fields.get("NDims", ""), 1)[0]
-    if "DimSize" not in fields:
-        raise _error(path, "no DimSize field")
-    sizes = _sizes(path, "DimSize", fields["DimSize"], ndims)
+    fields, offset = _metaimage_fields(path, _head(path))
+    sizes = _dimensions(path, fields, "NDims", "DimSize")
+    ndims = len(sizes)
     for field in ("ElementSpacing", "ElementSize"):
         if field in fields:
             _spacing(path, field, _numbers(path, field, fields[field], ndims))
@@ -266,7 +279,7 @@ def _nrrd_fields(path: Path, data: bytes) -> tuple[dict[str, str], int]:
         if not colon:
             raise _error(path, f"header line {number} is not 'field: value': {text!r:.80}")
         fields[key.strip().lower()] = value.strip()
-    if len(data) < 1 << 20:
+    if len(data) < HEADER_BYTES:
         return fields, len(data)  # a detached header (.nhdr) may end without a blank line
     raise _error(path, "no end of header (blank line) in the first MB")
 
@@ -277,7 +290,8 @@ def _nrrd_directions(path: Path, text: str, ndims: int) -> np.ndarray:
     if len(vectors) + text.split().count("none") != ndims or not vectors:
         raise _error(path, f"space directions must give {ndims} axes; got {text!r:.80}")
     columns = np.array(vectors).T
-    lengths = np.linalg.norm(columns, axis=0)
+    with np.errstate(over="ignore"):  # an overflowing length is refused just below
+        lengths = np.linalg.norm(columns, axis=0)
     _spacing(path, "space directions (vector lengths)", lengths)
     _orthonormal(path, "space directions", columns / lengths)
     return columns
@@ -285,13 +299,9 @@ def _nrrd_directions(path: Path, text: str, ndims: int) -> np.ndarray:
 
 def check_nrrd(path: Path) -> None:
     """Check a NRRD header (``.nrrd``, or ``.nhdr`` with its data file) and its payload length."""
-    with path.open("rb") as file:
-        head = file.read(1 << 20)
-    fields, offset = _nrrd_fields(path, head)
-    ndims = _sizes(path, "dimension", fields.get("dimension", ""), 1)[0]
-    if "sizes" not in fields:
-        raise _error(path, "no sizes field")
-    sizes = _sizes(path, "sizes", fields["sizes"], ndims)
+    fields, offset = _nrrd_fields(path, _head(path))
+    sizes = _dimensions(path, fields, "dimension", "sizes")
+    ndims = len(sizes)
     if "space directions" in fields:
         _nrrd_directions(path, fields["space directions"], ndims)
     if "spacings" in fields:
@@ -366,7 +376,8 @@ def check_nifti(path: Path) -> None:
         if not np.all(np.isfinite(srows)):
             raise _error(path, f"the sform (srow_x/y/z) is not finite: {srows.tolist()}")
         columns = srows.reshape(3, 4)[:, :3]
-        lengths = np.linalg.norm(columns, axis=0)
+        with np.errstate(over="ignore"):  # an overflowing length is refused just below
+            lengths = np.linalg.norm(columns, axis=0)
         _spacing(path, "the sform's axes (srow_x/y/z)", lengths)
         _orthonormal(path, "the sform (srow_x/y/z)", columns / lengths)
     if bitpix <= 0 or bitpix % 8 or not math.isfinite(vox_offset) or vox_offset < 0:

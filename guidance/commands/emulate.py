@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+import guidance.demo_source  # noqa: F401 (registers sim:demo)
 from devices.exceptions import ConfigurationError
 from devices.frame import match_tool
 from devices.ndi.emulator.process import run_emulator

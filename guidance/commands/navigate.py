@@ -167,10 +167,8 @@ def _window(setup):
     from guidance.views import NavigationWindow
 
     window = NavigationWindow(setup.scene, setup.surface, setup.tools, setup.plan, interactive=True)
-    tracker = setup.tracker
-    if isinstance(tracker, KeyboardTracker):
-        window.on_key(tracker.press)
-        window.on_drag(lambda drag: tracker.drag(drag.delta_mm, drag.tilt))
+    if isinstance(setup.tracker, KeyboardTracker):
+        window.drive(setup.tracker)
     return window
 
 

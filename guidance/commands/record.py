@@ -7,6 +7,7 @@ every frame written (``gestes replay`` recovers such a file, with a warning).
 import argparse
 from pathlib import Path
 
+import guidance.demo_source  # noqa: F401 (registers sim:demo)
 from devices.recorder import record
 from devices.sources import open_tracker, spec_help
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devices.frame import match_tool
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError
@@ -204,12 +205,13 @@ def _digitised(args: argparse.Namespace) -> _Digitised:
     if args.approach is not None:
         raise GuidanceError("--approach is for markups: a recording has the stylus axis")
     sequence = read_sequence(args.points)
-    if args.tool not in sequence.tools:
-        raise GuidanceError(f"{args.points}: no tool {args.tool!r}; it has {sequence.tools}")
-    tool = BUILTIN_TOOLS.get(args.tool)
+    name = match_tool(args.tool, sequence.tools, str(args.points))
+    tool = {known.casefold(): tool for known, tool in BUILTIN_TOOLS.items()}.get(name.casefold())
     if tool is None or tool.tip_mm is None:
-        raise GuidanceError(f"tool {args.tool!r} has no known tip offset")
-    poses = sequence.tracker_from_tool[:, sequence.tools.index(args.tool)]
+        raise GuidanceError(
+            f"tool {name!r} has no known tip offset (the built-in tools: {sorted(BUILTIN_TOOLS)})"
+        )
+    poses = sequence.tracker_from_tool[:, sequence.tools.index(name)]
     valid = np.all(np.isfinite(poses), axis=(1, 2))
     rotations = poses[valid, :3, :3]
     towards_handle = -tool.tip_mm / np.linalg.norm(tool.tip_mm)

@@ -3,12 +3,14 @@
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scenes.phantoms import resolve_scene
-from scenes.scene import Scene
-from scenes.volume import hu_range
+from guidance.exceptions import GuidanceError
+
+if TYPE_CHECKING:  # SimpleITK and VTK are imported when the command runs, not for --help
+    from scenes.scene import Scene
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     save.add_argument("spec", help="scene folder or builtin:NAME")
     save.add_argument("folder", type=Path, help="folder to write scene.toml and its files into")
     save.add_argument("--seed", type=int, default=0, help="seed of a built-in phantom")
+    save.add_argument(
+        "--force", action="store_true", help="write into FOLDER even if it already holds files"
+    )
     save.set_defaults(run=run_save)
 
 
@@ -36,9 +41,11 @@ def _points(labels: tuple[str, ...], points: np.ndarray) -> list[dict]:
     ]
 
 
-def summary(scene: Scene) -> dict:
+def summary(scene: "Scene") -> dict:
     """The scene as plain values: CT geometry, points (LPS mm), structures, planned trajectories,
     tools, thresholds."""
+    from scenes.volume import hu_range
+
     low, high = hu_range(scene.ct)
     return {
         "name": scene.name,
@@ -114,13 +121,25 @@ def _text(info: dict) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the scene summary as text or JSON."""
+    from scenes.phantoms import resolve_scene
+
     info = summary(resolve_scene(args.spec, seed=args.seed))
     print(json.dumps(info, indent=2) if args.format == "json" else _text(info))
     return 0
 
 
 def run_save(args: argparse.Namespace) -> int:
-    """Write the scene folder and say where."""
-    path = resolve_scene(args.spec, seed=args.seed).save(args.folder)
+    """Write the scene folder and say where (never over existing files unless ``--force``)."""
+    folder = args.folder
+    if folder.exists() and not folder.is_dir():
+        raise GuidanceError(f"{folder} is a file, not a folder: choose another name")
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        raise GuidanceError(
+            f"{folder} already holds files (a scene saved earlier?): choose another folder, or "
+            "give --force to write the scene's files over them"
+        )
+    from scenes.phantoms import resolve_scene
+
+    path = resolve_scene(args.spec, seed=args.seed).save(folder)
     print(f"wrote {path}")
     return 0

@@ -4,9 +4,10 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scenes.dicom import list_dicom_series
-from scenes.volume import VolumeInfo, describe_volume, read_volume
+if TYPE_CHECKING:  # SimpleITK is imported when the command runs, not for --help
+    from scenes.volume import VolumeInfo
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(run=run)
 
 
-def _text(info: VolumeInfo) -> str:
+def _text(info: "VolumeInfo") -> str:
     rows = [
         ("path", info.path),
         ("size", " x ".join(str(n) for n in info.size)),
@@ -47,6 +48,9 @@ def _text(info: VolumeInfo) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the volume's summary (or the folder's series) as JSON or text."""
+    from scenes.dicom import list_dicom_series
+    from scenes.volume import describe_volume, read_volume
+
     if args.list_series:
         series = list_dicom_series(args.path)
         if args.format == "json":

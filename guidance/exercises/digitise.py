@@ -36,6 +36,34 @@ def tip_track(
     )
 
 
+# A dwell is the next point only where the tip has gone at least this far (mm) from the point
+# before it, or from where the tip was when the run started: a stylus resting before the
+# student picks it up, or held a second time on the same point, is not the next point.
+MIN_TRAVEL_MM = 5.0
+
+
+def is_new_point(point_mm: np.ndarray, previous_mm: np.ndarray | None) -> bool:
+    """Whether a dwell at ``point_mm`` is a new point after ``previous_mm`` (the point before,
+    or the start; None: nothing before it)."""
+    return previous_mm is None or float(np.linalg.norm(point_mm - previous_mm)) >= MIN_TRAVEL_MM
+
+
+def new_points(
+    periods: Sequence[StillPeriod], start_mm: np.ndarray | None
+) -> tuple[tuple[StillPeriod, ...], tuple[StillPeriod, ...]]:
+    """The dwells that are new points (``is_new_point``, from ``start_mm``, the first tracked
+    tip) and those that are not."""
+    kept, repeated = [], []
+    previous = start_mm
+    for period in periods:
+        if is_new_point(period.point.point_mm, previous):
+            kept.append(period)
+            previous = period.point.point_mm
+        else:
+            repeated.append(period)
+    return tuple(kept), tuple(repeated)
+
+
 @dataclass(frozen=True, eq=False)
 class CapturedPoint:
     """A point the student held still on: its ``label`` (what the exercise asked for), the
@@ -75,9 +103,14 @@ def digitise(
     stillness: StillnessSettings = StillnessSettings(),  # noqa: B008 (frozen)
 ) -> Digitisation:
     """Capture a point per dwell and name the dwells ``expected[0]``, ``expected[1]``, ... in
-    order. Fewer dwells than expected leave the last labels ``missing``; more are ``extra``."""
+    order. Fewer dwells than expected leave the last labels ``missing``; more are ``extra``;
+    dwells where the tip already was are not points (``new_points``)."""
     tips = tip_track(sequence, tip_in_stylus_mm, stylus, reference)
-    periods = find_still_periods(sequence.timestamps_s, tips, stillness)
+    tracked = np.flatnonzero(np.all(np.isfinite(tips), axis=1))
+    start = tips[tracked[0]] if len(tracked) else None
+    periods, repeated = new_points(
+        find_still_periods(sequence.timestamps_s, tips, stillness), start
+    )
     points = tuple(
         CapturedPoint(label, period) for label, period in zip(expected, periods, strict=False)
     )
@@ -88,6 +121,12 @@ def digitise(
         warnings.append(
             f"no still period was found for {', '.join(missing)}: hold the tip still on each "
             f"point for {stillness.still_s:g} s (within {stillness.still_mm:g} mm RMS)"
+        )
+    if repeated:
+        warnings.append(
+            f"{len(repeated)} still period(s) within {MIN_TRAVEL_MM:g} mm of where the tip "
+            "already was (where it started, or the point before) were not taken as points "
+            f"(first: {repeated[0].description})"
         )
     if extra:
         warnings.append(

@@ -30,6 +30,7 @@ from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
 
 if TYPE_CHECKING:
+    from guidance.exercises.live import Task
     from guidance.exercises.simulate import Stage
     from guidance.navigator import NavigationPlan, NavigationState
 
@@ -324,11 +325,18 @@ def snapshot_states(
     return plan, [(state, caption)]
 
 
-def prompts(scene: Scene) -> tuple[str, ...]:
-    """What a student with a real tracker is asked, dwell by dwell."""
+def tasks(scene: Scene) -> tuple["Task", ...]:
+    """What the student is asked, dwell by dwell: each fiducial in the capture order, the first
+    ones registered, the last ones validating."""
+    from guidance.exercises.live import Task
+
     order = capture_order(scene)
     return tuple(
-        f"hold the tip still on fiducial {label} for a second"
-        + (" (a validation point: it is not registered)" if label in order.validation else "")
+        Task(
+            label,
+            f"hold the tip still on fiducial {label} for a second"
+            + (" (a validation point: it is not registered)" if label in order.validation else ""),
+            registers=label in order.registered,
+        )
         for label in order.labels
     )

@@ -34,6 +34,7 @@ from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
 
 if TYPE_CHECKING:
+    from guidance.exercises.live import Task
     from guidance.exercises.simulate import Stage
 
 NAME = "pivot"
@@ -146,19 +147,31 @@ def write_files(outcome: PivotOutcome, setup: ExerciseSetup, folder: Path) -> Pa
     return path
 
 
+def divot_mm(scene_centre_mm: np.ndarray) -> np.ndarray:
+    """Where the divot is (CT, mm) for a scene whose skin is centred at ``scene_centre_mm``;
+    the stylus pivots about ``DIVOT_UP`` there."""
+    return np.asarray(scene_centre_mm, dtype=np.float64) + DIVOT_OFFSET_MM
+
+
 def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     """The simulated student's part: pivot the stylus in the divot beside the phantom."""
     centre = stage.to_image(stage.centre_tracker_mm[None])[0]
-    divot = stage.to_tracker((centre + DIVOT_OFFSET_MM)[None])[0]
+    divot = stage.to_tracker(divot_mm(centre)[None])[0]
     up = stage.directions_to_tracker(DIVOT_UP[None])[0]
     student = stage.student_at(hand, seed, divot, up)
     student.pivot("pivot", divot, up)
     return student.motion(stage.tracker_from_reference)
 
 
-def prompts(scene: Scene) -> tuple[str, ...]:
+def tasks(scene: Scene) -> tuple["Task", ...]:
     """One dwell: the tip stays in the divot while the stylus pivots, then lifts."""
+    from guidance.exercises.live import Task
+
     return (
-        "rest the tip in the divot and pivot the stylus around it in wide circles for about "
-        "10 s, then lift it",
+        Task(
+            "pivot",
+            "rest the tip in the divot and pivot the stylus around it in wide circles for about "
+            "10 s, then lift it",
+            lifts=True,
+        ),
     )

@@ -9,6 +9,7 @@ keep every digit), so a replay of it with its ``run.json`` gives the same score,
 ``gestes grade``.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -20,21 +21,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from devices.clock import FakeClock
 from devices.sequence_file import TrackingSequence, read_sequence
 from devices.tools import BUILTIN_TOOLS
 from guidance.exceptions import GuidanceError
 from guidance.exercises import fiducials, pivot, simulate, surface, targeting
+from guidance.exercises.acquire import (
+    acquire,
+    exercise_plan,
+    exercise_tools,
+    make_coach,
+    navigator_before_registration,
+    write_run_video,
+)
 from guidance.exercises.errors import SOURCES, ErrorSources
+from guidance.exercises.live import NOTE_LINES
 from guidance.exercises.setup import RUN_FILE, ExerciseSetup, Truth, TruthEvent
 from guidance.output import prepare_output_folder
-from registration.digitize import StillnessDetector
+from guidance.session import SessionEnd
 from registration.transforms import apply_transform, invert_rigid
 from scenes.phantoms import resolve_scene
 from scenes.scene import Scene
 from scenes.student import SKILLS, Skill
 
 if TYPE_CHECKING:
-    from guidance.session import SessionSummary
+    from devices.igtl.settings import ServerSettings
+    from guidance.views import NavigationWindow, ViewSettings
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +60,8 @@ DEFAULT_SEED = 0
 # The simulated student is a student: a novice hand (its errors land where the literature puts a
 # navigation system's; an expert hand does better).
 DEFAULT_SKILL = Skill.NOVICE
-# Trackers a student moves by hand: the exercise prompts each dwell and ends once all are held.
+# Real trackers a student moves by hand (the keyboard is one too): the exercise prompts each
+# dwell and ends once all are held.
 LIVE_TRACKERS = ("ndi", "igtl")
 
 Progress = Callable[[str], None]
@@ -59,7 +72,11 @@ class ExerciseOptions:
     """What the student asked for (``gestes exercise``). ``scene``, ``seed`` and ``skill`` left
     None take the replayed run's (from its ``run.json``), else the defaults; ``without`` names
     error sources to leave out of a simulation; ``snapshots`` draws navigation pictures into the
-    report (off-screen rendering)."""
+    report. ``window``: the interactive navigation window during the run (needs a display; the
+    simulated student and a replay then go at real pace); without it the run is headless and
+    goes as fast as it can, and ``video`` (.mp4 or .gif) is drawn from its recording.
+    ``igtl_server`` streams the session to OpenIGTLink clients; ``view`` sets the window's look
+    (None: ``ViewSettings()``)."""
 
     exercise: str
     tracker: str = "sim"
@@ -70,6 +87,10 @@ class ExerciseOptions:
     tool_tip: Path | None = None
     without: tuple[str, ...] = ()
     snapshots: bool = True
+    window: bool = False
+    video: Path | None = None
+    igtl_server: "ServerSettings | None" = None
+    view: "ViewSettings | None" = None
 
     def __post_init__(self) -> None:
         if self.exercise not in EXERCISES:
@@ -78,6 +99,13 @@ class ExerciseOptions:
             )
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise GuidanceError(f"seed must be an integer >= 0; got {self.seed!r}")
+        if self.window and self.video is not None:
+            raise GuidanceError("a video is drawn from headless runs: leave out the window")
+        if self.tracker.partition(":")[0] == "keyboard" and not self.window:
+            raise GuidanceError(
+                "the keyboard stylus is moved from the navigation window: run with a display, "
+                "without --headless"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,10 +177,12 @@ def simulated_setup(
     scene_spec: str = DEFAULT_SCENE,
     tool_tip: tuple[np.ndarray, str] | None = None,
     say: Progress | None = None,
+    realtime: bool = False,
 ) -> tuple[ExerciseSetup, Any]:
-    """A simulated run's set-up (with its ground truth) and the tracker that films the student:
-    the CT fiducials localised with the errors that are on, the navigator's tip (``tool_tip``,
-    else a simulated pivot calibration, else the true tip), the student's script."""
+    """A simulated run's set-up (with its ground truth) and the tracker that films the student
+    (paced in real time when ``realtime``): the CT fiducials localised with the errors that are
+    on, the navigator's tip (``tool_tip``, else a simulated pivot calibration, else the true
+    tip), the student's script."""
     say = say or (lambda message: None)
     module = EXERCISES[exercise]
     ct_points, _ = simulate.localise_fiducials(scene, errors, seed)
@@ -185,7 +215,8 @@ def simulated_setup(
         errors={name: getattr(errors, name) for name in SOURCES},
         truth=truth,
     )
-    tracker = stage.tracker(motion, errors, simulate.stream_seed(seed, simulate.Stream.TRACKER))
+    seed_of_tracker = simulate.stream_seed(seed, simulate.Stream.TRACKER)
+    tracker = stage.tracker(motion, errors, seed_of_tracker, realtime=realtime)
     return setup, tracker
 
 
@@ -220,9 +251,9 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
         if not recorded.is_file():
             raise GuidanceError(f"no recording {recorded}")
         previous = _previous_setup(recorded)
-    elif kind not in ("sim", *LIVE_TRACKERS):
+    elif kind not in ("sim", "keyboard", *LIVE_TRACKERS):
         raise GuidanceError(
-            f"tracker {options.tracker!r} is not available to exercises; use sim, "
+            f"tracker {options.tracker!r} is not available to exercises; use sim, keyboard, "
             f"replay:FILE, {' or '.join(k + ':...' for k in LIVE_TRACKERS)}"
         )
     seed = _agree("seed", options.seed, previous and previous.seed, "--seed")
@@ -244,50 +275,142 @@ def run_exercise(options: ExerciseOptions, progress: Progress | None = None) -> 
     scene = resolve_scene(scene_spec, seed=seed)
     module.check(scene)
     skin = None
-    prompts: tuple[str, ...] = ()
     if kind == "sim":
         errors = ErrorSources().without(options.without)
         say("placing the phantom in front of the simulated camera")
         stage = simulate.stage(scene, seed)
         skin = stage.surface
         setup, tracker = simulated_setup(
-            options.exercise, scene, stage, seed, skill, errors, scene_spec, _tool_tip(options), say
+            options.exercise,
+            scene,
+            stage,
+            seed,
+            skill,
+            errors,
+            scene_spec,
+            _tool_tip(options),
+            say,
+            realtime=options.window,
         )
     elif kind == "replay":
         from devices.replay import ReplayTracker
 
         setup = previous or _plain_setup(options, scene, seed, skill)
         setup = dataclasses.replace(setup, tracker=options.tracker)
-        tracker = ReplayTracker(argument, speed=None)
+        tracker = ReplayTracker(argument, speed=1.0 if options.window else None)
         _check_tools(tracker.tools, setup, argument)
+    elif kind == "keyboard":
+        skin = simulate.skin_surface(scene)
+        setup, tracker = _keyboard_setup(options, module, scene, seed, skill, skin)
     else:
         from devices.sources import open_tracker
 
         setup = _plain_setup(options, scene, seed, skill)
         tracker = open_tracker(options.tracker, realtime=True)
         _check_tools(tracker.tools, setup, options.tracker)
-        prompts = module.prompts(scene)
     run_path = setup.write(out)
-    say(f"tracking ({options.exercise}, {skill.value} student) -> {recording}")
-    summary = acquire(tracker, scene, setup, recording, LiveCapture(say, prompts))
-    sequence = read_sequence(recording)
-    say(f"scoring {summary.frames_recorded} frames")
-    report, result = build_report(module, sequence, scene, setup, options.tracker)
-    if summary.error:
-        report["warnings"].append(f"the tracking ended early: {summary.error}")
-    if result is not None and hasattr(module, "write_files"):
-        module.write_files(result, setup, out)
-    if result is not None and options.snapshots:
-        report["snapshots"], warnings = _snapshots(
-            module, result, sequence, scene, setup, out, skin
+    with contextlib.ExitStack() as stack:
+        window = None
+        if options.window or options.video is not None:
+            skin = simulate.skin_surface(scene) if skin is None else skin
+            window = stack.enter_context(_window(module, scene, skin, options))
+            if kind == "keyboard":
+                window.drive(tracker)
+        sinks = []
+        if options.igtl_server is not None:
+            from guidance.igtlink import IgtlSender
+
+            sender = stack.enter_context(IgtlSender(options.igtl_server, tracker.tools, scene))
+            host, port = sender.address
+            say(f"serving OpenIGTLink on {host}:{port}")
+            sinks.append(sender)
+        say(f"tracking ({options.exercise}, {skill.value} student) -> {recording}")
+        navigator, unregistered = navigator_before_registration(module, scene, setup)
+        person = kind not in ("sim", "replay")  # someone moves the stylus: end when all is held
+        coach = make_coach(
+            module, scene, setup, navigator, unregistered, say, person, skin if window else None
         )
-        report["warnings"] += warnings
+        summary = acquire(
+            tracker,
+            navigator,
+            coach,
+            recording,
+            window if options.window else None,
+            sinks,
+            clock=None if options.window or person else FakeClock(),
+        )
+        sequence = read_sequence(recording)
+        say(f"scoring {summary.frames_recorded} frames")
+        report, result = build_report(module, sequence, scene, setup, options.tracker)
+        if summary.error:
+            report["warnings"].append(f"the tracking ended early: {summary.error}")
+        if summary.end is SessionEnd.WINDOW_CLOSED:
+            report["warnings"].append("the window was closed before the end of the run")
+        if result is not None and hasattr(module, "write_files"):
+            module.write_files(result, setup, out)
+        if options.video is not None and window is not None:
+            say(f"drawing the video {options.video}")
+            frames = write_run_video(module, scene, setup, recording, window, options.video, skin)
+            say(f"{frames} video frames written")
+        if result is not None and options.snapshots:
+            report["snapshots"], warnings = _snapshots(
+                module, result, sequence, scene, setup, out, skin, window
+            )
+            report["warnings"] += warnings
     report_path = out / REPORT_FILE
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     page_path = _write_page(report, out, scene)
     if report.get("error"):
         raise GuidanceError(f"{report['error']} (recording kept: {recording})")
     return ExerciseRun(report, out, report_path, page_path, recording, run_path)
+
+
+def _window(
+    module: ModuleType, scene: Scene, skin: Any, options: ExerciseOptions
+) -> "NavigationWindow":
+    """The navigation window of the exercise: interactive (on the display) or off-screen (for
+    the video and the pictures), with room for the coach's notes."""
+    from guidance.views import NavigationWindow, ViewSettings
+
+    return NavigationWindow(
+        scene,
+        skin,
+        exercise_tools(),
+        exercise_plan(module, scene),
+        options.view or ViewSettings(),
+        interactive=options.window,
+        note_lines=NOTE_LINES,
+    )
+
+
+def _keyboard_setup(
+    options: ExerciseOptions,
+    module: ModuleType,
+    scene: Scene,
+    seed: int,
+    skill: Skill,
+    skin: Any,
+) -> tuple[ExerciseSetup, Any]:
+    """A run with the keyboard stylus: its tracker frame is the CT's (the reference at the
+    origin, the identity registration: the truth, known exactly), the tip the tool's
+    definition; the stylus starts 30 mm above the first point asked (the divot for the pivot,
+    else the first fiducial, along the skin's normal there)."""
+    from devices.keyboard import KeyboardTracker
+    from guidance.navigation_setup import pointing_pose
+    from guidance.navigator import ToolTip
+    from guidance.simulation import approach_directions
+
+    stylus = BUILTIN_TOOLS["stylus"]
+    setup = _plain_setup(options, scene, seed, skill)
+    truth = Truth(np.eye(4), np.eye(4), np.array(stylus.tip_mm))
+    setup = dataclasses.replace(setup, truth=truth)
+    if module is pivot:
+        point, up = pivot.divot_mm(np.asarray(skin.center)), pivot.DIVOT_UP
+    else:
+        point = setup.ct_fiducials_mm[module.tasks(scene)[0].label]
+        up = approach_directions(skin, point[None], np.empty((0, 3)), 0.0).fiducial_dirs[0]
+    start = pointing_pose(ToolTip.from_tool(stylus), point, -up)
+    return setup, KeyboardTracker(start)
 
 
 def _plain_setup(options: ExerciseOptions, scene: Scene, seed: int, skill: Skill) -> ExerciseSetup:
@@ -391,61 +514,6 @@ def _write_page(report: dict[str, Any], out: Path, scene: Scene) -> Path | None:
         return None
 
 
-def acquire(
-    tracker: Any,
-    scene: Scene,
-    setup: ExerciseSetup,
-    recording: Path,
-    capture: "LiveCapture",
-) -> "SessionSummary":
-    """The acquire step: the tracker through a navigation session (every frame recorded), with
-    ``capture`` as a sink that says each dwell as it is held, until it has every dwell it asks
-    for (a live tracker), the source ends (a simulation, a recording) or Ctrl-C.
-
-    Until the exercise has registered, the navigator works in the reference tool's frame (an
-    identity registration): its tip is then the tip in the reference frame, what the stillness
-    detector watches."""
-    from guidance.navigator import NavigationPlan, Navigator, ToolTip
-    from guidance.session import NavigationSession
-
-    tip = ToolTip.pointing(setup.tool_tip_mm, BUILTIN_TOOLS["stylus"].centroid_mm)
-    navigator = Navigator(
-        NavigationPlan.from_scene(scene), np.eye(4), tip, setup.stylus, setup.reference
-    )
-    session = NavigationSession(tracker, navigator, recording, sinks=[capture], overwrite=True)
-    return session.run(until=capture.done)
-
-
-class LiveCapture:
-    """A session sink that follows the dwells while the exercise runs (the detector the scoring
-    runs on the recording afterwards): it says each one, and with ``prompts`` (what to hold the
-    tip still on, in order: a student with a real tracker) names the next, and is ``done`` once
-    all are held. Without prompts (a simulation, a replay) it is never done: the source ends."""
-
-    def __init__(self, say: Progress, prompts: tuple[str, ...] = ()) -> None:
-        self._detector = StillnessDetector()
-        self._say = say
-        self._prompts = prompts
-        self._index = 0
-        self._count = 0
-        if prompts:
-            say(prompts[0])
-
-    def done(self) -> bool:
-        """Whether every prompted dwell has been held."""
-        return bool(self._prompts) and self._count >= len(self._prompts)
-
-    def __call__(self, frame: Any, state: Any) -> None:
-        period = self._detector.push(self._index, frame.timestamp, state.tip_mm)
-        self._index += 1
-        if period is None:
-            return
-        self._count += 1
-        self._say(f"held still: point {self._count} ({period.description})")
-        if self._count < len(self._prompts):
-            self._say(self._prompts[self._count])
-
-
 def _snapshots(
     module: ModuleType,
     result: Any,
@@ -454,10 +522,12 @@ def _snapshots(
     setup: ExerciseSetup,
     out: Path,
     skin: Any = None,
+    window: "NavigationWindow | None" = None,
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Navigation pictures of the moments the exercise names (``module.snapshot_states``), as
     report entries, and warnings when they cannot be drawn (no off-screen rendering). ``skin``:
-    the scene's skin surface when already extracted."""
+    the scene's skin surface when already extracted; ``window``: the run's window (its plan is
+    the exercise's), else one is made off-screen."""
     if not hasattr(module, "snapshot_states"):
         return [], []
     from guidance.exceptions import RenderingUnavailable
@@ -466,14 +536,15 @@ def _snapshots(
     plan, states = module.snapshot_states(result, sequence, scene, setup)
     if not states:
         return [], []
-    try:
-        check_rendering()
-    except RenderingUnavailable as error:
-        return [], [f"no navigation picture: {error}"]
-    entries = []
-    skin = simulate.skin_surface(scene) if skin is None else skin
-    tools = {name: BUILTIN_TOOLS[name] for name in ("stylus", "reference")}
-    with NavigationWindow(scene, skin, tools, plan) as window:
+    with contextlib.ExitStack() as stack:
+        if window is None:
+            try:
+                check_rendering()
+            except RenderingUnavailable as error:
+                return [], [f"no navigation picture: {error}"]
+            skin = simulate.skin_surface(scene) if skin is None else skin
+            window = stack.enter_context(NavigationWindow(scene, skin, exercise_tools(), plan))
+        entries = []
         for k, (state, caption) in enumerate(states):
             window.show(state)
             name = f"navigation-{k + 1}.png"

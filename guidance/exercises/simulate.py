@@ -9,14 +9,16 @@ the others' draws unchanged.
 
 import enum
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
 
+from devices.clock import Clock
 from devices.sequence_file import TrackingSequence
-from devices.simulated import SimulatedTracker
+from devices.simulated import Motion, SimulatedTracker
 from devices.tools import ToolDefinition
 from guidance.exercises.errors import ErrorSources
 from guidance.exercises.setup import ExerciseSetup
@@ -119,23 +121,45 @@ class Stage:
             )
         ]
 
-    def tracker(self, motion: StudentMotion, errors: ErrorSources, seed: int) -> SimulatedTracker:
-        """The simulated camera filming ``motion`` with the tracker errors that are on."""
-        return simulated_tracker(motion, errors.optical_noise(), RATE_HZ, seed, tools=self.tools)
+    def tracker(
+        self,
+        motion: Motion,
+        errors: ErrorSources,
+        seed: int,
+        rate_hz: float = RATE_HZ,
+        realtime: bool = False,
+        clock: Clock | None = None,
+    ) -> SimulatedTracker:
+        """The simulated camera filming ``motion`` with the tracker errors that are on, at
+        ``rate_hz``; paced in real time on ``clock`` when ``realtime``."""
+        return simulated_tracker(
+            motion, errors.optical_noise(), rate_hz, seed, realtime, self.tools, clock
+        )
+
+
+# Each scene's skin, extracted once (see ``skin_surface``).
+_SKINS: "weakref.WeakKeyDictionary[Scene, pv.PolyData]" = weakref.WeakKeyDictionary()
 
 
 def skin_surface(scene: Scene) -> pv.PolyData:
     """The scene's outer skin (CT frame, decimated): what the stylus approaches and sweeps, what
-    the surface exercise registers to and what the navigation pictures draw."""
-    return extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
+    the surface exercise registers to and what the navigation pictures draw. Extracted once per
+    scene object (half a second for the skull; a run needs it up to three times), the same
+    mesh every time; do not modify it."""
+    skin = _SKINS.get(scene)
+    if skin is None:
+        skin = extract_surface(
+            scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
+        )
+        _SKINS[scene] = skin
+    return skin
 
 
-def stage(scene: Scene, seed: int) -> Stage:
+def stage(scene: Scene, seed: int, surface: pv.PolyData | None = None) -> Stage:
     """Place ``scene`` in front of the camera as it lies in the clinic (``guidance.simulation``),
-    with gestes' built-in stylus and reference."""
-    surface = skin_surface(scene)
+    with gestes' built-in stylus and reference. ``surface``: the scene's skin when already
+    extracted (``skin_surface``; a study places the same scene many times)."""
+    surface = skin_surface(scene) if surface is None else surface
     centre = np.asarray(surface.center)
     posture = posture_of(scene, surface)
     placement = place_phantom(centre, stream_seed(seed, Stream.PLACEMENT), posture)
@@ -146,6 +170,28 @@ def stage(scene: Scene, seed: int) -> Stage:
         apply_transform(placement.tracker_from_image, centre),
         SIMULATED_TOOLS,
     )
+
+
+def target_visit(
+    stage_: Stage,
+    hand: HandSettings,
+    seed: int,
+    label: str,
+    target_mm: np.ndarray,
+    entry_mm: np.ndarray | None = None,
+) -> StudentMotion:
+    """A student who brings the tip to the target at ``target_mm`` along the planned path from
+    ``entry_mm`` (CT, mm; None: straight in from the nearest skin), holds it there and pulls
+    back: the live stylus of ``gestes navigate --tracker sim``."""
+    target_mm = np.asarray(target_mm, dtype=np.float64)
+    if entry_mm is None:
+        way_out = approach_directions(stage_.surface, np.empty((0, 3)), target_mm[None], 0.0)
+        entry_mm = target_mm + way_out.target_hover_mm[0] * way_out.target_dirs[0]
+    entry, target = stage_.to_tracker(np.array([entry_mm, target_mm]))
+    up = (entry - target) / np.linalg.norm(entry - target)
+    student = stage_.student_at(hand, seed, entry, up)
+    student.insert(label, entry, target)
+    return student.motion(stage_.tracker_from_reference)
 
 
 def localise_fiducials(

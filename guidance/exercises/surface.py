@@ -39,6 +39,7 @@ from scenes.student import HandSettings, StudentMotion
 from scenes.surface import mesh_arrays
 
 if TYPE_CHECKING:
+    from guidance.exercises.live import Task
     from guidance.exercises.simulate import Stage
 
 NAME = "surface"
@@ -328,11 +329,17 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     return student.motion(stage.tracker_from_reference)
 
 
-def prompts(scene: Scene) -> tuple[str, ...]:
-    """The landmarks, then the sweep and the validation points, dwell by dwell."""
+def tasks(scene: Scene) -> tuple["Task", ...]:
+    """The landmarks (registered: the coarse registration), then the sweep and the validation
+    points, dwell by dwell."""
+    from guidance.exercises.live import Task
+
     order = surface_order(scene)
-    asked = [f"hold the tip still on landmark {label} for a second" for label in order.landmarks]
+    asked = [
+        Task(label, f"hold the tip still on landmark {label} for a second", registers=True)
+        for label in order.landmarks
+    ]
     for k, label in enumerate(order.validation):
         sweep = "sweep the tip slowly over the skin (no pauses), then " if k == 0 else ""
-        asked.append(f"{sweep}hold the tip still on validation point {label} for a second")
+        asked.append(Task(label, f"{sweep}hold the tip still on validation point {label}"))
     return tuple(asked)

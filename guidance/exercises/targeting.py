@@ -34,6 +34,7 @@ from scenes.scene import Scene, Trajectory
 from scenes.student import HandSettings, StudentMotion
 
 if TYPE_CHECKING:
+    from guidance.exercises.live import Task
     from guidance.exercises.simulate import Stage
 
 NAME = "targeting"
@@ -280,14 +281,25 @@ def snapshot_states(
         f"the stylus at the end of the approach along {result.trajectory.name}: the navigated "
         f"tip is {distance:.1f} mm from the target"
     )
-    plan = NavigationPlan.from_scene(scene).select(result.trajectory.name)
-    return plan, [(state, caption)]
+    return plan(scene), [(state, caption)]
 
 
-def prompts(scene: Scene) -> tuple[str, ...]:
-    """The fiducials, then the approach, dwell by dwell."""
+def tasks(scene: Scene) -> tuple["Task", ...]:
+    """The fiducials (registered as in the fiducials exercise), then the approach, dwell by
+    dwell."""
+    from guidance.exercises.live import Task
+
     trajectory = trajectory_of(scene)
     return (
-        *fiducials.prompts(scene),
-        f"bring the tip along trajectory {trajectory.name} to its target and hold it still there",
+        *fiducials.tasks(scene),
+        Task(
+            HOLD,
+            f"bring the tip along trajectory {trajectory.name} to its target and hold it still "
+            "there",
+        ),
     )
+
+
+def plan(scene: Scene) -> NavigationPlan:
+    """What the navigation shows: the scene with the exercise's trajectory active."""
+    return NavigationPlan.from_scene(scene).select(trajectory_of(scene).name)

@@ -184,6 +184,71 @@ TARGET_MEANINGS: dict[str, Meaning] = {
     ),
 }
 
+# The columns of ``gestes study tre``'s table (one row per configuration and target).
+STUDY_MEANINGS: dict[str, Meaning] = {
+    "layout": Meaning(
+        "layout",
+        "Where the fiducials are: spread over the skin facing the camera, clustered on one "
+        "side, or on one plane.",
+    ),
+    "n_fiducials": Meaning("fiducials", "How many fiducials were registered."),
+    "fle_mm": Meaning(
+        "FLE asked",
+        "The fiducial localisation error the error model was scaled to (tip placement and CT "
+        "localisation, RMS).",
+    ),
+    "target": Meaning("target", "The target the error is measured at."),
+    "trials": Meaning("trials", "How many simulated exercises were run for this row."),
+    "failed_trials": Meaning(
+        "failed trials",
+        "Exercises that could not be scored (a fiducial's dwell was not captured); they are "
+        "left out of the numbers.",
+    ),
+    "target_offset_mm": Meaning(
+        "target to fiducial centroid",
+        "How far the target is from the centre of the fiducials: the farther, the more a small "
+        "rotation error moves it.",
+    ),
+    "tre_rms_mm": Meaning(
+        "measured TRE (RMS)",
+        "The true error at the target, RMS over the trials: what the theory below predicts.",
+    ),
+    "tre_p95_mm": Meaning(
+        "measured TRE, 95th percentile",
+        "95 trials in 100 had a smaller error at the target than this.",
+    ),
+    "tre_below_1mm_percent": Meaning(
+        "trials with TRE under 1 mm",
+        "The share of trials whose error at the target was under 1 mm.",
+    ),
+    "predicted_tre_mm": Meaning(
+        "predicted TRE (eq. 46)",
+        "Fitzpatrick, West & Maurer 1998, eq. 46, for this layout at the FLE asked.",
+    ),
+    "fle_measured_mm": Meaning(
+        "FLE measured",
+        "The fiducials' true localisation error over the trials (RMS), every source counted: "
+        "the tracker and the stylus calibration add to the FLE asked.",
+    ),
+    "predicted_tre_measured_fle_mm": Meaning(
+        "predicted TRE at the measured FLE",
+        "Eq. 46 at the FLE the trials really had; what is left between it and the measured "
+        "TRE comes from errors that are not independent from one fiducial to the next.",
+    ),
+    "predicted_tre_anisotropic_mm": Meaning(
+        "predicted TRE, anisotropic",
+        "The first-order propagation of each fiducial's own measured error covariance "
+        "(Danilchenko & Fitzpatrick 2011): it sees that errors differ by direction and by "
+        "fiducial, not that they are shared.",
+    ),
+    "system_predicted_tre_mm": Meaning(
+        "TRE the system predicts",
+        "What the navigation system predicts from its own FRE (eq. 46 with FLE = FRE / "
+        "sqrt(1 - 2/N)), RMS over the trials: all a real system can show.",
+    ),
+    "fre_rms_mm": MEANINGS["fre_rms_mm"],
+}
+
 
 def meaning_of(field: str, table: dict[str, Meaning] = MEANINGS) -> Meaning | None:
     """The meaning of a score field (or of a column of ``table``), or None when nobody has

@@ -18,6 +18,7 @@ NORMAL = "white"
 GOOD = "palegreen"
 WARNING = "orange"
 DANGER = "red"
+NOTE = "lightskyblue"
 MAX_ALERTS = 3
 
 

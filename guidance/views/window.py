@@ -16,11 +16,11 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import numpy as np
 import pyvista as pv
@@ -43,7 +43,14 @@ from guidance.views.rendering import prepare_rendering
 from guidance.views.scene3d import FIDUCIAL, TARGET, ScenePanel
 from guidance.views.settings import ViewSettings
 from guidance.views.slices import LabelledPoint, SlicePanel
-from guidance.views.status import SceneNames, StatusPanel, line_count, status_lines
+from guidance.views.status import (
+    NOTE,
+    SceneNames,
+    StatusLine,
+    StatusPanel,
+    line_count,
+    status_lines,
+)
 from scenes.scene import Scene
 
 logger = logging.getLogger(__name__)
@@ -86,6 +93,14 @@ class PointerDrag:
     tilt: bool = False
 
 
+class DrivenTracker(Protocol):
+    """A tracker moved from the window: key presses (X keysyms) and drags (image mm)."""
+
+    def press(self, keysym: str) -> object: ...
+
+    def drag(self, delta_mm: np.ndarray, tilt: bool = False) -> None: ...
+
+
 class NavigationWindow:
     """The navigation views of one scene: ``show(state)``, then ``save``/``screenshot`` or, with
     ``interactive=True``, ``run`` the window.
@@ -94,7 +109,9 @@ class NavigationWindow:
     the states' numbers refer to (by default the scene's, as ``NavigationPlan.from_scene``).
     ``skin`` is the skin surface (LPS mm; decimated here to ``settings.skin_max_triangles``),
     ``tools`` the tracked tools to draw (name -> definition, moved by the state's
-    ``image_from_tool``). ``now`` is the clock (s) for the view's frame rate.
+    ``image_from_tool``). ``now`` is the clock (s) for the view's frame rate. ``note_lines``
+    reserves lines at the top of the text panel for notes shown with each state (an exercise's
+    prompts and progress).
     """
 
     def __init__(
@@ -106,6 +123,7 @@ class NavigationWindow:
         settings: ViewSettings = DEFAULT_SETTINGS,
         interactive: bool = False,
         now: Callable[[], float] = time.monotonic,
+        note_lines: int = 0,
     ) -> None:
         prepare_rendering(off_screen=not interactive)
         plan = NavigationPlan.from_scene(scene) if plan is None else plan
@@ -157,7 +175,10 @@ class NavigationWindow:
             tools=tuple(tools),
         )
         self.status = StatusPanel(
-            self.renderers["status"], line_count(self._names), settings.font_size, height // ROWS
+            self.renderers["status"],
+            note_lines + line_count(self._names),
+            settings.font_size,
+            height // ROWS,
         )
         self._grab = vtkWindowToImageFilter()
         self._grab.SetInput(self._window)
@@ -187,8 +208,9 @@ class NavigationWindow:
             return None
         return (len(self._shown_at) - 1) / (self._shown_at[-1] - self._shown_at[0])
 
-    def show(self, state: NavigationState) -> None:
-        """Move every panel to ``state``, in place (call ``render`` or ``screenshot`` to draw)."""
+    def show(self, state: NavigationState, notes: Sequence[str] = ()) -> None:
+        """Move every panel to ``state``, in place (call ``render`` or ``screenshot`` to draw);
+        ``notes`` go above the state's numbers in the text panel (at most ``note_lines``)."""
         now = self._now()
         self._shown_at.append(now)
         while len(self._shown_at) > 2 and now - self._shown_at[0] > FPS_WINDOW_S:
@@ -197,7 +219,8 @@ class NavigationWindow:
         for panel in self.slice_panels.values():
             panel.show(state)
         self.bullseye.show(state)
-        self.status.show(status_lines(state, self._names, self.view_fps))
+        noted = [StatusLine(note, NOTE) for note in notes]
+        self.status.show([*noted, *status_lines(state, self._names, self.view_fps)])
 
     def render(self) -> None:
         """Draw the window as the panels are now."""
@@ -218,7 +241,7 @@ class NavigationWindow:
         import imageio.v3 as imageio
 
         path = Path(path)
-        imageio.imwrite(path, self.screenshot())
+        imageio.imwrite(path, self.screenshot(), compress_level=3)  # 2x faster than the default
         logger.info("navigation picture written to %s", path)
         return path
 
@@ -250,25 +273,39 @@ class NavigationWindow:
         """Call ``callback(drag)`` for each mouse drag or wheel step in a slice panel."""
         self._drag_callbacks.append(callback)
 
+    def drive(self, tracker: "DrivenTracker") -> None:
+        """Hand the window's key presses and slice drags to a tracker moved from the window (the
+        keyboard tracker): ``tracker.press(keysym)``, ``tracker.drag(delta_mm, tilt)``."""
+        self.on_key(tracker.press)
+        self.on_drag(lambda drag: tracker.drag(drag.delta_mm, drag.tilt))
+
     def run(
         self,
         latest: Callable[[], NavigationState | None],
         stop_when: Callable[[], bool] = lambda: False,
+        notes: Callable[[], Sequence[str]] = tuple,
     ) -> WindowEnd:
         """Open the window and draw ``latest()`` (the newest state, or None before the first) at
-        ``settings.refresh_hz`` until the user closes the window or ``stop_when()`` is true.
+        ``settings.refresh_hz``, with ``notes()`` above its numbers, until the user closes the
+        window or ``stop_when()`` is true.
 
         Runs the window's event loop on this (the main) thread; an error raised by a callback
-        ends the loop and is raised here.
+        ends the loop and is raised here. Each drawing is followed by a full refresh period in
+        which the loop only handles input (a one-shot timer armed after the drawing), so that
+        key presses and drags are taken at once even where drawing is slow (Mesa's software
+        renderer on a busy machine), never queued behind drawings.
         """
         if self._interactor is None:
             raise RuntimeError("run needs a window made with interactive=True")
         interactor = self._interactor
+        period_ms = max(1, round(1000.0 / self.settings.refresh_hz))
         shown: list[NavigationState | None] = [None]
         ended: list[WindowEnd] = []
         failure: list[BaseException] = []
+        timers: list[int] = []
 
         def tick(_caller: object, _event: str) -> None:
+            timers.clear()
             try:
                 # Asked before taking the newest state, so that the state a session leaves
                 # when it ends is drawn before the window stops.
@@ -276,11 +313,13 @@ class NavigationWindow:
                 state = latest()
                 if state is not None and state is not shown[0]:
                     shown[0] = state
-                    self.show(state)
+                    self.show(state, notes())
                     self.render()
                 if stopping:
                     ended.append(WindowEnd.STOPPED)
                     interactor.TerminateApp()
+                else:
+                    timers.append(interactor.CreateOneShotTimer(period_ms))
             except BaseException as error:  # the event loop would swallow it: end and re-raise
                 failure.append(error)
                 interactor.TerminateApp()
@@ -293,11 +332,12 @@ class NavigationWindow:
         exit_observer = interactor.AddObserver("ExitEvent", closed)
         interactor.Initialize()
         self.render()
-        timer = interactor.CreateRepeatingTimer(max(1, round(1000.0 / self.settings.refresh_hz)))
+        timers.append(interactor.CreateOneShotTimer(period_ms))
         try:
             interactor.Start()
         finally:
-            interactor.DestroyTimer(timer)
+            for timer in timers:
+                interactor.DestroyTimer(timer)
             interactor.RemoveObserver(timer_observer)
             interactor.RemoveObserver(exit_observer)
         if failure:
@@ -425,11 +465,16 @@ class _DragTracker:
 
 
 def write_video(
-    window: NavigationWindow, states: Iterable[NavigationState], path: Path | str, fps: float
+    window: NavigationWindow,
+    states: Iterable[NavigationState],
+    path: Path | str,
+    fps: float,
+    notes: Callable[[], Sequence[str]] = tuple,
 ) -> int:
     """Write a video of a run at its own pace: one frame per 1/``fps`` s of the states'
-    timestamps (the first state at or after each tick is shown and grabbed; a stretch with no
-    state adds no frame). Returns the number of frames written."""
+    timestamps (the first state at or after each tick is shown, with ``notes()`` as they are
+    when it comes, and grabbed; a stretch with no state adds no frame). Returns the number of
+    frames written."""
     from guidance.views.video import VideoWriter
 
     start: float | None = None
@@ -442,6 +487,6 @@ def write_video(
             if tick <= last_tick:
                 continue
             last_tick = tick
-            window.show(state)
+            window.show(state, notes())
             video.add(window.screenshot())
     return video.frame_count

@@ -1,4 +1,5 @@
-"""Tracker specs: sim:demo, replay:FILE, ndi:PORT, kinds registered by others, bad specs."""
+"""Tracker specs: replay:FILE, ndi:PORT, igtl:HOST:PORT, kinds registered by others, bad specs
+(``sim:demo`` is registered by guidance: tests/guidance/test_demo_source.py)."""
 
 import pytest
 
@@ -9,16 +10,7 @@ from devices.igtl.tracker import IgtlTracker
 from devices.ndi.tracker import NDITracker
 from devices.replay import ReplayTracker
 from devices.sequence_file import write_sequence
-from devices.simulated import SimulatedTracker
 from devices.sources import _KINDS, open_tracker, register_tracker, spec_help
-
-
-def test_sim_demo_is_the_builtin_stylus_and_reference():
-    tracker = open_tracker("sim:demo", realtime=False)
-    assert isinstance(tracker, SimulatedTracker)
-    assert tracker.tools == ("stylus", "reference")
-    with tracker:
-        assert tracker.read().frame_number == 0
 
 
 def test_replay_opens_the_file(tmp_path):
@@ -61,27 +53,22 @@ def test_igtl_rejects_bad_addresses_and_tool_specs(spec, tools, match):
 
 @pytest.mark.parametrize("spec", ["", "ndi:", "replay:", "igtl:", "usb:/dev/x", "demo"])
 def test_rejects_an_unknown_tracker_spec(spec):
-    expected = "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard"
-    with pytest.raises(ConfigurationError, match=expected):
-        open_tracker(spec)
-
-
-@pytest.mark.parametrize("spec", ["sim:skull", "sim"])
-def test_rejects_an_unknown_simulation(spec):
-    with pytest.raises(
-        ConfigurationError, match=r"unknown simulation .* the built-in one is 'demo'"
-    ):
+    for usage in ("replay:FILE", "ndi:PORT", "igtl:HOST:PORT", "keyboard"):
+        assert usage in spec_help()
+    with pytest.raises(ConfigurationError, match=f"unknown tracker .*: expected {spec_help()}$"):
         open_tracker(spec)
 
 
 def test_the_clock_is_passed_to_the_tracker(tmp_path):
+    path = tmp_path / "r.igs.mha"
+    write_sequence(path, [Frame(0.0, 0, {}), Frame(0.5, 1, {})], ["stylus"])
     clock = FakeClock(3.0)
-    tracker = open_tracker("sim:demo", realtime=True, clock=clock)
+    tracker = open_tracker(f"replay:{path}", realtime=True, clock=clock)
     assert tracker.clock is clock
     with tracker:
         tracker.read()
         tracker.read()
-    assert clock.now() == pytest.approx(3.0 + 1 / 60.0)  # paced on the fake clock
+    assert clock.now() == pytest.approx(3.5)  # paced on the fake clock
 
 
 def test_other_modules_register_their_tracker_kinds():
@@ -100,7 +87,7 @@ def test_other_modules_register_their_tracker_kinds():
         assert open_tracker("igtltest:localhost:18944") == "localhost:18944"
         assert "keyboardtest" in spec_help()
         assert spec_help().endswith("or igtltest:HOST:PORT")
-        with pytest.raises(ConfigurationError, match="expected sim:demo, replay:FILE, ndi:PORT"):
+        with pytest.raises(ConfigurationError, match="expected replay:FILE, ndi:PORT"):
             open_tracker("igtltest")
     finally:
         _KINDS.pop("keyboardtest")

@@ -84,3 +84,9 @@ def test_each_command_loads_with_the_summary_gestes_help_lists(command):
 def test_options_before_the_command_still_find_it():
     assert chosen_command(["-v", "--verbose", "pivot", "x.mha", "--tool", "a"]) == "pivot"
     assert chosen_command(["--help"]) is None
+
+
+@pytest.mark.parametrize("module", ["pivot", "scene", "volume"])
+def test_these_command_modules_import_no_heavy_library(module):
+    """``gestes pivot|scene|volume --help`` need neither SimpleITK, VTK nor Numba."""
+    assert imported_after(f"import guidance.commands.{module}") == set()

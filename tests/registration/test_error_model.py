@@ -18,7 +18,6 @@ from registration.error_model import (
 )
 from registration.exceptions import RegistrationError
 from registration.transforms import apply_transform, invert_rigid, make_rigid
-from scenes.motions import StylusGeometry, Touch, TouchMotion, TouchSettings
 
 
 def test_a_point_at_the_marker_centroid_has_the_translation_error_only():
@@ -28,6 +27,22 @@ def test_a_point_at_the_marker_centroid_has_the_translation_error_only():
     assert error[0] == pytest.approx(0.25 / math.sqrt(len(markers)), rel=1e-12)
 
 
+class StillStylus:
+    """A motion: the stylus held still, its tip on ``point_mm``, beside a still reference."""
+
+    duration_s = 50.0
+
+    def __init__(self, tracker_from_reference: np.ndarray, point_mm: np.ndarray) -> None:
+        tip = BUILTIN_TOOLS["stylus"].tip_mm
+        self.poses = {
+            "stylus": make_rigid(np.eye(3), point_mm - tip),
+            "reference": tracker_from_reference,
+        }
+
+    def __call__(self, t_s: float) -> dict[str, np.ndarray]:
+        return self.poses
+
+
 def test_predicted_tip_error_matches_the_simulated_tracker():
     """Hold a stylus still 150 mm from the reference for 3000 frames of the simulated tracker at
     0.25 mm marker jitter: the RMS error of the tip in the reference frame agrees with the model
@@ -35,25 +50,14 @@ def test_predicted_tip_error_matches_the_simulated_tracker():
     stylus_tool, reference_tool = BUILTIN_TOOLS["stylus"], BUILTIN_TOOLS["reference"]
     tracker_from_reference = make_rigid(np.eye(3), [0.0, 0.0, -1400.0])
     point = np.array([150.0, 0.0, -1400.0])
-    motion = TouchMotion(
-        touches=(Touch("P", point, np.array([0.0, 0.0, 1.0])),),
-        tracker_from_reference=tracker_from_reference,
-        stylus=StylusGeometry.from_markers(stylus_tool.markers_mm, stylus_tool.tip_mm),
-        centre_mm=np.array([0.0, 0.0, -1400.0]),
-        settings=TouchSettings(approach_s=0.01, dwell_s=50.0, pivot_rad=0.0),
-    )
     tracker = SimulatedTracker(
-        motion, {"stylus": stylus_tool, "reference": reference_tool}, OpticalNoise(0.25), seed=4
+        StillStylus(tracker_from_reference, point),
+        {"stylus": stylus_tool, "reference": reference_tool},
+        OpticalNoise(0.25),
+        seed=4,
     )
-    dwell = motion.dwells[0]
     with tracker:
-        tips = np.array(
-            [
-                tip_in_reference_mm(frame, stylus_tool.tip_mm)
-                for frame in tracker
-                if dwell.start_s <= frame.timestamp <= dwell.end_s
-            ]
-        )
+        tips = np.array([tip_in_reference_mm(frame, stylus_tool.tip_mm) for frame in tracker])
     truth = apply_transform(invert_rigid(tracker_from_reference), point)
     measured = math.sqrt(np.mean(np.sum((tips - truth) ** 2, axis=1)))
     predicted = tip_in_reference_error_rms_mm(

@@ -190,6 +190,20 @@ def test_scene_save_writes_a_loadable_folder(tmp_path, skull, capsys):
     assert_same_scene(load_scene(tmp_path / "out"), skull)
 
 
+def test_scene_save_over_an_existing_folder_needs_force(tmp_path, capsys):
+    """Issue 14.7: ``scene save`` replaced an existing folder's files without a word."""
+    folder = tmp_path / "head"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("a student's notes")
+    (folder / "fiducials.mrk.json").write_text("the student's own fiducials")
+    assert main(["scene", "save", "builtin:needle-box", str(folder)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (folder / "fiducials.mrk.json").read_text() == "the student's own fiducials"
+    assert main(["scene", "save", "builtin:needle-box", str(folder), "--force"]) == 0
+    assert load_scene(folder).name
+    assert (folder / "notes.txt").read_text() == "a student's notes"
+
+
 def test_scene_show_unknown_builtin(capsys):
     assert main(["scene", "show", "builtin:heart"]) == 2
     assert "unknown phantom 'builtin:heart'" in capsys.readouterr().err

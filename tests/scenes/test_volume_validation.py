@@ -81,16 +81,6 @@ METAIMAGE_CORRUPTIONS = {
 }
 
 
-@pytest.mark.parametrize("case", METAIMAGE_CORRUPTIONS, ids=str)
-def test_metaimage_corrupt_geometry_is_refused_naming_the_field(tmp_path, case):
-    pattern, replacement, field = METAIMAGE_CORRUPTIONS[case]
-    _, path = _saved(tmp_path, "ct.mha")
-    head, sep, body = path.read_bytes().partition(b"ElementDataFile = LOCAL\n")
-    head = re.sub(pattern, replacement, head, count=1)
-    path.write_bytes(head + sep + body)
-    _refused(path, field)
-
-
 def test_volume_info_with_dimsize_zero_is_an_error_not_a_traceback(tmp_path, capsys):
     """``DimSize = 0 64 93`` was a ValueError traceback from the HU range of an empty array."""
     _, path = _saved(tmp_path, "ct.mha")
@@ -114,11 +104,22 @@ NRRD_CORRUPTIONS = {
 }
 
 
-@pytest.mark.parametrize("case", NRRD_CORRUPTIONS, ids=str)
-def test_nrrd_corrupt_geometry_is_refused_naming_the_field(tmp_path, case):
-    pattern, replacement, field = NRRD_CORRUPTIONS[case]
-    _, path = _saved(tmp_path, "ct.nrrd")
-    head, sep, body = path.read_bytes().partition(b"\n\n")
+HEADER_CASES = [
+    pytest.param(name, end, *case, id=f"{name}-{label}")
+    for name, end, corruptions in (
+        ("ct.mha", b"ElementDataFile = LOCAL\n", METAIMAGE_CORRUPTIONS),
+        ("ct.nrrd", b"\n\n", NRRD_CORRUPTIONS),
+    )
+    for label, case in corruptions.items()
+]
+
+
+@pytest.mark.parametrize(("name", "end", "pattern", "replacement", "field"), HEADER_CASES)
+def test_corrupt_header_geometry_is_refused_naming_the_field(
+    tmp_path, name, end, pattern, replacement, field
+):
+    _, path = _saved(tmp_path, name)
+    head, sep, body = path.read_bytes().partition(end)
     path.write_bytes(re.sub(pattern, replacement, head, count=1) + sep + body)
     _refused(path, field)
 

@@ -1,0 +1,216 @@
+"""Study and grading benchmarks: trials per second of ``gestes study tre`` on 1 and 2 local Dask
+workers, Dask's overhead per piece of work against a plain loop, and ``gestes grade``
+throughput on 50 recorded runs.
+
+Run ``python -m benchmarks.study`` from the repository root (a few minutes on 2 idle cores;
+``--quick`` halves the work for a first look). Prints a table and writes
+``benchmarks/results/study.json``.
+
+1. Trials per second: one configuration of the default study (skull, 4 spread fiducials, FLE
+   0.5 mm, every error source), one trial per piece, run in this process without Dask (the
+   plain loop), then on a local cluster of 1 and of 2 worker processes. Rates are counted in
+   the steady state, between the first and the last piece to arrive (a cluster's start and its
+   workers' building of the scene are reported apart, as the time to the first piece). Target:
+   2 workers >= 1.7 x 1 worker on this 2-core machine.
+2. Dask's overhead per piece: pieces that do nothing, through ``engine.run_pieces`` (the study's
+   own bookkeeping: saving each result as it arrives) on a 1-worker cluster and in the plain
+   loop; the difference is what Dask adds to each piece. Against the measured time of one trial
+   it gives the overhead of the default pieces (``trials_per_piece`` trials) and the smallest
+   piece that keeps it under 5 %.
+3. Grading: ``--distinct`` fiducials runs of the skull (seeds 0, 1, ...; written by
+   ``gestes exercise`` without pictures), copied into 50 student folders, graded on 1 and 2
+   local workers (runs per second, wall time including the cluster's start).
+"""
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import machine_info
+from guidance.study.engine import ClusterSettings, Piece, PieceRunner, run_pieces
+from guidance.study.settings import TreStudySettings
+from guidance.study.store import PieceStore
+
+RESULTS = Path(__file__).resolve().parent / "results" / "study.json"
+SCENE = "builtin:skull"
+CLASS_SIZE = 50
+OVERHEAD_TARGET = 0.05
+
+
+def nothing(index: int) -> dict[str, int]:
+    """A piece that does no work (for Dask's overhead)."""
+    return {"index": index}
+
+
+class Arrivals:
+    """A progress callback that notes when each piece arrives."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.times: list[float] = []
+        self._seen = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._seen is not None and done > self._seen:
+            self.times.append(time.perf_counter() - self.start)
+        self._seen = done
+
+    def steady_rate(self, items_per_piece: int) -> float:
+        """Items per second between the first and the last arrival."""
+        if len(self.times) < 2:
+            return math.nan
+        return (len(self.times) - 1) * items_per_piece / (self.times[-1] - self.times[0])
+
+
+def bench_study(trials: int, workers: int) -> dict[str, float]:
+    """One configuration of ``trials`` trials on ``workers`` local workers (0: the plain loop)."""
+    from guidance.study.tre_study import run_study
+
+    settings = TreStudySettings(
+        scene=SCENE, fiducials=(4,), fle_mm=(0.5,), trials=trials, trials_per_piece=1
+    )
+    arrivals = Arrivals()
+    with tempfile.TemporaryDirectory() as folder:
+        run_study(settings, Path(folder), ClusterSettings(workers=workers), progress=arrivals)
+    wall = time.perf_counter() - arrivals.start
+    return {
+        "trials_per_s": arrivals.steady_rate(1),
+        "first_piece_s": arrivals.times[0],
+        "wall_s": wall,
+    }
+
+
+def bench_overhead(pieces: int) -> dict[str, float]:
+    """Seconds per empty piece through run_pieces, on a 1-worker cluster and in the loop."""
+    seconds = {}
+    for name, settings in (("loop", ClusterSettings(workers=0)), ("dask", ClusterSettings(1))):
+        work = [Piece(f"nothing/{k}", nothing, (k,)) for k in range(pieces)]
+        arrivals = Arrivals()
+        with tempfile.TemporaryDirectory() as folder, PieceRunner(settings) as runner:
+            store = PieceStore.open(Path(folder), {"benchmark": "overhead"}, resume=False)
+            run_pieces(work, store, runner, arrivals)
+        seconds[name] = 1.0 / arrivals.steady_rate(1)
+    return {
+        "loop_s_per_piece": seconds["loop"],
+        "dask_s_per_piece": seconds["dask"],
+        "overhead_s_per_piece": seconds["dask"] - seconds["loop"],
+    }
+
+
+def make_class(folder: Path, distinct: int) -> Path:
+    """``CLASS_SIZE`` student folders holding copies of ``distinct`` real fiducials runs."""
+    from guidance.exercises.runner import ExerciseOptions, run_exercise
+
+    runs = [
+        run_exercise(
+            ExerciseOptions(
+                "fiducials",
+                scene=SCENE,
+                out=folder / "made" / f"seed-{seed}",
+                seed=seed,
+                snapshots=False,
+            )
+        ).out_dir
+        for seed in range(distinct)
+    ]
+    students = folder / "class"
+    for k in range(CLASS_SIZE):
+        shutil.copytree(runs[k % distinct], students / f"student-{k:02d}")
+    return students
+
+
+def bench_grade(students: Path, workers: int) -> dict[str, float]:
+    from guidance.study.grading import grade
+
+    arrivals = Arrivals()
+    with tempfile.TemporaryDirectory() as out:
+        outcome = grade(
+            students, "fiducials", Path(out), ClusterSettings(workers), progress=arrivals
+        )
+    wall = time.perf_counter() - arrivals.start
+    failed = sum(1 for row in outcome.rows if row["error"])
+    return {
+        "runs_per_s": CLASS_SIZE / wall,
+        "steady_runs_per_s": arrivals.steady_rate(1),
+        "wall_s": wall,
+        "failed_runs": failed,
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16, help="trials per study run")
+    parser.add_argument("--distinct", type=int, default=4, help="distinct runs in the class")
+    parser.add_argument("--quick", action="store_true", help="half the trials, 2 distinct runs")
+    args = parser.parse_args()
+    trials = max(4, args.trials // 2) if args.quick else args.trials
+    distinct = 2 if args.quick else args.distinct
+
+    print(f"study tre: {trials} trials of one configuration on {SCENE}, one trial per piece")
+    study = {f"workers_{n}": bench_study(trials, n) for n in (0, 1, 2)}
+    for name, figures in study.items():
+        label = "plain loop" if name == "workers_0" else name.replace("_", " ")
+        print(
+            f"  {label:<12} {figures['trials_per_s']:7.3f} trials/s  (first piece after "
+            f"{figures['first_piece_s']:5.1f} s, wall {figures['wall_s']:5.1f} s)"
+        )
+    speedup = study["workers_2"]["trials_per_s"] / study["workers_1"]["trials_per_s"]
+    print(f"  2 workers / 1 worker: {speedup:.2f} x (target >= 1.7)")
+
+    overhead = bench_overhead(pieces=100)
+    trial_s = 1.0 / study["workers_0"]["trials_per_s"]
+    default_piece = TreStudySettings().trials_per_piece
+    fraction = overhead["overhead_s_per_piece"] / (default_piece * trial_s)
+    smallest = math.ceil(overhead["overhead_s_per_piece"] / (OVERHEAD_TARGET * trial_s))
+    print(
+        f"Dask overhead: {1e3 * overhead['overhead_s_per_piece']:.1f} ms per piece (plain loop "
+        f"{1e3 * overhead['loop_s_per_piece']:.1f} ms, 1-worker cluster "
+        f"{1e3 * overhead['dask_s_per_piece']:.1f} ms); a trial takes {trial_s:.2f} s, so "
+        f"{100 * fraction:.2f} % for the default {default_piece} trials per piece; under 5 % "
+        f"from {max(1, smallest)} trial(s) per piece"
+    )
+
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"grade: making {distinct} fiducials runs on {SCENE}, {CLASS_SIZE} students")
+        students = make_class(Path(folder), distinct)
+        grading = {f"workers_{n}": bench_grade(students, n) for n in (1, 2)}
+    for name, figures in grading.items():
+        print(
+            f"  {name.replace('_', ' '):<12} {figures['runs_per_s']:7.2f} runs/s with the start "
+            f"({figures['wall_s']:.1f} s), {figures['steady_runs_per_s']:.2f} runs/s steady, "
+            f"{figures['failed_runs']} failed"
+        )
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": machine_info(),
+                "scene": SCENE,
+                "study": study,
+                "speedup_2_over_1": speedup,
+                "overhead": {
+                    **overhead,
+                    "trial_s": trial_s,
+                    "default_trials_per_piece": default_piece,
+                    "overhead_fraction_default": fraction,
+                    "smallest_piece_under_5_percent": max(1, smallest),
+                },
+                "grade": {"class_size": CLASS_SIZE, "distinct_runs": distinct, **grading},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
