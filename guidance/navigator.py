@@ -522,6 +522,9 @@ class Navigator:
             matrix = as_rigid(image_from_reference, "image_from_reference")
         except RegistrationError as error:
             raise GuidanceError(f"navigator: {error}") from error
+        # The kernel gets its own writable copy: a read-only array is another Numba signature
+        # (its helpers compiled twice on a first run).
+        self._image_from_reference = matrix.copy()
         matrix.setflags(write=False)
         self.image_from_reference = matrix
 
@@ -556,7 +559,7 @@ class Navigator:
             valid,
             reference,
             stylus,
-            self.image_from_reference,
+            self._image_from_reference,
             self._tip_and_axis,
             self._targets,
             self._trajectory,

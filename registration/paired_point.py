@@ -12,9 +12,12 @@ in one small Numba kernel: no LAPACK call and no allocation (the caller allocate
 
 When the largest eigenvalue is nearly repeated the rotation itself is ill-determined (collinear
 points, or a near-mirror image whose two smallest singular values nearly cancel) and the closed
-form loses digits: the kernel then falls back to the SVD solution of Arun, Huang & Blostein 1987
-(IEEE PAMI 9(5)) with Umeyama's determinant-sign correction (1991, IEEE PAMI 13(4), eq. 39-40),
-which also decides whether the points are coincident or collinear.
+form loses digits: the kernel then hands the cross-covariance back, and the SVD solution of Arun,
+Huang & Blostein 1987 (IEEE PAMI 9(5)) with Umeyama's determinant-sign correction (1991, IEEE
+PAMI 13(4), eq. 39-40), which also decides whether the points are coincident or collinear, is
+found with numpy's LAPACK; a second small kernel finishes the fit. (Numba's own SVD would make
+the kernel's first compilation twice as long, on every machine's first run, for a case that
+well-spread fiducials never meet.)
 
 The validation of values (NaN, coincident or collinear points, bad weights) happens inside the
 kernel and comes back as a status code, so the Python overhead per call stays small; the public
@@ -50,6 +53,7 @@ _BAD_WEIGHTS = 3
 _COINCIDENT = 4
 _COLLINEAR = 5
 _TOO_LARGE = 6
+_NEEDS_SVD = 7
 # Largest spread (sum of squared distances to the centroid, mm^2) the kernel accepts: beyond it
 # the products of coordinates overflow double precision (points spread over ~1e75 mm are a unit
 # or file error anyway).
@@ -208,25 +212,19 @@ def _horn_quaternion(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz):
     return q0, q1, q2, q3, q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3 > 0.5
 
 
-@numba.njit(cache=True)
-def _svd_rotation(sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, spread):
-    """Arun/Umeyama fallback: status and the rotation R (row by row) maximising ``trace(R @ S)``
-    for ``S = sum w m f^T`` (Umeyama 1991 eq. 39-40: ``R = V diag(1, 1, sign det(V U^T)) U^T``
-    with ``S = U diag(s) V^T``); coincident or collinear points are rejected here.
+def _svd_rotation(covariance: np.ndarray, spread: float) -> tuple[int, np.ndarray]:
+    """Arun/Umeyama fallback: status and the rotation R (3x3) maximising ``trace(R @ S)`` for
+    ``S = sum w m f^T`` (Umeyama 1991 eq. 39-40: ``R = V diag(1, 1, sign det(V U^T)) U^T`` with
+    ``S = U diag(s) V^T``); coincident or collinear points are rejected here.
     """
-    h = np.empty((3, 3))
-    h[0, 0], h[0, 1], h[0, 2] = sxx, sxy, sxz
-    h[1, 0], h[1, 1], h[1, 2] = syx, syy, syz
-    h[2, 0], h[2, 1], h[2, 2] = szx, szy, szz
-    u, singular, vt = np.linalg.svd(h)
+    u, singular, vt = np.linalg.svd(covariance)
     status = _OK
     if singular[0] <= 1e-24 * max(1.0, spread) or spread <= 1e-24:
         status = _COINCIDENT
     elif singular[1] <= COLLINEAR_TOL * singular[0]:
         status = _COLLINEAR
     d = -1.0 if np.linalg.det(vt.T @ u.T) < 0.0 else 1.0
-    r = vt.T @ np.diag(np.array([1.0, 1.0, d])) @ u.T
-    return status, r[0, 0], r[0, 1], r[0, 2], r[1, 0], r[1, 1], r[1, 2], r[2, 0], r[2, 1], r[2, 2]
+    return status, vt.T @ np.diag([1.0, 1.0, d]) @ u.T
 
 
 @numba.njit(cache=True)
@@ -376,11 +374,30 @@ def _register_kernel(fixed, moving, weights, matrix, residuals):
         r21 = 2.0 * (qz * qy + q0 * qx)
         r22 = q0 * q0 - qx * qx - qy * qy + qz * qz
     else:
-        status, r00, r01, r02, r10, r11, r12, r20, r21, r22 = _svd_rotation(
-            sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, spread_m
-        )
-        if status != _OK:
-            return status, np.nan
+        # The SVD path (see the module docstring): S, the centroids, the moving spread and the
+        # total weight handed back in ``matrix``, row by row.
+        handed = (sxx, sxy, sxz, syx, syy, syz, szx, szy, szz, cmx, cmy, cmz, cfx, cfy, cfz)
+        for k in range(15):
+            matrix[k // 4, k % 4] = handed[k]
+        matrix[3, 3] = spread_m
+        return _NEEDS_SVD, total
+    return _OK, _finish(
+        fixed, moving, weights, total,
+        r00, r01, r02, r10, r11, r12, r20, r21, r22,
+        cmx, cmy, cmz, cfx, cfy, cfz, matrix, residuals,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _finish(
+    fixed, moving, weights, total,
+    r00, r01, r02, r10, r11, r12, r20, r21, r22,
+    cmx, cmy, cmz, cfx, cfy, cfz, matrix, residuals,
+):  # fmt: skip
+    """The fit with rotation R (row by row) and the centroids: fills ``matrix`` (the rotation and
+    the translation mapping the moving centroid onto the fixed one) and ``residuals``, returns
+    the weighted FRE RMS (mm)."""
+    n = fixed.shape[0]
     tx = cfx - (r00 * cmx + r01 * cmy + r02 * cmz)
     ty = cfy - (r10 * cmx + r11 * cmy + r12 * cmz)
     tz = cfz - (r20 * cmx + r21 * cmy + r22 * cmz)
@@ -397,7 +414,26 @@ def _register_kernel(fixed, moving, weights, matrix, residuals):
         sq = dx * dx + dy * dy + dz * dz
         residuals[i] = np.sqrt(sq)
         sum_sq += sq if weights is None else weights[i] * sq
-    return _OK, np.sqrt(sum_sq / total)
+    return np.sqrt(sum_sq / total)
+
+
+def _fit_by_svd(
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    weights: np.ndarray | None,
+    total: float,
+    matrix: np.ndarray,
+    residuals: np.ndarray,
+) -> tuple[int, float]:
+    """The SVD path: the rotation from what the kernel handed back in ``matrix``, then the
+    fit; (status, FRE)."""
+    handed = matrix.ravel()
+    status, rotation = _svd_rotation(handed[:9].reshape(3, 3), float(handed[15]))
+    if status != _OK:
+        return status, np.nan
+    centroids = [float(v) for v in handed[9:15]]
+    r = [float(v) for v in rotation.ravel()]
+    return _OK, _finish(fixed, moving, weights, total, *r, *centroids, matrix, residuals)
 
 
 def register_paired_points(
@@ -427,6 +463,8 @@ def register_paired_points(
     matrix = np.empty((4, 4))
     residuals = np.empty(n)
     status, fre = _register_kernel(fixed, moving, weight_array, matrix, residuals)
+    if status == _NEEDS_SVD:
+        status, fre = _fit_by_svd(fixed, moving, weight_array, fre, matrix, residuals)
     if status:
         raise RegistrationError(_STATUS_MESSAGES[status])
     return PairedPointResult(matrix, fre, residuals)
@@ -466,6 +504,11 @@ def register_paired_points_stack(
     fre = np.empty(count)
     statuses = np.empty(count, dtype=np.int64)
     _register_stack_kernel(fixed, moving, np.ascontiguousarray(mask), matrices, fre, statuses)
+    for k in np.flatnonzero(statuses == _NEEDS_SVD):
+        chosen = mask[k]
+        statuses[k], fre[k] = _fit_by_svd(
+            fixed[k][chosen], moving[chosen], None, fre[k], matrices[k], np.empty(chosen.sum())
+        )
     failed = np.flatnonzero(statuses)
     if len(failed):
         first = int(failed[0])
@@ -475,7 +518,8 @@ def register_paired_points_stack(
 
 @numba.njit(cache=True)
 def _register_stack_kernel(fixed, moving, used, matrices, fre, statuses):
-    """``_register_kernel`` for each k on the pairs ``used[k]``, without weights."""
+    """``_register_kernel`` for each k on the pairs ``used[k]``, without weights (a status
+    ``_NEEDS_SVD`` leaves the SVD path to the caller, as for one registration)."""
     n = moving.shape[0]
     for k in range(fixed.shape[0]):
         count = 0
@@ -496,9 +540,10 @@ def _register_stack_kernel(fixed, moving, used, matrices, fre, statuses):
 
 
 # Load the compiled kernel now: Numba's first call in a process costs ~1 s (runtime start-up and
-# cache load), which must not land on the first frame of a real-time tracking loop.
-for _weights in (None, np.ones(3)):
-    _register_kernel(np.eye(3), np.eye(3), _weights, np.empty((4, 4)), np.empty(3))
+# cache load), which must not land on the first frame of a real-time tracking loop. Only the
+# unweighted kernel, which trackers and registrations use: the weighted one is compiled (a
+# first run) or loaded when first asked for.
+_register_kernel(np.eye(3), np.eye(3), None, np.empty((4, 4)), np.empty(3))
 _register_stack_kernel(
     np.eye(3)[None], np.eye(3), np.ones((1, 3), np.bool_), np.empty((1, 4, 4)), np.empty(1),
     np.empty(1, np.int64),

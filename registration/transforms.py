@@ -16,6 +16,8 @@ ORTHONORMAL_TOL = 1e-6
 # Tracker recordings print matrices with 6 significant digits (PLUS sequence files): their
 # rotation blocks are orthonormal to ~3e-4 only.
 RECORDED_ORTHONORMAL_TOL = 1e-3
+_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+_IDENTITY_3 = np.eye(3)
 
 
 def as_points(
@@ -49,14 +51,17 @@ def as_rigid(
     array = np.asarray(matrix, dtype=np.float64)
     if array.shape != (4, 4):
         raise RegistrationError(f"{name} must have shape (4, 4); got {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise RegistrationError(f"{name} contains NaN or infinite values")
-    if np.abs(array[3] - [0.0, 0.0, 0.0, 1.0]).max() > tol:
+    if np.abs(array[3] - _LAST_ROW).max() > tol:
         raise RegistrationError(f"{name} last row must be (0, 0, 0, 1); got {array[3]}")
     rotation = array[:3, :3]
-    if np.abs(rotation.T @ rotation - np.eye(3)).max() > tol:
+    if np.abs(rotation.T @ rotation - _IDENTITY_3).max() > tol:
         raise RegistrationError(f"{name} rotation block is not orthonormal (tolerance {tol:g})")
-    if np.linalg.det(rotation) <= 0.0:
+    # The determinant by its cofactors: an orthonormal block's is +-1, so only its sign
+    # matters (np.linalg.det costs more than the rest of this check; trackers call it per frame).
+    (a, b, c), (d, e, f), (g, h, i) = rotation.tolist()
+    if a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g) <= 0.0:
         raise RegistrationError(f"{name} rotation block is a reflection (determinant <= 0)")
     return np.ascontiguousarray(array)
 

@@ -9,6 +9,7 @@ the others' draws unchanged.
 
 import enum
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -135,12 +136,22 @@ class Stage:
         )
 
 
+# Each scene's skin, extracted once (see ``skin_surface``).
+_SKINS: "weakref.WeakKeyDictionary[Scene, pv.PolyData]" = weakref.WeakKeyDictionary()
+
+
 def skin_surface(scene: Scene) -> pv.PolyData:
     """The scene's outer skin (CT frame, decimated): what the stylus approaches and sweeps, what
-    the surface exercise registers to and what the navigation pictures draw."""
-    return extract_surface(
-        scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
-    )
+    the surface exercise registers to and what the navigation pictures draw. Extracted once per
+    scene object (half a second for the skull; a run needs it up to three times), the same
+    mesh every time; do not modify it."""
+    skin = _SKINS.get(scene)
+    if skin is None:
+        skin = extract_surface(
+            scene.ct, scene.skin_threshold_hu, outer_only=True, target_reduction=SURFACE_REDUCTION
+        )
+        _SKINS[scene] = skin
+    return skin
 
 
 def stage(scene: Scene, seed: int, surface: pv.PolyData | None = None) -> Stage:

@@ -1,14 +1,17 @@
 """Small factories for the VTK actors every panel uses: meshes, and text pinned to the panel or
 to a point in space.
 
-Text is a plain ``vtkTextActor``, not pyvista's corner annotation, which re-fits its font on every
-render (tens of ms).
+Plain VTK actors, not pyvista's plotting classes: importing ``pyvista.plotting`` (it imports
+``matplotlib.pyplot``) costs half a second at the start of every command that draws. Text is a
+plain ``vtkTextActor``, not pyvista's corner annotation, which re-fits its font on every render
+(tens of ms).
 """
 
 import functools
 from collections.abc import Sequence
 
-import pyvista as pv
+import numpy as np
+from vtkmodules.vtkCommonColor import vtkNamedColors
 from vtkmodules.vtkCommonCore import (
     VTK_TEXT_BOTTOM,
     VTK_TEXT_CENTERED,
@@ -16,8 +19,16 @@ from vtkmodules.vtkCommonCore import (
     VTK_TEXT_RIGHT,
     VTK_TEXT_TOP,
 )
+from vtkmodules.vtkCommonDataModel import vtkDataSet
 from vtkmodules.vtkCommonExecutionModel import vtkAlgorithm
-from vtkmodules.vtkRenderingCore import vtkPolyDataMapper, vtkRenderer, vtkTextActor
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkRenderingCore import (
+    vtkActor,
+    vtkDataSetMapper,
+    vtkPolyDataMapper,
+    vtkRenderer,
+    vtkTextActor,
+)
 
 Colour = str | Sequence[float]
 
@@ -36,28 +47,59 @@ ANCHORS = {
 }
 
 
+class MeshActor(vtkActor):
+    """A ``vtkActor`` moved in place: ``position`` (3,) mm, ``user_matrix`` (4x4) its pose."""
+
+    @property
+    def position(self) -> tuple[float, float, float]:
+        return self.GetPosition()
+
+    @position.setter
+    def position(self, value: Sequence[float]) -> None:
+        self.SetPosition(*(float(v) for v in value))
+
+    @property
+    def user_matrix(self) -> np.ndarray:
+        matrix = self.GetUserMatrix()
+        if matrix is None:
+            return np.eye(4)
+        return np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
+
+    @user_matrix.setter
+    def user_matrix(self, value: np.ndarray) -> None:
+        matrix = vtkMatrix4x4()
+        matrix.DeepCopy(np.asarray(value, dtype=np.float64).ravel().tolist())
+        self.SetUserMatrix(matrix)
+
+
 def mesh_actor(
-    mesh: pv.DataSet | vtkAlgorithm,
+    mesh: vtkDataSet | vtkAlgorithm,
     renderer: vtkRenderer,
     colour: Colour,
     opacity: float = 1.0,
     line_width: float = 1.0,
     smooth: bool = False,
-) -> pv.Actor:
-    """An actor drawing ``mesh`` (a dataset, or the output of a VTK filter) in one colour, added
-    to ``renderer``; move it with ``actor.position`` or ``actor.user_matrix``."""
+) -> MeshActor:
+    """An actor drawing ``mesh`` (a dataset, or the output of a VTK filter) in one colour, flat
+    shaded unless ``smooth``, added to ``renderer``; move it with ``actor.position`` or
+    ``actor.user_matrix``."""
     if isinstance(mesh, vtkAlgorithm):
         mapper = vtkPolyDataMapper()
         mapper.SetInputConnection(mesh.GetOutputPort())
     else:
-        mapper = pv.DataSetMapper(mesh)
+        mapper = vtkDataSetMapper()
+        mapper.SetInputData(mesh)
     mapper.ScalarVisibilityOff()
-    actor = pv.Actor(mapper=mapper)
-    actor.prop.color = colour
-    actor.prop.opacity = opacity
-    actor.prop.line_width = line_width
+    actor = MeshActor()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetColor(rgb(colour))
+    prop.SetOpacity(opacity)
+    prop.SetLineWidth(line_width)
     if smooth:
-        actor.prop.interpolation = "gouraud"
+        prop.SetInterpolationToGouraud()
+    else:
+        prop.SetInterpolationToFlat()
     renderer.AddActor(actor)
     return actor
 
@@ -101,9 +143,18 @@ def set_text_point(actor: vtkTextActor, point_mm: Sequence[float]) -> None:
 
 
 @functools.cache
-def rgb(colour: str) -> tuple[float, float, float]:
-    """A colour name as (r, g, b) in [0, 1], looked up once (pyvista's lookup is slow)."""
-    return pv.Color(colour).float_rgb
+def rgb(colour: Colour) -> tuple[float, float, float]:
+    """A colour (a CSS name, or (r, g, b) in [0, 1]) as (r, g, b) in [0, 1]."""
+    if not isinstance(colour, str):
+        red, green, blue = (float(v) for v in colour)
+        return red, green, blue
+    if not _NAMED_COLOURS.ColorExists(colour):
+        raise ValueError(f"unknown colour name {colour!r}")
+    red, green, blue = _NAMED_COLOURS.GetColor3d(colour)
+    return red, green, blue
+
+
+_NAMED_COLOURS = vtkNamedColors()
 
 
 def set_text_colour(actor: vtkTextActor, colour: str, opacity: float = 1.0) -> None:
@@ -118,7 +169,7 @@ def _text_actor(text: str, anchor: str, font_size: int, colour: Colour) -> vtkTe
     actor.SetInput(text)
     prop = actor.GetTextProperty()
     prop.SetFontSize(font_size)
-    prop.SetColor(pv.Color(colour).float_rgb)
+    prop.SetColor(rgb(colour))
     horizontal, vertical = ANCHORS[anchor]
     prop.SetJustification(horizontal)
     prop.SetVerticalJustification(vertical)

@@ -12,8 +12,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyvista as pv
-
 from guidance.exceptions import DisplayUnavailable, RenderingUnavailable
 
 MISSING_LIBRARIES_HINT = (
@@ -87,11 +85,7 @@ def check_display(display: str | None = None) -> str:
 
 
 def prepare_rendering(off_screen: bool) -> None:
-    """Check what the chosen kind of window needs and pick it before VTK creates one.
-
-    Multisampling is turned off: with Mesa's software renderer it costs about a quarter of the
-    frame rate, and the views are lines and slices that do not need it.
-    """
+    """Check what the chosen kind of window needs and pick it before VTK creates one."""
     kind = OFF_SCREEN_WINDOW if off_screen else ON_SCREEN_WINDOW
     if _window_kinds_used and kind not in _window_kinds_used:
         raise RenderingUnavailable(
@@ -106,4 +100,3 @@ def prepare_rendering(off_screen: bool) -> None:
         check_display()
     _window_kinds_used.add(kind)
     os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = kind
-    pv.global_theme.multi_samples = 0

@@ -241,7 +241,7 @@ class NavigationWindow:
         import imageio.v3 as imageio
 
         path = Path(path)
-        imageio.imwrite(path, self.screenshot())
+        imageio.imwrite(path, self.screenshot(), compress_level=3)  # 2x faster than the default
         logger.info("navigation picture written to %s", path)
         return path
 

@@ -1,23 +1,15 @@
-"""The demo's still picture (``NavigationView``) on a small synthetic CT and sphere, the meshes
-the views draw (the CT's geometry, a tool ending at its tip), and the rendering check."""
+"""The meshes the views draw (the CT's geometry, a tool ending at its tip), the colours they are
+drawn in, and the rendering check (the window itself: test_navigation_window.py)."""
 
 import numpy as np
 import pytest
-import pyvista as pv
 import SimpleITK as sitk
 
 from devices.tools import BUILTIN_TOOLS
-from guidance.exceptions import GuidanceError, RenderingUnavailable
-from guidance.navigator import NavigationState
-from guidance.views import NavigationView, StillSettings, check_rendering
+from guidance.exceptions import RenderingUnavailable
+from guidance.views import check_rendering
+from guidance.views.actors import rgb
 from guidance.views.models import image_data, tool_mesh
-from registration.transforms import make_rigid
-
-MARKERS = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 45.0], [0.0, 30.0, 95.0], [0.0, -30.0, 125.0]])
-TIP = np.array([0.0, 0.0, -95.0])
-FIDUCIALS = np.array([[40.0, 0.0, 0.0], [0.0, -40.0, 0.0], [0.0, 0.0, 40.0]])
-TARGETS = np.array([[5.0, 5.0, 5.0], [-10.0, 0.0, 8.0]])
-SMALL = StillSettings(window_size=(400, 300), slice_half_height_mm=50.0)
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +23,6 @@ def ct() -> sitk.Image:
     return image
 
 
-def _state(tip_mm: np.ndarray, tracked: bool = True) -> NavigationState:
-    pose = make_rigid(np.eye(3), tip_mm - TIP) if tracked else np.full((4, 4), np.nan)
-    tip = tip_mm if tracked else np.full(3, np.nan)
-    return NavigationState(
-        timestamp=0.0,
-        frame_number=0,
-        tracked=tracked,
-        tools={},
-        image_from_stylus=pose,
-        tip_mm=tip,
-        axis=np.array([0.0, 0.0, -1.0]),
-        target_distances_mm=np.zeros(2),
-        active_target=None,
-        trajectory=None,
-        structure_distances_mm=np.zeros(0),
-    )
-
-
-@pytest.fixture(scope="module")
-def view(ct):
-    sphere = pv.Sphere(radius=40.0, theta_resolution=24, phi_resolution=24)
-    with NavigationView(ct, sphere, FIDUCIALS, TARGETS, MARKERS, TIP, SMALL) as navigation_view:
-        yield navigation_view
-
-
 def test_image_data_keeps_the_ct_geometry_and_values(ct):
     oblique = sitk.Image(ct)
     oblique.SetSpacing((0.5, 0.8, 1.2))
@@ -66,35 +33,6 @@ def test_image_data_keeps_the_ct_geometry_and_values(ct):
     point_id = grid.find_closest_point(physical)
     np.testing.assert_allclose(grid.points[point_id], physical, atol=1e-9)
     assert grid.point_data["HU"][point_id] == oblique[index]
-
-
-def test_picture_is_not_blank(view):
-    view.show(_state(np.array([5.0, 5.0, 5.0])), "tip on T1")
-    pixels = view.screenshot()
-    assert pixels.shape == (300, 400, 3)
-    assert pixels.std() > 20.0
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
-
-
-def test_show_moves_the_stylus_and_the_planes_in_place(view):
-    stylus_actor = view._stylus
-    first = np.array([5.0, 5.0, 5.0])
-    view.show(_state(first))
-    before = view.screenshot()
-    second = np.array([-10.0, 0.0, 8.0])
-    view.show(_state(second))
-    assert view._stylus is stylus_actor
-    np.testing.assert_allclose(np.asarray(view._stylus.user_matrix)[:3, 3], second - TIP)
-    for plane in view._planes:
-        np.testing.assert_allclose(plane.GetOrigin(), second)
-    assert np.abs(view.screenshot().astype(int) - before).sum() > 0
-
-
-def test_a_lost_stylus_is_hidden(view):
-    view.show(_state(np.zeros(3), tracked=False))
-    assert not view._stylus.GetVisibility()
-    view.show(_state(np.zeros(3)))
-    assert view._stylus.GetVisibility()
 
 
 def test_the_stylus_model_ends_at_the_tip():
@@ -119,6 +57,8 @@ def test_rendering_check_names_the_packages_when_mesa_is_missing(tmp_path, monke
         check_rendering(dri_folders=(tmp_path,))
 
 
-def test_rejects_a_tiny_window():
-    with pytest.raises(GuidanceError, match="at least 200 x 150 pixels"):
-        StillSettings(window_size=(100, 100))
+def test_colours_are_css_names_or_rgb():
+    assert rgb("lightskyblue") == pytest.approx((135 / 255, 206 / 255, 250 / 255))
+    assert rgb((0.1, 0.2, 0.3)) == (0.1, 0.2, 0.3)
+    with pytest.raises(ValueError, match="unknown colour name 'blurple'"):
+        rgb("blurple")
