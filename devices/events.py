@@ -66,6 +66,14 @@ class EventSchedule:
         self._active: list[_Event] = []
         self._last_query_s = -np.inf
 
+    def statuses(self, times_s: np.ndarray) -> np.ndarray:
+        """``status`` at each of ``times_s`` (K,), in order: a (K,) object array of PoseStatus."""
+        if not self._processes:
+            return np.full(len(times_s), PoseStatus.OK, dtype=object)
+        statuses = np.empty(len(times_s), dtype=object)
+        statuses[:] = [self.status(float(t_s)) for t_s in times_s]
+        return statuses
+
     def status(self, t_s: float) -> PoseStatus:
         """Status at ``t_s`` (seconds, never decreasing between calls).
 

@@ -8,6 +8,7 @@ about 0.25 mm RMS; an NDI Aurora 6DOF sensor in the planar field generator's cub
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from devices.exceptions import ConfigurationError
@@ -116,7 +117,8 @@ class VolumeDistortion:
 
 
 class DistortionField:
-    """A drawn ``VolumeDistortion``: ``displacement_mm(points)`` (N, 3) for (N, 3) tracker points.
+    """A drawn ``VolumeDistortion``: ``displacement_mm(points)`` (..., 3) for (..., 3) tracker
+    points.
 
     ``d(x) = sum_k a_k cos(w_k . x + phi_k)`` with ``w_k ~ N(0, I / L^2)``, ``phi_k`` uniform and
     ``a_k ~ N(0, s^2 I)``; each term has a mean square ``3 s^2 / 2``, so ``s`` is set for the
@@ -131,7 +133,7 @@ class DistortionField:
         self._amplitudes = rng.normal(0.0, sd, (k, 3))
 
     def displacement_mm(self, points_mm: np.ndarray) -> np.ndarray:
-        """The field at each point (N, 3) mm."""
+        """The field at each point (..., 3) mm."""
         waves = np.cos(np.asarray(points_mm) @ self._frequencies.T + self._phases)
         return waves @ self._amplitudes
 
@@ -191,12 +193,13 @@ class MarkerErrors:
         self._drift = drift
         self._distortion = distortion
 
-    def sample(self, t_s: float, markers_mm: np.ndarray) -> np.ndarray:
-        """The displacement (N, 3) mm of markers truly at ``markers_mm`` (tracker frame) at
-        ``t_s`` (seconds, never decreasing between calls)."""
-        displacement = self._jitter.sample(t_s)
+    def samples(self, times_s: np.ndarray, markers_mm: np.ndarray) -> np.ndarray:
+        """The displacements (K, N, 3) mm at ``times_s`` (K,) s of markers truly at
+        ``markers_mm`` (K, N, 3, tracker frame); times in order, continuing the previous call's.
+        """
+        displacement = self._jitter.samples(times_s)
         if self._drift is not None:
-            displacement = displacement + self._drift.sample(t_s)
+            displacement = displacement + self._drift.samples(times_s)
         if self._distortion is not None:
             displacement = displacement + self._distortion.displacement_mm(markers_mm)
         return displacement
@@ -224,16 +227,45 @@ class GaussMarkovNoise:
         self._values: np.ndarray | None = None
         self._last_s = 0.0
 
-    def sample(self, t_s: float) -> np.ndarray:
-        """The noise at ``t_s`` (seconds, never decreasing between calls)."""
-        fresh = self._sigma * self._rng.standard_normal(self._sigma.shape)
-        if self._tau_s == 0.0 or self._values is None:
-            self._values = fresh
+    def samples(self, times_s: np.ndarray) -> np.ndarray:
+        """The noise (K, *shape) at ``times_s`` (K,) seconds, in order and continuing the
+        previous call's (never decreasing). The generator's draws are taken sample after sample,
+        whatever K: a run of calls gives the values of the same process."""
+        times = np.asarray(times_s, dtype=np.float64).reshape(-1)
+        shape = self._sigma.shape
+        fresh = self._sigma * self._rng.standard_normal((len(times), *shape))
+        if self._tau_s == 0.0 or len(times) == 0:
+            values = fresh
         else:
-            a = math.exp(-(t_s - self._last_s) / self._tau_s)
-            self._values = a * self._values + math.sqrt(1.0 - a * a) * fresh
-        self._last_s = t_s
-        return self._values
+            steps_s = np.diff(times, prepend=self._last_s)
+            previous = np.zeros(shape) if self._values is None else self._values
+            values = _gauss_markov(
+                fresh.reshape(len(times), -1),
+                np.exp(-steps_s / self._tau_s),
+                previous.reshape(-1),
+                self._values is None,
+            ).reshape(fresh.shape)
+        if len(times):
+            self._values, self._last_s = values[-1], float(times[-1])
+        return values
+
+
+@numba.njit(cache=True)
+def _gauss_markov(fresh, decay, previous, start_fresh):
+    """``x_k = a_k x_{k-1} + sqrt(1 - a_k^2) n_k`` over the rows of ``fresh`` (``n_k``, scaled),
+    from ``previous`` (``x_{-1}``), or from ``x_0 = n_0`` when ``start_fresh``."""
+    values = np.empty_like(fresh)
+    last = previous.copy()
+    for k in range(fresh.shape[0]):
+        a = decay[k]
+        b = math.sqrt(1.0 - a * a)
+        for m in range(fresh.shape[1]):
+            if k == 0 and start_fresh:
+                values[k, m] = fresh[k, m]
+            else:
+                values[k, m] = a * last[m] + b * fresh[k, m]
+            last[m] = values[k, m]
+    return values
 
 
 @dataclass(frozen=True, eq=False)

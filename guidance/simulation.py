@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 
 from devices.clock import Clock
 from devices.noise import OpticalNoise
-from devices.simulated import Motion, SimulatedTracker
+from devices.simulated import Motion, SimulatedTracker, sample_motion
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from guidance.exceptions import GuidanceError
 from registration.transforms import apply_transform, invert_rigid, make_rigid
@@ -216,6 +216,11 @@ class LoopingMotion:
 
     def __call__(self, t_s: float) -> Mapping[str, np.ndarray]:
         return self.motion(math.fmod(max(t_s, 0.0), self.motion.duration_s))
+
+    def sample(self, times_s: np.ndarray) -> dict[str, np.ndarray]:
+        """The poses at many times at once (``devices.simulated.sample_motion``)."""
+        looped = np.fmod(np.maximum(times_s, 0.0), self.motion.duration_s)
+        return sample_motion(self.motion, looped)
 
 
 def simulated_tracker(

@@ -6,26 +6,35 @@ outside) and the outward normal. Facing matters on a bone shell: a point digitis
 table has an outward normal opposite to the inner table's, so the inner table is never offered
 to it.
 
-The field answers in O(1) per point, from two grids:
+The field answers in O(1) per point, from two kinds of grid:
 
 - **the band**: near the surface (within ``band_radius_mm``), nodes every ``band_spacing_mm``
-  hold the tangent plane at their exact closest surface point (closest vertex by splatting the
-  vertices onto the nodes, then the exact closest point of the triangles around it, Ericson
-  2005, section 5.1.5). A query takes the plane of its nearest node: exact for a flat surface,
-  off by about curvature x (distance to the node)^2 / 2 on a curved one (on the benchmark's
-  skull at 1 mm nodes, points within 0.75 mm of the surface: 0.001 mm median, 0.007 mm at the
-  99th percentile, 0.03 mm at worst, against the exact distance to the mesh). Nodes live in
-  8x8x8 bricks, stored only where the surface passes. A query is answered here when that node
-  faces its direction; otherwise (a thin bone whose other table is closer, a fold) it goes to
-  the coarse grid, which knows about facing. (Blending the eight nodes around a query
-  trilinearly makes the field continuous but costs 2.5x more per query, for no gain in
-  registration accuracy.)
-- **the coarse grid**: farther out (up to ``margin_mm`` beyond the bounding box, clamped beyond),
-  one closest-vertex lookup per direction bin (fourteen cones around the cube's face and corner
-  axes, each holding the vertices that can face a direction in it), made with an exact Euclidean
-  feature transform (scipy.ndimage.distance_transform_edt) of the voxels holding vertices. The
-  answer is the tangent plane at that vertex: a few millimetres off the true closest point, which
-  is all the first steps of a registration from afar need; they bring the points into the band.
+  hold the tangent plane at their exact closest surface point: the closest vertex by splatting
+  each vertex onto the nodes as far as its triangles require (see ``_band``), then the exact
+  closest point of the triangles around it (Ericson 2005, section 5.1.5), walking on to the
+  next fan when that point lies on the rim of this one (long thin triangles). A query takes the
+  plane of its nearest node: exact for a flat surface, off by about curvature x (distance to
+  the node)^2 / 2 on a curved one (on the benchmark's skull at 1 mm nodes, points within
+  0.75 mm of the surface: 0.001 mm median, 0.007 mm at the 99th percentile, 0.03 mm at worst,
+  against the exact distance to the mesh). A query is answered here when that node faces its
+  direction; otherwise (a thin bone whose other table is closer, a fold) it goes to the coarse
+  grids, which know about facing. (Blending the eight nodes around a query trilinearly makes
+  the field continuous but costs 2.5x more per query, for no gain in registration accuracy.)
+- **the coarse grids**: one closest vertex per direction bin (fourteen cones around the cube's
+  face and corner axes, each holding the vertices that can face a direction in it), answered
+  as the tangent plane at that vertex: off the true distance by up to about a third of it,
+  which is all the first steps of a registration from afar need; they bring the points into
+  the band. Within ``coarse_radius_mm`` of the surface, nodes every ``spacing_mm`` hold for
+  each bin the nearest of its seeds (in each node's cell, the bin's vertex nearest to the
+  node), splatted as the band's vertices are; a query takes the vertex held at its nearest
+  node. Farther out, or for a bin with no seed that near, a dense far grid of
+  ``far_spacing_mm`` cells over the bounding box padded by ``margin_mm`` (clamped beyond)
+  holds the seed of the nearest cell that has one, by an exact Euclidean feature transform
+  (scipy.ndimage.distance_transform_edt).
+
+Band and near coarse nodes live in 4x4x4 bricks stored only where the surface passes, so
+memory follows the surface's area (about 250 bytes per mm^2 of bone surface, nearly all of it
+the band), not its bounding box: only the far grid covers the box, at 56 bytes per 8 mm cell.
 """
 
 import logging
@@ -54,8 +63,12 @@ BIN_AXES /= np.linalg.norm(BIN_AXES, axis=1, keepdims=True)
 N_BINS = len(BIN_AXES)
 BIN_COVER_RAD = math.radians(36.2)
 MAX_FIELD_CELLS = 60_000_000
-BRICK = 8  # nodes per brick edge (a power of two: node >> 3 is its brick, node & 7 its place)
+# Nodes per brick edge, in the band and the near coarse grid: node >> 2 is its brick, node & 3 its
+# place in it; node (x, y, z) of brick b is row 64 b + 16 (x & 3) + 4 (y & 3) + (z & 3).
+BRICK = 4
 MAX_BAND_NODES = 80_000_000
+MAX_WALK = 8  # fans a band node's search walks on to beyond its closest vertex's
+NO_KEY = np.iinfo(np.int64).max  # no seed has reached the node (see _splat_nearest)
 
 # Where a query was answered (TangentPlanes.source).
 NOT_FOUND = 0
@@ -67,25 +80,33 @@ FROM_COARSE = 2
 class FieldSettings:
     """Grids of the closest-point field (mm, rad).
 
-    Coarse grid: ``spacing_mm`` voxel size, ``margin_mm`` how far beyond the surface's bounding
-    box it reaches (farther points are clamped to it). Band: nodes every ``band_spacing_mm`` up to
+    Coarse grids: nodes every ``spacing_mm`` up to ``coarse_radius_mm`` from the surface, then
+    cells of ``far_spacing_mm`` over the surface's bounding box padded by ``margin_mm``
+    (farther points are clamped to it). Band: nodes every ``band_spacing_mm`` up to
     ``band_radius_mm`` from the surface. ``max_normal_angle_rad``: the largest angle between a
     query direction and a surface normal that still counts as facing.
     """
 
     spacing_mm: float = 4.0
+    coarse_radius_mm: float = 12.0
+    far_spacing_mm: float = 8.0
     margin_mm: float = 30.0
     band_spacing_mm: float = 1.0
     band_radius_mm: float = 2.5
     max_normal_angle_rad: float = math.radians(60.0)
 
     def __post_init__(self) -> None:
-        for name in ("spacing_mm", "band_spacing_mm", "band_radius_mm"):
+        for name in ("spacing_mm", "far_spacing_mm", "band_spacing_mm", "band_radius_mm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise RegistrationError(f"{name} must be > 0 mm; got {value}")
         if not (math.isfinite(self.margin_mm) and self.margin_mm >= 0.0):
             raise RegistrationError(f"margin_mm must be >= 0 mm; got {self.margin_mm}")
+        if not (math.isfinite(self.coarse_radius_mm) and self.coarse_radius_mm >= self.spacing_mm):
+            raise RegistrationError(
+                f"coarse_radius_mm ({self.coarse_radius_mm}) must be at least spacing_mm "
+                f"({self.spacing_mm}): every vertex needs its nearest coarse node in the grid"
+            )
         if self.band_radius_mm < self.band_spacing_mm:
             raise RegistrationError(
                 f"band_radius_mm ({self.band_radius_mm}) must be at least band_spacing_mm "
@@ -100,18 +121,25 @@ class FieldSettings:
 class FieldArrays(NamedTuple):
     """The field's grids as plain arrays, for the Numba kernels (see the module docstring).
 
-    Coarse grid: ``coarse_origin`` (3,) mm, ``coarse_spacing`` mm, ``coarse_shape`` (3,) voxels,
-    ``lut`` (bins, voxels) closest vertex per bin (-1: none). Mesh: ``vertices``, ``normals``.
-    Band: ``band_origin`` (3,) mm of node 0, ``band_spacing`` mm, ``brick_of`` brick number of
-    each 8x8x8 block of nodes (-1: none), ``planes`` (bricks x 512, 4) float32 unit normal and
-    signed distance (mm) of each node to its tangent plane (NaN: farther than the band); node
-    (x, y, z) of brick b is row 512 b + 64 (x % 8) + 8 (y % 8) + z % 8.
+    Near coarse grid: ``near_origin`` (3,) mm of node 0, ``near_spacing`` mm, ``near_brick_of``
+    brick number of each block of nodes (-1: none), ``near_lut`` (bricks x 64, bins) closest
+    vertex per bin (-1: none within the grid's radius). Far grid: ``far_origin`` (3,) mm of the
+    corner of cell 0, ``far_spacing`` mm, ``far_shape`` (3,) cells, ``far_lut`` (bins, cells)
+    closest vertex per bin (-1: none). Mesh: ``vertices``, ``normals``. Band: ``band_origin``
+    (3,) mm of node 0, ``band_spacing`` mm, ``brick_of`` brick number of each block of nodes
+    (-1: none), ``planes`` (bricks x 64, 4) float32 unit normal and signed distance (mm) of
+    each node to its tangent plane (NaN: farther than the band). Rows of nodes in bricks: see
+    BRICK.
     """
 
-    coarse_origin: np.ndarray
-    coarse_spacing: float
-    coarse_shape: np.ndarray
-    lut: np.ndarray
+    near_origin: np.ndarray
+    near_spacing: float
+    near_brick_of: np.ndarray
+    near_lut: np.ndarray
+    far_origin: np.ndarray
+    far_spacing: float
+    far_shape: np.ndarray
+    far_lut: np.ndarray
     vertices: np.ndarray
     normals: np.ndarray
     band_origin: np.ndarray
@@ -138,9 +166,18 @@ class TangentPlanes:
 def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndarray:
     """Bit b of entry v is set when vertex v can be compatible with a direction in bin b."""
     cone = min(math.pi, BIN_COVER_RAD + max_normal_angle_rad)
-    inside = normals @ BIN_AXES.T >= math.cos(cone) - 1e-12
-    bits = inside.astype(np.uint16) << np.arange(N_BINS, dtype=np.uint16)
-    return bits.sum(axis=1, dtype=np.uint16)
+    return _membership_kernel(normals, BIN_AXES, math.cos(cone) - 1e-12)
+
+
+@numba.njit(cache=True)
+def _membership_kernel(normals, axes, cos_cone):
+    bits = np.zeros(normals.shape[0], dtype=np.uint16)
+    for v in range(normals.shape[0]):
+        for b in range(axes.shape[0]):
+            dot = normals[v, 0] * axes[b, 0] + normals[v, 1] * axes[b, 1]
+            if dot + normals[v, 2] * axes[b, 2] >= cos_cone:
+                bits[v] |= np.uint16(1 << b)
+    return bits
 
 
 @numba.njit(cache=True, inline="always")
@@ -155,58 +192,45 @@ def _bin_of(dx: float, dy: float, dz: float, axes: np.ndarray) -> int:
 
 
 @numba.njit(cache=True, inline="always")
-def _closest_on_triangle(qx, qy, qz, vertices, a, b, c):
-    """Closest point of triangle (a, b, c) to q as barycentric weights (wa, wb, wc).
+def _closest_on_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz):
+    """Closest point of the triangle with corner a and edges ab, ac to q, as the barycentric
+    weights (wb, wc) of its other two corners.
 
-    The Voronoi-region test of Ericson 2005, Real-Time Collision Detection, section 5.1.5.
+    The Voronoi-region test of Ericson 2005, Real-Time Collision Detection, section 5.1.5, with
+    the dot products of b - q and c - q written from those of a - q and the edges.
     """
-    abx, aby, abz = (
-        vertices[b, 0] - vertices[a, 0],
-        vertices[b, 1] - vertices[a, 1],
-        vertices[b, 2] - vertices[a, 2],
-    )
-    acx, acy, acz = (
-        vertices[c, 0] - vertices[a, 0],
-        vertices[c, 1] - vertices[a, 1],
-        vertices[c, 2] - vertices[a, 2],
-    )
-    apx, apy, apz = qx - vertices[a, 0], qy - vertices[a, 1], qz - vertices[a, 2]
+    apx, apy, apz = qx - ax, qy - ay, qz - az
+    ab_ab = abx * abx + aby * aby + abz * abz
+    ab_ac = abx * acx + aby * acy + abz * acz
+    ac_ac = acx * acx + acy * acy + acz * acz
     d1 = abx * apx + aby * apy + abz * apz
     d2 = acx * apx + acy * apy + acz * apz
     if d1 <= 0.0 and d2 <= 0.0:
-        return 1.0, 0.0, 0.0
-    bpx, bpy, bpz = qx - vertices[b, 0], qy - vertices[b, 1], qz - vertices[b, 2]
-    d3 = abx * bpx + aby * bpy + abz * bpz
-    d4 = acx * bpx + acy * bpy + acz * bpz
+        return 0.0, 0.0
+    d3, d4 = d1 - ab_ab, d2 - ab_ac  # ab . bp, ac . bp
     if d3 >= 0.0 and d4 <= d3:
-        return 0.0, 1.0, 0.0
+        return 1.0, 0.0
     vc = d1 * d4 - d3 * d2
     if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
-        v = d1 / (d1 - d3)
-        return 1.0 - v, v, 0.0
-    cpx, cpy, cpz = qx - vertices[c, 0], qy - vertices[c, 1], qz - vertices[c, 2]
-    d5 = abx * cpx + aby * cpy + abz * cpz
-    d6 = acx * cpx + acy * cpy + acz * cpz
+        return d1 / (d1 - d3), 0.0
+    d5, d6 = d1 - ab_ac, d2 - ac_ac  # ab . cp, ac . cp
     if d6 >= 0.0 and d5 <= d6:
-        return 0.0, 0.0, 1.0
+        return 0.0, 1.0
     vb = d5 * d2 - d1 * d6
     if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
-        w = d2 / (d2 - d6)
-        return 1.0 - w, 0.0, w
+        return 0.0, d2 / (d2 - d6)
     va = d3 * d6 - d5 * d4
     if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
         w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        return 0.0, 1.0 - w, w
+        return 1.0 - w, w
     denominator = 1.0 / (va + vb + vc)
-    v = vb * denominator
-    w = vc * denominator
-    return 1.0 - v - w, v, w
+    return vb * denominator, vc * denominator
 
 
 @numba.njit(cache=True)
-def _longest_edge(vertices, triangles) -> float:
-    """Length (mm) of the mesh's longest edge."""
-    longest = 0.0
+def _longest_edges(n_vertices, vertices, triangles):
+    """Length (mm) of the longest edge of the triangles around each vertex (0: none)."""
+    longest = np.zeros(n_vertices)
     for f in range(triangles.shape[0]):
         for k in range(3):
             a, b = triangles[f, k], triangles[f, (k + 1) % 3]
@@ -215,8 +239,22 @@ def _longest_edge(vertices, triangles) -> float:
                 + (vertices[a, 1] - vertices[b, 1]) ** 2
                 + (vertices[a, 2] - vertices[b, 2]) ** 2
             )
-            longest = max(longest, d2)
-    return math.sqrt(longest)
+            for c in range(3):
+                v = triangles[f, c]
+                longest[v] = max(longest[v], d2)
+    return np.sqrt(longest)
+
+
+@numba.njit(cache=True)
+def _bounds(vertices):
+    """The corners (3,), (3,) mm of the vertices' bounding box (numpy's min(axis=0) on an
+    (N, 3) array is ten times slower)."""
+    low, high = vertices[0].copy(), vertices[0].copy()
+    for v in range(vertices.shape[0]):
+        for a in range(3):
+            low[a] = min(low[a], vertices[v, a])
+            high[a] = max(high[a], vertices[v, a])
+    return low, high
 
 
 @numba.njit(cache=True, inline="always")
@@ -226,18 +264,19 @@ def _node_range(u: float, r: float, count: int) -> tuple[int, int]:
 
 
 @numba.njit(cache=True)
-def _mark_bricks(vertices, origin, spacing, reach, brick_shape):
-    """Number the bricks holding a node within ``reach`` mm of a vertex (-1 elsewhere)."""
+def _mark_bricks(vertices, seeds, reach, origin, spacing, brick_shape):
+    """Number the bricks holding a node within ``reach[k]`` mm of vertex ``seeds[k]`` for some k
+    (-1 elsewhere); returns the brick numbers and their count."""
     brick_of = np.full((brick_shape[0], brick_shape[1], brick_shape[2]), -1, dtype=np.int32)
     count = 0
-    r = reach / spacing
-    for v in range(vertices.shape[0]):
+    for k in range(seeds.shape[0]):
+        v, r = seeds[k], reach[k] / spacing
         x0, x1 = _node_range((vertices[v, 0] - origin[0]) / spacing, r, brick_shape[0] * BRICK)
         y0, y1 = _node_range((vertices[v, 1] - origin[1]) / spacing, r, brick_shape[1] * BRICK)
         z0, z1 = _node_range((vertices[v, 2] - origin[2]) / spacing, r, brick_shape[2] * BRICK)
-        for bx in range(x0 >> 3, ((x1 - 1) >> 3) + 1):
-            for by in range(y0 >> 3, ((y1 - 1) >> 3) + 1):
-                for bz in range(z0 >> 3, ((z1 - 1) >> 3) + 1):
+        for bx in range(x0 >> 2, ((x1 - 1) >> 2) + 1):
+            for by in range(y0 >> 2, ((y1 - 1) >> 2) + 1):
+                for bz in range(z0 >> 2, ((z1 - 1) >> 2) + 1):
                     if brick_of[bx, by, bz] < 0:
                         brick_of[bx, by, bz] = count
                         count += 1
@@ -245,15 +284,27 @@ def _mark_bricks(vertices, origin, spacing, reach, brick_shape):
 
 
 @numba.njit(cache=True)
-def _splat_closest_vertices(vertices, used, origin, spacing, reach, brick_of, n_bricks):
-    """For every band node, the closest of the ``used`` vertices (indices) within ``reach`` mm
-    (-1: none), found by visiting the nodes of a ball around each vertex."""
-    per_brick = BRICK * BRICK * BRICK
-    best_d2 = np.full(n_bricks * per_brick, (reach / spacing) ** 2)
-    best = np.full(n_bricks * per_brick, -1, dtype=np.int32)
+def _splat_nearest(
+    vertices, seeds, reach, channels, n_channels, origin, spacing, brick_of, n_bricks
+):
+    """For every node of the bricks (numbered by ``brick_of``) and every channel, the nearest of
+    the ``seeds`` (vertex indices; bit c of ``channels[k]`` set when seed k belongs to channel
+    c) that reach it (seed k reaches ``reach[k]`` mm), as (nodes x n_channels,) int32 (-1:
+    none): each seed visits the nodes of a ball around it. The nearest is kept as the minimum of
+    a key holding the squared distance above the vertex index: one comparison, no branch (ties
+    go to the lower index)."""
+    keys = np.full(n_bricks * BRICK**3 * n_channels, NO_KEY, dtype=np.int64)
     nx, ny, nz = brick_of.shape[0] * BRICK, brick_of.shape[1] * BRICK, brick_of.shape[2] * BRICK
-    r = reach / spacing
-    for v in used:
+    top = reach.max() / spacing
+    scale = 2.0**30 / (top * top + 1.0)  # squared distances (node spacings^2) to 30-bit integers
+    member = np.empty(n_channels, dtype=np.int64)
+    for k in range(seeds.shape[0]):
+        v, r = seeds[k], reach[k] / spacing
+        n_member = 0
+        for c in range(n_channels):
+            if channels[k] & (1 << c):
+                member[n_member] = c
+                n_member += 1
         ux = (vertices[v, 0] - origin[0]) / spacing
         uy = (vertices[v, 1] - origin[1]) / spacing
         uz = (vertices[v, 2] - origin[2]) / spacing
@@ -264,14 +315,105 @@ def _splat_closest_vertices(vertices, used, origin, spacing, reach, brick_of, n_
             for iy in range(y0, y1):
                 dxy2 = dx2 + (iy - uy) ** 2
                 z0, z1 = _node_range(uz, math.sqrt(max(r * r - dxy2, 0.0)), nz)
+                row = ((ix & 3) << 4) | ((iy & 3) << 2)
                 for iz in range(z0, z1):
-                    d2 = dxy2 + (iz - uz) ** 2  # in node spacings squared
-                    brick = brick_of[ix >> 3, iy >> 3, iz >> 3]
-                    slot = brick * per_brick + (((ix & 7) * BRICK + (iy & 7)) * BRICK + (iz & 7))
-                    if d2 < best_d2[slot]:
-                        best_d2[slot] = d2
-                        best[slot] = v
-    return best
+                    brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
+                    slot = ((brick << 6) + (row | (iz & 3))) * n_channels
+                    key = (np.int64((dxy2 + (iz - uz) ** 2) * scale) << 32) | v
+                    for j in range(n_member):
+                        keys[slot + member[j]] = min(keys[slot + member[j]], key)
+    nearest = np.full(keys.shape[0], -1, dtype=np.int32)
+    for slot in range(keys.shape[0]):
+        if keys[slot] != NO_KEY:
+            nearest[slot] = keys[slot] & 0xFFFFFFFF
+    return nearest
+
+
+@numba.njit(cache=True)
+def _cell_seeds(vertices, candidates, candidate_bins, slots, nodes_mm, n_slots):
+    """The seeds of a coarse grid: for each slot (a node or cell) and bin, the vertex nearest
+    to ``nodes_mm`` among the ``candidates`` (vertex indices) of that bin in the slot (bit b of
+    ``candidate_bins[k]`` set when candidate k is in bin b; ``slots[k]`` and ``nodes_mm[k]``
+    are its slot and that slot's node or cell centre, mm). Returns the distinct seeds of each
+    slot as (vertex, bins as bits, slot) arrays."""
+    compact = np.full(n_slots, -1, dtype=np.int64)
+    count = 0
+    for k in range(candidates.shape[0]):
+        if compact[slots[k]] < 0:
+            compact[slots[k]] = count
+            count += 1
+    best = np.full((count, N_BINS), np.inf)
+    seed = np.full((count, N_BINS), -1, dtype=np.int64)
+    where = np.empty(count, dtype=np.int64)
+    for k in range(candidates.shape[0]):
+        v, c = candidates[k], compact[slots[k]]
+        where[c] = slots[k]
+        d2 = 0.0
+        for a in range(3):
+            d2 += (vertices[v, a] - nodes_mm[k, a]) ** 2
+        for b in range(N_BINS):
+            if candidate_bins[k] & (1 << b) and d2 < best[c, b]:
+                best[c, b] = d2
+                seed[c, b] = v
+    out_vertex = np.empty(count * N_BINS, dtype=np.int64)
+    out_bins = np.zeros(count * N_BINS, dtype=np.int64)
+    out_slot = np.empty(count * N_BINS, dtype=np.int64)
+    n = 0
+    for c in range(count):
+        first = n
+        for b in range(N_BINS):
+            v = seed[c, b]
+            if v < 0:
+                continue
+            k = first
+            while k < n and out_vertex[k] != v:
+                k += 1
+            if k == n:
+                out_vertex[n], out_slot[n] = v, where[c]
+                n += 1
+            out_bins[k] |= 1 << b
+    return out_vertex[:n], out_bins[:n], out_slot[:n]
+
+
+@numba.njit(cache=True)
+def _nodes_by_vertex(closest_vertex, n_vertices):
+    """The nodes of each vertex, in compressed rows: the nodes whose closest vertex is v are
+    ``nodes[start[v]:start[v + 1]]``."""
+    start = np.zeros(n_vertices + 1, dtype=np.int64)
+    for node in range(closest_vertex.shape[0]):
+        if closest_vertex[node] >= 0:
+            start[closest_vertex[node] + 1] += 1
+    for v in range(n_vertices):
+        start[v + 1] += start[v]
+    fill = start[:-1].copy()
+    nodes = np.empty(start[-1], dtype=np.int64)
+    for node in range(closest_vertex.shape[0]):
+        v = closest_vertex[node]
+        if v >= 0:
+            nodes[fill[v]] = node
+            fill[v] += 1
+    return start, nodes
+
+
+@numba.njit(cache=True, inline="always")
+def _to_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz):
+    """(squared distance mm^2, wb, wc) from q to the triangle with corner a and edges ab, ac:
+    see ``_closest_on_triangle``."""
+    wb, wc = _closest_on_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz)
+    ex = ax + wb * abx + wc * acx - qx
+    ey = ay + wb * aby + wc * acy - qy
+    ez = az + wb * abz + wc * acz - qz
+    return ex * ex + ey * ey + ez * ez, wb, wc
+
+
+@numba.njit(cache=True, inline="always")
+def _to_mesh_triangle(qx, qy, qz, vertices, triangles, f):
+    """(squared distance mm^2, wb, wc) from q to triangle f of the mesh."""
+    a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+    ax, ay, az = vertices[a, 0], vertices[a, 1], vertices[a, 2]
+    abx, aby, abz = vertices[b, 0] - ax, vertices[b, 1] - ay, vertices[b, 2] - az
+    acx, acy, acz = vertices[c, 0] - ax, vertices[c, 1] - ay, vertices[c, 2] - az
+    return _to_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz)
 
 
 @numba.njit(cache=True)
@@ -288,49 +430,76 @@ def _band_planes(
     tri_of,
 ):
     """Tangent plane (unit normal, signed distance of the node) of each band node at its exact
-    closest point: on the triangles around its closest vertex, the normal interpolated there.
-    Nodes farther than ``radius`` mm from the surface are NaN."""
-    n_bricks = closest_vertex.shape[0] // (BRICK * BRICK * BRICK)
-    planes = np.full((n_bricks, BRICK, BRICK, BRICK, 4), np.nan, dtype=np.float32)
-    corner = np.empty((n_bricks, 3), dtype=np.int64)
+    closest point: on the triangles around its closest vertex (and, when that point lies on
+    their rim, on from there: long thin triangles can put the closest point of the surface
+    beyond the fan of the closest vertex), the normal interpolated there. Nodes farther than
+    ``radius`` mm from the surface are NaN. Vertex by vertex: the corners of its triangles are
+    read once for all its nodes."""
+    n_nodes = closest_vertex.shape[0]
+    planes = np.full((n_nodes, 4), np.nan, dtype=np.float32)
+    corner = np.empty((n_nodes // BRICK**3, 3), dtype=np.int64)
     for bx in range(brick_of.shape[0]):
         for by in range(brick_of.shape[1]):
             for bz in range(brick_of.shape[2]):
                 b = brick_of[bx, by, bz]
                 if b >= 0:
                     corner[b, 0], corner[b, 1], corner[b, 2] = bx * BRICK, by * BRICK, bz * BRICK
-    for slot in range(closest_vertex.shape[0]):
-        vertex = closest_vertex[slot]
-        if vertex < 0:
+    start, nodes = _nodes_by_vertex(closest_vertex, vertices.shape[0])
+    fan = np.empty((max(np.diff(tri_start).max(), 1), 9))  # corner a, edges ab and ac
+    for v in range(vertices.shape[0]):
+        if start[v] == start[v + 1]:
             continue
-        b = slot // (BRICK * BRICK * BRICK)
-        lx, ly, lz = (slot // (BRICK * BRICK)) % BRICK, (slot // BRICK) % BRICK, slot % BRICK
-        qx = origin[0] + (corner[b, 0] + lx) * spacing
-        qy = origin[1] + (corner[b, 1] + ly) * spacing
-        qz = origin[2] + (corner[b, 2] + lz) * spacing
-        best = np.inf
-        px = py = pz = nx = ny = nz = 0.0
-        for k in range(tri_start[vertex], tri_start[vertex + 1]):
-            f = tri_of[k]
-            ia, ib, ic = triangles[f, 0], triangles[f, 1], triangles[f, 2]
-            wa, wb, wc = _closest_on_triangle(qx, qy, qz, vertices, ia, ib, ic)
-            cx = wa * vertices[ia, 0] + wb * vertices[ib, 0] + wc * vertices[ic, 0]
-            cy = wa * vertices[ia, 1] + wb * vertices[ib, 1] + wc * vertices[ic, 1]
-            cz = wa * vertices[ia, 2] + wb * vertices[ib, 2] + wc * vertices[ic, 2]
-            d2 = (cx - qx) ** 2 + (cy - qy) ** 2 + (cz - qz) ** 2
-            if d2 < best:
-                best = d2
-                px, py, pz = cx, cy, cz
-                nx = wa * normals[ia, 0] + wb * normals[ib, 0] + wc * normals[ic, 0]
-                ny = wa * normals[ia, 1] + wb * normals[ib, 1] + wc * normals[ic, 1]
-                nz = wa * normals[ia, 2] + wb * normals[ib, 2] + wc * normals[ic, 2]
-        length = math.sqrt(nx * nx + ny * ny + nz * nz)
-        if best > radius * radius or length < 1e-6:  # beyond the band, or a knife edge
-            continue
-        nx, ny, nz = nx / length, ny / length, nz / length
-        plane = planes[b, lx, ly, lz]
-        plane[0], plane[1], plane[2] = nx, ny, nz
-        plane[3] = nx * (qx - px) + ny * (qy - py) + nz * (qz - pz)
+        first, count = tri_start[v], tri_start[v + 1] - tri_start[v]
+        for k in range(count):
+            f = tri_of[first + k]
+            for axis in range(3):
+                a = vertices[triangles[f, 0], axis]
+                fan[k, axis] = a
+                fan[k, 3 + axis] = vertices[triangles[f, 1], axis] - a
+                fan[k, 6 + axis] = vertices[triangles[f, 2], axis] - a
+        for node in nodes[start[v] : start[v + 1]]:
+            b = node >> 6
+            qx = origin[0] + (corner[b, 0] + ((node >> 4) & 3)) * spacing
+            qy = origin[1] + (corner[b, 1] + ((node >> 2) & 3)) * spacing
+            qz = origin[2] + (corner[b, 2] + (node & 3)) * spacing
+            best, best_f, best_b, best_c = np.inf, 0, 0.0, 0.0
+            for k in range(count):
+                d2, wb, wc = _to_triangle(
+                    qx, qy, qz, fan[k, 0], fan[k, 1], fan[k, 2], fan[k, 3], fan[k, 4],
+                    fan[k, 5], fan[k, 6], fan[k, 7], fan[k, 8],
+                )  # fmt: skip
+                if d2 < best:
+                    best, best_f, best_b, best_c = d2, tri_of[first + k], wb, wc
+            # On the rim of the fan, the surface beyond it may be closer: walk on to the fan of
+            # the corner nearest to that point until the point lies inside the fan searched.
+            current = v
+            for _ in range(MAX_WALK):
+                ia, ib, ic = triangles[best_f, 0], triangles[best_f, 1], triangles[best_f, 2]
+                wa = 1.0 - best_b - best_c  # 0 on edge bc, up to rounding
+                inside = (ia == current and wa > 1e-9) or (ib == current and best_b > 1e-9)
+                if inside or (ic == current and best_c > 1e-9):
+                    break
+                current = ia if wa >= max(best_b, best_c) else (ib if best_b >= best_c else ic)
+                for k in range(tri_start[current], tri_start[current + 1]):
+                    d2, wb, wc = _to_mesh_triangle(qx, qy, qz, vertices, triangles, tri_of[k])
+                    if d2 < best:
+                        best, best_f, best_b, best_c = d2, tri_of[k], wb, wc
+            ia, ib, ic = triangles[best_f, 0], triangles[best_f, 1], triangles[best_f, 2]
+            if best > radius * radius:  # beyond the band
+                continue
+            wa = 1.0 - best_b - best_c
+            nx = wa * normals[ia, 0] + best_b * normals[ib, 0] + best_c * normals[ic, 0]
+            ny = wa * normals[ia, 1] + best_b * normals[ib, 1] + best_c * normals[ic, 1]
+            nz = wa * normals[ia, 2] + best_b * normals[ib, 2] + best_c * normals[ic, 2]
+            length = math.sqrt(nx * nx + ny * ny + nz * nz)
+            if length < 1e-6:  # a knife edge
+                continue
+            px = wa * vertices[ia, 0] + best_b * vertices[ib, 0] + best_c * vertices[ic, 0]
+            py = wa * vertices[ia, 1] + best_b * vertices[ib, 1] + best_c * vertices[ic, 1]
+            pz = wa * vertices[ia, 2] + best_b * vertices[ib, 2] + best_c * vertices[ic, 2]
+            nx, ny, nz = nx / length, ny / length, nz / length
+            planes[node, 0], planes[node, 1], planes[node, 2] = nx, ny, nz
+            planes[node, 3] = nx * (qx - px) + ny * (qy - py) + nz * (qz - pz)
     return planes
 
 
@@ -348,10 +517,10 @@ def band_plane(qx, qy, qz, dx, dy, dz, origin, spacing, brick_of, planes, cos_ma
     if not (0.0 <= ux < bx * BRICK and 0.0 <= uy < by * BRICK and 0.0 <= uz < bz * BRICK):
         return False, 0.0, 0.0, 0.0, 0.0
     ix, iy, iz = int(ux), int(uy), int(uz)
-    brick = brick_of[ix >> 3, iy >> 3, iz >> 3]
+    brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
     if brick < 0:
         return False, 0.0, 0.0, 0.0, 0.0
-    node = brick * BRICK**3 + (((ix & 7) << 6) | ((iy & 7) << 3) | (iz & 7))
+    node = (brick << 6) | ((ix & 3) << 4) | ((iy & 3) << 2) | (iz & 3)
     # float32 storage, float64 arithmetic.
     nx, ny, nz = float(planes[node, 0]), float(planes[node, 1]), float(planes[node, 2])
     # NaN (a node beyond the band) fails this test too.
@@ -364,24 +533,78 @@ def band_plane(qx, qy, qz, dx, dy, dz, origin, spacing, brick_of, planes, cos_ma
 
 
 @numba.njit(cache=True, inline="always")
-def coarse_plane(
-    qx, qy, qz, dx, dy, dz, origin, spacing, shape, lut, vertices, normals, cos_max, max_d2
-):
-    """(ok, signed distance (mm), unit normal) of q from the tangent plane at the coarse grid's
-    closest vertex of the direction's bin; ok False when there is none, it does not face the
-    direction, or it is farther than sqrt(max_d2) mm."""
+def _near_node(qx, qy, qz, origin, spacing, brick_of):
+    """Row of the near coarse grid's node nearest to q (-1: not in a stored brick)."""
+    per_mm = 1.0 / spacing
+    ux = (qx - origin[0]) * per_mm + 0.5
+    uy = (qy - origin[1]) * per_mm + 0.5
+    uz = (qz - origin[2]) * per_mm + 0.5
+    nx, ny, nz = brick_of.shape
+    if not (0.0 <= ux < nx * BRICK and 0.0 <= uy < ny * BRICK and 0.0 <= uz < nz * BRICK):
+        return -1
+    ix, iy, iz = int(ux), int(uy), int(uz)
+    brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
+    if brick < 0:
+        return -1
+    return (brick << 6) | ((ix & 3) << 4) | ((iy & 3) << 2) | (iz & 3)
+
+
+@numba.njit(cache=True, inline="always")
+def _far_cell(qx, qy, qz, origin, spacing, shape):
+    """Index of the far grid's cell holding q (clamped to the grid)."""
     per_mm = 1.0 / spacing
     ix = min(max(math.floor((qx - origin[0]) * per_mm), 0), shape[0] - 1)
     iy = min(max(math.floor((qy - origin[1]) * per_mm), 0), shape[1] - 1)
     iz = min(max(math.floor((qz - origin[2]) * per_mm), 0), shape[2] - 1)
-    vertex = lut[_bin_of(dx, dy, dz, BIN_AXES), (ix * shape[1] + iy) * shape[2] + iz]
-    if vertex < 0:
-        return False, 0.0, 0.0, 0.0, 0.0
-    nx, ny, nz = normals[vertex, 0], normals[vertex, 1], normals[vertex, 2]
-    ex, ey, ez = qx - vertices[vertex, 0], qy - vertices[vertex, 1], qz - vertices[vertex, 2]
-    if nx * dx + ny * dy + nz * dz < cos_max or ex * ex + ey * ey + ez * ez > max_d2:
-        return False, 0.0, 0.0, 0.0, 0.0
-    return True, nx * ex + ny * ey + nz * ez, nx, ny, nz
+    return (ix * shape[1] + iy) * shape[2] + iz
+
+
+@numba.njit(cache=True, inline="always")
+def _coarse_arrays(field):
+    """The coarse grids' arrays out of ``field`` (FieldArrays), to read once before a loop."""
+    return (
+        field.near_origin, field.near_spacing, field.near_brick_of, field.near_lut,
+        field.far_origin, field.far_spacing, field.far_shape, field.far_lut,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def coarse_planes(points, directions, fixed_from_moving, which, field, cos_max, max_d2, out):
+    """The coarse grids' answers for the points ``which`` (indices; for the points the band
+    cannot answer), each moved with its direction by the 4x4 ``fixed_from_moving``: row k of
+    ``out`` gets the signed distance (mm) of point ``which[k]`` from the tangent plane at the
+    closest vertex of its direction's bin, and that plane's unit normal; NaN when there is
+    none, it does not face the direction or it is farther than sqrt(max_d2) mm. The vertex is
+    the one held at the near grid's node nearest to the point, else at the far grid's cell
+    holding it. One kernel for them all, so the field's arrays are read out of the named
+    tuple once (in a loop that costs more than the lookups)."""
+    (
+        near_origin,
+        near_spacing,
+        near_brick_of,
+        near_lut,
+        far_origin,
+        far_spacing,
+        far_shape,
+        far_lut,
+    ) = _coarse_arrays(field)
+    vertices, normals = field.vertices, field.normals
+    for k in range(which.shape[0]):
+        qx, qy, qz, dx, dy, dz = moved_pair(fixed_from_moving, points, directions, which[k])
+        b = _bin_of(dx, dy, dz, BIN_AXES)
+        vertex = -1
+        node = _near_node(qx, qy, qz, near_origin, near_spacing, near_brick_of)
+        if node >= 0:
+            vertex = near_lut[node, b]
+        if vertex < 0:
+            vertex = far_lut[b, _far_cell(qx, qy, qz, far_origin, far_spacing, far_shape)]
+        out[k, 0] = out[k, 1] = out[k, 2] = out[k, 3] = np.nan
+        if vertex < 0:
+            continue
+        nx, ny, nz = normals[vertex, 0], normals[vertex, 1], normals[vertex, 2]
+        ex, ey, ez = qx - vertices[vertex, 0], qy - vertices[vertex, 1], qz - vertices[vertex, 2]
+        if nx * dx + ny * dy + nz * dz >= cos_max and ex * ex + ey * ey + ez * ez <= max_d2:
+            out[k, 0], out[k, 1], out[k, 2], out[k, 3] = nx * ex + ny * ey + nz * ez, nx, ny, nz
 
 
 @numba.njit(cache=True, inline="always")
@@ -405,7 +628,7 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
     moved by the 4x4 ``fixed_from_moving``: ``out`` (N, 4) gets the signed distance (mm) and
     the normal, or NaN; returns the source of each (FROM_BAND, FROM_COARSE or NOT_FOUND).
     Answers farther than sqrt(max_d2) mm count as not found (by the distance to the plane in
-    the band, to the vertex on the coarse grid).
+    the band, to the vertex on the coarse grids).
 
     The field's arrays are taken out of ``field`` once, before the loop: reading them from the
     named tuple inside it costs more than the lookup itself."""
@@ -415,31 +638,34 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
         field.brick_of,
         field.planes,
     )
-    coarse_origin, coarse_spacing, coarse_shape, lut = (
-        field.coarse_origin,
-        field.coarse_spacing,
-        field.coarse_shape,
-        field.lut,
-    )
-    vertices, normals = field.vertices, field.normals
     m = fixed_from_moving
-    source = np.zeros(points.shape[0], dtype=np.int8)
+    source = np.full(points.shape[0], FROM_BAND, dtype=np.int8)
+    misses = np.empty(points.shape[0], dtype=np.int64)
+    missed = 0
     for i in range(points.shape[0]):
         qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
         ok, r, nx, ny, nz = band_plane(
             qx, qy, qz, dx, dy, dz, band_origin, band_spacing, brick_of, planes, cos_max
         )
-        source[i] = FROM_BAND
         if not ok:
-            ok, r, nx, ny, nz = coarse_plane(
-                qx, qy, qz, dx, dy, dz, coarse_origin, coarse_spacing, coarse_shape, lut,
-                vertices, normals, cos_max, max_d2,
-            )  # fmt: skip
-            source[i] = FROM_COARSE
-        if not ok or r * r > max_d2:
+            misses[missed] = i
+            missed += 1
+            continue
+        if r * r > max_d2:
             r = nx = ny = nz = np.nan
             source[i] = NOT_FOUND
         out[i, 0], out[i, 1], out[i, 2], out[i, 3] = r, nx, ny, nz
+    coarse = np.empty((missed, 4))
+    coarse_planes(points, directions, m, misses[:missed], field, cos_max, max_d2, coarse)
+    for k in range(missed):
+        i = misses[k]
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = (
+            coarse[k, 0],
+            coarse[k, 1],
+            coarse[k, 2],
+            coarse[k, 3],
+        )
+        source[i] = NOT_FOUND if np.isnan(coarse[k, 0]) else FROM_COARSE
     return source
 
 
@@ -447,20 +673,25 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
 def nearest_normals_kernel(points, fixed_from_moving, field):
     """The unit outward normal (N, 3) of the surface nearest to each point moved by the 4x4
     ``fixed_from_moving``, whichever way it faces: the band's plane within the band, else the
-    nearest of the coarse grid's closest vertices over all direction bins (every vertex is in
-    some bin, so that is the nearest vertex up to a coarse voxel)."""
+    nearest of the closest vertices over all direction bins at the near grid's nearest node
+    (or the far grid's cell: every vertex is in some bin, so that is the nearest vertex up to a
+    coarse cell)."""
     band_origin, band_spacing, brick_of, planes = (
         field.band_origin,
         field.band_spacing,
         field.brick_of,
         field.planes,
     )
-    coarse_origin, coarse_spacing, shape, lut = (
-        field.coarse_origin,
-        field.coarse_spacing,
-        field.coarse_shape,
-        field.lut,
-    )
+    (
+        near_origin,
+        near_spacing,
+        near_brick_of,
+        near_lut,
+        far_origin,
+        far_spacing,
+        far_shape,
+        far_lut,
+    ) = _coarse_arrays(field)
     vertices, normals = field.vertices, field.normals
     m = fixed_from_moving
     out = np.empty((points.shape[0], 3))
@@ -470,13 +701,13 @@ def nearest_normals_kernel(points, fixed_from_moving, field):
             qx, qy, qz, 0.0, 0.0, 0.0, band_origin, band_spacing, brick_of, planes, -1.0
         )
         if not ok:
-            ix = min(max(math.floor((qx - coarse_origin[0]) / coarse_spacing), 0), shape[0] - 1)
-            iy = min(max(math.floor((qy - coarse_origin[1]) / coarse_spacing), 0), shape[1] - 1)
-            iz = min(max(math.floor((qz - coarse_origin[2]) / coarse_spacing), 0), shape[2] - 1)
-            cell = (ix * shape[1] + iy) * shape[2] + iz
+            node = _near_node(qx, qy, qz, near_origin, near_spacing, near_brick_of)
+            cell = _far_cell(qx, qy, qz, far_origin, far_spacing, far_shape)
             best = np.inf
-            for b in range(lut.shape[0]):
-                v = lut[b, cell]
+            for b in range(N_BINS):
+                v = near_lut[node, b] if node >= 0 else -1
+                if v < 0:
+                    v = far_lut[b, cell]
                 if v < 0:
                     continue
                 d2 = (qx - vertices[v, 0]) ** 2 + (qy - vertices[v, 1]) ** 2
@@ -492,9 +723,9 @@ class ClosestPointField:
 
     Built once per surface (``vertices_mm`` (V, 3), outward unit ``normals`` (V, 3), ``triangles``
     (F, 3); degenerate triangles, as a CT's contour or a decimation can leave, are skipped: see
-    ``registration.mesh.proper_triangles``): fourteen int32 coarse grids of the padded bounding
-    box at ``settings.spacing_mm``, and float32 planes for the band nodes. ``arrays`` is what
-    Numba kernels take.
+    ``registration.mesh.proper_triangles``): float32 planes for the band's nodes, fourteen
+    int32 closest vertices for the near coarse grid's nodes and for the far grid's cells (see
+    the module docstring). ``arrays`` is what Numba kernels take; ``nbytes`` their memory.
     """
 
     def __init__(
@@ -520,13 +751,26 @@ class ClosestPointField:
             faces = np.ascontiguousarray(faces[proper])
         self.vertices_mm = vertices
         self.max_normal_angle_rad = settings.max_normal_angle_rad
-        coarse_origin, coarse_shape, lut = _coarse_grid(vertices, unit, settings)
-        band_origin, brick_of, planes = _band(vertices, unit, faces, settings)
+        # Only vertices of a triangle: a node whose closest vertex has no triangle would get no
+        # plane, and a vertex of no triangle has no meaningful normal.
+        used = np.flatnonzero(np.bincount(faces.ravel(), minlength=len(vertices)))
+        membership = _bin_membership(unit, settings.max_normal_angle_rad)
+        near_origin, near_brick_of, near_lut, seeds, seed_bins = _near_grid(
+            vertices, used, membership, settings
+        )
+        far_origin, far_shape, far_lut = _far_grid(
+            vertices, seeds, seed_bins, settings.far_spacing_mm, settings.margin_mm
+        )
+        band_origin, brick_of, planes = _band(vertices, used, unit, faces, settings)
         self.arrays = FieldArrays(
-            coarse_origin,
+            near_origin,
             float(settings.spacing_mm),
-            coarse_shape,
-            lut,
+            near_brick_of,
+            near_lut,
+            far_origin,
+            float(settings.far_spacing_mm),
+            far_shape,
+            far_lut,
             vertices,
             unit,
             band_origin,
@@ -536,12 +780,20 @@ class ClosestPointField:
             BIN_AXES,
         )
         logger.debug(
-            "closest-point field: coarse %s voxels at %.2f mm, band %d bricks at %.2f mm",
-            tuple(coarse_shape),
-            settings.spacing_mm,
+            "closest-point field: band %d bricks at %.2f mm, near coarse grid %d bricks at "
+            "%.2f mm, far grid %s cells at %.2f mm",
             len(planes) // BRICK**3,
             settings.band_spacing_mm,
+            len(near_lut) // BRICK**3,
+            settings.spacing_mm,
+            tuple(far_shape),
+            settings.far_spacing_mm,
         )
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the field's arrays (bytes), the mesh's included."""
+        return sum(a.nbytes for a in self.arrays if isinstance(a, np.ndarray))
 
     def tangent_planes(
         self, points_mm: np.ndarray, directions: np.ndarray, max_distance_mm: float = math.inf
@@ -577,58 +829,120 @@ class ClosestPointField:
         return nearest_normals_kernel(points, pose, self.arrays) @ pose[:3, :3]
 
 
-def _coarse_grid(vertices: np.ndarray, normals: np.ndarray, settings: FieldSettings):
-    """Origin (3,), shape (3,) and per-bin closest-vertex lookup (bins, voxels) of the coarse
-    grid over the bounding box padded by ``margin_mm``."""
-    spacing = settings.spacing_mm
-    origin = vertices.min(axis=0) - settings.margin_mm
-    top = vertices.max(axis=0) + settings.margin_mm
-    shape = np.floor((top - origin) / spacing).astype(np.int64) + 1
-    if int(np.prod(shape)) > MAX_FIELD_CELLS:
+def _brick_grid(
+    vertices: np.ndarray,
+    seeds: np.ndarray,
+    reach: np.ndarray,
+    spacing: float,
+    what: str,
+    limit: int,
+):
+    """Node 0 (3,) mm, the numbered bricks of a node grid every ``spacing`` mm that holds every
+    node within ``reach[k]`` mm of vertex ``seeds[k]``, and their count; RegistrationError when
+    the grid would need more than ``limit`` bricks or nodes."""
+    farthest = float(reach.max())
+    low, high = _bounds(vertices)
+    origin = low - farthest
+    nodes = np.floor((high + farthest - origin) / spacing).astype(np.int64) + 2
+    brick_shape = -(-nodes // BRICK)
+    advice = f"use a larger {'band_spacing_mm' if what == 'band' else 'spacing_mm'}"
+    if int(np.prod(brick_shape)) > limit:
         raise RegistrationError(
-            f"a closest-point field of {tuple(shape)} voxels at {spacing} mm is too large "
+            f"the {what} of the closest-point field needs a grid of {tuple(nodes)} nodes at "
+            f"{spacing} mm: too large (limit {limit} bricks); {advice}"
+        )
+    brick_of, n_bricks = _mark_bricks(vertices, seeds, reach, origin, spacing, brick_shape)
+    if n_bricks * BRICK**3 > limit:
+        raise RegistrationError(
+            f"the {what} of the closest-point field needs {n_bricks * BRICK**3} nodes at "
+            f"{spacing} mm: too large (limit {limit}); {advice}"
+        )
+    return origin, brick_of, n_bricks
+
+
+def _node_rows(points: np.ndarray, origin: np.ndarray, spacing: float, brick_of: np.ndarray):
+    """Row (in brick order) and position (mm) of the node nearest to each point; every point
+    lies in a stored brick."""
+    index = np.floor((points - origin) / spacing + 0.5).astype(np.int64)
+    brick = brick_of[index[:, 0] >> 2, index[:, 1] >> 2, index[:, 2] >> 2]
+    place = ((index[:, 0] & 3) << 4) | ((index[:, 1] & 3) << 2) | (index[:, 2] & 3)
+    rows = (brick.astype(np.int64) << 6) | place
+    return rows, origin + index * spacing
+
+
+def _near_grid(vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, settings):
+    """Node 0 (3,) mm, brick numbers and per-bin closest vertices (nodes, bins) of the near
+    coarse grid (the nodes within ``coarse_radius_mm`` of a vertex), and its seeds (vertex
+    indices, bins as bits): in each node's cell, the vertex of each bin nearest to the node,
+    splatted that far."""
+    spacing, radius = settings.spacing_mm, settings.coarse_radius_mm
+    reach = np.full(len(used), radius)
+    origin, brick_of, n_bricks = _brick_grid(
+        vertices, used, reach, spacing, "near coarse grid", MAX_FIELD_CELLS
+    )
+    rows, nodes_mm = _node_rows(vertices[used], origin, spacing, brick_of)
+    bins = membership[used].astype(np.int64)
+    seeds, bins, _ = _cell_seeds(vertices, used, bins, rows, nodes_mm, n_bricks * BRICK**3)
+    lut = _splat_nearest(
+        vertices, seeds, np.full(len(seeds), radius), bins, N_BINS, origin, spacing, brick_of,
+        n_bricks,
+    )  # fmt: skip
+    return origin, brick_of, lut.reshape(-1, N_BINS), seeds, bins
+
+
+def _far_grid(
+    vertices: np.ndarray, seeds: np.ndarray, bins: np.ndarray, spacing: float, margin: float
+):
+    """Corner (3,) mm, shape (3,) and per-bin closest vertex (bins, cells) of the far grid over
+    the bounding box padded by ``margin`` mm: in each cell, the seed (vertex indices ``seeds``
+    with their ``bins`` as bits) of the bin nearest to its centre, and for every other cell the
+    one of the nearest cell that has one (exact Euclidean feature transform)."""
+    low, high = _bounds(vertices)
+    origin, top = low - margin, high + margin
+    shape = np.floor((top - origin) / spacing).astype(np.int64) + 1
+    n_cells = int(np.prod(shape))
+    if n_cells > MAX_FIELD_CELLS:
+        raise RegistrationError(
+            f"a closest-point field of {tuple(shape)} cells at {spacing} mm is too large "
             f"(limit {MAX_FIELD_CELLS}); use a larger spacing_mm or a smaller margin_mm"
         )
-    membership = _bin_membership(normals, settings.max_normal_angle_rad)
-    cells = np.minimum(np.floor((vertices - origin) / spacing).astype(np.int64), shape - 1)
+    cells = np.minimum(np.floor((vertices[seeds] - origin) / spacing).astype(np.int64), shape - 1)
     flat = (cells[:, 0] * shape[1] + cells[:, 1]) * shape[2] + cells[:, 2]
-    lut = np.full((N_BINS, int(np.prod(shape))), -1, dtype=np.int32)
+    centres = origin + (cells + 0.5) * spacing
+    seeds, bins, where = _cell_seeds(vertices, seeds, bins, flat, centres, n_cells)
+    lut = np.full((N_BINS, n_cells), -1, dtype=np.int32)
     for b in range(N_BINS):
-        members = np.flatnonzero(membership & (1 << b))
-        if members.size == 0:
+        member = (bins & (1 << b)) != 0
+        if not member.any():
             continue
-        seeds = np.full(int(np.prod(shape)), -1, dtype=np.int32)
-        seeds[flat[members]] = members
+        lut[b, where[member]] = seeds[member]
         nearest = ndimage.distance_transform_edt(
-            (seeds < 0).reshape(tuple(shape)), return_distances=False, return_indices=True
+            (lut[b] < 0).reshape(tuple(shape)), return_distances=False, return_indices=True
         )
-        lut[b] = seeds[((nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]).ravel()]
+        lut[b] = lut[b][((nearest[0] * shape[1] + nearest[1]) * shape[2] + nearest[2]).ravel()]
     return origin, shape, lut
 
 
 def _band(
-    vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray, settings: FieldSettings
+    vertices: np.ndarray,
+    used: np.ndarray,
+    normals: np.ndarray,
+    triangles: np.ndarray,
+    settings: FieldSettings,
 ):
     """Origin (3,) of node 0, brick numbers and node planes of the band (see the module
-    docstring). A surface point is within (longest edge)/sqrt(3) of a vertex of its triangle, so
-    splatting the vertices that far beyond the band radius finds every band node's closest
-    vertex."""
+    docstring). Each vertex is splatted to sqrt(radius^2 + e^2 / 3) mm (e: the longest edge of
+    its triangles): a band node's closest surface point p lies within e/sqrt(3) of a corner of
+    p's triangle, and the node along the normal from p (p inside the triangle) or across from
+    p's edge (p on it), so Pythagoras adds the two and that corner reaches the node."""
     spacing = settings.band_spacing_mm
-    reach = settings.band_radius_mm + _longest_edge(vertices, triangles) / math.sqrt(3.0)
-    origin = vertices.min(axis=0) - reach
-    nodes = np.floor((vertices.max(axis=0) + reach - origin) / spacing).astype(np.int64) + 2
-    brick_shape = -(-nodes // BRICK)
-    brick_of, n_bricks = _mark_bricks(vertices, origin, spacing, reach, brick_shape)
-    if n_bricks * BRICK**3 > MAX_BAND_NODES:
-        raise RegistrationError(
-            f"the band of the closest-point field needs {n_bricks * BRICK**3} nodes at {spacing} "
-            f"mm (limit {MAX_BAND_NODES}); use a larger band_spacing_mm"
-        )
-    # Only vertices of a triangle: a node whose closest vertex has no triangle would get no plane.
-    used = np.flatnonzero(np.bincount(triangles.ravel(), minlength=len(vertices)))
-    closest_vertex = _splat_closest_vertices(
-        vertices, used, origin, spacing, reach, brick_of, n_bricks
-    )
+    longest = _longest_edges(len(vertices), vertices, triangles)[used]
+    reach = np.sqrt(settings.band_radius_mm**2 + longest**2 / 3.0)
+    origin, brick_of, n_bricks = _brick_grid(vertices, used, reach, spacing, "band", MAX_BAND_NODES)
+    closest_vertex = _splat_nearest(
+        vertices, used, reach, np.ones(len(used), dtype=np.int64), 1, origin, spacing,
+        brick_of, n_bricks,
+    )  # fmt: skip
     incidence = vertex_triangles(triangles, len(vertices))
     planes = _band_planes(
         closest_vertex,
@@ -642,4 +956,4 @@ def _band(
         incidence.start,
         incidence.triangles,
     )
-    return origin, brick_of, planes.reshape(-1, 4)
+    return origin, brick_of, planes

@@ -21,6 +21,7 @@ predicts it from the tracker's noise instead.
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ from registration.exceptions import RegistrationError
 from registration.transforms import as_pose_stack
 
 MIN_SAMPLES = 2
+# A tip position as the stillness detector keeps it: three floats x, y, z (mm).
+Point = Sequence[float]
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,26 +157,34 @@ class StillnessDetector:
     ``push`` returns a ``StillPeriod`` when the sample just given ends one (the tip moved away);
     ``finish`` returns the dwell still open when the stream ends, if it lasted long enough.
     Samples are given in time order; a lost tip (None or NaN) does not end a dwell by itself.
+    (The running sums are plain floats, not numpy arrays: a detector takes every frame of a
+    recording, and numpy's per-call overhead on 3-vectors would cost more than the arithmetic.)
     """
 
     def __init__(self, settings: StillnessSettings = StillnessSettings()) -> None:
         self._settings = settings
-        self._window: deque[tuple[int, float, np.ndarray | None]] = deque()
-        self._anchor = np.zeros(3)
-        self._sum = np.zeros(3)
+        self._window: deque[tuple[int, float, Point | None]] = deque()
+        self._anchor: Point = (0.0, 0.0, 0.0)
+        self._sum = [0.0, 0.0, 0.0]
         self._sum_sq = 0.0
         self._count = 0
 
     def push(self, index: int, time_s: float, tip_mm: np.ndarray | None) -> StillPeriod | None:
         """Add the sample ``index`` taken at ``time_s`` (s); ``tip_mm`` (3,) or None if lost."""
-        point = None if tip_mm is None else np.asarray(tip_mm, dtype=np.float64).reshape(3)
-        if point is None or not np.all(np.isfinite(point)):
+        if tip_mm is None:
+            return self._push(index, time_s, None)
+        x, y, z = np.asarray(tip_mm, dtype=np.float64).reshape(3).tolist()
+        return self._push(index, time_s, (x, y, z))
+
+    def _push(self, index: int, time_s: float, point: Point | None) -> StillPeriod | None:
+        """``push`` for a tip given as 3 floats."""
+        if point is None or not all(map(math.isfinite, point)):
             if self._count:
                 self._window.append((index, time_s, None))
             return None
         if self._count == 0:
             self._window.clear()
-            self._anchor = point.copy()
+            self._anchor = point
         self._add(index, time_s, point)
         if self._spread_mm() <= self._settings.still_mm:
             return None
@@ -183,7 +194,7 @@ class StillnessDetector:
         self._subtract(point)
         if self._lasted():
             period = self._close()
-            self._anchor = point.copy()
+            self._anchor = point
             self._add(index, time_s, point)
             return period
         self._add(index, time_s, point)
@@ -209,17 +220,28 @@ class StillnessDetector:
         self._clear()
         return period
 
-    def _add(self, index: int, time_s: float, point: np.ndarray) -> None:
-        offset = point - self._anchor
+    def _offset(self, point: Point) -> Point:
+        """The point relative to the window's anchor (sums stay small: no digits lost)."""
+        ax, ay, az = self._anchor
+        return point[0] - ax, point[1] - ay, point[2] - az
+
+    def _add(self, index: int, time_s: float, point: Point) -> None:
+        dx, dy, dz = self._offset(point)
         self._window.append((index, time_s, point))
-        self._sum += offset
-        self._sum_sq += float(offset @ offset)
+        total = self._sum
+        total[0] += dx
+        total[1] += dy
+        total[2] += dz
+        self._sum_sq += dx * dx + dy * dy + dz * dz
         self._count += 1
 
-    def _subtract(self, point: np.ndarray) -> None:
-        offset = point - self._anchor
-        self._sum -= offset
-        self._sum_sq -= float(offset @ offset)
+    def _subtract(self, point: Point) -> None:
+        dx, dy, dz = self._offset(point)
+        total = self._sum
+        total[0] -= dx
+        total[1] -= dy
+        total[2] -= dz
+        self._sum_sq -= dx * dx + dy * dy + dz * dz
         self._count -= 1
 
     def _remove_first(self) -> None:
@@ -230,16 +252,18 @@ class StillnessDetector:
 
     def _clear(self) -> None:
         self._window.clear()
-        self._sum = np.zeros(3)
+        self._sum = [0.0, 0.0, 0.0]
         self._sum_sq = 0.0
         self._count = 0
 
     def _spread_mm(self) -> float:
         """RMS distance of the window's samples from their mean."""
-        mean = self._sum / self._count
-        return math.sqrt(max(self._sum_sq / self._count - float(mean @ mean), 0.0))
+        count = self._count
+        sx, sy, sz = self._sum
+        mx, my, mz = sx / count, sy / count, sz / count
+        return math.sqrt(max(self._sum_sq / count - (mx * mx + my * my + mz * mz), 0.0))
 
-    def _tracked(self) -> list[tuple[int, float, np.ndarray | None]]:
+    def _tracked(self) -> list[tuple[int, float, Point | None]]:
         """The window without the lost samples at its end."""
         window = list(self._window)
         while window and window[-1][2] is None:
@@ -263,8 +287,8 @@ class StillnessDetector:
         median = np.median(np.array([p for _, _, p in window if p is not None]), axis=0)
         limit = self._settings.still_mm
 
-        def outside(item: tuple[int, float, np.ndarray | None]) -> bool:
-            return item[2] is None or float(np.linalg.norm(item[2] - median)) > limit
+        def outside(item: tuple[int, float, Point | None]) -> bool:
+            return item[2] is None or float(np.linalg.norm(np.subtract(item[2], median))) > limit
 
         while len(window) > MIN_SAMPLES and outside(window[-1]):
             window.pop()
@@ -291,7 +315,8 @@ def find_still_periods(
         raise RegistrationError("sample times must be finite and never decrease")
     detector = StillnessDetector(settings)
     periods = [
-        detector.push(i, float(t), tip) for i, (t, tip) in enumerate(zip(times, tips, strict=True))
+        detector._push(i, t, tip)
+        for i, (t, tip) in enumerate(zip(times.tolist(), tips.tolist(), strict=True))
     ]
     periods.append(detector.finish())
     return tuple(period for period in periods if period is not None)

@@ -5,6 +5,7 @@ stylus sweep).
 A mesh is ``vertices`` ``(V, 3)`` float64 in mm and ``triangles`` ``(F, 3)`` int vertex indices.
 """
 
+import math
 from dataclasses import dataclass
 
 import numba
@@ -54,10 +55,29 @@ def proper_triangles(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarr
     three are (within MIN_CORNER_SINE) on a line. A degenerate triangle has no normal and no
     interior, and closest-point formulas divide by its area; every point of it also lies on an
     edge of its proper neighbours, so dropping it loses nothing of the surface."""
-    corners = vertices_mm[triangles]
-    ab, ac = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    twice_area = np.linalg.norm(np.cross(ab, ac), axis=1)
-    return twice_area > MIN_CORNER_SINE * np.linalg.norm(ab, axis=1) * np.linalg.norm(ac, axis=1)
+    return _proper_kernel(
+        np.ascontiguousarray(vertices_mm, dtype=np.float64),
+        np.ascontiguousarray(triangles, dtype=np.int64),
+        MIN_CORNER_SINE,
+    )
+
+
+@numba.njit(cache=True)
+def _proper_kernel(vertices, triangles, min_sine):
+    """|ab x ac| > min_sine |ab| |ac| for each triangle (a, b, c), in one pass."""
+    out = np.empty(triangles.shape[0], dtype=np.bool_)
+    for f in range(triangles.shape[0]):
+        a, b, c = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+        abx, aby = vertices[b, 0] - vertices[a, 0], vertices[b, 1] - vertices[a, 1]
+        abz = vertices[b, 2] - vertices[a, 2]
+        acx, acy = vertices[c, 0] - vertices[a, 0], vertices[c, 1] - vertices[a, 1]
+        acz = vertices[c, 2] - vertices[a, 2]
+        cx, cy, cz = aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+        twice_area = math.sqrt(cx * cx + cy * cy + cz * cz)
+        ab = math.sqrt(abx * abx + aby * aby + abz * abz)
+        ac = math.sqrt(acx * acx + acy * acy + acz * acz)
+        out[f] = twice_area > min_sine * ab * ac
+    return out
 
 
 def vertex_normals(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -470,8 +470,81 @@ def register_paired_points(
     return PairedPointResult(matrix, fre, residuals)
 
 
+def register_paired_points_stack(
+    fixed_mm: np.ndarray, moving_mm: np.ndarray, used: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """K registrations of the same ``(N, 3)`` moving points at once: registration k maps
+    ``moving_mm`` onto ``fixed_mm[k]`` (``(K, N, 3)``, mm), using only the pairs where
+    ``used[k]`` (``(K, N)`` booleans, at least 3 each; default all) is True.
+
+    Returns ``fixed_from_moving`` ``(K, 4, 4)`` and the FRE RMS ``(K,)`` mm: for each k, bit for
+    bit what ``register_paired_points(fixed_mm[k][used[k]], moving_mm[used[k]])`` gives (the
+    same kernel, called in one compiled loop: a tracker re-fits every frame of a recording this
+    way). Raises RegistrationError as that function does, naming the first k that fails.
+    """
+    moving = as_points(moving_mm, "moving_mm", MIN_POINTS, check_finite=False)
+    fixed = np.ascontiguousarray(fixed_mm, dtype=np.float64)
+    if fixed.ndim != 3 or fixed.shape[1:] != moving.shape:
+        raise RegistrationError(
+            f"fixed_mm must have shape (K, {moving.shape[0]}, 3), one set of points per "
+            f"registration paired with moving_mm; got {fixed.shape}"
+        )
+    count = fixed.shape[0]
+    mask = np.ones(fixed.shape[:2], dtype=np.bool_) if used is None else np.asarray(used)
+    if mask.shape != fixed.shape[:2] or mask.dtype != np.bool_:
+        raise RegistrationError(
+            f"used must be booleans of shape {fixed.shape[:2]}; got {mask.dtype} {mask.shape}"
+        )
+    few = mask.sum(axis=1) < MIN_POINTS
+    if np.any(few):
+        raise RegistrationError(
+            f"registration {int(np.argmax(few))} uses fewer than {MIN_POINTS} pairs"
+        )
+    matrices = np.empty((count, 4, 4))
+    fre = np.empty(count)
+    statuses = np.empty(count, dtype=np.int64)
+    _register_stack_kernel(fixed, moving, np.ascontiguousarray(mask), matrices, fre, statuses)
+    for k in np.flatnonzero(statuses == _NEEDS_SVD):
+        chosen = mask[k]
+        statuses[k], fre[k] = _fit_by_svd(
+            fixed[k][chosen], moving[chosen], None, fre[k], matrices[k], np.empty(chosen.sum())
+        )
+    failed = np.flatnonzero(statuses)
+    if len(failed):
+        first = int(failed[0])
+        raise RegistrationError(f"registration {first}: {_STATUS_MESSAGES[statuses[first]]}")
+    return matrices, fre
+
+
+@numba.njit(cache=True)
+def _register_stack_kernel(fixed, moving, used, matrices, fre, statuses):
+    """``_register_kernel`` for each k on the pairs ``used[k]``, without weights (a status
+    ``_NEEDS_SVD`` leaves the SVD path to the caller, as for one registration)."""
+    n = moving.shape[0]
+    for k in range(fixed.shape[0]):
+        count = 0
+        for i in range(n):
+            count += used[k, i]
+        chosen_fixed = np.empty((count, 3))
+        chosen_moving = np.empty((count, 3))
+        row = 0
+        for i in range(n):
+            if used[k, i]:
+                for j in range(3):
+                    chosen_fixed[row, j] = fixed[k, i, j]
+                    chosen_moving[row, j] = moving[i, j]
+                row += 1
+        statuses[k], fre[k] = _register_kernel(
+            chosen_fixed, chosen_moving, None, matrices[k], np.empty(count)
+        )
+
+
 # Load the compiled kernel now: Numba's first call in a process costs ~1 s (runtime start-up and
 # cache load), which must not land on the first frame of a real-time tracking loop. Only the
 # unweighted kernel, which trackers and registrations use: the weighted one is compiled (a
 # first run) or loaded when first asked for.
 _register_kernel(np.eye(3), np.eye(3), None, np.empty((4, 4)), np.empty(3))
+_register_stack_kernel(
+    np.eye(3)[None], np.eye(3), np.ones((1, 3), np.bool_), np.empty((1, 4, 4)), np.empty(1),
+    np.empty(1, np.int64),
+)  # fmt: skip

@@ -156,41 +156,64 @@ def rotation_coverage_rad(rotations: np.ndarray) -> float:
     return float(np.sqrt(max(np.linalg.eigvalsh(normal)[0], 0.0)))
 
 
-def _spread_sample(rotations: np.ndarray, rng: np.random.Generator, angle_rad: float):
-    """3 frame indices whose rotations differ pairwise by at least ``angle_rad`` (None if the
-    draw fails: 3 poses nearly alike leave the tip undetermined)."""
-    sample = rng.choice(rotations.shape[0], SAMPLE_SIZE, replace=False)
-    cos_limit = np.cos(angle_rad)
+def _spread_samples(rotations: np.ndarray, settings: PivotSettings) -> np.ndarray:
+    """``ransac_iterations`` draws of 3 frame indices (seeded), keeping those whose rotations
+    differ pairwise by at least ``min_sample_angle_rad`` (3 poses nearly alike leave the tip
+    undetermined): (S, 3)."""
+    rng = np.random.default_rng(settings.seed)
+    count = rotations.shape[0]
+    samples = np.array(
+        [rng.choice(count, SAMPLE_SIZE, replace=False) for _ in range(settings.ransac_iterations)]
+    )
+    spread = np.ones(len(samples), dtype=bool)
     for a, b in ((0, 1), (0, 2), (1, 2)):
-        cos_angle = (np.trace(rotations[sample[a]].T @ rotations[sample[b]]) - 1.0) / 2.0
-        if cos_angle > cos_limit:
-            return None
-    return sample
+        # trace(R_a^T R_b) = 1 + 2 cos(angle between them)
+        traces = np.einsum("sij,sij->s", rotations[samples[:, a]], rotations[samples[:, b]])
+        spread &= (traces - 1.0) / 2.0 <= np.cos(settings.min_sample_angle_rad)
+    return samples[spread]
+
+
+def _solve_minimal(
+    rotations: np.ndarray, translations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_solve`` for each of S minimal samples at once: rotations (S, 3, 3, 3), translations
+    (S, 3, 3) give tips and pivots (S, 3) (least squares by the pseudo-inverse, stacked)."""
+    count = rotations.shape[0]
+    system = np.empty((count, 3, 3, 6))
+    system[..., :3] = rotations
+    system[..., 3:] = -np.eye(3)
+    system = system.reshape(count, 9, 6)
+    solution = np.linalg.pinv(system) @ -translations.reshape(count, 9, 1)
+    return solution[:, :3, 0], solution[:, 3:, 0]
+
+
+# Hypotheses scored together: (this many) x (frames) tip distances at a time.
+HYPOTHESES_AT_ONCE = 64
 
 
 def _best_hypothesis(
     rotations: np.ndarray, translations: np.ndarray, settings: PivotSettings
 ) -> np.ndarray:
     """Tip distances of every frame under the minimal-sample hypothesis whose ``quantile`` of
-    tip distances is the smallest (least quantile of squares)."""
-    rng = np.random.default_rng(settings.seed)
-    rank = max(MIN_FRAMES, int(settings.quantile * rotations.shape[0])) - 1
-    best, best_score = None, np.inf
-    for _ in range(settings.ransac_iterations):
-        sample = _spread_sample(rotations, rng, settings.min_sample_angle_rad)
-        if sample is None:
-            continue
-        tip, pivot = _solve(rotations[sample], translations[sample])
-        distances = _tip_distances(rotations, translations, tip, pivot)
-        score = np.partition(distances, rank)[rank]
-        if score < best_score:
-            best, best_score = distances, score
-    if best is None:
+    tip distances is the smallest (least quantile of squares; the first of equals)."""
+    samples = _spread_samples(rotations, settings)
+    if len(samples) == 0:
         raise RegistrationError(
             f"no 3 poses differ by {np.degrees(settings.min_sample_angle_rad):.0f} deg in "
             f"{settings.ransac_iterations} draws: the tool hardly turned, this is not a pivot "
             "recording"
         )
+    rank = max(MIN_FRAMES, int(settings.quantile * rotations.shape[0])) - 1
+    tips, pivots = _solve_minimal(rotations[samples], translations[samples])
+    best, best_score = None, np.inf
+    for first in range(0, len(samples), HYPOTHESES_AT_ONCE):
+        chosen = slice(first, first + HYPOTHESES_AT_ONCE)
+        tips_in_tracker = (rotations @ tips[chosen].T).transpose(2, 0, 1) + translations
+        distances = np.linalg.norm(tips_in_tracker - pivots[chosen, None, :], axis=2)
+        scores = np.partition(distances, rank, axis=1)[:, rank]
+        k = int(np.argmin(scores))
+        if scores[k] < best_score:
+            best, best_score = distances[k], scores[k]
     return best
 
 

@@ -74,9 +74,7 @@ def rigid_mask(poses: np.ndarray, tol: float = ORTHONORMAL_TOL) -> np.ndarray:
         return np.ones(0, dtype=bool)
     rotations = poses[:, :3, :3]
     with np.errstate(invalid="ignore", over="ignore"):
-        gram_error = np.abs(np.einsum("mji,mjk->mik", rotations, rotations) - np.eye(3)).max(
-            axis=(1, 2)
-        )
+        gram_error = np.abs(rotations.transpose(0, 2, 1) @ rotations - np.eye(3)).max(axis=(1, 2))
         return (
             np.all(np.isfinite(poses), axis=(1, 2))
             & (np.abs(poses[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) <= tol)
@@ -118,6 +116,15 @@ def rotation_from_vector(rotation_vector: np.ndarray) -> np.ndarray:
     x, y, z = v[0] / angle, v[1] / angle, v[2] / angle
     cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
     return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * (cross @ cross)
+
+
+@numba.njit(cache=True)
+def rotations_from_vectors(rotation_vectors: np.ndarray) -> np.ndarray:
+    """``rotation_from_vector`` of each row of a ``(K, 3)`` float64 array: ``(K, 3, 3)``."""
+    rotations = np.empty((rotation_vectors.shape[0], 3, 3))
+    for k in range(rotation_vectors.shape[0]):
+        rotations[k] = rotation_from_vector(rotation_vectors[k])
+    return rotations
 
 
 def make_rigid(rotation: np.ndarray, translation_mm: np.ndarray) -> np.ndarray:

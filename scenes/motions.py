@@ -57,10 +57,10 @@ def aligning_rotation(
     return world_axes @ tool_axes.T
 
 
-def minimum_jerk(fraction: float) -> float:
-    """Position fraction along a minimum-jerk move at time fraction in [0, 1] (Flash & Hogan eq. 3):
-    ``10 s^3 - 15 s^4 + 6 s^5``, starting and ending with zero speed and acceleration."""
-    s = min(max(fraction, 0.0), 1.0)
+def minimum_jerk(fraction: float | np.ndarray) -> float | np.ndarray:
+    """Position fraction along a minimum-jerk move at time fraction(s) in [0, 1] (Flash & Hogan
+    eq. 3): ``10 s^3 - 15 s^4 + 6 s^5``, starting and ending with zero speed and acceleration."""
+    s = np.clip(fraction, 0.0, 1.0)
     return s**3 * (10.0 - 15.0 * s + 6.0 * s**2)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from registration.transforms import make_rigid, rotation_from_vector
+from registration.transforms import rotations_from_vectors
 from scenes.exceptions import SceneError
 from scenes.motions import (
     StylusGeometry,
@@ -198,17 +198,17 @@ class Event:
 
 
 Pose = tuple[np.ndarray, np.ndarray]
-# A segment maps the time since its start (s) to the tip (tracker, mm) and the stylus rotation
-# (3x3, stylus to tracker). Matrices, not scipy Rotations: a motion is sampled every frame, and
-# scipy's per-call overhead (~0.1 ms) would dominate the simulation.
-PoseFunction = Callable[[float], Pose]
+# A segment maps times since its start (K,) s to the tips (K, 3) (tracker, mm) and the stylus
+# rotations (K, 3, 3) (stylus to tracker) at those times. Arrays of times: the simulated tracker
+# samples a motion for hundreds of frames at once.
+PoseFunction = Callable[[np.ndarray], Pose]
 
 
 @dataclass(frozen=True, eq=False)
 class Segment:
-    """A piece of the script from ``start_s`` to ``end_s``: ``pose(t)`` gives the tip and the
-    rotation, tremor aside, ``t`` seconds after the start; with ``contact`` the tip rests on
-    something, and tremor rocks the shaft instead of moving the tip."""
+    """A piece of the script from ``start_s`` to ``end_s``: ``pose(t)`` gives the tips and the
+    rotations, tremor aside, at the times ``t`` (K,) seconds after the start; with ``contact``
+    the tip rests on something, and tremor rocks the shaft instead of moving the tip."""
 
     phase: Phase
     start_s: float
@@ -220,8 +220,8 @@ class Segment:
 @dataclass(frozen=True, eq=False)
 class Tremor:
     """Physiological tremor: a sum of sinusoids with frequencies drawn in the band, random phases
-    and directions, scaled to ``rms_mm`` (3D RMS); ``displacement_mm(t)`` (3,) is a pure
-    function of time, so the motion can be sampled at any instant in any order."""
+    and directions, scaled to ``rms_mm`` (3D RMS); ``displacement_mm(t)`` is a pure function of
+    time, so the motion can be sampled at any instant in any order."""
 
     rms_mm: float
     frequencies_hz: np.ndarray
@@ -242,10 +242,12 @@ class Tremor:
             directions,
         )
 
-    def displacement_mm(self, t_s: float) -> np.ndarray:
-        """The tremor at ``t_s`` (mm); each sinusoid of amplitude A has a mean square A^2 / 2."""
+    def displacement_mm(self, t_s: float | np.ndarray) -> np.ndarray:
+        """The tremor (mm) at ``t_s``: (3,) for a time, (K, 3) for K times. Each sinusoid of
+        amplitude A has a mean square A^2 / 2."""
         amplitude = self.rms_mm * math.sqrt(2.0 / TREMOR_COMPONENTS)
-        waves = np.sin(2.0 * math.pi * self.frequencies_hz * t_s + self.phases_rad)
+        t = np.asarray(t_s, dtype=np.float64)[..., None]
+        waves = np.sin(2.0 * math.pi * self.frequencies_hz * t + self.phases_rad)
         return amplitude * (waves @ self.directions)
 
 
@@ -284,54 +286,94 @@ class StudentMotion:
 
     def segment_index(self, t_s: float) -> int:
         """Which segment is under way at ``t_s`` (clamped to the script)."""
-        if not math.isfinite(t_s):
-            raise SceneError(f"motion time must be finite; got {t_s!r}")
-        return max(int(np.searchsorted(self._starts_s, t_s, side="right")) - 1, 0)
+        return int(self._segment_indices(np.array([t_s]))[0])
+
+    def _segment_indices(self, times_s: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(times_s)):
+            raise SceneError(f"motion time must be finite; got {times_s[~np.isfinite(times_s)]}")
+        return np.maximum(np.searchsorted(self._starts_s, times_s, side="right") - 1, 0)
 
     def tip_and_rotation(self, t_s: float) -> Pose:
-        """The true tip (tracker, mm) and stylus-to-tracker rotation at ``t_s``, tremor included."""
-        index = self.segment_index(t_s)
-        t = min(max(t_s, 0.0), self.duration_s)
-        segment = self.segments[index]
-        tip, rotation = segment.pose(t - segment.start_s)
-        free = self._freedom(index, t)
-        shake = self.tremor.displacement_mm(t)
-        if free < 1.0:
-            # In contact, the fingers' tremor rocks the shaft about the tip.
-            shaft = rotation @ self.stylus.shaft_axis
-            rock = np.cross(shaft, shake) / GRIP_FROM_TIP_MM * (1.0 - free)
-            rotation = rotation_from_vector(rock) @ rotation
-        return tip + free * shake, rotation
+        """The true tip (3,) (tracker, mm) and stylus-to-tracker rotation (3x3) at ``t_s``,
+        tremor included."""
+        tips, rotations = self.tips_and_rotations(np.array([t_s], dtype=np.float64))
+        return tips[0], rotations[0]
 
-    def _freedom(self, index: int, t: float) -> float:
-        """1 with the tip in the air, 0 in contact; blended over CONTACT_BLEND_S at the edges."""
+    def tips_and_rotations(self, times_s: np.ndarray) -> Pose:
+        """The true tips (K, 3) (tracker, mm) and stylus-to-tracker rotations (K, 3, 3) at
+        ``times_s`` (K,) seconds, tremor included."""
+        times = np.asarray(times_s, dtype=np.float64).reshape(-1)
+        indices = self._segment_indices(times)
+        t = np.clip(times, 0.0, self.duration_s)
+        tips = np.empty((len(t), 3))
+        rotations = np.empty((len(t), 3, 3))
+        free = np.ones(len(t))
+        for index in np.unique(indices):
+            rows = indices == index
+            segment = self.segments[index]
+            tips[rows], rotations[rows] = segment.pose(t[rows] - segment.start_s)
+            if segment.contact:
+                free[rows] = self._freedom(index, t[rows])
+        shake = self.tremor.displacement_mm(t)
+        held = free < 1.0
+        if np.any(held):
+            # In contact, the fingers' tremor rocks the shaft about the tip.
+            shafts = rotations[held] @ self.stylus.shaft_axis
+            rock = np.cross(shafts, shake[held]) / GRIP_FROM_TIP_MM * (1.0 - free[held])[:, None]
+            rotations[held] = rotations_from_vectors(rock) @ rotations[held]
+        return tips + free[:, None] * shake, rotations
+
+    def _freedom(self, index: int, t: np.ndarray) -> np.ndarray:
+        """For times ``t`` (K,) in contact segment ``index``: 0 in contact, rising to 1 (the tip
+        in the air) over CONTACT_BLEND_S at an edge next to a segment in the air."""
         segment = self.segments[index]
-        if not segment.contact:
-            return 1.0
-        into, left = t - segment.start_s, segment.end_s - t
         before = self.segments[index - 1].contact if index > 0 else True
         after = self.segments[index + 1].contact if index + 1 < len(self.segments) else True
-        edge = min(into if not before else math.inf, left if not after else math.inf)
-        return max(0.0, 1.0 - edge / CONTACT_BLEND_S) if math.isfinite(edge) else 0.0
+        edge = np.full(len(t), math.inf)
+        if not before:
+            edge = np.minimum(edge, t - segment.start_s)
+        if not after:
+            edge = np.minimum(edge, segment.end_s - t)
+        return np.where(np.isfinite(edge), np.maximum(0.0, 1.0 - edge / CONTACT_BLEND_S), 0.0)
+
+    def sample(self, times_s: np.ndarray) -> dict[str, np.ndarray]:
+        """``tracker_from_tool`` (K, 4, 4) mm of the stylus and the reference at ``times_s`` (K,)
+        seconds (``devices.simulated.sample_motion``)."""
+        tips, rotations = self.tips_and_rotations(times_s)
+        stylus = np.zeros((len(tips), 4, 4))
+        stylus[:, :3, :3] = rotations
+        stylus[:, :3, 3] = tips - rotations @ self.stylus.tip_mm
+        stylus[:, 3, 3] = 1.0
+        reference = np.repeat(self.tracker_from_reference[None], len(tips), axis=0)
+        return {self.stylus_name: stylus, self.reference_name: reference}
 
     def __call__(self, t_s: float) -> Mapping[str, np.ndarray]:
         """``tracker_from_tool`` (4x4, mm) of the stylus and the reference at ``t_s`` seconds."""
-        tip, rotation = self.tip_and_rotation(t_s)
-        return {
-            self.stylus_name: make_rigid(rotation, tip - rotation @ self.stylus.tip_mm),
-            self.reference_name: self.tracker_from_reference.copy(),
-        }
+        return {name: poses[0] for name, poses in self.sample(np.array([t_s])).items()}
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def _turn(start: np.ndarray, end: np.ndarray) -> Callable[[float], np.ndarray]:
-    """The rotation a fraction of the way from ``start`` to ``end`` (3x3) about their relative
-    axis (spherical linear interpolation): ``start @ exp(fraction * log(start^T end))``."""
-    relative = Rotation.from_matrix(start.T @ end).as_rotvec()  # once, when the script is built
-    return lambda fraction: start @ rotation_from_vector(fraction * relative)
+def _relative_rotation(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The rotation vector taking rotation ``start`` to ``end`` in ``start``'s frame:
+    ``log(start^T end)``."""
+    return Rotation.from_matrix(start.T @ end).as_rotvec()
+
+
+def _turned(start: np.ndarray, relative: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """The rotations (K, 3, 3) a ``fraction`` (K,) of the way from ``start`` (3x3, or (K, 3, 3))
+    along its ``relative`` rotation vector ((3,) or (K, 3)): spherical linear interpolation,
+    ``start @ exp(fraction * relative)``."""
+    return start @ rotations_from_vectors(fraction[:, None] * relative)
+
+
+def _turn(start: np.ndarray, end: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The rotations (K, 3, 3) fractions (K,) of the way from ``start`` to ``end`` (3x3) about
+    their relative axis (``_turned``)."""
+    relative = _relative_rotation(start, end)  # once, when the script is built
+    return lambda fraction: _turned(start, relative, fraction)
 
 
 def _tangent_offset(normal: np.ndarray, rms_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -382,7 +424,8 @@ class StudentScript:
         start = self._clock
         self._segments.append(Segment(phase, start, start + duration_s, pose, contact))
         self._clock = start + duration_s
-        self._tip, self._rotation = pose(duration_s)
+        tips, rotations = pose(np.array([duration_s]))
+        self._tip, self._rotation = tips[0], rotations[0]
 
     def _event(self, label: str, phase: Phase, start_s: float, tip_mm: np.ndarray) -> None:
         tip = np.array(tip_mm, dtype=np.float64)
@@ -403,9 +446,9 @@ class StudentScript:
             self.stylus.shaft_axis, self.stylus.facing_axis, shaft, self.camera_mm - point
         )
 
-    def _arc(self, start: np.ndarray, end: np.ndarray) -> Callable[[float], np.ndarray]:
-        """The tip on an arc around the centre from ``start`` to ``end``, by fraction (any real
-        number: beyond 1 the arc goes on, for overshoots)."""
+    def _arc(self, start: np.ndarray, end: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The tips (K, 3) on an arc around the centre from ``start`` to ``end``, by fractions
+        (K,) (any real numbers: beyond 1 the arc goes on, for overshoots)."""
         a, b = start - self.centre_mm, end - self.centre_mm
         r0, r1 = float(np.linalg.norm(a)), float(np.linalg.norm(b))
         u0, u1 = a / r0, b / r1
@@ -414,14 +457,14 @@ class StudentScript:
         axis = perpendicular(u0, np.array([0.0, 0.0, 1.0])) if np.linalg.norm(axis) < 1e-9 else axis
         axis = _unit(axis)
 
-        def at(fraction: float) -> np.ndarray:
-            direction = rotation_from_vector(axis * angle * fraction) @ u0
-            return self.centre_mm + (r0 + (r1 - r0) * fraction) * direction
+        def at(fraction: np.ndarray) -> np.ndarray:
+            directions = rotations_from_vectors(fraction[:, None] * (axis * angle)) @ u0
+            return self.centre_mm + (r0 + (r1 - r0) * fraction)[:, None] * directions
 
         return at
 
     def _reach(
-        self, path: Callable[[float], np.ndarray], length_mm: float, end: np.ndarray
+        self, path: Callable[[np.ndarray], np.ndarray], length_mm: float, end: np.ndarray
     ) -> None:
         """Move the tip along ``path`` (fraction 0 -> 1) and turn to ``end``: a minimum-jerk
         primary submovement that overshoots, maybe a hesitation halfway, then the correction."""
@@ -434,7 +477,7 @@ class StudentScript:
             self._append(
                 Phase.TRAVEL,
                 duration,
-                lambda t: (path(1.0), turn(minimum_jerk(t / duration))),
+                lambda t: (path(np.ones(len(t))), turn(minimum_jerk(t / duration))),
                 contact=False,
             )
             return
@@ -454,14 +497,11 @@ class StudentScript:
             else:
                 duration = self._fitts_s(distance)
 
-            def pose(t: float, begin=begin, finish=finish, duration=duration) -> Pose:
+            def pose(t: np.ndarray, begin=begin, finish=finish, duration=duration) -> Pose:
                 fraction = begin + (finish - begin) * minimum_jerk(t / duration)
-                return path(fraction), turn(min(fraction, 1.0))
+                return path(fraction), turn(np.minimum(fraction, 1.0))
 
             self._append(Phase.TRAVEL, duration, pose, contact=False)
-
-    def _line(self, start: np.ndarray, end: np.ndarray) -> Callable[[float], np.ndarray]:
-        return lambda fraction: start + fraction * (end - start)
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -502,13 +542,13 @@ class StudentScript:
         slips = self._slips(hand.pivot_s)
         duration = hand.pivot_s
 
-        def pose(t: float) -> Pose:
+        def pose(t: np.ndarray) -> Pose:
             # Ramp the cone up and down over the first and last second; wobble its size.
-            envelope = min(1.0, t, duration - t) if duration > 2.0 else 1.0
-            tilt = cone * max(envelope, 0.0) * (1.0 + 0.15 * math.sin(1.3 * t + wobble_phase))
+            envelope = np.minimum(np.minimum(1.0, t), duration - t) if duration > 2.0 else 1.0
+            tilt = cone * np.maximum(envelope, 0.0) * (1.0 + 0.15 * np.sin(1.3 * t + wobble_phase))
             azimuth = 2.0 * math.pi * turns_hz * t
-            axis = math.cos(azimuth) * u + math.sin(azimuth) * v
-            return divot + slips(t), rotation_from_vector(tilt * axis) @ upright
+            axes = np.cos(azimuth)[:, None] * u + np.sin(azimuth)[:, None] * v
+            return divot + slips(t), rotations_from_vectors(tilt[:, None] * axes) @ upright
 
         start = self._clock
         self._append(Phase.PIVOT, duration, pose, contact=True)
@@ -533,14 +573,18 @@ class StudentScript:
             self._held_rotation(_unit(n), p, SWEEP_TILT_RAD)
             for n, p in zip(normals, points, strict=True)
         ]
-        turns = [_turn(a, b) for a, b in zip([first, *held[1:-1]], held[1:], strict=True)]
+        starts = np.array([first, *held[1:-1]])
+        relatives = np.array(
+            [_relative_rotation(a, b) for a, b in zip(starts, held[1:], strict=True)]
+        )
         duration = max(float(along[-1]) / self.hand.sweep_speed_mm_s, 0.5)
 
-        def pose(t: float) -> Pose:
+        def pose(t: np.ndarray) -> Pose:
             s = float(along[-1]) * minimum_jerk(t / duration)
-            k = min(int(np.searchsorted(along, s, side="right")) - 1, len(turns) - 1)
-            fraction = (s - along[k]) / max(along[k + 1] - along[k], 1e-12)
-            return points[k] + fraction * (points[k + 1] - points[k]), turns[k](fraction)
+            k = np.minimum(np.searchsorted(along, s, side="right") - 1, len(relatives) - 1)
+            fraction = (s - along[k]) / np.maximum(along[k + 1] - along[k], 1e-12)
+            tips = points[k] + fraction[:, None] * (points[k + 1] - points[k])
+            return tips, _turned(starts[k], relatives[k], fraction)
 
         start = self._clock
         self._append(Phase.SWEEP, duration, pose, contact=False)
@@ -617,8 +661,9 @@ class StudentScript:
         start, held = self._tip.copy(), self._rotation if rotation is None else rotation
         duration = duration_s or self._fitts_s(float(np.linalg.norm(end - start)))
 
-        def pose(t: float) -> Pose:
-            return start + minimum_jerk(t / duration) * (end - start), held
+        def pose(t: np.ndarray) -> Pose:
+            tips = start + minimum_jerk(t / duration)[:, None] * (end - start)
+            return tips, np.broadcast_to(held, (len(t), 3, 3))
 
         self._append(phase, duration, pose, contact)
 
@@ -632,28 +677,29 @@ class StudentScript:
         v = np.cross(shaft, u)
         phase = self._rng.uniform(0.0, 2.0 * math.pi)
 
-        def pose(t: float) -> Pose:
-            envelope = math.sin(math.pi * min(max(t / duration_s, 0.0), 1.0))
+        def pose(t: np.ndarray) -> Pose:
+            envelope = np.sin(math.pi * np.clip(t / duration_s, 0.0, 1.0))
             angle = 2.0 * math.pi * 0.7 * t + phase
-            rotvec = sway * envelope * (math.cos(angle) * u + math.sin(angle) * v)
-            return tip.copy(), rotation_from_vector(rotvec) @ held
+            circle = np.cos(angle)[:, None] * u + np.sin(angle)[:, None] * v
+            rotvecs = (sway * envelope)[:, None] * circle
+            return np.broadcast_to(tip, (len(t), 3)), rotations_from_vectors(rotvecs) @ held
 
         return pose
 
-    def _slips(self, duration_s: float) -> Callable[[float], np.ndarray]:
-        """Tip offsets (mm) over a pivot: brief slips out of the divot, each 0.4 s, at the hand's
-        rate (a Poisson process), in random directions."""
+    def _slips(self, duration_s: float) -> Callable[[np.ndarray], np.ndarray]:
+        """Tip offsets (K, 3) mm at times (K,) s of a pivot: brief slips out of the divot, each
+        0.4 s, at the hand's rate (a Poisson process), in random directions."""
         rng = self._rng
         count = rng.poisson(self.hand.slip_rate_hz * duration_s)
         starts = np.sort(rng.uniform(1.0, max(duration_s - 1.5, 1.0), count))
         offsets = rng.normal(size=(count, 3))
         offsets *= self.hand.slip_mm / np.linalg.norm(offsets, axis=1, keepdims=True).clip(1e-9)
 
-        def at(t: float) -> np.ndarray:
-            total = np.zeros(3)
+        def at(t: np.ndarray) -> np.ndarray:
+            total = np.zeros((len(t), 3))
             for start, offset in zip(starts, offsets, strict=True):
-                if start <= t <= start + 0.4:
-                    total += math.sin(math.pi * (t - start) / 0.4) * offset
+                slipping = (start <= t) & (t <= start + 0.4)
+                total[slipping] += np.sin(math.pi * (t[slipping] - start) / 0.4)[:, None] * offset
             return total
 
         return at

@@ -29,7 +29,6 @@ from guidance.exercises.setup import ExerciseSetup
 from registration.digitize import StillnessSettings, find_still_periods
 from registration.exceptions import RegistrationError
 from registration.pivot import PivotResult, pivot_calibration
-from registration.transforms import invert_rigid
 from scenes.scene import Scene
 from scenes.student import HandSettings, StudentMotion
 
@@ -64,10 +63,18 @@ def reference_from_stylus(sequence: TrackingSequence, stylus: str, reference: st
     """The stylus pose in the reference frame (F, 4, 4) for every frame, NaN where lost."""
     stylus_poses = sequence.poses_of(stylus)
     reference_poses = sequence.poses_of(reference)
+    tracked = np.all(np.isfinite(stylus_poses), axis=(1, 2)) & np.all(
+        np.isfinite(reference_poses), axis=(1, 2)
+    )
+    # inverse([R t]) = [R^T  -R^T t], for every tracked frame at once
+    rotations_t = reference_poses[tracked, :3, :3].transpose(0, 2, 1)
+    reference_from_tracker = np.zeros((len(rotations_t), 4, 4))
+    reference_from_tracker[:, :3, :3] = rotations_t
+    translations = reference_poses[tracked, :3, 3, None]
+    reference_from_tracker[:, :3, 3] = -(rotations_t @ translations)[..., 0]
+    reference_from_tracker[:, 3, 3] = 1.0
     relative = np.full(stylus_poses.shape, np.nan)
-    for k, (s, r) in enumerate(zip(stylus_poses, reference_poses, strict=True)):
-        if np.all(np.isfinite(s)) and np.all(np.isfinite(r)):
-            relative[k] = invert_rigid(r) @ s
+    relative[tracked] = reference_from_tracker @ stylus_poses[tracked]
     return relative
 
 

@@ -232,9 +232,7 @@ def simulated_report(
     session (for studies and benchmarks; the score is the one ``run_exercise`` would write,
     since a recording keeps every digit)."""
     setup, tracker = simulated_setup(exercise, scene, stage, seed, skill, errors)
-    with tracker:
-        sequence = TrackingSequence.from_frames(list(tracker), tracker.tools)
-    report, _ = build_report(EXERCISES[exercise], sequence, scene, setup, "sim")
+    report, _ = build_report(EXERCISES[exercise], tracker.sequence(), scene, setup, "sim")
     return report
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import pyvista as pv
 
 from devices.clock import Clock
-from devices.sequence_file import TrackingSequence
 from devices.simulated import Motion, SimulatedTracker
 from devices.tools import ToolDefinition
 from guidance.exercises.errors import ErrorSources
@@ -247,8 +246,8 @@ def calibrate_tip(stage_: Stage, hand: HandSettings, errors: ErrorSources, seed:
     if not errors.pivot_calibration:
         return np.array(stylus.tip_mm)
     motion = pivot.script(stage_, hand, stream_seed(seed, Stream.PIVOT_STUDENT))
-    with stage_.tracker(motion, errors, stream_seed(seed, Stream.PIVOT_TRACKER)) as tracker:
-        sequence = TrackingSequence.from_frames(list(tracker), tracker.tools)
+    tracker = stage_.tracker(motion, errors, stream_seed(seed, Stream.PIVOT_TRACKER))
+    sequence = tracker.sequence()
     setup = ExerciseSetup(
         pivot.NAME, stage_.scene.name, "sim", seed, "", np.array(stylus.tip_mm), "tool definition"
     )

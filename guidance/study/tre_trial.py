@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.sequence_file import TrackingSequence
 from guidance.exceptions import GuidanceError
 from guidance.exercises import fiducials, simulate
 from guidance.exercises.errors import SOURCES, ErrorSources
@@ -136,8 +135,7 @@ def run_trial(
     tip = simulate.calibrate_tip(stage, hand, errors, seed)
     motion = fiducials.script(stage, hand, simulate.stream_seed(seed, simulate.Stream.STUDENT))
     tracker_seed = simulate.stream_seed(seed, simulate.Stream.TRACKER)
-    with stage.tracker(motion, errors, tracker_seed) as tracker:
-        sequence = TrackingSequence.from_frames(list(tracker), tracker.tools)
+    sequence = stage.tracker(motion, errors, tracker_seed).sequence()
     placement = stage.placement
     setup = ExerciseSetup(
         fiducials.NAME,

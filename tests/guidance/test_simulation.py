@@ -176,5 +176,9 @@ def test_a_looping_motion_plays_the_script_again_and_again(staged):
     for t in (0.1, 0.5 * motion.duration_s):
         for name, pose in motion(t).items():
             np.testing.assert_allclose(looping(t + 3 * motion.duration_s)[name], pose, atol=1e-9)
+    times = np.array([0.1, 3.5 * motion.duration_s, 9.9 * motion.duration_s])
+    for name, poses in looping.sample(times).items():
+        for t, pose in zip(times, poses, strict=True):
+            np.testing.assert_allclose(pose, looping(t)[name], atol=1e-12)
     with pytest.raises(GuidanceError, match="duration > 0 s"):
         LoopingMotion(motion, 0.0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.spatial import cKDTree
+from scipy.spatial import Delaunay, cKDTree
 
 from registration.closest_point import (
     BIN_AXES,
@@ -148,6 +148,60 @@ def test_the_field_is_exact_for_a_plane(seed):
     np.testing.assert_allclose(planes.normals, np.tile([0.0, 0.0, 1.0], (200, 1)), atol=1e-6)
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_field_is_exact_for_an_irregular_plane(seed):
+    """A plane triangulated from random points (edges from a fraction of a millimetre to over
+    ten): each vertex reaches the band nodes its triangles' size requires, so every point
+    within 0.9 mm of the plane, away from its rim, still gets the plane itself."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0], [40.0, 40.0]])
+    flat = np.concatenate([corners, rng.uniform(0.0, 40.0, (rng.integers(5, 200), 2))])
+    triangles = Delaunay(flat).simplices.astype(np.int64)
+    vertices = np.column_stack([flat, np.zeros(len(flat))])
+    normals = np.tile([0.0, 0.0, 1.0], (len(vertices), 1))
+    field = ClosestPointField(vertices, normals, triangles)
+    points = np.column_stack([rng.uniform(3.0, 37.0, (200, 2)), rng.uniform(-0.9, 0.9, 200)])
+    planes = field.tangent_planes(points, np.tile([0.0, 0.0, 1.0], (200, 1)))
+    assert np.all(planes.source == FROM_BAND)
+    np.testing.assert_allclose(planes.residuals_mm, points[:, 2], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "settings", [FieldSettings(), FieldSettings(coarse_radius_mm=4.0, far_spacing_mm=4.0)]
+)
+def test_coarse_answers_face_the_query_and_follow_its_distance(shell, settings):
+    """Beyond the band (2.5 mm, plus half a node's diagonal), 4 to 45 mm off the outer table
+    or 4 to 10 mm under it, an outward query anywhere on the shell gets a plane facing it whose
+    distance is the distance to the outer table within a third of it (the plane of a vertex
+    held at a node or cell up to a cell away): with the default grids, and with hardly any
+    near grid and a dense far grid of 4 mm cells (as before the near grid)."""
+    field = ClosestPointField(shell.vertices_mm, shell.normals, shell.triangles, settings)
+    outer = cKDTree(shell.vertices_mm[: shell.n_outer])
+    rng = np.random.default_rng(0)
+    for depth_mm in (4.0, 6.0, 10.0, 15.0, 20.0, 30.0, 45.0, -4.0, -10.0):
+        k = rng.integers(0, shell.n_outer, 300)
+        points = shell.vertices_mm[k] + depth_mm * shell.normals[k]
+        planes = field.tangent_planes(points, shell.normals[k])
+        assert np.all(planes.source == FROM_COARSE)
+        assert np.all(np.sum(planes.normals * shell.normals[k], axis=1) > 0.5)
+        distance, _ = outer.query(points)
+        np.testing.assert_allclose(np.abs(planes.residuals_mm), distance, rtol=0.35)
+
+
+def test_memory_follows_the_surface_not_its_bounding_box(shell, field):
+    """Two shells 600 mm apart (a bounding box about 30 times the volume of one) need about
+    twice the memory of one."""
+    apart = np.concatenate([shell.vertices_mm, shell.vertices_mm + np.array([600.0, 0.0, 0.0])])
+    n = len(shell.vertices_mm)
+    two = ClosestPointField(
+        apart,
+        np.concatenate([shell.normals, shell.normals]),
+        np.concatenate([shell.triangles, shell.triangles + n]),
+    )
+    assert two.nbytes < 2.3 * field.nbytes
+
+
 def test_points_far_outside_the_grid_are_answered(field):
     points = np.array([[500.0, 0.0, 0.0], [0.0, -400.0, 300.0]])
     planes = field.tangent_planes(points, _outward(points))
@@ -235,6 +289,16 @@ def test_non_positive_spacing_is_rejected():
 def test_normal_angle_out_of_range_is_rejected():
     with pytest.raises(RegistrationError, match="max_normal_angle_rad"):
         FieldSettings(max_normal_angle_rad=4.0)
+
+
+def test_non_positive_far_spacing_is_rejected():
+    with pytest.raises(RegistrationError, match="far_spacing_mm must be > 0"):
+        FieldSettings(far_spacing_mm=-1.0)
+
+
+def test_coarse_radius_below_its_spacing_is_rejected():
+    with pytest.raises(RegistrationError, match="coarse_radius_mm"):
+        FieldSettings(spacing_mm=4.0, coarse_radius_mm=3.0)
 
 
 def test_band_narrower_than_its_node_spacing_is_rejected():

@@ -13,6 +13,7 @@ from registration.paired_point import (
     _adjugate4,
     _horn_quaternion,
     register_paired_points,
+    register_paired_points_stack,
 )
 from registration.transforms import apply_transform, make_rigid, transform_difference
 
@@ -450,3 +451,56 @@ def test_coordinates_whose_products_overflow_are_rejected(coordinate):
         register_paired_points(fixed, moving)
     with pytest.raises(RegistrationError, match="1e75 mm"):
         register_paired_points(moving, fixed)
+
+
+@settings(max_examples=100, deadline=None)
+@given(point_sets(min_size=3, max_size=8), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_a_stack_of_registrations_is_each_registration_bit_for_bit(moving, count, seed):
+    """The stacked kernel (a simulated tracker's re-fit of a block of frames) gives exactly what
+    one call per registration gives, on the pairs each one uses."""
+    rng = np.random.default_rng(seed)
+    n = len(moving)
+    fixed = np.array(
+        [
+            apply_transform(make_rigid(Rotation.random(random_state=rng).as_matrix(), t), moving)
+            + rng.normal(0.0, 0.3, (n, 3))
+            for t in rng.uniform(-500.0, 500.0, (count, 3))
+        ]
+    )
+    used = np.ones((count, n), dtype=bool)
+    for row in used:
+        row[rng.choice(n, rng.integers(0, n - 2), replace=False)] = False
+    matrices, fre = register_paired_points_stack(fixed, moving, used)
+    for k in range(count):
+        one = register_paired_points(fixed[k][used[k]], moving[used[k]])
+        np.testing.assert_array_equal(matrices[k], one.fixed_from_moving)
+        assert fre[k] == one.fre_rms_mm
+
+
+def test_a_stack_names_the_registration_that_fails():
+    moving = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]])
+    fixed = np.array([moving, moving])
+    fixed[1, :, 1:] = 0.0  # all on the x axis: collinear
+    with pytest.raises(RegistrationError, match="registration 1: the points lie on one line"):
+        register_paired_points_stack(fixed, moving)
+    with pytest.raises(RegistrationError, match="registration 0 uses fewer than 3 pairs"):
+        register_paired_points_stack(fixed, moving, np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool))
+    with pytest.raises(RegistrationError, match=r"shape \(K, 4, 3\)"):
+        register_paired_points_stack(fixed[:, :3], moving)
+
+
+def test_a_stack_takes_the_svd_path_where_one_registration_does():
+    """A cube and its mirror image (the closed form declines, see above) amid ordinary frames:
+    the stack gives what one call gives, bit for bit, on every frame."""
+    moving = np.array(
+        [[x, y, z] for x in (-10.0, 10.0) for y in (-10.0, 10.0) for z in (-10.0, 10.0)]
+    )
+    turned = make_rigid(Rotation.from_rotvec([0.3, -0.2, 0.1]).as_matrix(), [1.0, 2.0, 3.0])
+    fixed = np.array(
+        [apply_transform(turned, moving), moving * [1.0, 1.0, -1.0] + [5.0, 6.0, 7.0], moving]
+    )
+    matrices, fre = register_paired_points_stack(fixed, moving)
+    for k in range(3):
+        one = register_paired_points(fixed[k], moving)
+        np.testing.assert_array_equal(matrices[k], one.fixed_from_moving)
+        assert fre[k] == one.fre_rms_mm

@@ -137,7 +137,7 @@ def test_in_the_air_the_tip_trembles_with_the_hand_rms():
     smooth = []
     for t in times:
         segment = motion.segments[motion.segment_index(t)]
-        smooth.append(segment.pose(t - segment.start_s)[0])
+        smooth.append(segment.pose(np.array([t - segment.start_s]))[0][0])
     rms = math.sqrt(np.mean(np.sum((shaken - np.array(smooth)) ** 2, axis=1)))
     assert rms == pytest.approx(SKILLS[Skill.NOVICE].tremor_rms_mm, rel=0.25)
 
@@ -187,9 +187,9 @@ def test_each_reach_overshoots_its_goal_then_comes_back():
         first = k - 1
         while first > 0 and segments[first - 1].phase is Phase.TRAVEL:
             first -= 1
-        origin = segments[first].pose(0.0)[0]
-        beyond = correction.pose(0.0)[0]
-        goal = correction.pose(correction.end_s - correction.start_s)[0]
+        origin = segments[first].pose(np.zeros(1))[0][0]
+        beyond = correction.pose(np.zeros(1))[0][0]
+        goal = correction.pose(np.array([correction.end_s - correction.start_s]))[0][0]
         overshoot = np.linalg.norm(beyond - goal)
         assert 0.3 < overshoot <= hand.max_overshoot_mm + 1e-6
         assert np.linalg.norm(beyond - origin) > np.linalg.norm(goal - origin)
@@ -262,3 +262,24 @@ def test_the_same_seed_gives_the_same_motion_and_another_seed_another():
     for t in (0.5, 3.0, 7.5):
         np.testing.assert_array_equal(a(t)["stylus"], b(t)["stylus"])
     assert not np.allclose(a(3.0)["stylus"], c(3.0)["stylus"])
+
+
+def test_sampling_many_times_at_once_gives_the_poses_of_each_time():
+    """``sample`` (what the simulated tracker calls, a block of times at once) agrees with the
+    motion asked one time at a time, over every kind of segment (pivot, touches, sweep,
+    insertion), in any order of times and beyond both ends of the script."""
+    script = _script(Skill.NOVICE, seed=4)
+    script.pivot("divot", DEEP + np.array([0.0, 60.0, 0.0]), [0.0, 1.0, 0.0])
+    script.touch(_touches()[0])
+    sweep = CENTRE + RADIUS_MM * DIRECTIONS[:3]
+    script.sweep("sweep", sweep, DIRECTIONS[:3])
+    script.insert("needle", TOP, DEEP)
+    motion = script.motion(REFERENCE)
+    times = np.random.default_rng(0).uniform(-1.0, motion.duration_s + 1.0, 700)
+    poses = motion.sample(times)
+    assert {segment.phase for segment in motion.segments} >= {Phase.PIVOT, Phase.SWEEP}
+    for k, t in enumerate(times):
+        one = motion(t)
+        for name in ("stylus", "reference"):
+            # Elementwise maths on K times or on one: equal to the last digits.
+            np.testing.assert_allclose(poses[name][k], one[name], rtol=0.0, atol=1e-12)
