@@ -115,6 +115,15 @@ TEMPLATE = "a template: NAME is pivot, fiducials, surface or targeting"
 PORT = "the port is the one gestes emulate prints"
 
 
+# The README's "register your own data" block opens docs/registration.md's.
+YOUR_OWN_POINTS = (
+    Example("gestes scene save builtin:skull head"),
+    Example("gestes fiducials detect head/ct.nrrd --out ct-beads.mrk.json --names-from head"),
+    Prepare("touched.mrk.json and sweep.igs.mha: a student's own data", your_own_data),
+    Example("gestes register points ct-beads.mrk.json touched.mrk.json --fle 0.3 > points.json"),
+)
+
+
 @dataclass(frozen=True)
 class Page:
     """A page of documentation (``path`` from the repository's root) and its examples in order."""
@@ -160,13 +169,7 @@ PAGES = (
         ),
         Example("gestes study tre --fiducials 4,8 --fle 0.5 --trials 10 --out first-look"),
         Example("gestes navigate --scene builtin:skull --headless --igtl-server"),
-        Example("gestes scene save builtin:skull head"),
-        Example("gestes fiducials detect head/ct.nrrd --out ct-beads.mrk.json --names-from head"),
-        Prepare("touched.mrk.json and sweep.igs.mha: a student's own data", your_own_data),
-        Example(
-            "gestes register points ct-beads.mrk.json touched.mrk.json --fle 0.3 > "
-            "points.json"
-        ),
+        *YOUR_OWN_POINTS,
         Example("gestes record --tracker sim:demo --out demo.igs.mha"),
         Example("gestes replay demo.igs.mha --speed 2 --format text"),
         Example("gestes emulate ndi --source replay:demo.igs.mha", for_s=3.0),
@@ -259,13 +262,7 @@ PAGES = (
         ),
     )),
     Page("docs/registration.md", (
-        Example("gestes scene save builtin:skull head"),
-        Example("gestes fiducials detect head/ct.nrrd --out ct-beads.mrk.json --names-from head"),
-        Prepare("touched.mrk.json and sweep.igs.mha: a student's own data", your_own_data),
-        Example(
-            "gestes register points ct-beads.mrk.json touched.mrk.json --fle 0.3 > "
-            "points.json"
-        ),
+        *YOUR_OWN_POINTS,
         Example(
             "gestes register surface head/ct.nrrd --threshold 300 sweep.igs.mha --tool stylus "
             "--init points.json"
