@@ -39,7 +39,7 @@ bench: $(STAMP)
 	done
 
 # Every command example of the README and docs/, as written and in order, each page in a scratch
-# folder (~10 min; `make examples PAGE=navigation` runs one page).
+# folder (5-10 min; `make examples PAGE=navigation` runs one page).
 examples: $(STAMP)
 	$(VENV)/bin/python scripts/doc_examples.py $(if $(PAGE),--page $(PAGE))
 
