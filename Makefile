@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench readme clean
+.PHONY: demo test lint format bench examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,10 @@ bench: $(STAMP)
 		nice $(VENV)/bin/python -m benchmarks.$$name || exit 1; \
 	done
 
-# Every command example of the README, as written and in order, in a scratch folder (~10 min).
-readme: $(STAMP)
-	$(VENV)/bin/python scripts/readme_examples.py
+# Every command example of the README and docs/, as written and in order, each page in a scratch
+# folder (~10 min; `make examples PAGE=navigation` runs one page).
+examples: $(STAMP)
+	$(VENV)/bin/python scripts/doc_examples.py $(if $(PAGE),--page $(PAGE))
 
 # Numba's on-disk cache does not notice when a kernel inlined from another module changes:
 # after editing registration/, `make clean` (or deleting __pycache__/*.nbi, *.nbc) recompiles.

@@ -37,8 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tracker",
         default=defaults.tracker,
-        help="sim (the scene before a simulated camera), keyboard, replay:FILE, ndi:PORT "
-        f"(default: {defaults.tracker})",
+        help="sim (the scene before a simulated camera), keyboard, replay:FILE, ndi:PORT, "
+        f"igtl:HOST:PORT (default: {defaults.tracker})",
     )
     parser.add_argument(
         "--registration",
@@ -62,7 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--video", type=Path, metavar="RUN.mp4|RUN.gif", help="headless: a video of the run"
     )
-    parser.add_argument("--out", type=Path, default=Path("gestes-navigation"), help="output folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("gestes-navigation"),
+        help="output folder (default: gestes-navigation)",
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a recording already in --out"
     )
