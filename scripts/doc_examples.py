@@ -227,7 +227,7 @@ PAGES = (
         Example(
             "gestes study tre --scene builtin:skull --fiducials 4,6,8,10 --fle 0.25,0.5,1.0 "
             "--layout spread,clustered,coplanar --trials 1000 --out tre-study",
-            skip="36,000 simulated exercises: about an hour on 2 cores",
+            skip="36,000 simulated exercises: about 40 minutes on 2 cores",
         ),
         Example("gestes study tre --fiducials 4,8 --fle 0.5 --trials 10 --out first-look"),
         Example("dask scheduler", skip=NO_CLUSTER),
