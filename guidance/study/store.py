@@ -12,6 +12,7 @@ spreadsheet, pandas or R read them as they are.
 """
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -29,8 +30,14 @@ SAFE_KEY = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
 def piece_file_name(key: str) -> str:
-    """A file name for a piece key (``/`` and other unsafe characters become ``_``)."""
-    return SAFE_KEY.sub("_", key) + ".json"
+    """A file name for a piece key: unsafe characters become ``_`` and a leading dot goes
+    (no hidden files); a key that had to change gains a short hash of itself, so two keys
+    never share a file."""
+    name = SAFE_KEY.sub("_", key)
+    if name != key or name.startswith("."):
+        digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        name = f"{name.lstrip('.')}-{digest}"
+    return name + ".json"
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -40,11 +40,12 @@ def test_a_csv_table_reads_back_with_every_digit(tmp_path_factory, rows):
                 assert text[name] == str(value)
 
 
-@given(st.text(min_size=1, max_size=60))
-def test_a_piece_file_name_is_one_safe_file_name(key):
+@given(st.text(min_size=1, max_size=60), st.text(min_size=1, max_size=60))
+def test_a_piece_file_name_is_one_safe_visible_file_name_of_its_own(key, other):
     name = piece_file_name(key)
     assert "/" not in name and "\\" not in name and name.endswith(".json")
-    assert name not in (".json", "..json")
+    assert not name.startswith(".") and len(name) > len(".json")
+    assert (piece_file_name(other) == name) == (other == key)
 
 
 def test_saved_pieces_are_found_again_and_nothing_else(tmp_path):
