@@ -15,9 +15,6 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ import SimpleITK as sitk
 import vtk
 from scipy.spatial.transform import Rotation
 
+from benchmarks.common import median_rate
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.tools import BUILTIN_TOOLS
 from guidance.navigator import NavigationPlan, NavigationState, Navigator, ToolTip
@@ -75,16 +73,6 @@ def states_along_trajectory(plan: NavigationPlan, count: int) -> list[Navigation
         )
         states.append(navigator.navigate(frame, now_s=frame.timestamp))
     return states
-
-
-def median_rate(work: Callable[[], None], count: int, repeats: int) -> float:
-    """Median of ``count / seconds`` over ``repeats`` runs of ``work``."""
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        rates.append(count / (time.perf_counter() - began))
-    return statistics.median(rates)
 
 
 def main() -> None:

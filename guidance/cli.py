@@ -17,10 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devices.exceptions import DeviceError
-from guidance.exceptions import GuidanceError
-from registration.exceptions import RegistrationError
-from scenes.exceptions import SceneError
+from guidance.exceptions import USER_ERRORS
 
 
 @dataclass(frozen=True)
@@ -82,8 +79,6 @@ COMMANDS = (
     ),
     Command("volume", "guidance.commands.volume", "inspect CT volumes"),
 )
-
-USER_ERRORS = (DeviceError, GuidanceError, RegistrationError, SceneError, OSError)
 
 
 def version() -> str:

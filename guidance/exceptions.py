@@ -1,4 +1,9 @@
-"""Exceptions raised by the guidance layer (navigation, views, exercises, output)."""
+"""Exceptions raised by the guidance layer (navigation, views, exercises, output), and which
+errors of every layer a user can fix."""
+
+from devices.exceptions import DeviceError
+from registration.exceptions import RegistrationError
+from scenes.exceptions import SceneError
 
 
 class GuidanceError(Exception):
@@ -19,3 +24,8 @@ class ReportError(GuidanceError):
 
 class DisplayUnavailable(GuidanceError):
     """The interactive window has no display to open on; the message says what to do."""
+
+
+USER_ERRORS = (DeviceError, GuidanceError, RegistrationError, SceneError, OSError)
+"""Errors a user can fix (a bad file, degenerate input, a tracker that does not answer): the CLI
+prints them as one line and grading writes them as a failed run's reason, without a traceback."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guidance.exceptions import GuidanceError
+from guidance.exceptions import USER_ERRORS, GuidanceError
 from guidance.exercises import EXERCISES
 from guidance.study.engine import (
     ClusterSettings,
@@ -138,8 +138,6 @@ def _recorded_score(path: Path) -> dict[str, Any] | None:
 
 def _describe(error: Exception) -> str:
     """An error as one line for the class table; unexpected kinds are named."""
-    from guidance.cli import USER_ERRORS
-
     text = " ".join(str(error).split()) or "(no message)"
     return text if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {text}"
 
