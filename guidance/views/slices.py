@@ -8,6 +8,10 @@ onto the slice, every target and fiducial (in full with its name when it lies wi
 ``settings.slab_half_mm`` of the plane, faded with its distance and side otherwise), a scale bar
 and the patient directions at the edges. Slices are shown radiologically: patient left on screen
 right, anterior up on the axial view.
+
+Text is pinned once, never moved: the camera looks along the plane's normal with a parallel
+projection, so a label's place on screen does not depend on where along the normal it is, and a
+text actor moved every frame cost ~0.2 ms each (33 labels: a sixth of a frame).
 """
 
 from collections.abc import Sequence
@@ -115,6 +119,9 @@ class SlicePanel:
         marker = ring(settings.marker_radius_mm, right, up, resolution=24)
         self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
         self.labels = [point_text(renderer, p.label, "above", 11, p.colour) for p in points]
+        label_offset = 1.5 * settings.marker_radius_mm * up
+        for point, label in zip(points, self.labels, strict=True):
+            set_text_point(label, self._on_centre_plane(point.point_mm) + label_offset)
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
@@ -141,6 +148,11 @@ class SlicePanel:
         camera.SetClippingRange(CAMERA_DISTANCE_MM - CLIP_MM, CAMERA_DISTANCE_MM + CLIP_MM)
         self._aim_camera(self._centre)
 
+    def _on_centre_plane(self, point_mm: np.ndarray) -> np.ndarray:
+        """``point_mm`` moved along the normal onto the plane through the CT's centre: where a
+        label goes (see the module docstring)."""
+        return point_mm - ((point_mm - self._centre) @ self._normal) * self._normal
+
     def _aim_camera(self, tip_mm: np.ndarray) -> None:
         """Look at the CT's centre moved onto the slice through ``tip_mm``."""
         focus = self._centre + ((tip_mm - self._centre) @ self._normal) * self._normal
@@ -155,13 +167,10 @@ class SlicePanel:
         length = nice_length_mm(0.5 * self._half_width)
         self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
-        self._bar_label = point_text(self.renderer, f"{length:g} mm", "above", 12)
-        self._bar_label_offset = self._bar_offset + 0.5 * length * right + 0.03 * length * up
-        self._place_scale_bar()
-
-    def _place_scale_bar(self) -> None:
         self._bar.position = self._focus + self._bar_offset + self._lift
-        set_text_point(self._bar_label, self._focus + self._bar_label_offset + self._lift)
+        label = point_text(self.renderer, f"{length:g} mm", "above", 12)
+        centre = self._on_centre_plane(self._focus)
+        set_text_point(label, centre + self._bar_offset + 0.5 * length * right + 0.03 * length * up)
 
     def show(self, state: NavigationState) -> None:
         """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
@@ -177,7 +186,7 @@ class SlicePanel:
         self.plane.SetOrigin(*tip)
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
-        self._place_scale_bar()
+        self._bar.position = self._focus + self._bar_offset + self._lift
         shift = (tip @ self._normal) * self._normal + self._lift
         for actor in self._trajectories:
             actor.position = shift
@@ -192,7 +201,6 @@ class SlicePanel:
             near = abs(offset) <= self._settings.slab_half_mm
             marker.position = where
             marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
-            set_text_point(label, where + 1.5 * self._settings.marker_radius_mm * self._up)
             if near:
                 label.SetInput(point.label)
             else:
