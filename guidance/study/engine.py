@@ -76,7 +76,8 @@ class ClusterSettings:
             return "this process (no Dask)"
         if self.workers is None:
             return "a local Dask cluster (a worker process per core)"
-        return f"a local Dask cluster ({self.workers} worker processes)"
+        plural = "" if self.workers == 1 else "es"
+        return f"a local Dask cluster ({self.workers} worker process{plural})"
 
 
 class PieceRunner:

@@ -91,6 +91,14 @@ def test_cluster_settings_are_checked():
         ClusterSettings(workers=-1)
 
 
+def test_where_a_study_runs_is_said_in_words():
+    """What ``gestes study`` prints before it starts: the place, with a count that agrees."""
+    assert ClusterSettings(workers=1).describe() == "a local Dask cluster (1 worker process)"
+    assert ClusterSettings(workers=2).describe() == "a local Dask cluster (2 worker processes)"
+    assert ClusterSettings(workers=0).describe() == "this process (no Dask)"
+    assert "tcp://10.0.0.1:8786" in ClusterSettings(scheduler="tcp://10.0.0.1:8786").describe()
+
+
 def test_the_science_codes_warnings_are_captured_not_printed(capsys):
     import logging
 
