@@ -188,13 +188,15 @@ def simulated_setup(
     ct_points, _ = simulate.localise_fiducials(scene, errors, seed)
     stylus = BUILTIN_TOOLS["stylus"]
     hand = errors.hand(skill)
+    tip_warnings: tuple[str, ...] = ()
     if tool_tip is not None:
         tip, source = tool_tip
     elif module is pivot:
         tip, source = np.array(stylus.tip_mm), "the stylus definition (being calibrated)"
     else:
         say("the student calibrates the stylus first (simulated pivot calibration)")
-        tip = simulate.calibrate_tip(stage, hand, errors, seed)
+        calibrated = simulate.calibrate_tip(stage, hand, errors, seed)
+        tip, tip_warnings = calibrated.tip_mm, calibrated.warnings
         source = "simulated pivot calibration" if errors.pivot_calibration else "true tip"
     motion = module.script(stage, hand, simulate.stream_seed(seed, simulate.Stream.STUDENT))
     truth = Truth(
@@ -214,6 +216,7 @@ def simulated_setup(
         ct_fiducials_mm=ct_points,
         errors={name: getattr(errors, name) for name in SOURCES},
         truth=truth,
+        tool_tip_warnings=tip_warnings,
     )
     seed_of_tracker = simulate.stream_seed(seed, simulate.Stream.TRACKER)
     tracker = stage.tracker(motion, errors, seed_of_tracker, realtime=realtime)
@@ -486,6 +489,10 @@ def build_report(
         return report, None
     report["score"] = module.score(result)
     report.update(module.report_parts(result, setup))
+    report["warnings"] += [
+        f"the stylus tip comes from a pivot calibration that warned: {warning}"
+        for warning in setup.tool_tip_warnings
+    ]
     report["warnings"] += list(result.warnings)
     return report, result
 

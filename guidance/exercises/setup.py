@@ -94,7 +94,8 @@ class Truth:
 @dataclass(frozen=True, eq=False)
 class ExerciseSetup:
     """How a run was set up: the exercise, scene, tracker, seed and skill as given; the tool tip
-    the navigator used (stylus frame, mm) and where it came from; the tool names; the CT points
+    the navigator used (stylus frame, mm), where it came from and what its calibration warned
+    about; the tool names; the CT points
     of the scene's fiducials as localised (label -> (3,) LPS mm); the error sources simulated
     (names -> on/off; empty for a real tracker); the ground truth (simulation only)."""
 
@@ -110,6 +111,7 @@ class ExerciseSetup:
     ct_fiducials_mm: Mapping[str, np.ndarray] = field(default_factory=dict)
     errors: Mapping[str, bool] = field(default_factory=dict)
     truth: Truth | None = None
+    tool_tip_warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class ExerciseSetup:
             "skill": self.skill,
             "tool_tip_mm": self.tool_tip_mm.tolist(),
             "tool_tip_source": self.tool_tip_source,
+            "tool_tip_warnings": list(self.tool_tip_warnings),
             "stylus": self.stylus,
             "reference": self.reference,
             "ct_fiducials_mm": {k: v.tolist() for k, v in self.ct_fiducials_mm.items()},
@@ -152,6 +155,7 @@ class ExerciseSetup:
                 },
                 errors={str(k): bool(v) for k, v in data["errors"].items()},
                 truth=None if data["truth"] is None else Truth.from_dict(data["truth"]),
+                tool_tip_warnings=tuple(str(w) for w in data.get("tool_tip_warnings", ())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise GuidanceError(f"{RUN_FILE}: missing or malformed entry ({error})") from None

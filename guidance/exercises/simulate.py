@@ -236,19 +236,31 @@ def localise_fiducials(
     return located, tuple(warnings)
 
 
-def calibrate_tip(stage_: Stage, hand: HandSettings, errors: ErrorSources, seed: int) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class CalibratedTip:
+    """The tip a navigator uses (stylus frame, mm) and what its calibration warned about."""
+
+    tip_mm: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+
+def calibrate_tip(
+    stage_: Stage, hand: HandSettings, errors: ErrorSources, seed: int
+) -> CalibratedTip:
     """The tip a navigator would use: the stylus's true tip when the pivot-calibration source is
     off, else the result of the pivot exercise the same student does first, filmed by the same
-    simulated camera (on its own random streams)."""
+    simulated camera (on its own random streams), with that calibration's warnings (a tip from
+    a poor calibration is a reason to doubt every later number)."""
     from guidance.exercises import pivot
 
     stylus = stage_.tools["stylus"]
     if not errors.pivot_calibration:
-        return np.array(stylus.tip_mm)
+        return CalibratedTip(np.array(stylus.tip_mm))
     motion = pivot.script(stage_, hand, stream_seed(seed, Stream.PIVOT_STUDENT))
     tracker = stage_.tracker(motion, errors, stream_seed(seed, Stream.PIVOT_TRACKER))
     sequence = tracker.sequence()
     setup = ExerciseSetup(
         pivot.NAME, stage_.scene.name, "sim", seed, "", np.array(stylus.tip_mm), "tool definition"
     )
-    return pivot.evaluate(sequence, stage_.scene, setup).calibration.tip_in_tool_mm
+    calibration = pivot.evaluate(sequence, stage_.scene, setup).calibration
+    return CalibratedTip(calibration.tip_in_tool_mm, tuple(calibration.warnings))

@@ -132,7 +132,7 @@ def run_trial(
     ct_direction = np.array(scene.ct.GetDirection()).reshape(3, 3)
     rng = np.random.default_rng(simulate.stream_seed(seed, simulate.Stream.CT))
     ct_points = scene.fiducials_mm + errors.ct_error_mm(ct_direction, len(scene.fiducials_mm), rng)
-    tip = simulate.calibrate_tip(stage, hand, errors, seed)
+    tip = simulate.calibrate_tip(stage, hand, errors, seed).tip_mm
     motion = fiducials.script(stage, hand, simulate.stream_seed(seed, simulate.Stream.STUDENT))
     tracker_seed = simulate.stream_seed(seed, simulate.Stream.TRACKER)
     sequence = stage.tracker(motion, errors, tracker_seed).sequence()

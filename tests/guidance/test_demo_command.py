@@ -41,6 +41,24 @@ def test_the_summary_names_each_score_and_the_files(demo, capsys):
     assert first == again  # same seed, same run
 
 
+def test_the_pivot_calibrations_warnings_reach_the_report_and_survive_a_replay(demo, capsys):
+    """The novice pivots in a narrow cone, so the tip the navigator uses is doubtful: the report a
+    student reads says so (it was only logged before), and run.json keeps it for a replay."""
+    out, _ = demo
+    report = json.loads((out / "report.json").read_text())
+    calibration = json.loads((out / "run.json").read_text())["tool_tip_warnings"]
+    assert any("least-covered direction" in warning for warning in calibration)
+    prefix = "the stylus tip comes from a pivot calibration that warned: "
+    repeated = [prefix + warning for warning in calibration]
+    assert report["warnings"][: len(repeated)] == repeated
+    recording = out / "recording.igs.mha"
+    replay = ["exercise", "targeting", "--tracker", f"replay:{recording}", "--headless"]
+    assert main([*replay, "--out", str(out / "replayed")]) == 0
+    replayed = json.loads((out / "replayed" / "report.json").read_text())
+    assert replayed["warnings"][: len(repeated)] == repeated
+    assert replayed["score"] == report["score"]
+
+
 def test_a_folder_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
