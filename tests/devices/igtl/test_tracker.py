@@ -20,6 +20,11 @@ from registration.transforms import make_rigid, rotation_from_vector
 from tests.devices.igtl.peers import DEADLINE_S, pyigtl_server, wait_until
 
 FAST = ClientSettings(reconnect_interval_s=0.05, connect_timeout_s=1.0)
+# pyigtl's server sends its queued messages from its own thread: on a busy machine the two
+# messages of one frame can come more than the default 2 ms apart (CI once split a frame so).
+# A frame still ends when its tools are all in or one of them comes again, so a wider window
+# only waits longer for a late tool.
+PYIGTL_SENDER = ClientSettings(batch_wait_s=0.1, reconnect_interval_s=0.05, connect_timeout_s=1.0)
 
 
 def _pose(seed: float) -> np.ndarray:
@@ -85,7 +90,7 @@ class _ScriptedServer:
 
 def test_frames_from_a_pyigtl_server_carry_the_poses_and_header_times():
     with pyigtl_server() as server:
-        tracker = IgtlTracker("127.0.0.1", server.server_address[1], settings=FAST)
+        tracker = IgtlTracker("127.0.0.1", server.server_address[1], settings=PYIGTL_SENDER)
         with tracker:
             wait_until(server.is_connected, "the tracker to connect")
             for index in range(5):
