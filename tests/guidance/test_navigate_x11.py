@@ -22,8 +22,6 @@ x_display = x11.x_display  # the Xvfb fixture of the window's own X11 tests
 
 TITLE = "gestes navigation"
 START_S = 300.0  # building the scene and the window on a loaded 2-core machine
-CLOSE_ATTEMPTS = 6
-CLOSE_WAIT_S = 20.0
 
 
 def _window(name: str, process: subprocess.Popen) -> str:
@@ -41,19 +39,6 @@ def _window(name: str, process: subprocess.Popen) -> str:
             return found[0]
         time.sleep(0.5)
     raise AssertionError("the navigation window did not open")
-
-
-def _close(name: str, window: str, process: subprocess.Popen) -> tuple[str, str]:
-    """Close the window as a window manager does, as a user would click the close button again
-    if nothing happened: a close sent while the window is still being set up can be lost on a
-    loaded machine (seen once in four runs under load; the window then keeps drawing)."""
-    for _ in range(CLOSE_ATTEMPTS):
-        x11._close_like_a_window_manager(name, window)
-        try:
-            return process.communicate(timeout=CLOSE_WAIT_S)
-        except subprocess.TimeoutExpired:
-            continue
-    raise AssertionError(f"the window did not close after {CLOSE_ATTEMPTS} close requests")
 
 
 def gestes_on(name: str, *arguments: str) -> subprocess.Popen:
@@ -79,7 +64,7 @@ def test_keys_move_the_keyboard_stylus_and_closing_the_window_ends_the_run(x_dis
         x11._xdotool(x_display, "windowfocus", "--sync", window)
         x11._xdotool(x_display, "key", "--delay", "100", *(["w"] * 10), *(["Right"] * 5))
         time.sleep(1.0)
-        output, errors = _close(x_display, window, process)
+        output, errors = x11.close_like_a_user(x_display, window, process)
     finally:
         if process.poll() is None:
             process.kill()
