@@ -95,9 +95,9 @@ class Truth:
 class ExerciseSetup:
     """How a run was set up: the exercise, scene, tracker, seed and skill as given; the tool tip
     the navigator used (stylus frame, mm), where it came from and what its calibration warned
-    about; the tool names; the CT points
-    of the scene's fiducials as localised (label -> (3,) LPS mm); the error sources simulated
-    (names -> on/off; empty for a real tracker); the ground truth (simulation only)."""
+    about; the tool names; the CT points of the scene's fiducials as localised (label -> (3,)
+    LPS mm); the error sources simulated (names -> on/off; empty for a real tracker); the ground
+    truth (simulation only)."""
 
     exercise: str
     scene: str

@@ -167,10 +167,14 @@ class SlicePanel:
         length = nice_length_mm(0.5 * self._half_width)
         self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
-        self._bar.position = self._focus + self._bar_offset + self._lift
+        self._place_scale_bar()
         label = point_text(self.renderer, f"{length:g} mm", "above", 12)
         centre = self._on_centre_plane(self._focus)
         set_text_point(label, centre + self._bar_offset + 0.5 * length * right + 0.03 * length * up)
+
+    def _place_scale_bar(self) -> None:
+        """The bar (a mesh, clipped like the slice) follows the slice; its label stays pinned."""
+        self._bar.position = self._focus + self._bar_offset + self._lift
 
     def show(self, state: NavigationState) -> None:
         """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
@@ -186,7 +190,7 @@ class SlicePanel:
         self.plane.SetOrigin(*tip)
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
-        self._bar.position = self._focus + self._bar_offset + self._lift
+        self._place_scale_bar()
         shift = (tip @ self._normal) * self._normal + self._lift
         for actor in self._trajectories:
             actor.position = shift

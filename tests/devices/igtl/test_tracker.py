@@ -3,6 +3,7 @@ and bare sockets that misbehave: silence, garbage, wrong CRCs, oversize bodies, 
 goes away and comes back. Watchdog times run on a fake clock."""
 
 import contextlib
+import dataclasses
 import socket
 import threading
 
@@ -24,7 +25,7 @@ FAST = ClientSettings(reconnect_interval_s=0.05, connect_timeout_s=1.0)
 # messages of one frame can come more than the default 2 ms apart (CI once split a frame so).
 # A frame still ends when its tools are all in or one of them comes again, so a wider window
 # only waits longer for a late tool.
-PYIGTL_SENDER = ClientSettings(batch_wait_s=0.1, reconnect_interval_s=0.05, connect_timeout_s=1.0)
+PYIGTL_SENDER = dataclasses.replace(FAST, batch_wait_s=0.1)
 
 
 def _pose(seed: float) -> np.ndarray:
