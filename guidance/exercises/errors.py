@@ -56,7 +56,7 @@ knocked during the session: the report lists the ones that were.
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -162,8 +162,17 @@ class ErrorSources:
             return np.zeros_like(points)
         return field.displacement_mm(points) * np.asarray(on_skin, dtype=bool)[:, None]
 
-    def report(self, placement_rms_mm: float) -> list[dict[str, object]]:
-        """The ``errors_simulated`` entries of a report: source, on or off, size, reference."""
+    def report(
+        self, placement_rms_mm: float, skin_fiducials: Sequence[str]
+    ) -> list[dict[str, object]]:
+        """The ``errors_simulated`` entries of a report: source, on or off, size, reference
+        (``skin_fiducials``: the labels of the scene's markers on the skin)."""
+        on_skin = (
+            f"on {', '.join(skin_fiducials)}, the markers stuck on the skin; the others are "
+            "fixed rigidly and do not move"
+            if skin_fiducials
+            else "none of this scene's markers is on the skin: nothing moves"
+        )
         entries = {
             "tracker_jitter": (
                 f"{self.marker_jitter_rms_mm} mm RMS per marker per frame",
@@ -194,9 +203,8 @@ class ErrorSources:
                 "an assumption of gestes (a divot centres the tip)",
             ),
             "skin_shift": (
-                f"{self.skin_shift_rms_mm} mm RMS per skin-affixed marker between the scan and "
-                f"the session, correlated over {self.skin_shift_length_mm} mm (rigidly fixed "
-                "markers do not move)",
+                f"{self.skin_shift_rms_mm} mm RMS per marker between the scan and the session, "
+                f"correlated over {self.skin_shift_length_mm} mm, {on_skin}",
                 "Neurosurgery, fiducial versus nonfiducial registration: 3.49 mm at rigid "
                 "checkpoints with skin markers, 1.14 mm reported by the system; Perwög et al. "
                 "2018, IJCARS 13: TRE 1.69 mm, skin-affixed markers on a plastic skull",
