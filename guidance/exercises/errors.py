@@ -41,14 +41,14 @@ Sources, from the camera to the CT:
   considerations of accuracy", Neurosurgery: 3.49 mm at four checkpoints on a rigid frame
   where the system reported 1.14 mm; 30 patients); self-adhesive markers in 44 patients gave
   a real error of 1.6 +- 0.1 mm ("Clinical evaluation of multimodality registration in
-  frameless stereotaxy"); skin markers moved 0.94-1.00 mm relative to each other when
+  frameless stereotaxy"); skin markers moved 0.94-1.00 mm on average (deformable motion) when
   volunteers were repositioned (skin over the liver, 4 subjects, 13 repositionings, SPIE
-  Medical Imaging). 1.5 mm RMS puts the TRE at bone targets at 1.3-1.7 mm, as on a plastic
-  skull with skin-affixed markers (Perwög et al. 2018, IJCARS 13: 1.69 +- 0.74 mm). The
-  300 mm length scale is an assumption of ours (the scalp slides over the skull as one
-  sheet). Simulated as an offset of the CT points the registration uses (where the scan saw
-  each marker); the CT image is not redrawn, and the swept skin of the
-  surface exercise does not move.
+  Medical Imaging). 1.5 mm RMS puts the TRE at the skull's bone targets at 1.4-1.5 mm on
+  average (100 seeds: benchmarks/README.md), as on a plastic skull with skin-affixed markers
+  (Perwög et al. 2018, IJCARS 13: 1.69 +- 0.74 mm). The 300 mm length scale is an assumption
+  of ours (the scalp slides over the skull as one sheet). Simulated as an offset of the CT
+  points the registration uses (where the scan saw each marker); the CT image is not redrawn,
+  and the swept skin of the surface exercise does not move.
 
 Sources not simulated: brain shift, patient motion after registration, the reference frame
 knocked during the session: the report lists the ones that were.
