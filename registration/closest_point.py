@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numba
 import numpy as np
@@ -54,6 +54,7 @@ from registration.mesh import as_triangles, as_unit_normals, proper_triangles, v
 from registration.transforms import as_points
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Fourteen direction bins: the axes of the cube's faces and corners. Every direction is within
 # BIN_COVER_RAD (36.1 deg, the angle from an edge-centre-like direction to its nearest bin axis)
@@ -166,18 +167,16 @@ class TangentPlanes:
     source: np.ndarray
 
 
-def _in_threads(calls: Iterable[Callable[[], None]]) -> None:
-    """Run the calls (kernels that release the GIL, writing to parts of an array no other call
-    writes) each on a thread of its own, the first on this one; re-raise the first error."""
+def _in_threads(calls: Iterable[Callable[[], T]], threads: int) -> list[T]:
+    """The calls' results, the calls run at the same time on up to ``threads`` threads (this
+    one included; 1: one after the other). The calls spend their time in Numba kernels that
+    release the GIL, and write to no array another call reads or writes."""
     first, *rest = calls
-    if not rest:
-        first()
-        return
-    with ThreadPoolExecutor(max_workers=len(rest)) as pool:
+    if threads == 1 or not rest:
+        return [first()] + [call() for call in rest]
+    with ThreadPoolExecutor(max_workers=min(threads - 1, len(rest))) as pool:
         others = [pool.submit(call) for call in rest]
-        first()
-        for other in others:
-            other.result()
+        return [first()] + [other.result() for other in others]
 
 
 def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndarray:
@@ -186,7 +185,7 @@ def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndar
     return _membership_kernel(normals, BIN_AXES, math.cos(cone) - 1e-12)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _membership_kernel(normals, axes, cos_cone):
     bits = np.zeros(normals.shape[0], dtype=np.uint16)
     for v in range(normals.shape[0]):
@@ -244,7 +243,7 @@ def _closest_on_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz):
     return vb * denominator, vc * denominator
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _longest_edges(n_vertices, vertices, triangles):
     """Length (mm) of the longest edge of the triangles around each vertex (0: none)."""
     longest = np.zeros(n_vertices)
@@ -262,7 +261,7 @@ def _longest_edges(n_vertices, vertices, triangles):
     return np.sqrt(longest)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bounds(vertices):
     """The corners (3,), (3,) mm of the vertices' bounding box (numpy's min(axis=0) on an
     (N, 3) array is ten times slower)."""
@@ -280,7 +279,7 @@ def _node_range(u: float, r: float, count: int) -> tuple[int, int]:
     return max(math.ceil(u - r), 0), min(math.floor(u + r), count - 1) + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mark_bricks(vertices, seeds, reach, origin, spacing, brick_shape):
     """Number the bricks holding a node within ``reach[k]`` mm of vertex ``seeds[k]`` for some k
     (-1 elsewhere); returns the brick numbers and their count."""
@@ -322,15 +321,12 @@ def _splat_nearest(
     cut)."""
     keys = np.full(n_bricks * BRICK**3 * n_channels, NO_KEY, dtype=np.int64)
     x_nodes = brick_of.shape[0] * BRICK
-    if threads > 1:
-        seed_x = (vertices[seeds, 0] - origin[0]) / spacing
-        cuts = np.ceil(np.quantile(seed_x, np.arange(1, threads) / threads)).astype(np.int64)
-    else:
-        cuts = np.zeros(0, dtype=np.int64)
+    seed_x = (vertices[seeds, 0] - origin[0]) / spacing
+    cuts = np.ceil(np.quantile(seed_x, np.arange(1, threads) / threads)).astype(np.int64)
     bounds = np.clip(np.concatenate([[0], cuts, [x_nodes]]), 0, x_nodes)
     shared = (vertices, seeds, reach, channels, n_channels, origin, spacing, brick_of, keys)
     _in_threads(
-        partial(_splat_slab, *shared, bounds[t], bounds[t + 1]) for t in range(len(bounds) - 1)
+        (partial(_splat_slab, *shared, bounds[t], bounds[t + 1]) for t in range(threads)), threads
     )
     return _nearest_of_keys(keys)
 
@@ -385,7 +381,7 @@ def _splat_slab(
                     keys[slot] = min(keys[slot], ball_keys[j])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _nearest_of_keys(keys):
     """The vertex index held in each key of ``_splat_nearest`` (-1: none)."""
     nearest = np.full(keys.shape[0], -1, dtype=np.int32)
@@ -395,7 +391,7 @@ def _nearest_of_keys(keys):
     return nearest
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cell_seeds(vertices, candidates, candidate_bins, slots, nodes_mm, n_slots):
     """The seeds of a coarse grid: for each slot (a node or cell) and bin, the vertex nearest
     to ``nodes_mm`` among the ``candidates`` (vertex indices) of that bin in the slot (bit b of
@@ -441,7 +437,7 @@ def _cell_seeds(vertices, candidates, candidate_bins, slots, nodes_mm, n_slots):
     return out_vertex[:n], out_bins[:n], out_slot[:n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _nodes_by_vertex(closest_vertex, n_vertices):
     """The nodes of each vertex, in compressed rows: the nodes whose closest vertex is v are
     ``nodes[start[v]:start[v + 1]]``."""
@@ -508,11 +504,13 @@ def _band_planes(
     cuts[-1] = len(vertices)
     shared = (start, nodes, corner, origin, spacing, radius, vertices, normals, triangles)
     shared += (incidence.start, incidence.triangles, planes)
-    _in_threads(partial(_band_planes_of, cuts[t], cuts[t + 1], *shared) for t in range(threads))
+    _in_threads(
+        (partial(_band_planes_of, cuts[t], cuts[t + 1], *shared) for t in range(threads)), threads
+    )
     return planes
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _brick_corners(brick_of, n_bricks):
     """Node index (n_bricks, 3) of each brick's first node."""
     corner = np.empty((n_bricks, 3), dtype=np.int64)
@@ -860,13 +858,16 @@ class ClosestPointField:
         # plane, and a vertex of no triangle has no meaningful normal.
         used = np.flatnonzero(np.bincount(faces.ravel(), minlength=len(vertices)))
         membership = _bin_membership(unit, settings.max_normal_angle_rad)
-        near_origin, near_brick_of, near_lut, seeds, seed_bins = _near_grid(
-            vertices, used, membership, settings, threads
+        # The coarse grids and the band at the same time (each also splits its loops).
+        coarse, band = _in_threads(
+            [
+                partial(_coarse_grids, vertices, used, membership, settings, threads),
+                partial(_band, vertices, used, unit, faces, settings, threads),
+            ],
+            threads,
         )
-        far_origin, far_shape, far_lut = _far_grid(
-            vertices, seeds, seed_bins, settings.far_spacing_mm, settings.margin_mm
-        )
-        band_origin, brick_of, planes = _band(vertices, used, unit, faces, settings, threads)
+        (near_origin, near_brick_of, near_lut), (far_origin, far_shape, far_lut) = coarse
+        band_origin, brick_of, planes = band
         self.arrays = FieldArrays(
             near_origin,
             float(settings.spacing_mm),
@@ -995,6 +996,18 @@ def _near_grid(
         n_bricks, threads,
     )  # fmt: skip
     return origin, brick_of, lut.reshape(-1, N_BINS), seeds, bins
+
+
+def _coarse_grids(
+    vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, settings, threads: int
+):
+    """The near coarse grid's node 0, brick numbers and closest vertices (see ``_near_grid``),
+    and the far grid's corner, shape and closest vertices (see ``_far_grid``)."""
+    origin, brick_of, lut, seeds, seed_bins = _near_grid(
+        vertices, used, membership, settings, threads
+    )
+    far = _far_grid(vertices, seeds, seed_bins, settings.far_spacing_mm, settings.margin_mm)
+    return (origin, brick_of, lut), far
 
 
 def _far_grid(
