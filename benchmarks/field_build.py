@@ -11,14 +11,18 @@ the extent and the triangle size of one (about 309 x 220 x 334 mm of bone, 1.1 m
 triangles) but a 3 mm scan's smoothness (no trabecular detail).
 
 Run: ``nice .venv/bin/python -m benchmarks.field_build`` (about a minute, most of it resampling
-and contouring); ``--repeats N`` builds per surface (median CPU time, default 3). Prints a table
-and writes ``benchmarks/results/field_build.json``. CPU time of the constructor on one thread
-(Numba kernels are compiled and cached beforehand); memory: the field's arrays (what stays, the
-mesh included) and the peak resident memory the build added (the arrays and its temporaries).
+and contouring); ``--repeats N`` builds per surface (medians, default 3), ``--threads N`` the
+threads of the second timing (default: the machine's cores). Prints a table and writes
+``benchmarks/results/field_build.json``. Times of the constructor (Numba kernels compiled and
+cached beforehand): CPU time on one thread (``threads=1``; numpy and the rest pinned to one
+thread throughout), and wall time with the build's loops split over ``--threads`` threads (the
+default for a user: Numba's thread count); memory: the field's arrays (what stays, the mesh
+included) and the peak resident memory the one-thread build added (arrays and temporaries).
 """
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,6 +37,9 @@ BONE_HU = 200.0
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="builds per surface")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="threads of the parallel timing"
+    )
     parser.add_argument("--json", default=None, help="output file (default results/...json)")
     return parser.parse_args()
 
@@ -82,19 +89,23 @@ def _status_kb(field: str) -> int:
 
 
 def measure(vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray) -> dict:
-    """Median CPU and wall time of ``ARGS.repeats`` builds, the arrays' memory by part and the
-    peak memory a build added."""
+    """Median CPU and wall time of ``ARGS.repeats`` builds on one thread, median wall time of
+    as many on ``ARGS.threads`` (alternated), the arrays' memory by part and the peak memory a
+    one-thread build added."""
     ClosestPointField(vertices[:3], normals[:3], np.array([[0, 1, 2]]))  # compile or load
-    cpu, wall, peak_mb = [], [], []
+    cpu, wall, wall_threads, peak_mb = [], [], [], []
     for _ in range(ARGS.repeats):
         before_kb = _peak_rss_reset()
         begin, begin_cpu = time.perf_counter(), time.process_time()
-        field = ClosestPointField(vertices, normals, triangles)
+        field = ClosestPointField(vertices, normals, triangles, threads=1)
         cpu.append(time.process_time() - begin_cpu)
         wall.append(time.perf_counter() - begin)
         peak_mb.append((_status_kb("VmHWM") - before_kb) / 1e3)
         arrays = field.arrays
         del field
+        begin = time.perf_counter()
+        ClosestPointField(vertices, normals, triangles, threads=ARGS.threads)
+        wall_threads.append(time.perf_counter() - begin)
     parts = {
         "band": arrays.planes.nbytes + arrays.brick_of.nbytes,
         "near_coarse_grid": arrays.near_lut.nbytes + arrays.near_brick_of.nbytes,
@@ -104,6 +115,7 @@ def measure(vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray) ->
     return {
         "build_cpu_s": statistics.median(cpu),
         "build_wall_s": statistics.median(wall),
+        "build_wall_threads_s": statistics.median(wall_threads),
         "field_mb": sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) / 1e6,
         "parts_mb": {name: size / 1e6 for name, size in parts.items()},
         "peak_added_mb": statistics.median(peak_mb),
@@ -111,10 +123,17 @@ def measure(vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray) ->
 
 
 def main() -> int:
-    report = {"machine": machine_info(), "repeats": ARGS.repeats, "surfaces": []}
+    report = {
+        "machine": machine_info(),
+        "repeats": ARGS.repeats,
+        "threads": ARGS.threads,
+        "surfaces": [],
+    }
+    wall_title = f"wall s {ARGS.threads}t"
     print(
         f"{'surface':24s} {'made':18s} {'vertices':>9s} {'triangles':>10s} {'area mm2':>9s} "
-        f"{'bbox mm':>17s} {'build s':>8s} {'field MB':>9s} {'B/mm2':>6s} {'peak MB':>8s}"
+        f"{'bbox mm':>17s} {'cpu s 1t':>8s} {wall_title:>9s} {'field MB':>9s} {'B/mm2':>6s} "
+        f"{'peak MB':>8s}"
     )
     for name, made, image in _surfaces():
         begin = time.perf_counter()
@@ -144,7 +163,8 @@ def main() -> int:
         print(
             f"{name:24s} {made:18s} {len(vertices):9d} {len(triangles):10d} {area:9.0f} "
             f"{'x'.join(f'{e:.0f}' for e in extent):>17s} {row['build_cpu_s']:8.2f} "
-            f"{row['field_mb']:9.1f} {row['bytes_per_mm2']:6.0f} {row['peak_added_mb']:8.0f}",
+            f"{row['build_wall_threads_s']:9.2f} {row['field_mb']:9.1f} "
+            f"{row['bytes_per_mm2']:6.0f} {row['peak_added_mb']:8.0f}",
             flush=True,
         )
     path = Path(ARGS.json) if ARGS.json else RESULTS

@@ -39,8 +39,11 @@ the band), not its bounding box: only the far grid covers the box, at 56 bytes p
 
 import logging
 import math
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import partial
+from typing import NamedTuple, TypeVar
 
 import numba
 import numpy as np
@@ -51,6 +54,7 @@ from registration.mesh import as_triangles, as_unit_normals, proper_triangles, v
 from registration.transforms import as_points
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Fourteen direction bins: the axes of the cube's faces and corners. Every direction is within
 # BIN_COVER_RAD (36.1 deg, the angle from an edge-centre-like direction to its nearest bin axis)
@@ -163,13 +167,25 @@ class TangentPlanes:
     source: np.ndarray
 
 
+def _in_threads(calls: Iterable[Callable[[], T]], threads: int) -> list[T]:
+    """The calls' results, the calls run at the same time on up to ``threads`` threads (this
+    one included; 1: one after the other). The calls spend their time in Numba kernels that
+    release the GIL, and write to no array another call reads or writes."""
+    first, *rest = calls
+    if threads == 1 or not rest:
+        return [first()] + [call() for call in rest]
+    with ThreadPoolExecutor(max_workers=min(threads - 1, len(rest))) as pool:
+        others = [pool.submit(call) for call in rest]
+        return [first()] + [other.result() for other in others]
+
+
 def _bin_membership(normals: np.ndarray, max_normal_angle_rad: float) -> np.ndarray:
     """Bit b of entry v is set when vertex v can be compatible with a direction in bin b."""
     cone = min(math.pi, BIN_COVER_RAD + max_normal_angle_rad)
     return _membership_kernel(normals, BIN_AXES, math.cos(cone) - 1e-12)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _membership_kernel(normals, axes, cos_cone):
     bits = np.zeros(normals.shape[0], dtype=np.uint16)
     for v in range(normals.shape[0]):
@@ -227,7 +243,7 @@ def _closest_on_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz):
     return vb * denominator, vc * denominator
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _longest_edges(n_vertices, vertices, triangles):
     """Length (mm) of the longest edge of the triangles around each vertex (0: none)."""
     longest = np.zeros(n_vertices)
@@ -245,7 +261,7 @@ def _longest_edges(n_vertices, vertices, triangles):
     return np.sqrt(longest)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bounds(vertices):
     """The corners (3,), (3,) mm of the vertices' bounding box (numpy's min(axis=0) on an
     (N, 3) array is ten times slower)."""
@@ -263,7 +279,7 @@ def _node_range(u: float, r: float, count: int) -> tuple[int, int]:
     return max(math.ceil(u - r), 0), min(math.floor(u + r), count - 1) + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mark_bricks(vertices, seeds, reach, origin, spacing, brick_shape):
     """Number the bricks holding a node within ``reach[k]`` mm of vertex ``seeds[k]`` for some k
     (-1 elsewhere); returns the brick numbers and their count."""
@@ -283,45 +299,91 @@ def _mark_bricks(vertices, seeds, reach, origin, spacing, brick_shape):
     return brick_of, count
 
 
-@numba.njit(cache=True)
 def _splat_nearest(
-    vertices, seeds, reach, channels, n_channels, origin, spacing, brick_of, n_bricks
-):
+    vertices: np.ndarray,
+    seeds: np.ndarray,
+    reach: np.ndarray,
+    channels: np.ndarray,
+    n_channels: int,
+    origin: np.ndarray,
+    spacing: float,
+    brick_of: np.ndarray,
+    n_bricks: int,
+    threads: int,
+) -> np.ndarray:
     """For every node of the bricks (numbered by ``brick_of``) and every channel, the nearest of
     the ``seeds`` (vertex indices; bit c of ``channels[k]`` set when seed k belongs to channel
     c) that reach it (seed k reaches ``reach[k]`` mm), as (nodes x n_channels,) int32 (-1:
     none): each seed visits the nodes of a ball around it. The nearest is kept as the minimum of
     a key holding the squared distance above the vertex index: one comparison, no branch (ties
-    go to the lower index)."""
+    go to the lower index). The grid is cut across x into ``threads`` slabs of about as many
+    seeds each, filled at the same time (each node is in one slab: the same keys whatever the
+    cut)."""
     keys = np.full(n_bricks * BRICK**3 * n_channels, NO_KEY, dtype=np.int64)
-    nx, ny, nz = brick_of.shape[0] * BRICK, brick_of.shape[1] * BRICK, brick_of.shape[2] * BRICK
+    x_nodes = brick_of.shape[0] * BRICK
+    seed_x = (vertices[seeds, 0] - origin[0]) / spacing
+    cuts = np.ceil(np.quantile(seed_x, np.arange(1, threads) / threads)).astype(np.int64)
+    bounds = np.clip(np.concatenate([[0], cuts, [x_nodes]]), 0, x_nodes)
+    shared = (vertices, seeds, reach, channels, n_channels, origin, spacing, brick_of, keys)
+    _in_threads(
+        (partial(_splat_slab, *shared, bounds[t], bounds[t + 1]) for t in range(threads)), threads
+    )
+    return _nearest_of_keys(keys)
+
+
+@numba.njit(cache=True, nogil=True)
+def _splat_slab(
+    vertices, seeds, reach, channels, n_channels, origin, spacing, brick_of, keys, x_begin, x_end
+):
+    """The keys of ``_splat_nearest`` for the nodes with x index in [x_begin, x_end). A seed's
+    ball is walked row by row (x, y), each row over the z range of the ball's box keeping the
+    nodes within reach (one square root per x, not per row), listed once and then kept in each
+    channel the seed belongs to."""
+    ny, nz = brick_of.shape[1] * BRICK, brick_of.shape[2] * BRICK
     top = reach.max() / spacing
     scale = 2.0**30 / (top * top + 1.0)  # squared distances (node spacings^2) to 30-bit integers
-    member = np.empty(n_channels, dtype=np.int64)
+    width = 2 * int(top) + 3  # nodes along an edge of the largest ball's box, and then some
+    dz2 = np.empty(width)  # squared z offsets of the nodes of a ball's box
+    ball_slots = np.empty(width**3, dtype=np.int64)
+    ball_keys = np.empty(width**3, dtype=np.int64)
     for k in range(seeds.shape[0]):
         v, r = seeds[k], reach[k] / spacing
-        n_member = 0
-        for c in range(n_channels):
-            if channels[k] & (1 << c):
-                member[n_member] = c
-                n_member += 1
         ux = (vertices[v, 0] - origin[0]) / spacing
+        x0, x1 = _node_range(ux, r, x_end)
+        x0 = max(x0, x_begin)
+        if x0 >= x1:
+            continue
         uy = (vertices[v, 1] - origin[1]) / spacing
         uz = (vertices[v, 2] - origin[2]) / spacing
-        x0, x1 = _node_range(ux, r, nx)
+        r2 = r * r
+        z0, z1 = _node_range(uz, r, nz)
+        for iz in range(z0, z1):
+            dz2[iz - z0] = (iz - uz) ** 2
+        n = 0
         for ix in range(x0, x1):
             dx2 = (ix - ux) ** 2
-            y0, y1 = _node_range(uy, math.sqrt(max(r * r - dx2, 0.0)), ny)
+            y0, y1 = _node_range(uy, math.sqrt(max(r2 - dx2, 0.0)), ny)
             for iy in range(y0, y1):
                 dxy2 = dx2 + (iy - uy) ** 2
-                z0, z1 = _node_range(uz, math.sqrt(max(r * r - dxy2, 0.0)), nz)
                 row = ((ix & 3) << 4) | ((iy & 3) << 2)
+                bricks = brick_of[ix >> 2, iy >> 2]
                 for iz in range(z0, z1):
-                    brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
-                    slot = ((brick << 6) + (row | (iz & 3))) * n_channels
-                    key = (np.int64((dxy2 + (iz - uz) ** 2) * scale) << 32) | v
-                    for j in range(n_member):
-                        keys[slot + member[j]] = min(keys[slot + member[j]], key)
+                    d2 = dxy2 + dz2[iz - z0]
+                    if d2 <= r2:
+                        node = (np.int64(bricks[iz >> 2]) << 6) | row | (iz & 3)
+                        ball_slots[n] = node * n_channels
+                        ball_keys[n] = (np.int64(d2 * scale) << 32) | v
+                        n += 1
+        for c in range(n_channels):
+            if channels[k] & (1 << c):
+                for j in range(n):
+                    slot = ball_slots[j] + c
+                    keys[slot] = min(keys[slot], ball_keys[j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_of_keys(keys):
+    """The vertex index held in each key of ``_splat_nearest`` (-1: none)."""
     nearest = np.full(keys.shape[0], -1, dtype=np.int32)
     for slot in range(keys.shape[0]):
         if keys[slot] != NO_KEY:
@@ -329,7 +391,7 @@ def _splat_nearest(
     return nearest
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cell_seeds(vertices, candidates, candidate_bins, slots, nodes_mm, n_slots):
     """The seeds of a coarse grid: for each slot (a node or cell) and bin, the vertex nearest
     to ``nodes_mm`` among the ``candidates`` (vertex indices) of that bin in the slot (bit b of
@@ -375,7 +437,7 @@ def _cell_seeds(vertices, candidates, candidate_bins, slots, nodes_mm, n_slots):
     return out_vertex[:n], out_bins[:n], out_slot[:n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _nodes_by_vertex(closest_vertex, n_vertices):
     """The nodes of each vertex, in compressed rows: the nodes whose closest vertex is v are
     ``nodes[start[v]:start[v + 1]]``."""
@@ -416,10 +478,58 @@ def _to_mesh_triangle(qx, qy, qz, vertices, triangles, f):
     return _to_triangle(qx, qy, qz, ax, ay, az, abx, aby, abz, acx, acy, acz)
 
 
-@numba.njit(cache=True)
 def _band_planes(
-    closest_vertex,
-    brick_of,
+    closest_vertex: np.ndarray,
+    brick_of: np.ndarray,
+    origin: np.ndarray,
+    spacing: float,
+    radius: float,
+    vertices: np.ndarray,
+    normals: np.ndarray,
+    triangles: np.ndarray,
+    threads: int,
+) -> np.ndarray:
+    """Tangent plane (unit normal, signed distance of the node) of each band node at its exact
+    closest point: on the triangles around its closest vertex (and, when that point lies on
+    their rim, on from there: long thin triangles can put the closest point of the surface
+    beyond the fan of the closest vertex), the normal interpolated there. Nodes farther than
+    ``radius`` mm from the surface are NaN. Vertex by vertex (the corners of its triangles are
+    read once for all its nodes), the vertices cut into ``threads`` runs of about as many nodes
+    each, filled at the same time (a node is written by its closest vertex only)."""
+    incidence = vertex_triangles(triangles, len(vertices))
+    start, nodes = _nodes_by_vertex(closest_vertex, len(vertices))
+    corner = _brick_corners(brick_of, len(closest_vertex) // BRICK**3)
+    planes = np.full((len(closest_vertex), 4), np.nan, dtype=np.float32)
+    cuts = np.searchsorted(start, np.arange(threads + 1) * (start[-1] / threads))
+    cuts[-1] = len(vertices)
+    shared = (start, nodes, corner, origin, spacing, radius, vertices, normals, triangles)
+    shared += (incidence.start, incidence.triangles, planes)
+    _in_threads(
+        (partial(_band_planes_of, cuts[t], cuts[t + 1], *shared) for t in range(threads)), threads
+    )
+    return planes
+
+
+@numba.njit(cache=True, nogil=True)
+def _brick_corners(brick_of, n_bricks):
+    """Node index (n_bricks, 3) of each brick's first node."""
+    corner = np.empty((n_bricks, 3), dtype=np.int64)
+    for bx in range(brick_of.shape[0]):
+        for by in range(brick_of.shape[1]):
+            for bz in range(brick_of.shape[2]):
+                b = brick_of[bx, by, bz]
+                if b >= 0:
+                    corner[b, 0], corner[b, 1], corner[b, 2] = bx * BRICK, by * BRICK, bz * BRICK
+    return corner
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_planes_of(
+    first_vertex,
+    end_vertex,
+    start,
+    nodes,
+    corner,
     origin,
     spacing,
     radius,
@@ -428,25 +538,12 @@ def _band_planes(
     triangles,
     tri_start,
     tri_of,
+    planes,
 ):
-    """Tangent plane (unit normal, signed distance of the node) of each band node at its exact
-    closest point: on the triangles around its closest vertex (and, when that point lies on
-    their rim, on from there: long thin triangles can put the closest point of the surface
-    beyond the fan of the closest vertex), the normal interpolated there. Nodes farther than
-    ``radius`` mm from the surface are NaN. Vertex by vertex: the corners of its triangles are
-    read once for all its nodes."""
-    n_nodes = closest_vertex.shape[0]
-    planes = np.full((n_nodes, 4), np.nan, dtype=np.float32)
-    corner = np.empty((n_nodes // BRICK**3, 3), dtype=np.int64)
-    for bx in range(brick_of.shape[0]):
-        for by in range(brick_of.shape[1]):
-            for bz in range(brick_of.shape[2]):
-                b = brick_of[bx, by, bz]
-                if b >= 0:
-                    corner[b, 0], corner[b, 1], corner[b, 2] = bx * BRICK, by * BRICK, bz * BRICK
-    start, nodes = _nodes_by_vertex(closest_vertex, vertices.shape[0])
+    """The planes of ``_band_planes`` for the nodes of vertices first_vertex to end_vertex - 1
+    (their nodes: ``nodes[start[v]:start[v + 1]]``; ``corner``: see ``_brick_corners``)."""
     fan = np.empty((max(np.diff(tri_start).max(), 1), 9))  # corner a, edges ab and ac
-    for v in range(vertices.shape[0]):
+    for v in range(first_vertex, end_vertex):
         if start[v] == start[v + 1]:
             continue
         first, count = tri_start[v], tri_start[v + 1] - tri_start[v]
@@ -500,7 +597,6 @@ def _band_planes(
             nx, ny, nz = nx / length, ny / length, nz / length
             planes[node, 0], planes[node, 1], planes[node, 2] = nx, ny, nz
             planes[node, 3] = nx * (qx - px) + ny * (qy - py) + nz * (qz - pz)
-    return planes
 
 
 @numba.njit(cache=True, inline="always")
@@ -726,6 +822,9 @@ class ClosestPointField:
     ``registration.mesh.proper_triangles``): float32 planes for the band's nodes, fourteen
     int32 closest vertices for the near coarse grid's nodes and for the far grid's cells (see
     the module docstring). ``arrays`` is what Numba kernels take; ``nbytes`` their memory.
+    ``threads``: how many threads the build's two big loops share (None: Numba's thread count,
+    NUMBA_NUM_THREADS, all the cores unless set); the field is the same bit for bit whatever
+    the count.
     """
 
     def __init__(
@@ -734,8 +833,12 @@ class ClosestPointField:
         normals: np.ndarray,
         triangles: np.ndarray,
         settings: FieldSettings | None = None,
+        threads: int | None = None,
     ) -> None:
         settings = settings or FieldSettings()
+        threads = numba.config.NUMBA_NUM_THREADS if threads is None else threads
+        if threads < 1:
+            raise RegistrationError(f"threads must be at least 1; got {threads}")
         self.settings = settings
         vertices = as_points(vertices_mm, "vertices_mm", 3)
         unit = as_unit_normals(normals, len(vertices), "normals")
@@ -755,13 +858,16 @@ class ClosestPointField:
         # plane, and a vertex of no triangle has no meaningful normal.
         used = np.flatnonzero(np.bincount(faces.ravel(), minlength=len(vertices)))
         membership = _bin_membership(unit, settings.max_normal_angle_rad)
-        near_origin, near_brick_of, near_lut, seeds, seed_bins = _near_grid(
-            vertices, used, membership, settings
+        # The coarse grids and the band at the same time (each also splits its loops).
+        coarse, band = _in_threads(
+            [
+                partial(_coarse_grids, vertices, used, membership, settings, threads),
+                partial(_band, vertices, used, unit, faces, settings, threads),
+            ],
+            threads,
         )
-        far_origin, far_shape, far_lut = _far_grid(
-            vertices, seeds, seed_bins, settings.far_spacing_mm, settings.margin_mm
-        )
-        band_origin, brick_of, planes = _band(vertices, used, unit, faces, settings)
+        (near_origin, near_brick_of, near_lut), (far_origin, far_shape, far_lut) = coarse
+        band_origin, brick_of, planes = band
         self.arrays = FieldArrays(
             near_origin,
             float(settings.spacing_mm),
@@ -870,7 +976,9 @@ def _node_rows(points: np.ndarray, origin: np.ndarray, spacing: float, brick_of:
     return rows, origin + index * spacing
 
 
-def _near_grid(vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, settings):
+def _near_grid(
+    vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, settings, threads: int
+):
     """Node 0 (3,) mm, brick numbers and per-bin closest vertices (nodes, bins) of the near
     coarse grid (the nodes within ``coarse_radius_mm`` of a vertex), and its seeds (vertex
     indices, bins as bits): in each node's cell, the vertex of each bin nearest to the node,
@@ -885,9 +993,21 @@ def _near_grid(vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, s
     seeds, bins, _ = _cell_seeds(vertices, used, bins, rows, nodes_mm, n_bricks * BRICK**3)
     lut = _splat_nearest(
         vertices, seeds, np.full(len(seeds), radius), bins, N_BINS, origin, spacing, brick_of,
-        n_bricks,
+        n_bricks, threads,
     )  # fmt: skip
     return origin, brick_of, lut.reshape(-1, N_BINS), seeds, bins
+
+
+def _coarse_grids(
+    vertices: np.ndarray, used: np.ndarray, membership: np.ndarray, settings, threads: int
+):
+    """The near coarse grid's node 0, brick numbers and closest vertices (see ``_near_grid``),
+    and the far grid's corner, shape and closest vertices (see ``_far_grid``)."""
+    origin, brick_of, lut, seeds, seed_bins = _near_grid(
+        vertices, used, membership, settings, threads
+    )
+    far = _far_grid(vertices, seeds, seed_bins, settings.far_spacing_mm, settings.margin_mm)
+    return (origin, brick_of, lut), far
 
 
 def _far_grid(
@@ -929,6 +1049,7 @@ def _band(
     normals: np.ndarray,
     triangles: np.ndarray,
     settings: FieldSettings,
+    threads: int,
 ):
     """Origin (3,) of node 0, brick numbers and node planes of the band (see the module
     docstring). Each vertex is splatted to sqrt(radius^2 + e^2 / 3) mm (e: the longest edge of
@@ -941,9 +1062,8 @@ def _band(
     origin, brick_of, n_bricks = _brick_grid(vertices, used, reach, spacing, "band", MAX_BAND_NODES)
     closest_vertex = _splat_nearest(
         vertices, used, reach, np.ones(len(used), dtype=np.int64), 1, origin, spacing,
-        brick_of, n_bricks,
+        brick_of, n_bricks, threads,
     )  # fmt: skip
-    incidence = vertex_triangles(triangles, len(vertices))
     planes = _band_planes(
         closest_vertex,
         brick_of,
@@ -953,7 +1073,6 @@ def _band(
         vertices,
         normals,
         triangles,
-        incidence.start,
-        incidence.triangles,
+        threads,
     )
     return origin, brick_of, planes

@@ -96,7 +96,7 @@ def vertex_normals(vertices_mm: np.ndarray, triangles: np.ndarray) -> np.ndarray
         return normals / lengths
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _incidence_kernel(triangles: np.ndarray, n_vertices: int):
     counts = np.zeros(n_vertices + 1, dtype=np.int64)
     for f in range(triangles.shape[0]):

@@ -1,5 +1,5 @@
 """The closest-point field: its tangent planes against brute force, facing, exactness on a
-plane, rejected input."""
+plane, the same build on any number of threads (a real CT surface), rejected input."""
 
 import math
 
@@ -17,9 +17,16 @@ from registration.closest_point import (
     NOT_FOUND,
     ClosestPointField,
     FieldSettings,
+    _brick_grid,
+    _longest_edges,
+    _splat_nearest,
 )
 from registration.exceptions import RegistrationError
+from registration.mesh import proper_triangles
+from scenes.surface import extract_surface, mesh_arrays
+from scenes.volume import load_volume
 from tests.registration.shells import make_shell, sample_patch
+from tests.shared_data import SHARED_DATA
 
 FOREHEAD = (1.0, 0.2, 0.3)
 
@@ -32,6 +39,14 @@ def shell():
 @pytest.fixture(scope="module")
 def field(shell):
     return ClosestPointField(shell.vertices_mm, shell.normals, shell.triangles)
+
+
+@pytest.fixture(scope="module")
+def ct_surface():
+    """The bone surface (200 HU) of TotalSegmentator's example CT, lumbar spine and pelvis at
+    3 mm: 131k triangles, a few of them degenerate, as a real CT gives them."""
+    image = load_volume(SHARED_DATA / "ct" / "totalsegmentator_example_ct.nii.gz")
+    return mesh_arrays(extract_surface(image, 200.0))
 
 
 def _segment_distances(p, a, b):
@@ -200,6 +215,51 @@ def test_memory_follows_the_surface_not_its_bounding_box(shell, field):
         np.concatenate([shell.triangles, shell.triangles + n]),
     )
     assert two.nbytes < 2.3 * field.nbytes
+
+
+def test_the_build_is_the_same_on_any_number_of_threads(ct_surface):
+    """The band's two loops and the near grid's are cut between threads (slabs of the grid,
+    runs of vertices): the field of a real CT surface is the same bit for bit on one thread as
+    on two or three (a cut that moves with the count)."""
+    one = ClosestPointField(*ct_surface, threads=1).arrays
+    for threads in (2, 3):
+        other = ClosestPointField(*ct_surface, threads=threads).arrays
+        for name, a, b in zip(one._fields, one, other, strict=True):
+            same_bits = np.atleast_1d(a).view(np.uint8), np.atleast_1d(b).view(np.uint8)
+            assert np.array_equal(*same_bits), name
+
+
+def test_band_nodes_know_their_nearest_vertex(ct_surface):
+    """On a real CT surface, every band node within the band's radius of a vertex holds a
+    vertex at the nearest vertex's distance (a k-d tree's), split over two threads: what the
+    band's planes start from."""
+    vertices, _, triangles = ct_surface
+    triangles = triangles[proper_triangles(vertices, triangles)]
+    settings = FieldSettings()
+    used = np.flatnonzero(np.bincount(triangles.ravel(), minlength=len(vertices)))
+    longest = _longest_edges(len(vertices), vertices, triangles)[used]
+    reach = np.sqrt(settings.band_radius_mm**2 + longest**2 / 3.0)
+    spacing = settings.band_spacing_mm
+    origin, brick_of, n_bricks = _brick_grid(vertices, used, reach, spacing, "band", 10**8)
+    one_channel = np.ones(len(used), dtype=np.int64)
+    nearest = _splat_nearest(
+        vertices, used, reach, one_channel, 1, origin, spacing, brick_of, n_bricks, 2
+    )
+    bricks = np.argwhere(brick_of >= 0)
+    bricks = bricks[np.argsort(brick_of[brick_of >= 0])]
+    place = np.stack(np.unravel_index(np.arange(64), (4, 4, 4)), axis=1)
+    nodes_mm = origin + spacing * (4 * bricks[:, None, :] + place[None]).reshape(-1, 3)
+    sample = np.arange(0, len(nodes_mm), 7)  # one node in seven, for time
+    distance, _ = cKDTree(vertices[used]).query(nodes_mm[sample])
+    within = distance <= settings.band_radius_mm
+    assert within.sum() > 100_000
+    held = np.linalg.norm(vertices[nearest[sample[within]]] - nodes_mm[sample[within]], axis=1)
+    np.testing.assert_allclose(held, distance[within], rtol=0, atol=1e-6)
+
+
+def test_threads_must_be_positive(shell):
+    with pytest.raises(RegistrationError, match="threads must be at least 1"):
+        ClosestPointField(shell.vertices_mm, shell.normals, shell.triangles, threads=0)
 
 
 def test_points_far_outside_the_grid_are_answered(field):
