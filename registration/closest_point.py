@@ -35,6 +35,11 @@ The field answers in O(1) per point, from two kinds of grid:
 Band and near coarse nodes live in 4x4x4 bricks stored only where the surface passes, so
 memory follows the surface's area (about 250 bytes per mm^2 of bone surface, nearly all of it
 the band), not its bounding box: only the far grid covers the box, at 56 bytes per 8 mm cell.
+
+The build's long loops (splatting seeds onto nodes, the band's exact closest points) run on
+several threads when there are cores for them, and the coarse grids are built beside the band:
+each node is written by one thread only, so the field is the same bit for bit on any number of
+threads.
 """
 
 import logging
