@@ -51,12 +51,20 @@ MIN_POINTS = 6
 # the tolerances.
 STALL_STEPS = 2
 STALL_FACTOR = 5.0
+# ... or when its last step stayed under STALL_FACTOR times the tolerances and was at most this
+# share of the one before: steps that shrink geometrically have at most half as far to go.
+SHRINKING_RATIO = 1.0 / 3.0
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
 # Points the robust noise estimate of each step looks at (plenty for a median and a MAD).
 SCALE_SAMPLES = 128
 # Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
+# On a bumpy patch (a vertebra's processes) successive steps shrink by a steady ratio (~0.25)
+# along a steady direction: a step that follows the previous one this closely (cosine) and
+# shrank at least this much is carried on by the rest of that geometric series.
+ACCELERATION_COS = 0.9
+MAX_ACCELERATION_RATIO = 0.5
 # A stylus touching a surface is held within about this angle of its normal: its axis bounds
 # the patch normal (see registration.point_normals); so does the surface's normal at a pose.
 STYLUS_CONE_RAD = math.radians(45.0)
@@ -140,7 +148,8 @@ class IcpSettings:
     ``inlier_distance_mm``: a point is an inlier of the result when it ends this close to a
     facing surface point (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a
     step turns less than ``rotation_tol_rad`` and moves the patch's centroid less than
-    ``translation_tol_mm`` (point-to-plane: or two steps in a row stay within five times that),
+    ``translation_tol_mm`` (point-to-plane: or two steps in a row stay within five times that,
+    or one does and is at most a third of the step before),
     or after ``max_iterations``. The defaults match: 1e-4 rad moves a point 50 mm away by
     5 um, a fiftieth of the tenth of a millimetre we answer for, and about the error of the
     closest-point field itself (asking for less makes ICP chase the field's facets).
@@ -387,10 +396,10 @@ def _x84_band(points, directions, fixed_from_moving, field, cos_max, max_d2, sig
 
 
 @numba.njit(cache=True)
-def _solve_step(ata, atb, centre, max_step_rad, max_shift_mm):
-    """The Gauss-Newton step (4x4) of the normal equations ``ata x = -atb``, linearised about
-    ``centre``; the small-angle model only holds for small steps, so a longer one is shortened
-    along the same direction (damped Gauss-Newton)."""
+def _solve_step(ata, atb, max_step_rad, max_shift_mm):
+    """The Gauss-Newton step (6,) of the normal equations ``ata x = -atb``: rotation vector
+    (rad) about the linearisation centre, then shift (mm). The small-angle model only holds for
+    small steps, so a longer one is shortened along the same direction (damped Gauss-Newton)."""
     # A whisker of damping keeps directions the surface does not constrain (sliding) at zero.
     damping = 1e-9 * (np.trace(ata) + 1e-12)
     for a in range(6):
@@ -398,8 +407,34 @@ def _solve_step(ata, atb, centre, max_step_rad, max_shift_mm):
     x = np.linalg.solve(ata, -atb)
     angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
     shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
-    scale = min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
-    return _about(rotation_from_vector(scale * x[:3]), centre, scale * x[3:])
+    return x * min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
+
+
+@numba.njit(cache=True)
+def _in_tolerances(x, rotation_tol, translation_tol):
+    """The step ``x`` (rotation vector rad, shift mm) in units of the tolerances (6,)."""
+    out = np.empty(6)
+    out[:3] = x[:3] / rotation_tol
+    out[3:] = x[3:] / translation_tol
+    return out
+
+
+@numba.njit(cache=True)
+def _acceleration(step, previous, longest):
+    """How far to carry the Gauss-Newton ``step`` (in tolerances, 6,): 1, or 1 / (1 - ratio)
+    when it went the way of the ``previous`` one (cosine >= ACCELERATION_COS) and is at most
+    MAX_ACCELERATION_RATIO times as long: the rest of a geometric series of steps (Besl &
+    McKay 1992, section IV.C, extrapolate along a steady direction; here from the last two
+    steps). Never beyond ``longest`` times the step (the step limits)."""
+    length = math.sqrt(np.sum(step * step))
+    before = math.sqrt(np.sum(previous * previous))
+    if length == 0.0 or before == 0.0:
+        return 1.0
+    ratio = length / before
+    cosine = np.sum(step * previous) / (length * before)
+    if cosine < ACCELERATION_COS or ratio > MAX_ACCELERATION_RATIO:
+        return 1.0
+    return min(1.0 / (1.0 - ratio), longest)
 
 
 @numba.njit(cache=True)
@@ -424,7 +459,11 @@ def _icp(
     the score at the pose of the last pass. A run has converged when its step turned
     less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
     mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
-    that: a weakly constrained direction, or pairs flickering between neighbouring planes.
+    that (a weakly constrained direction, or pairs flickering between neighbouring planes), or
+    one did and shrank to SHRINKING_RATIO of the step before (what is left of a geometric
+    series is at most half of it). A step that follows the one before and shrank is carried
+    on by the rest of the series (``_acceleration``): on a bumpy patch each step only closes
+    about three quarters of the gap, along the same direction.
     Point-to-point steps are always small: it crawls, it does not stall.
     Each step uses the pairs in the X84 band of the residuals at its pose. Once a step is within
     KEEP_WEIGHTS_FACTOR times the tolerances, the pairs keep their weights: the objective then
@@ -440,6 +479,7 @@ def _icp(
     size = np.inf  # of the last step, in tolerances
     band = np.array([-np.inf, np.inf])
     weights = np.zeros(points.shape[0])
+    previous = np.zeros(6)  # the last Gauss-Newton step, in tolerances
     for iteration in range(1, max_iterations + 1):
         centre = _moved(current, centroid)
         reweigh = size >= KEEP_WEIGHTS_FACTOR
@@ -454,16 +494,18 @@ def _icp(
         if used < MIN_POINTS * (1 if point_to_plane else 3):  # rows: one or three per pair
             return current, iteration, False, inliers, sum_sq
         ata, atb = _normal_equations(rows, used)
-        step = _solve_step(ata, atb, centre, MAX_STEP_RAD, max_shift)
-        current = step @ current
-        cosine = min(max((step[0, 0] + step[1, 1] + step[2, 2] - 1.0) / 2.0, -1.0), 1.0)
-        moved_centre = _moved(step, centre)
-        size = max(
-            math.acos(cosine) / rotation_tol,
-            math.sqrt(np.sum((moved_centre - centre) ** 2)) / translation_tol,
-        )
+        x = _solve_step(ata, atb, MAX_STEP_RAD, max_shift)
+        angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
+        shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
+        size, before = max(angle / rotation_tol, shift / translation_tol), size
+        scaled = _in_tolerances(x, rotation_tol, translation_tol)
+        longest = min(MAX_STEP_RAD / max(angle, 1e-300), max_shift / max(shift, 1e-300))
+        factor = _acceleration(scaled, previous, longest)
+        previous = scaled
+        current = _about(rotation_from_vector(factor * x[:3]), centre, factor * x[3:]) @ current
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
-        if size < 1.0 or (point_to_plane and small_steps >= STALL_STEPS):
+        shrinking = small_steps > 0 and size <= SHRINKING_RATIO * before
+        if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or shrinking)):
             # The last step moved the points by less than the tolerance: its score still holds.
             return current, iteration, True, inliers, sum_sq
     _, inliers, sum_sq = _pass(

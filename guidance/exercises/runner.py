@@ -479,8 +479,11 @@ def build_report(
         "warnings": [],
     }
     if setup.errors:
-        errors = ErrorSources(**setup.errors)
-        report["errors_simulated"] = errors.report(SKILLS[Skill(setup.skill)].placement_error_mm)
+        # A run recorded before a source existed did not simulate it.
+        errors = ErrorSources(**({name: False for name in SOURCES} | dict(setup.errors)))
+        report["errors_simulated"] = errors.report(
+            SKILLS[Skill(setup.skill)].placement_error_mm, scene.skin_fiducials
+        )
     try:
         result = module.evaluate(sequence, scene, setup)
     except GuidanceError as error:
