@@ -971,14 +971,20 @@ def _brick_grid(
     return origin, brick_of, n_bricks
 
 
-def _node_rows(points: np.ndarray, origin: np.ndarray, spacing: float, brick_of: np.ndarray):
-    """Row (in brick order) and position (mm) of the node nearest to each point; every point
-    lies in a stored brick."""
-    index = np.floor((points - origin) / spacing + 0.5).astype(np.int64)
-    brick = brick_of[index[:, 0] >> 2, index[:, 1] >> 2, index[:, 2] >> 2]
-    place = ((index[:, 0] & 3) << 4) | ((index[:, 1] & 3) << 2) | (index[:, 2] & 3)
-    rows = (brick.astype(np.int64) << 6) | place
-    return rows, origin + index * spacing
+@numba.njit(cache=True, nogil=True)
+def _node_rows(vertices, which, origin, spacing, brick_of):
+    """Row (in brick order) and position (mm) of the node nearest to each vertex ``which[k]``;
+    every such vertex lies in a stored brick."""
+    rows = np.empty(which.shape[0], dtype=np.int64)
+    nodes_mm = np.empty((which.shape[0], 3))
+    index = np.empty(3, dtype=np.int64)
+    for k in range(which.shape[0]):
+        for a in range(3):
+            index[a] = math.floor((vertices[which[k], a] - origin[a]) / spacing + 0.5)
+            nodes_mm[k, a] = origin[a] + index[a] * spacing
+        brick = np.int64(brick_of[index[0] >> 2, index[1] >> 2, index[2] >> 2])
+        rows[k] = (brick << 6) | ((index[0] & 3) << 4) | ((index[1] & 3) << 2) | (index[2] & 3)
+    return rows, nodes_mm
 
 
 def _near_grid(
@@ -993,7 +999,7 @@ def _near_grid(
     origin, brick_of, n_bricks = _brick_grid(
         vertices, used, reach, spacing, "near coarse grid", MAX_FIELD_CELLS
     )
-    rows, nodes_mm = _node_rows(vertices[used], origin, spacing, brick_of)
+    rows, nodes_mm = _node_rows(vertices, used, origin, spacing, brick_of)
     bins = membership[used].astype(np.int64)
     seeds, bins, _ = _cell_seeds(vertices, used, bins, rows, nodes_mm, n_bricks * BRICK**3)
     lut = _splat_nearest(
