@@ -2,8 +2,7 @@
 the three reslices, the alignment view and the text panel, on a 256^3 CT (the skull phantom at
 0.9 mm, padded with air), with the tip moving every frame (so the three planes move).
 
-Run from the repository root: ``python -m benchmarks.rendering [--frames N] [--repeats N]``;
-``--compare-translucency ROUNDS`` runs an interleaved A/B of the translucency settings instead.
+Run from the repository root: ``python -m benchmarks.rendering [--frames N] [--repeats N]``.
 Prints a table of medians and saves it as JSON in ``benchmarks/results/rendering.json``: the
 whole frame (``show`` + ``render``), ``show`` alone (moving actors, setting planes and strings),
 ``render`` alone with nothing moved, a frame grabbed as pixels (what a video costs), and each
@@ -16,8 +15,6 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,52 +75,10 @@ def states_along_trajectory(plan: NavigationPlan, count: int) -> list[Navigation
     return states
 
 
-def compare_translucency(
-    window: NavigationWindow, states: list[NavigationState], rounds: int
-) -> None:
-    """Interleaved A/B in this window: frames drawn with VTK's order-independent translucency
-    pass (the panels' setting before 2026-12-03) and with plain alpha blending (theirs now),
-    alternated ``rounds`` times. Prints medians of frames per second (wall clock) and of CPU ms
-    per frame (this process, Mesa's threads included: steadier than the wall clock on a shared
-    machine) and the ratio of the medians."""
-    wall: dict[bool, list[float]] = {True: [], False: []}
-    cpu: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(rounds):
-        for order_independent in (True, False):
-            for renderer in window.renderers.values():
-                renderer.SetUseOIT(order_independent)
-            window.render()
-            began, began_cpu = time.perf_counter(), time.process_time()
-            for state in states:
-                window.show(state)
-                window.render()
-            wall[order_independent].append(len(states) / (time.perf_counter() - began))
-            cpu[order_independent].append(1000.0 * (time.process_time() - began_cpu) / len(states))
-    for order_independent, name in ((True, "order-independent pass"), (False, "alpha blending")):
-        print(
-            f"{name:24s} {statistics.median(wall[order_independent]):6.1f} frames/s "
-            f"{statistics.median(cpu[order_independent]):6.1f} CPU ms/frame  "
-            f"runs {[round(r, 1) for r in wall[order_independent]]}"
-        )
-    print(
-        f"alpha blending / order-independent: "
-        f"{statistics.median(wall[False]) / statistics.median(wall[True]):.2f}x frames/s, "
-        f"{statistics.median(cpu[True]) / statistics.median(cpu[False]):.2f}x less CPU"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100, help="frames per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument(
-        "--compare-translucency",
-        type=int,
-        metavar="ROUNDS",
-        default=0,
-        help="instead of the table: ROUNDS interleaved runs with and without VTK's "
-        "order-independent translucency pass (an A/B in one process)",
-    )
     args = parser.parse_args()
     scene = padded_scene()
     ct = scene.ct
@@ -134,10 +89,6 @@ def main() -> None:
     window = NavigationWindow(scene, skin, tools, plan, ViewSettings(window_size=WINDOW))
     window.show(states[0])
     window.render()  # first frame: textures and shaders
-    if args.compare_translucency:
-        compare_translucency(window, states, args.compare_translucency)
-        window.close()
-        return
 
     def frames() -> None:
         for state in states:
