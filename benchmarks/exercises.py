@@ -17,6 +17,8 @@ a few minutes. Prints tables and writes ``benchmarks/results/exercises.json``.
    give: TRE 1.69 +- 0.74 mm with a probe on a plastic skull, optical tracking, skin-affixed
    markers and landmarks (Perwog et al. 2018, IJCARS 13(10)); the issue's target for a real
    optical tracker with skin markers, FRE a few tenths of a millimetre and TRE about 1-2 mm.
+   ``--shares`` adds each error source's share: the fiducials exercise's FRE and TRE over the
+   same seeds with one source switched off at a time (``--shares-only`` skips 1 and 2).
 """
 
 import argparse
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import machine_info
-from guidance.exercises import simulate
+from guidance.exercises import SOURCES, simulate
 from guidance.exercises.errors import ErrorSources
 from guidance.exercises.runner import EXERCISES, simulated_report
 from scenes.phantoms import build_phantom
@@ -94,6 +96,49 @@ def bench_scores(exercises: list[str], seeds: int) -> dict[str, dict[str, dict[s
     return values
 
 
+SHARE_SCORES = ("fre_rms_mm", "validation_tre_rms_mm", "registration_error_mm")
+
+
+def bench_shares(
+    seeds: int, sources: tuple[str, ...] = SOURCES
+) -> dict[str, dict[str, dict[str, dict[str, float | int]]]]:
+    """The fiducials exercise's FRE, TRE at the validation points and true TRE at the worst
+    target, per skill, with every source on (``all``) and with each of ``sources`` off in turn:
+    {configuration: {skill: {score: summary}}}."""
+    configurations = {"all": ErrorSources()} | {
+        f"without {name}": ErrorSources().without([name]) for name in sources
+    }
+    values: dict[str, dict[str, dict[str, list]]] = {}
+    for seed in range(seeds):
+        scene = build_phantom("skull", seed=seed)
+        stage = simulate.stage(scene, seed)
+        for configuration, errors in configurations.items():
+            for skill in Skill:
+                score = simulated_report("fiducials", scene, stage, seed, skill, errors)["score"]
+                fields = values.setdefault(configuration, {}).setdefault(skill.value, {})
+                for field in SHARE_SCORES:
+                    fields.setdefault(field, []).append(score[field])
+        print(f"  seed {seed + 1}/{seeds} done", flush=True)
+    return {
+        configuration: {
+            skill: {field: summarise(v) for field, v in fields.items()}
+            for skill, fields in by_skill.items()
+        }
+        for configuration, by_skill in values.items()
+    }
+
+
+def print_shares(shares: dict) -> None:
+    print("\nthe fiducials exercise with each error source off (mean +- SD, mm):")
+    print(f"  {'sources':<40}" + "".join(f"{s:>30}" for s in ("FRE", "TRE validation", "true TRE")))
+    for configuration, by_skill in shares.items():
+        for skill, fields in by_skill.items():
+            cells = "".join(
+                f"{fields[f]['mean']:>21.2f} +- {fields[f]['sd']:<5.2f}" for f in SHARE_SCORES
+            )
+            print(f"  {configuration + ', ' + skill:<40}{cells}")
+
+
 def summarise(values: list) -> dict[str, float | int]:
     numbers = np.array([v for v in values if v is not None], dtype=np.float64)
     if not len(numbers):
@@ -115,8 +160,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100, help="seeds for the score statistics")
     parser.add_argument("--repeats", type=int, default=3, help="runs per exercise for timing")
     parser.add_argument("--exercises", default=",".join(EXERCISES), help="comma-separated")
+    parser.add_argument(
+        "--shares", action="store_true", help="also the fiducials exercise with each source off"
+    )
+    parser.add_argument(
+        "--share-sources",
+        default=",".join(SOURCES),
+        help="the sources switched off in turn for --shares (comma-separated)",
+    )
+    parser.add_argument(
+        "--shares-only", action="store_true", help="only the sources' shares (no timing, scores)"
+    )
     args = parser.parse_args()
     exercises = [name for name in args.exercises.split(",") if name]
+    sources = tuple(name for name in args.share_sources.split(",") if name)
+    if args.shares_only:
+        shares = bench_shares(args.seeds, sources)
+        print_shares(shares)
+        write_results({"seeds": args.seeds, "shares": shares}, RESULTS.with_name("shares.json"))
+        return
 
     print(f"wall time, end to end on {SCENE}, a new process each run (target < 10 s):")
     print(f"  {'exercise':<10} {'first run':>10} {f'median of {args.repeats}':>13}")
@@ -166,21 +228,26 @@ def main() -> None:
                 f"{TARGET_TRE_MM[1]}; Perwog 2018: {PERWOG_TRE_MM[0]} +- {PERWOG_TRE_MM[1]})"
             )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": machine_info(),
-                "seeds": args.seeds,
-                "wall_time_s": wall,
-                "scores": summary,
-                "literature": literature,
-            },
-            indent=2,
-        )
-        + "\n"
+    shares = None
+    if args.shares:
+        shares = bench_shares(args.seeds, sources)
+        print_shares(shares)
+    write_results(
+        {
+            "seeds": args.seeds,
+            "wall_time_s": wall,
+            "scores": summary,
+            "literature": literature,
+            "shares": shares,
+        },
+        RESULTS,
     )
-    print(f"\nwritten {RESULTS}")
+
+
+def write_results(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine_info(), **results}, indent=2) + "\n")
+    print(f"\nwritten {path}")
 
 
 if __name__ == "__main__":

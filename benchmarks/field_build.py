@@ -18,19 +18,26 @@ cached beforehand): CPU time on one thread (``threads=1``; numpy and the rest pi
 thread throughout), and wall time with the build's loops split over ``--threads`` threads (the
 default for a user: Numba's thread count); memory: the field's arrays (what stays, the mesh
 included) and the peak resident memory the one-thread build added (arrays and temporaries).
+``--baseline REV`` also builds each surface with git revision REV's ``registration`` and with
+this tree's, one thread, a fresh process per build, alternated ``--repeats`` times: the median
+CPU time of each, the median of the per-round ratios, and whether the two fields' arrays are
+the same bit for bit.
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.common import machine_info, pin_threads
 
-RESULTS = Path(__file__).resolve().parent / "results" / "field_build.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "field_build.json"
 BONE_HU = 200.0
 
 
@@ -39,6 +46,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="builds per surface")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="threads of the parallel timing"
+    )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also time builds on this git revision's code"
     )
     parser.add_argument("--json", default=None, help="output file (default results/...json)")
     return parser.parse_args()
@@ -122,6 +132,69 @@ def measure(vertices: np.ndarray, normals: np.ndarray, triangles: np.ndarray) ->
     }
 
 
+# One build of the mesh in argv[1] (.npz) by the current directory's code on one thread (the
+# environment sets NUMBA_NUM_THREADS=1): prints its CPU time, saves the field's arrays to argv[2].
+BUILD_TIMER = """
+import sys, time
+import numpy as np
+from registration.closest_point import ClosestPointField
+mesh = np.load(sys.argv[1])
+vertices, normals, triangles = mesh["vertices"], mesh["normals"], mesh["triangles"]
+ClosestPointField(vertices[:3], normals[:3], np.array([[0, 1, 2]]))
+began = time.process_time()
+field = ClosestPointField(vertices, normals, triangles)
+seconds = time.process_time() - began
+np.savez(sys.argv[2], *[np.atleast_1d(array) for array in field.arrays])
+print(seconds)
+"""
+
+
+def compare_baseline(vertices, normals, triangles, revision: str) -> dict:
+    """One-thread CPU time (s) of builds by ``revision``'s code and this tree's, alternated, and
+    whether their arrays are the same bit for bit."""
+    seconds: dict[str, list[float]] = {"baseline": [], "this_tree": []}
+    arrays = {}
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        code = {"baseline": folder / "baseline", "this_tree": ROOT}
+        code["baseline"].mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "registration"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(code["baseline"])], input=archive, check=True)
+        mesh = folder / "mesh.npz"
+        np.savez(mesh, vertices=vertices, normals=normals, triangles=triangles)
+        environment = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+        for _ in range(ARGS.repeats):
+            for name, cwd in code.items():
+                out = folder / f"{name}.npz"
+                done = subprocess.run(
+                    [sys.executable, "-c", BUILD_TIMER, str(mesh), str(out)],
+                    cwd=cwd,
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                seconds[name].append(float(done.stdout.split()[-1]))
+                with np.load(out) as saved:
+                    arrays[name] = [saved[key] for key in saved.files]
+    same = all(
+        a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+        for a, b in zip(arrays["baseline"], arrays["this_tree"], strict=True)
+    )
+    ratios = [t / b for t, b in zip(seconds["this_tree"], seconds["baseline"], strict=True)]
+    return {
+        "revision": revision,
+        "baseline_cpu_s": statistics.median(seconds["baseline"]),
+        "this_tree_cpu_s": statistics.median(seconds["this_tree"]),
+        "ratio": statistics.median(ratios),
+        "same_arrays": same,
+    }
+
+
 def main() -> int:
     report = {
         "machine": machine_info(),
@@ -159,6 +232,8 @@ def main() -> int:
             **measure(vertices, normals, triangles),
         }
         row["bytes_per_mm2"] = row["field_mb"] * 1e6 / area
+        if ARGS.baseline:
+            row["baseline"] = compare_baseline(vertices, normals, triangles, ARGS.baseline)
         report["surfaces"].append(row)
         print(
             f"{name:24s} {made:18s} {len(vertices):9d} {len(triangles):10d} {area:9.0f} "
@@ -167,6 +242,14 @@ def main() -> int:
             f"{row['bytes_per_mm2']:6.0f} {row['peak_added_mb']:8.0f}",
             flush=True,
         )
+        if ARGS.baseline:
+            base = row["baseline"]
+            print(
+                f"{'':24s} at {ARGS.baseline}: {base['baseline_cpu_s']:.2f} s, this tree "
+                f"{base['this_tree_cpu_s']:.2f} s (ratio {base['ratio']:.2f}), same arrays: "
+                f"{base['same_arrays']}",
+                flush=True,
+            )
     path = Path(ARGS.json) if ARGS.json else RESULTS
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))

@@ -21,6 +21,7 @@ file, resolved by ``guidance``)::
 
     [fiducials]
     file = "fiducials.mrk.json"
+    on_skin = ["F1", "F2"]  # optional: the fiducials stuck on the skin (the others are rigid)
 
     [targets]
     file = "targets.mrk.json"
@@ -193,8 +194,10 @@ class Scene:
 
     ``fiducials_mm`` are the true centres of the CT-visible beads, ``targets_mm`` the points to
     reach, ``trajectories`` the planned paths to some of them; ``bone_threshold_hu`` and
-    ``skin_threshold_hu`` are the isovalues of the bone and skin surfaces. Arrays are read-only
-    copies.
+    ``skin_threshold_hu`` are the isovalues of the bone and skin surfaces. ``skin_fiducials``
+    names the fiducials stuck on the skin, which can slide with it between the scan and the
+    session; the others are fixed rigidly (to the bone, or to a rigid phantom). Arrays are
+    read-only copies.
     """
 
     name: str
@@ -209,6 +212,7 @@ class Scene:
     description: str = field(default="")
     tools: tuple[ToolReference, ...] = DEFAULT_TOOLS
     trajectories: tuple[Trajectory, ...] = ()
+    skin_fiducials: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.ct.GetDimension() != 3:
@@ -224,6 +228,13 @@ class Scene:
         object.__setattr__(self, "structures", tuple(self.structures))
         object.__setattr__(self, "tools", tuple(self.tools))
         object.__setattr__(self, "trajectories", tuple(self.trajectories))
+        object.__setattr__(self, "skin_fiducials", tuple(self.skin_fiducials))
+        unknown = sorted(set(self.skin_fiducials) - set(self.fiducial_labels))
+        if unknown:
+            raise SceneFormatError(
+                f"scene {self.name}: skin fiducials {unknown} are not fiducials "
+                f"({', '.join(self.fiducial_labels) or 'none'})"
+            )
         _check_labels(
             tuple(t.name for t in self.trajectories),
             len(self.trajectories),
@@ -281,7 +292,7 @@ class Scene:
                 "skin_threshold_hu": float(self.skin_threshold_hu),
             },
             "ct": {"file": ct_file},
-            "fiducials": {"file": "fiducials.mrk.json"},
+            "fiducials": {"file": "fiducials.mrk.json", "on_skin": list(self.skin_fiducials)},
             "targets": {"file": "targets.mrk.json"},
             "structures": structures,
             "trajectories": [_saved_trajectory(t, folder) for t in self.trajectories],
@@ -396,9 +407,13 @@ def load_scene(folder: Path | str) -> Scene:
         )
     ct_table = _table(document, "ct", path)
     ct = load_volume(_file(folder, ct_table, f"{path} [ct]"), ct_table.get("series"))
-    fiducials = read_markups(
-        _file(folder, _table(document, "fiducials", path), f"{path} [fiducials]")
-    )
+    fiducials_table = _table(document, "fiducials", path)
+    fiducials = read_markups(_file(folder, fiducials_table, f"{path} [fiducials]"))
+    on_skin = fiducials_table.get("on_skin", [])
+    if not (isinstance(on_skin, list) and all(isinstance(label, str) for label in on_skin)):
+        raise SceneFormatError(
+            f"{path} [fiducials]: 'on_skin' must be a list of fiducial labels; got {on_skin!r}"
+        )
     targets = read_markups(_file(folder, _table(document, "targets", path), f"{path} [targets]"))
     structures = []
     for index, entry in enumerate(document.get("structures", [])):
@@ -437,6 +452,7 @@ def load_scene(folder: Path | str) -> Scene:
             description=str(header.get("description", "")),
             tools=tools,
             trajectories=trajectories,
+            skin_fiducials=tuple(on_skin),
         )
     except SceneError as error:
         raise SceneFormatError(f"{path}: {error}") from None

@@ -12,4 +12,5 @@ SOURCES = (
     "pivot_calibration",
     "ct_localisation",
     "tip_placement",
+    "skin_shift",
 )

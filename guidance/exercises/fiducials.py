@@ -65,9 +65,21 @@ class CaptureOrder:
         return self.registered + self.validation
 
 
+def validation_choice(scene: Scene, candidates: Sequence[str], count: int) -> tuple[str, ...]:
+    """``count`` of the ``candidates`` (labels, in order) to keep apart as validation points:
+    the last rigidly fixed ones first, then the last skin markers. A skin marker slides with the
+    registered ones, so it would hide their common shift; a bone-anchored one shows it. In the
+    candidates' order."""
+    last_first = list(reversed(candidates))
+    preferred = sorted(last_first, key=lambda label: label in scene.skin_fiducials)
+    chosen = set(preferred[:count])
+    return tuple(label for label in candidates if label in chosen)
+
+
 def capture_order(scene: Scene, settings: FiducialsSettings = FiducialsSettings()) -> CaptureOrder:
-    """The scene's fiducials in label order, the last ones kept apart to validate; GuidanceError
-    for a scene with fewer than 3 fiducials (before anything starts)."""
+    """The scene's fiducials in label order, some kept apart to validate (``validation_choice``)
+    and asked last; GuidanceError for a scene with fewer than 3 fiducials (before anything
+    starts)."""
     labels = tuple(scene.fiducial_labels)
     if len(labels) < MIN_POINTS:
         raise GuidanceError(
@@ -78,8 +90,8 @@ def capture_order(scene: Scene, settings: FiducialsSettings = FiducialsSettings(
     wanted = (
         MAX_VALIDATION_POINTS if settings.validation_points is None else settings.validation_points
     )
-    count = min(wanted, spare)
-    return CaptureOrder(labels[: len(labels) - count], labels[len(labels) - count :])
+    validation = validation_choice(scene, labels, min(wanted, spare))
+    return CaptureOrder(tuple(label for label in labels if label not in validation), validation)
 
 
 def check(scene: Scene) -> None:

@@ -3,8 +3,8 @@ stylus, the error sources of a real system, and the ground truth that scoring co
 
 Every random draw comes from the run's seed, split into independent streams by purpose
 (``streams``): the phantom's placement, the student, the camera's noise, the pivot calibration
-done before the exercise, the CT localisation. Changing one (a student of another skill) leaves
-the others' draws unchanged.
+done before the exercise, the CT localisation, the skin's shift. Changing one (a student of
+another skill) leaves the others' draws unchanged.
 """
 
 import enum
@@ -55,6 +55,7 @@ class Stream(enum.IntEnum):
     PIVOT_STUDENT = 3
     PIVOT_TRACKER = 4
     CT = 5
+    SKIN = 6
 
 
 def stream_seed(seed: int, stream: Stream) -> int:
@@ -200,7 +201,8 @@ def localise_fiducials(
 
     The beads ``scenes.fiducials`` detects, each matched to the scene's fiducial within 3 mm; a
     fiducial with no bead there keeps the scene's position, with a warning. With simulated
-    errors (``errors``), the clinical-scan localisation error is added (``ErrorSources``).
+    errors (``errors``), the clinical-scan localisation error is added, and the skin markers
+    are where the scan saw them before the skin slid (``ErrorSources.skin_shift_mm``).
     """
     warnings = []
     located = {
@@ -230,6 +232,9 @@ def localise_fiducials(
         rng = np.random.default_rng(stream_seed(seed, Stream.CT))
         direction = np.array(scene.ct.GetDirection()).reshape(3, 3)
         offsets = errors.ct_error_mm(direction, len(located), rng)
+        on_skin = np.isin(list(located), scene.skin_fiducials)
+        skin_rng = np.random.default_rng(stream_seed(seed, Stream.SKIN))
+        offsets = offsets + errors.skin_shift_mm(scene.fiducials_mm, on_skin, skin_rng)
         located = {label: point + offsets[k] for k, (label, point) in enumerate(located.items())}
     for warning in warnings:
         logger.warning(warning)

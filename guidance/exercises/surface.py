@@ -64,8 +64,9 @@ class SurfaceOrder:
 
 
 def surface_order(scene: Scene) -> SurfaceOrder:
-    """The scene's first 4 fiducials as landmarks (3 if it has only 3), up to 2 more to validate;
-    GuidanceError for fewer than 3 fiducials."""
+    """The scene's first 4 fiducials as landmarks (3 if it has only 3), up to 2 of the others
+    to validate (rigidly fixed ones first: ``fiducials.validation_choice``); GuidanceError for
+    fewer than 3 fiducials."""
     labels = tuple(scene.fiducial_labels)
     if len(labels) < MIN_POINTS:
         raise GuidanceError(
@@ -73,7 +74,10 @@ def surface_order(scene: Scene) -> SurfaceOrder:
             f"least {MIN_POINTS} landmarks for its coarse registration"
         )
     count = min(LANDMARKS, len(labels))
-    return SurfaceOrder(labels[:count], labels[count : count + MAX_VALIDATION_POINTS])
+    return SurfaceOrder(
+        labels[:count],
+        fiducials.validation_choice(scene, labels[count:], MAX_VALIDATION_POINTS),
+    )
 
 
 def check(scene: Scene) -> None:

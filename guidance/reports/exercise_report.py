@@ -70,7 +70,10 @@ TRE_MAP_TEXT = (
     "directions in which the fiducials spread least. Where the colour is red, do not trust "
     "navigation to better than the iso-line there says. This is why fiducials should surround "
     "the target: the target then lies near their centroid. It is a prediction, an RMS over "
-    "many registrations: one registration can be better or worse."
+    "many registrations: one registration can be better or worse. It comes from the FRE, so "
+    "it only knows the errors that differ from one fiducial to the next: when skin markers "
+    "slide together between the scan and the session, the FRE stays small while every target "
+    "moves, and only a validation point fixed to the bone shows it."
 )
 
 STRUCTURES_TEXT = (

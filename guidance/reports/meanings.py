@@ -99,17 +99,23 @@ MEANINGS: dict[str, Meaning] = {
     "predicted_tre_rms_mm": Meaning(
         "predicted TRE, worst target",
         "The largest error expected at any target from the fiducials' layout and the FLE "
-        "implied by the FRE (Fitzpatrick 1998): small when the fiducials surround the targets.",
+        "implied by the FRE (Fitzpatrick 1998): small when the fiducials surround the targets. "
+        "It only knows the errors the FRE shows: skin markers that slid together between the "
+        "scan and the session leave the FRE small and move every target, so the real TRE can "
+        "be several times this.",
     ),
     "validation_tre_rms_mm": Meaning(
         "measured TRE at validation points (RMS)",
-        "The registration's error measured at fiducials that were not used to compute it: the "
-        "honest check of how well navigation will match the CT.",
+        "The registration's error measured at fiducials that were not used to compute it "
+        "(bone-anchored ones where the scene has them): the honest check of how well "
+        "navigation will match the CT, and the only one that sees a shift of the skin markers.",
     ),
     "registration_error_mm": Meaning(
         "true TRE, worst target",
         "How far the registered CT is from the true one at the worst target (known only in "
-        "simulation): the error this run really had; compare it with the prediction.",
+        "simulation): the error this run really had. Compare it with the prediction: the "
+        "prediction comes from the FRE, which cannot see the skin markers' common shift, so "
+        "it misses that part.",
     ),
     "surface_rms_mm": Meaning(
         "surface distance (RMS)",

@@ -3,7 +3,8 @@
 Like the training phantoms used for ultrasound- and CT-guided needle placement: 3 mm acrylic
 walls around a soft-tissue-like gel, five 5 mm contrast spheres as targets (placed at random from
 the seed, clear of the vessel), a winding contrast-filled tube as the vessel, and adhesive CT
-markers on the lid and the sides. Each target has a needle path from the lid: straight down
+markers on the lid and the sides (stuck on rigid acrylic: no skin to slide, so the scene
+declares none of them ``skin_fiducials``). Each target has a needle path from the lid: straight down
 when that keeps clear of the vessel, else tilted. Frame: physical LPS mm, box centre at the
 origin.
 """

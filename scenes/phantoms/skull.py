@@ -2,9 +2,13 @@
 
 The skull is an ellipsoid whose radius is modulated by a few smooth random waves (deterministic
 from the seed) so that its surface has no symmetry for surface registration to slide along; a
-soft-tissue nose marks the front. Fiducials are adhesive skin markers: a plastic housing holding
-a 4 mm metal bead, painted with the exact voxel volume fractions so that sub-voxel localisation
-can be tested against the true centres. Frame: physical LPS mm, head centre at the origin.
+soft-tissue nose marks the front. Fiducials are markers with a plastic housing holding a 4 mm
+metal bead, painted with the exact voxel volume fractions so that sub-voxel localisation can be
+tested against the true centres: all but the last ``BONE_ANCHORED`` are adhesive skin markers
+(they can slide with the scalp between the scan and the session); the last ones sit on posts
+screwed into the skull (bone-anchored: they move with the bone; the thin posts are not painted),
+where a validation point measures what the skin markers' shift does to the bone. Frame: physical
+LPS mm, head centre at the origin.
 """
 
 import numpy as np
@@ -38,6 +42,7 @@ HU = {
     "tumour": 60.0,
 }
 N_BEADS = 8
+BONE_ANCHORED = 2  # the last beads: on posts screwed into the bone
 
 
 class _SkullShape:
@@ -199,11 +204,13 @@ def build_skull(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
     beads = [marker_centre(*shape.skin_point(direction)) for direction in _bead_directions(rng)]
     for bead in beads:
         paint_marker(volume, grid, bead)
+    labels = tuple(f"F{index + 1}" for index in range(len(beads)))
     return Scene(
         name="skull",
         ct=finish(volume, grid, rng),
         fiducials_mm=np.array(beads),
-        fiducial_labels=tuple(f"F{index + 1}" for index in range(len(beads))),
+        fiducial_labels=labels,
+        skin_fiducials=labels[: len(labels) - BONE_ANCHORED],
         targets_mm=targets,
         target_labels=tuple(TARGETS_MM),
         structures=structures,
@@ -212,6 +219,7 @@ def build_skull(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         skin_threshold_hu=-300.0,
         description=(
             f"head phantom (seed {seed}): scalp, skull with outer table, diploe and inner table, "
-            f"brain; {len(beads)} skin markers with {2 * BEAD_RADIUS_MM:.0f} mm metal beads"
+            f"brain; {len(beads) - BONE_ANCHORED} skin markers and {BONE_ANCHORED} bone-anchored "
+            f"ones, with {2 * BEAD_RADIUS_MM:.0f} mm metal beads"
         ),
     )

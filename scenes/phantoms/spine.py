@@ -35,6 +35,9 @@ LORDOSIS_MM = 10.0  # how far the middle of the lumbar curve lies anterior to it
 SPINE_Y_MM = 20.0  # body centres at the ends of the curve (posterior half of the torso)
 # Lumbar pedicle screws converge toward the midline by about 10 degrees (transverse angle).
 PEDICLE_CONVERGENCE_RAD = np.radians(10.0)
+# The last beads sit on posts anchored in the bone (validation points that move with the spine,
+# not with the skin; the posts are not painted); the others are adhesive skin markers.
+BONE_ANCHORED = 2
 HU = {
     "fat": -100.0,
     "muscle": 50.0,
@@ -192,11 +195,13 @@ def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
             beads.append(marker_centre(*_skin_point(angle + jitter, z + rng.uniform(-4.0, 4.0))))
     for bead in beads:
         paint_marker(volume, grid, bead)
+    labels = tuple(f"F{index + 1}" for index in range(len(beads)))
     return Scene(
         name="spine",
         ct=finish(volume, grid, rng),
         fiducials_mm=np.array(beads),
-        fiducial_labels=tuple(f"F{index + 1}" for index in range(len(beads))),
+        fiducial_labels=labels,
+        skin_fiducials=labels[: len(labels) - BONE_ANCHORED],
         targets_mm=np.array(targets),
         target_labels=tuple(target_labels),
         structures=structures,
@@ -205,6 +210,7 @@ def build_spine(seed: int = 0, spacing_mm: float = 1.0) -> Scene:
         skin_threshold_hu=-300.0,
         description=(
             f"lumbar spine phantom (seed {seed}): torso with fat and muscle, L1-L5 with discs, "
-            f"dural sac, aorta and vena cava; {len(beads)} skin markers on the back"
+            f"dural sac, aorta and vena cava; {len(beads) - BONE_ANCHORED} skin markers on the "
+            f"back and {BONE_ANCHORED} bone-anchored ones"
         ),
     )

@@ -83,6 +83,14 @@ def test_every_phantom_has_beads_targets_and_structures(phantom):
         assert np.all(structure.signed_distance_mm(phantom.targets_mm) > 3.0)
 
 
+def test_skull_and_spine_markers_are_on_the_skin_but_two_bone_anchored_and_the_box_has_none(
+    skull, spine, needle_box
+):
+    for body in (skull, spine):
+        assert body.skin_fiducials == body.fiducial_labels[:-2]
+    assert needle_box.skin_fiducials == ()
+
+
 def test_every_phantom_plans_trajectories_from_outside_to_its_targets(phantom):
     """Each path ends on a scene target, enters from the air (within 3 mm of the skin or the box),
     and keeps clear of every structure to avoid."""

@@ -45,6 +45,7 @@ def assert_same_scene(actual: Scene, expected: Scene) -> None:
         np.testing.assert_array_equal(mine.target_mm, theirs.target_mm)
     assert actual.bone_threshold_hu == expected.bone_threshold_hu
     assert actual.skin_threshold_hu == expected.skin_threshold_hu
+    assert actual.skin_fiducials == expected.skin_fiducials
 
 
 def test_loading_from_disk_equals_building_in_memory(skull, skull_folder):
@@ -166,6 +167,29 @@ def test_structure_distance_is_signed():
 def test_duplicate_fiducial_labels_are_refused(skull):
     with pytest.raises(SceneError, match="labels must be unique"):
         Scene("x", skull.ct, np.zeros((2, 3)), ("a", "a"), np.zeros((0, 3)), ())
+
+
+def test_skin_fiducials_must_be_fiducials(skull):
+    with pytest.raises(SceneError, match=r"skin fiducials \['F9'\] are not fiducials"):
+        dataclasses.replace(skull, skin_fiducials=("F1", "F9"))
+
+
+def test_a_folder_may_say_which_fiducials_are_on_the_skin(skull_folder, tmp_path):
+    document = tomllib.loads((skull_folder / "scene.toml").read_text())
+    assert document["fiducials"]["on_skin"] == list(load_scene(skull_folder).skin_fiducials)
+    for on_skin, expected in ((["F2"], ("F2",)), (None, ())):
+        folder = _copy_folder(skull_folder, tmp_path / str(on_skin))
+        document = tomllib.loads((folder / "scene.toml").read_text())
+        if on_skin is None:
+            del document["fiducials"]["on_skin"]  # a folder written before: all rigid
+        else:
+            document["fiducials"]["on_skin"] = on_skin
+        (folder / "scene.toml").write_text(tomli_w.dumps(document))
+        assert load_scene(folder).skin_fiducials == expected
+    document["fiducials"]["on_skin"] = "F1"
+    (folder / "scene.toml").write_text(tomli_w.dumps(document))
+    with pytest.raises(SceneFormatError, match="'on_skin' must be a list of fiducial labels"):
+        load_scene(folder)
 
 
 def test_scene_show_text_and_json(skull_folder, skull, capsys):
