@@ -186,7 +186,7 @@ def run_patch(target: dict, patch: Patch, sizes: list[int], cases: list[str]) ->
         for (n, case), trials in trial_sets.items():
             method.register(trials[0])  # warm-up (Numba cache load, lazy allocations)
             times, cpu, rotations, shifts, ok = [], [], [], [], []
-            starts, flagged_good, quiet_bad = [], 0, 0
+            starts, iterations, flagged_good, quiet_bad = [], [], 0, 0
             for trial in trials:
                 begin, begin_cpu = time.perf_counter(), time.process_time()
                 fixed_from_moving, _ = method.register(trial)
@@ -199,6 +199,7 @@ def run_patch(target: dict, patch: Patch, sizes: list[int], cases: list[str]) ->
                 ok.append(success)
                 if isinstance(method, Gestes):
                     starts.append(method.last.starts_tried)
+                    iterations.append(method.last.iterations)
                     flagged_good += success and bool(method.last.warnings)
                     quiet_bad += (not success) and not method.last.warnings
             row = {
@@ -210,6 +211,8 @@ def run_patch(target: dict, patch: Patch, sizes: list[int], cases: list[str]) ->
                 "translation_error_mm": float(np.median(shifts)),
                 "successes": int(sum(ok)), "trials": len(trials),
                 "multi_start_trials": sum(s > 1 for s in starts) if starts else None,
+                "iterations": float(np.median(iterations)) if iterations else None,
+                "mean_iterations": float(np.mean(iterations)) if iterations else None,
                 "flagged_successes": flagged_good if starts else None,
                 "unflagged_failures": quiet_bad if starts else None,
             }  # fmt: skip
@@ -218,7 +221,7 @@ def run_patch(target: dict, patch: Patch, sizes: list[int], cases: list[str]) ->
             rows.append(row)
             extra = (
                 f" multi-start {row['multi_start_trials']:2d} flagged ok {flagged_good:2d} "
-                f"quiet fail {quiet_bad:2d}"
+                f"quiet fail {quiet_bad:2d} iterations {row['mean_iterations']:5.2f} (mean)"
                 if starts
                 else ""
             )

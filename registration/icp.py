@@ -60,11 +60,6 @@ MAX_STEP_RAD = math.radians(10.0)
 SCALE_SAMPLES = 128
 # Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
-# On a bumpy patch (a vertebra's processes) successive steps shrink by a steady ratio (~0.25)
-# along a steady direction: a step that follows the previous one this closely (cosine) and
-# shrank at least this much is carried on by the rest of that geometric series.
-ACCELERATION_COS = 0.9
-MAX_ACCELERATION_RATIO = 0.5
 # A stylus touching a surface is held within about this angle of its normal: its axis bounds
 # the patch normal (see registration.point_normals); so does the surface's normal at a pose.
 STYLUS_CONE_RAD = math.radians(45.0)
@@ -411,33 +406,6 @@ def _solve_step(ata, atb, max_step_rad, max_shift_mm):
 
 
 @numba.njit(cache=True)
-def _in_tolerances(x, rotation_tol, translation_tol):
-    """The step ``x`` (rotation vector rad, shift mm) in units of the tolerances (6,)."""
-    out = np.empty(6)
-    out[:3] = x[:3] / rotation_tol
-    out[3:] = x[3:] / translation_tol
-    return out
-
-
-@numba.njit(cache=True)
-def _acceleration(step, previous, longest):
-    """How far to carry the Gauss-Newton ``step`` (in tolerances, 6,): 1, or 1 / (1 - ratio)
-    when it went the way of the ``previous`` one (cosine >= ACCELERATION_COS) and is at most
-    MAX_ACCELERATION_RATIO times as long: the rest of a geometric series of steps (Besl &
-    McKay 1992, section IV.C, extrapolate along a steady direction; here from the last two
-    steps). Never beyond ``longest`` times the step (the step limits)."""
-    length = math.sqrt(np.sum(step * step))
-    before = math.sqrt(np.sum(previous * previous))
-    if length == 0.0 or before == 0.0:
-        return 1.0
-    ratio = length / before
-    cosine = np.sum(step * previous) / (length * before)
-    if cosine < ACCELERATION_COS or ratio > MAX_ACCELERATION_RATIO:
-        return 1.0
-    return min(1.0 / (1.0 - ratio), longest)
-
-
-@numba.njit(cache=True)
 def _icp(
     points,
     directions,
@@ -461,9 +429,8 @@ def _icp(
     mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
     that (a weakly constrained direction, or pairs flickering between neighbouring planes), or
     one did and shrank to SHRINKING_RATIO of the step before (what is left of a geometric
-    series is at most half of it). A step that follows the one before and shrank is carried
-    on by the rest of the series (``_acceleration``): on a bumpy patch each step only closes
-    about three quarters of the gap, along the same direction.
+    series is at most half of it: on a bumpy patch each step closes only about three quarters
+    of the gap, so waiting for the tolerance itself costs passes).
     Point-to-point steps are always small: it crawls, it does not stall.
     Each step uses the pairs in the X84 band of the residuals at its pose. Once a step is within
     KEEP_WEIGHTS_FACTOR times the tolerances, the pairs keep their weights: the objective then
@@ -479,7 +446,6 @@ def _icp(
     size = np.inf  # of the last step, in tolerances
     band = np.array([-np.inf, np.inf])
     weights = np.zeros(points.shape[0])
-    previous = np.zeros(6)  # the last Gauss-Newton step, in tolerances
     for iteration in range(1, max_iterations + 1):
         centre = _moved(current, centroid)
         reweigh = size >= KEEP_WEIGHTS_FACTOR
@@ -498,11 +464,7 @@ def _icp(
         angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
         shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
         size, before = max(angle / rotation_tol, shift / translation_tol), size
-        scaled = _in_tolerances(x, rotation_tol, translation_tol)
-        longest = min(MAX_STEP_RAD / max(angle, 1e-300), max_shift / max(shift, 1e-300))
-        factor = _acceleration(scaled, previous, longest)
-        previous = scaled
-        current = _about(rotation_from_vector(factor * x[:3]), centre, factor * x[3:]) @ current
+        current = _about(rotation_from_vector(x[:3]), centre, x[3:]) @ current
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
         shrinking = small_steps > 0 and size <= SHRINKING_RATIO * before
         if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or shrinking)):

@@ -591,10 +591,20 @@ class StudentScript:
         self._event(label, Phase.SWEEP, start, np.full(3, np.nan))
         self._move(Phase.RETRACT, points[-1] + self.hover_mm * _unit(normals[-1]))
 
-    def insert(self, label: str, entry_mm: np.ndarray, target_mm: np.ndarray) -> np.ndarray:
+    def insert(
+        self,
+        label: str,
+        entry_mm: np.ndarray,
+        target_mm: np.ndarray,
+        sighted_tip_mm: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Bring the tip above the entry point, align the stylus with the entry -> target line
         (off by the hand's angle error), push in to the target depth (off by the depth error),
-        hold, and pull back out. Returns where the true tip stopped (tracker mm)."""
+        hold, and pull back out. Returns where the true tip stopped (tracker mm).
+
+        ``sighted_tip_mm`` (stylus frame, mm) is the tip the student steers by, the one the
+        navigator shows (a calibrated tip): that point, not the true tip, is brought to the
+        entry and the target. None: the true tip."""
         hand, rng = self.hand, self._rng
         entry = np.asarray(entry_mm, dtype=np.float64)
         target = np.asarray(target_mm, dtype=np.float64)
@@ -607,10 +617,13 @@ class StudentScript:
             float(np.linalg.norm(target - entry)) + rng.normal(0.0, hand.depth_error_mm), 0.0
         )
         end_point = start_point + depth * direction
-        hover = start_point - self.hover_mm * direction
         held = aligning_rotation(
             self.stylus.shaft_axis, self.stylus.facing_axis, -direction, self.camera_mm - entry
         )
+        if sighted_tip_mm is not None:  # the true tip sits where the sighted one is not
+            sighted_from_true = held @ (np.asarray(sighted_tip_mm) - self.stylus.tip_mm)
+            start_point, end_point = start_point - sighted_from_true, end_point - sighted_from_true
+        hover = start_point - self.hover_mm * direction
         self._reach(self._arc(self._tip, hover), self._arc_length(self._tip, hover), held)
         self._move(Phase.APPROACH, start_point)
         push_s = max(depth, 1.0) / NEEDLE_SPEED_MM_S

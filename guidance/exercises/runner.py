@@ -143,6 +143,18 @@ def _agree(name: str, given: object, recorded: object, flag: str) -> object:
     return recorded if given is None else given
 
 
+def _truth(stage: "simulate.Stage", motion: Any) -> Truth:
+    """The ground truth of a simulated run: the stage's placement, the stylus's true tip and
+    where the student's true tip was at each task."""
+    tracker_from_image = stage.placement.tracker_from_image
+    return Truth(
+        tracker_from_image,
+        stage.placement.image_from_reference,
+        np.array(BUILTIN_TOOLS["stylus"].tip_mm),
+        _truth_events(motion, tracker_from_image),
+    )
+
+
 def _truth_events(motion: Any, tracker_from_image: np.ndarray) -> tuple[TruthEvent, ...]:
     image_from_tracker = invert_rigid(tracker_from_image)
     return tuple(
@@ -198,13 +210,8 @@ def simulated_setup(
         calibrated = simulate.calibrate_tip(stage, hand, errors, seed)
         tip, tip_warnings = calibrated.tip_mm, calibrated.warnings
         source = "simulated pivot calibration" if errors.pivot_calibration else "true tip"
-    motion = module.script(stage, hand, simulate.stream_seed(seed, simulate.Stream.STUDENT))
-    truth = Truth(
-        stage.placement.tracker_from_image,
-        stage.placement.image_from_reference,
-        np.array(stylus.tip_mm),
-        _truth_events(motion, stage.placement.tracker_from_image),
-    )
+    student_seed = simulate.stream_seed(seed, simulate.Stream.STUDENT)
+    motion = module.script(stage, hand, student_seed)
     setup = ExerciseSetup(
         exercise,
         scene_spec,
@@ -215,10 +222,18 @@ def simulated_setup(
         source,
         ct_fiducials_mm=ct_points,
         errors={name: getattr(errors, name) for name in SOURCES},
-        truth=truth,
+        truth=_truth(stage, motion),
         tool_tip_warnings=tip_warnings,
     )
     seed_of_tracker = simulate.stream_seed(seed, simulate.Stream.TRACKER)
+    if module is targeting:
+        # The student steers by what the navigator shows: the registration of the touches
+        # filmed here (filmed again below with the same draws) and the run's tip.
+        filmed = stage.tracker(motion, errors, seed_of_tracker).sequence()
+        motion = targeting.script(
+            stage, hand, student_seed, targeting.steering(filmed, scene, setup)
+        )
+        setup = dataclasses.replace(setup, truth=_truth(stage, motion))
     tracker = stage.tracker(motion, errors, seed_of_tracker, realtime=realtime)
     return setup, tracker
 

@@ -17,7 +17,7 @@ to the target (which the student cannot see: navigation shows the navigated one)
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from guidance.exercises.records import listed, rounded
 from guidance.exercises.setup import ExerciseSetup
 from guidance.navigator import NavigationPlan, NavigationState, Navigator, ToolTip
 from registration.digitize import StillnessSettings
+from registration.transforms import apply_transform, invert_rigid
 from registration.tre import predict_tre_rms
 from scenes.physical import physical_to_index
 from scenes.scene import Scene, Trajectory
@@ -130,13 +131,7 @@ def evaluate(
     """Score a recording of the targeting exercise (live, replayed or graded: same function)."""
     trajectory = trajectory_of(scene, settings)
     order = fiducials.capture_order(scene)
-    registration = fiducials.evaluate(
-        sequence,
-        scene,
-        setup,
-        fiducials.FiducialsSettings(stillness=settings.stillness),
-        expected=(*order.labels, HOLD),
-    )
+    registration = _registration(sequence, scene, setup, settings)
     captured = registration.digitisation.by_label()
     if HOLD not in captured:
         raise GuidanceError(
@@ -254,17 +249,58 @@ def report_parts(result: TargetingResult, setup: ExerciseSetup) -> dict[str, obj
     return parts
 
 
-def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
+class Steering(NamedTuple):
+    """What the navigator shows a student: this run's registration (4x4, reference -> CT) and
+    the tip it uses (stylus frame, mm)."""
+
+    image_from_reference: np.ndarray
+    tip_mm: np.ndarray
+
+
+def steering(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> Steering:
+    """The navigation a simulated student follows to the target: the registration of the
+    fiducials touched in ``sequence`` and the run's tip."""
+    registration = _registration(sequence, scene, setup, TargetingSettings())
+    return Steering(registration.registration.image_from_reference, setup.tool_tip_mm)
+
+
+def _registration(
+    sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup, settings: TargetingSettings
+) -> fiducials.FiducialsResult:
+    """The fiducials part of a targeting run: its touches, then the hold at the target."""
+    return fiducials.evaluate(
+        sequence,
+        scene,
+        setup,
+        fiducials.FiducialsSettings(stillness=settings.stillness),
+        expected=(*fiducials.capture_order(scene).labels, HOLD),
+    )
+
+
+def script(
+    stage: "Stage", hand: HandSettings, seed: int, steered: Steering | None = None
+) -> StudentMotion:
     """The simulated student's part: touch the fiducials as in the fiducials exercise, then
-    insert along the scene's first trajectory and hold at the end."""
+    insert along the scene's first trajectory and hold at the end. With ``steered`` the
+    student goes where the navigation shows the entry and the target (so the true tip carries
+    the registration's and the tip's errors, as in a real run); without, along the true
+    trajectory (a perfect navigation)."""
     scene = stage.scene
     trajectory = trajectory_of(scene)
     touches = stage.fiducial_touches(fiducials.capture_order(scene).labels)
     student = stage.student_at(hand, seed, touches[0].point_mm, touches[0].approach)
     for touch in touches:
         student.touch(touch)
-    entry, target = stage.to_tracker(np.array([trajectory.entry_mm, trajectory.target_mm]))
-    student.insert(trajectory.name, entry, target)
+    ends = np.array([trajectory.entry_mm, trajectory.target_mm])
+    if steered is None:
+        entry, target = stage.to_tracker(ends)
+        student.insert(trajectory.name, entry, target)
+    else:
+        tracker_from_image = stage.tracker_from_reference @ invert_rigid(
+            steered.image_from_reference
+        )
+        entry, target = apply_transform(tracker_from_image, ends)
+        student.insert(trajectory.name, entry, target, steered.tip_mm)
     return student.motion(stage.tracker_from_reference)
 
 

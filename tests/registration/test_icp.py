@@ -12,12 +12,10 @@ from scipy.spatial.transform import Rotation
 from registration.closest_point import ClosestPointField, FieldSettings
 from registration.exceptions import RegistrationError
 from registration.icp import (
-    MAX_ACCELERATION_RATIO,
     IcpMethod,
     IcpSettings,
     MultiStartSettings,
     SurfaceRegistration,
-    _acceleration,
     register_surface,
 )
 from registration.transforms import apply_transform, invert_rigid, make_rigid
@@ -259,31 +257,6 @@ def test_coarse_to_fine_ends_where_a_full_run_does(shell):
     assert Rotation.from_matrix(difference[:3, :3]).magnitude() < math.radians(0.01)
     assert np.linalg.norm(apply_transform(difference, centre) - centre) < 0.01
     assert all(result.converged for result in results)
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    direction=st.lists(st.floats(-1.0, 1.0), min_size=6, max_size=6).filter(
-        lambda v: np.linalg.norm(v) > 0.1
-    ),
-    ratio=st.floats(0.01, MAX_ACCELERATION_RATIO),
-)
-def test_steps_shrinking_along_one_direction_are_carried_to_the_series_end(direction, ratio):
-    """Steps r^k d (0 < r <= MAX_ACCELERATION_RATIO) add up to d / (1 - r): the step r d after
-    the step d is carried by 1 / (1 - r), which leaves nothing of the series."""
-    previous = np.array(direction)
-    factor = _acceleration(ratio * previous, previous, math.inf)
-    assert factor == pytest.approx(1.0 / (1.0 - ratio))
-
-
-def test_steps_that_turn_grow_or_hit_the_limits_are_not_carried_further():
-    previous = np.array([1.0, 0.0, 0.0, 2.0, 0.0, 0.0])
-    turned = np.array([0.0, 0.5, 0.0, 0.0, 0.0, 0.0])  # another direction
-    assert _acceleration(turned, previous, math.inf) == 1.0
-    assert _acceleration(-0.25 * previous, previous, math.inf) == 1.0  # back and forth
-    assert _acceleration(0.9 * previous, previous, math.inf) == 1.0  # not shrinking enough
-    assert _acceleration(0.25 * previous, np.zeros(6), math.inf) == 1.0  # the first step
-    assert _acceleration(0.25 * previous, previous, 1.1) == 1.1  # the step limits
 
 
 def test_one_shot_function_matches_bound_object(registration, shell):

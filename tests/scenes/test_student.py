@@ -245,6 +245,20 @@ def test_insertion_stops_near_the_target_by_the_hand_errors():
     assert errors[Skill.EXPERT] < 1.5 < errors[Skill.NOVICE]
 
 
+def test_a_student_steering_by_a_calibrated_tip_brings_that_tip_to_the_target():
+    """A navigator's tip 2.3 mm off the true one: the same hand (same draws) puts the sighted
+    tip where it would have put the true one, so the true tip ends off by that offset."""
+    offset = np.array([1.0, -0.5, 2.0])  # stylus frame, mm
+    plain = _script(Skill.NOVICE, 4).insert("T", TOP, DEEP)
+    script = _script(Skill.NOVICE, 4)
+    end = script.insert("T", TOP, DEEP, STYLUS.tip_mm + offset)
+    event = script.motion(REFERENCE).events[-1]
+    tip, rotation = script.motion(REFERENCE).tip_and_rotation(event.start_s)
+    assert np.linalg.norm(tip - end) < 0.5  # the dwell starts where the insertion ended
+    assert np.linalg.norm(end + rotation @ offset - plain) < 0.1
+    assert np.linalg.norm(end - plain) == pytest.approx(np.linalg.norm(offset), abs=1e-9)
+
+
 def test_hand_settings_refuse_negative_and_inverted_values():
     expert = SKILLS[Skill.EXPERT]
     with pytest.raises(SceneError, match="tremor_rms_mm must be finite and >= 0"):
