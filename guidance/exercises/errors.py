@@ -154,12 +154,11 @@ class ErrorSources:
         """Where the scan saw each fiducial relative to where it is in the session (count, 3)
         mm, for fiducials at ``points_mm`` (CT, mm): the skin's smooth shift field at those on
         the skin (``on_skin``, booleans), zero at the rigidly fixed ones; zeros when the source
-        is off. The field is drawn from ``rng`` whatever the scene, so the other draws of a run
-        do not depend on it."""
-        field = VolumeDistortion(self.skin_shift_rms_mm, self.skin_shift_length_mm).field(rng)
+        is off. ``rng`` is the shift's own stream: no other draw of a run depends on it."""
         points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
         if not self.skin_shift:
             return np.zeros_like(points)
+        field = VolumeDistortion(self.skin_shift_rms_mm, self.skin_shift_length_mm).field(rng)
         return field.displacement_mm(points) * np.asarray(on_skin, dtype=bool)[:, None]
 
     def report(
