@@ -34,7 +34,7 @@ from registration.closest_point import (
     NOT_FOUND,
     ClosestPointField,
     FieldSettings,
-    band_plane,
+    band_planes,
     coarse_planes,
     moved_pair,
     tangent_planes_kernel,
@@ -304,25 +304,12 @@ def _pass(
     m = fixed_from_moving
     count = inliers = 0
     sum_sq = 0.0
-    misses = np.empty(points.shape[0], dtype=np.int64)
-    missed = 0
-    # Arrays out of the named tuple once: reading them from it in the loop costs more than the
-    # lookups themselves.
-    band_origin, band_spacing, brick_of, planes = (
-        field.band_origin,
-        field.band_spacing,
-        field.brick_of,
-        field.planes,
-    )
+    answers = np.empty((points.shape[0], 4))
+    misses = band_planes(points, directions, m, field, cos_max, answers)
     cx, cy, cz = centre[0], centre[1], centre[2]
     for i in range(points.shape[0]):
-        qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
-        ok, r, nx, ny, nz = band_plane(
-            qx, qy, qz, dx, dy, dz, band_origin, band_spacing, brick_of, planes, cos_max
-        )
-        if not ok:
-            misses[missed] = i
-            missed += 1
+        r = answers[i, 0]
+        if np.isnan(r):  # answered by the coarse grids below
             continue
         if r * r > max_d2:  # near the surface, but beyond the correspondence limit
             weights[i] = 0.0
@@ -331,9 +318,12 @@ def _pass(
             inliers += 1
             sum_sq += r * r
         if _weight(weights, i, reweigh, band, r) > 0.0:
+            qx, qy, qz, _, _, _ = moved_pair(m, points, directions, i)
+            nx, ny, nz = answers[i, 1], answers[i, 2], answers[i, 3]
             count = _add_pair(rows, count, point_to_plane, qx - cx, qy - cy, qz - cz, r, nx, ny, nz)
+    missed = misses.shape[0]
     coarse = np.empty((missed, 4))
-    coarse_planes(points, directions, m, misses[:missed], field, cos_max, max_d2, coarse)
+    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
     for k in range(missed):
         i = misses[k]
         r = coarse[k, 0]
