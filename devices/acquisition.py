@@ -424,9 +424,14 @@ class Acquisition:
         self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the thread to end once the frame under way has been given to every sink, and
+        return at once: a sink may call it (``stop`` would wait for its own thread)."""
+        self._stopping.set()
+
     def stop(self) -> None:
         """End the acquisition and wait for its thread (tracker stopped, sinks closed)."""
-        self._stopping.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join()
 
