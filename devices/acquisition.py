@@ -376,7 +376,8 @@ class Acquisition:
     anything runs) and then the thread; ``stop`` ends it and joins.
 
     It ends when the source ends, after ``duration_s`` of tracker time (frame timestamps from
-    the first frame; the first frame beyond it is not delivered), on ``stop()``, or when the
+    the first frame; the first frame beyond it is not delivered), on ``stop()`` (or
+    ``request_stop()``, which a sink may call: the frame under way is the last), or when the
     tracker or a sink raises: then ``error`` holds the exception, and every frame already
     given to the sinks stays with them. ``done`` (a ``threading.Event``) is set once the
     tracker is stopped and the sinks closed; ``end`` says why, ``frame_count`` counts the
