@@ -22,7 +22,6 @@ a few minutes. Prints tables and writes ``benchmarks/results/exercises.json``.
 """
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -34,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine_info
+from benchmarks.common import RESULTS_FOLDER, write_results
 from guidance.exercises import SOURCES, simulate
 from guidance.exercises.errors import ErrorSources
 from guidance.exercises.runner import EXERCISES, simulated_report
 from scenes.phantoms import build_phantom
 from scenes.student import Skill
 
-RESULTS = Path(__file__).resolve().parent / "results" / "exercises.json"
+RESULTS = RESULTS_FOLDER / "exercises.json"
 SCENE = "builtin:skull"
 # What real systems give (see the module docstring): mean and SD, mm.
 PERWOG_TRE_MM = (1.69, 0.74)
@@ -242,12 +241,6 @@ def main() -> None:
         },
         RESULTS,
     )
-
-
-def write_results(results: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": machine_info(), **results}, indent=2) + "\n")
-    print(f"\nwritten {path}")
 
 
 if __name__ == "__main__":
