@@ -1,6 +1,7 @@
-"""What several benchmarks share: the real PLUS recording they read, a median rate, and a
-description of the machine."""
+"""What several benchmarks share: the real PLUS recording they read, a median rate, a
+description of the machine and the one way results are saved."""
 
+import json
 import os
 import platform
 import statistics
@@ -8,6 +9,8 @@ import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
+
+RESULTS_FOLDER = Path(__file__).resolve().parent / "results"
 
 # A real 3-tool PLUS recording from PLUS (tests/data/README.md gives its origin and licence).
 REAL_RECORDING = (
@@ -59,6 +62,15 @@ def machine_info() -> dict:
         / 2000
         * 1e6,
     }
+
+
+def write_results(results: dict, path: Path) -> None:
+    """Save ``results`` as indented JSON at ``path``, headed by ``machine_info()`` unless the
+    benchmark described the machine at its start, and say where: every benchmark's file has the
+    same shape, so runs on different days and machines can be compared."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine_info(), **results}, indent=2) + "\n")
+    print(f"written {path}")
 
 
 def measured(bench: Callable[..., dict], *args: object, **kwargs: object) -> dict:

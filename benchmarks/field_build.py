@@ -25,7 +25,6 @@ the same bit for bit.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -34,10 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import machine_info, pin_threads
+from benchmarks.common import RESULTS_FOLDER, pin_threads, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "field_build.json"
+RESULTS = RESULTS_FOLDER / "field_build.json"
 BONE_HU = 200.0
 
 
@@ -197,7 +196,6 @@ def compare_baseline(vertices, normals, triangles, revision: str) -> dict:
 
 def main() -> int:
     report = {
-        "machine": machine_info(),
         "repeats": ARGS.repeats,
         "threads": ARGS.threads,
         "surfaces": [],
@@ -250,10 +248,7 @@ def main() -> int:
                 f"{base['same_arrays']}",
                 flush=True,
             )
-    path = Path(ARGS.json) if ARGS.json else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path}")
+    write_results(report, Path(ARGS.json) if ARGS.json else RESULTS)
     return 0
 
 

@@ -18,24 +18,22 @@ behind gestes' server gets the newest messages (newest wins), pyigtl drops beyon
 """
 
 import argparse
-import json
 import math
 import multiprocessing
 import socket
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine_info
+from benchmarks.common import RESULTS_FOLDER, machine_info, write_results
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.igtl.settings import ServerSettings
 from devices.igtl.stream import MessageReader
 from guidance.igtlink import IgtlSender
 from registration.transforms import invert_rigid, make_rigid, rotation_from_vector
 
-RESULTS = Path(__file__).resolve().parent / "results" / "igtlink.json"
+RESULTS = RESULTS_FOLDER / "igtlink.json"
 TOOLS = ("stylus", "reference", "needle")
 MESSAGES_PER_FRAME = 5
 END = "End"
@@ -244,8 +242,6 @@ def main() -> None:
     for name, kind, clients, rate in plan:
         seconds = args.seconds if rate is not None else args.seconds / 2
         results["runs"][name] = _run(kind(), clients, rate, seconds)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
     machine = results["machine"]
     print(
         f"load average {machine['load_average_1min']:.2f} on {machine['cpus']} CPUs; "
@@ -266,7 +262,7 @@ def main() -> None:
                 f"{run['messages_per_s_received_per_client']:>14.0f}"
             )
     print("target: gestes, 4 clients, paced at 250 Hz: p99 <= 1 ms")
-    print(f"written to {RESULTS}")
+    write_results(results, RESULTS)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ table and writes ``benchmarks/results/navigation.json``. Medians over repeats.
 """
 
 import argparse
-import json
 import math
-import platform
 import resource
 import statistics
 import tempfile
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from benchmarks.common import RESULTS_FOLDER, write_results
 from devices.clock import MonotonicClock
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.noise import CameraView, OpticalNoise
@@ -44,7 +43,7 @@ from registration.transforms import make_rigid
 from scenes.phantoms import PhantomKind, build_phantom
 from scenes.student import SKILLS, Skill
 
-RESULTS = Path(__file__).resolve().parent / "results" / "navigation.json"
+RESULTS = RESULTS_FOLDER / "navigation.json"
 LATENCY_RATE_HZ = 250.0
 LATENCY_SLICES = 10
 
@@ -197,7 +196,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict = {
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "navigator": bench_navigator(args.frames, args.repeats),
     }
     navigator = results["navigator"]
@@ -222,9 +220,7 @@ def main() -> None:
         print(f"{'samples skipped (reader late) / samples at 250 Hz':<52}{counted:>12}")
         tenths = ", ".join(f"{s['median_ms']:.1f}" for s in latency["latency_by_tenth"])
         print(f"latency median per tenth of the run (ms): {tenths}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {RESULTS}")
+    write_results(results, RESULTS)
 
 
 if __name__ == "__main__":

@@ -11,19 +11,16 @@ Medians of single calls from Python after a warm-up call. Targets (surface ICP's
 """
 
 import argparse
-import json
 import math
-import multiprocessing
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import RESULTS_FOLDER, write_results
 from registration.point_normals import away_from, estimate_patch_normals
 
-RESULTS = Path(__file__).resolve().parent / "results" / "patch_normals.json"
+RESULTS = RESULTS_FOLDER / "patch_normals.json"
 SPHERE_MM = 80.0
 CAP_MM = 55.0
 NOISE_MM = 0.3
@@ -73,20 +70,17 @@ def main() -> None:
             }
         )
     results = {
-        "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()},
         "patch": {"sphere_mm": SPHERE_MM, "cap_mm": CAP_MM, "noise_mm": NOISE_MM},
         "repeats": args.repeats,
         "estimate_patch_normals": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
     print(f"{'points':>8} {'median us':>10} {'p10 us':>8} {'p90 us':>8} {'target us':>10}")
     for row in rows:
         print(
             f"{row['points']:>8} {row['median_us']:>10.1f} {row['p10_us']:>8.1f} "
             f"{row['p90_us']:>8.1f} {'<= ' + format(row['target_us'], '.0f'):>10}"
         )
-    print(f"written to {RESULTS}")
+    write_results(results, RESULTS)
 
 
 if __name__ == "__main__":

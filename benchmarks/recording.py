@@ -9,20 +9,25 @@ here: replay of a 3-tool recording as fast as possible >= 100,000 frames/s (also
 """
 
 import argparse
-import json
-import multiprocessing
-import platform
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import REAL_RECORDING, measured, median_rate, print_rows, repeated
+from benchmarks.common import (
+    REAL_RECORDING,
+    RESULTS_FOLDER,
+    measured,
+    median_rate,
+    print_rows,
+    repeated,
+    write_results,
+)
 from devices.noise import CameraView, OpticalNoise
 from devices.recorder import record
 from devices.replay import ReplayTracker
 from devices.sequence_file import SequenceWriter, read_sequence
 from guidance.demo_source import demo_tracker
 
-RESULTS = Path(__file__).resolve().parent / "results" / "recording.json"
+RESULTS = RESULTS_FOLDER / "recording.json"
 
 
 def bench_simulation(repeats: int) -> dict:
@@ -97,13 +102,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement")
     args = parser.parse_args()
     results = {
-        "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()},
         "simulation": measured(bench_simulation, args.repeats),
         "gestes_file": measured(bench_file, args.frames, args.repeats),
         "plus_file": measured(bench_real_file, 100_000, args.repeats),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
     rows = [
         ("sim:demo, 2 tools (frames/s)", "simulation", "sim_demo_plain_frames_per_s", ""),
         ("  with camera view (frames/s)", "simulation", "sim_demo_camera_frames_per_s", ""),
@@ -131,7 +133,7 @@ def main() -> None:
         ("replay, 3 tools (frames/s)", "plus_file", "replay_frames_per_s", ">= 100000"),
     ]
     print_rows(results, rows)
-    print(f"written to {RESULTS}")
+    write_results(results, RESULTS)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ of medians and saves them as JSON in ``benchmarks/results/scenes.json``.
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -20,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 import vtk
 
+from benchmarks.common import RESULTS_FOLDER, write_results
 from scenes.dicom import save_dicom_series
 from scenes.surface import extract_surface
 from scenes.volume import load_volume, save_volume
@@ -27,7 +25,7 @@ from scenes.volume import load_volume, save_volume
 SIZE = (512, 512, 300)  # x, y, z voxels
 SPACING_MM = (0.7, 0.7, 1.0)
 BONE_HU = 300.0
-RESULTS = Path(__file__).resolve().parent / "results" / "scenes.json"
+RESULTS = RESULTS_FOLDER / "scenes.json"
 
 
 def synthetic_ct(seed: int = 0) -> sitk.Image:
@@ -104,20 +102,17 @@ def main() -> None:
     print(f"{'task':<42} {'median (s)':>10}  detail")
     for row in rows:
         print(f"{row['task']:<42} {row['median_s']:>10.3f}  {row['detail']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "scenes",
         "volume": {"size": SIZE, "spacing_mm": SPACING_MM, "pixel_type": "int16"},
         "repeats": args.repeats,
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
         "versions": {
             "SimpleITK": sitk.Version.VersionString(),
             "vtk": vtk.vtkVersion.GetVTKVersion(),
         },
         "results": rows,
     }
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_results(report, RESULTS)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,15 @@ table of medians and saves them as JSON in ``benchmarks/results/startup.json``.
 """
 
 import argparse
-import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from benchmarks.common import RESULTS_FOLDER, write_results
 from guidance.cli import COMMANDS
 
-RESULTS = Path(__file__).resolve().parent / "results" / "startup.json"
+RESULTS = RESULTS_FOLDER / "startup.json"
 GOAL_S = 0.5  # `gestes --help` must answer within half a second (issue 14, item 8)
 
 
@@ -51,20 +49,7 @@ def main() -> None:
         print(f"{name:<32} {value:9.3f} {value / bare:14.1f}")
     verdict = "within" if seconds["gestes --help"] < GOAL_S else "OVER"
     print(f"gestes --help: {seconds['gestes --help']:.3f} s, {verdict} the {GOAL_S} s goal")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": platform.platform(),
-                "python": platform.python_version(),
-                "repeats": args.repeats,
-                "median_s": seconds,
-                "goal_s": GOAL_S,
-            },
-            indent=2,
-        )
-    )
-    print(f"saved {RESULTS}")
+    write_results({"repeats": args.repeats, "median_s": seconds, "goal_s": GOAL_S}, RESULTS)
 
 
 if __name__ == "__main__":

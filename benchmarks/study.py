@@ -31,7 +31,6 @@ Run ``python -m benchmarks.study`` from the repository root (a few minutes on 2 
 
 import argparse
 import contextlib
-import json
 import logging
 import math
 import shutil
@@ -41,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import machine_info
+from benchmarks.common import RESULTS_FOLDER, write_results
 from devices.sequence_file import TrackingSequence
 from devices.simulated import SimulatedTracker
 from guidance.study.engine import ClusterSettings, Piece, PieceRunner, run_pieces
@@ -49,7 +48,7 @@ from guidance.study.settings import TreStudySettings
 from guidance.study.store import PieceStore
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "study.json"
+RESULTS = RESULTS_FOLDER / "study.json"
 SCENE = "builtin:skull"
 CLASS_SIZE = 50
 OVERHEAD_TARGET = 0.05
@@ -308,30 +307,24 @@ def main() -> None:
             f"{figures['failed_runs']} failed"
         )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": machine_info(),
-                "scene": SCENE,
-                "trial_paths": paths,
-                "baseline": baseline,
-                "study": study,
-                "speedup_2_over_1": speedup,
-                "overhead": {
-                    **overhead,
-                    "trial_s": trial_s,
-                    "default_trials_per_piece": default_piece,
-                    "overhead_fraction_default": fraction,
-                    "smallest_piece_under_5_percent": max(1, smallest),
-                },
-                "grade": {"class_size": CLASS_SIZE, "distinct_runs": distinct, **grading},
+    write_results(
+        {
+            "scene": SCENE,
+            "trial_paths": paths,
+            "baseline": baseline,
+            "study": study,
+            "speedup_2_over_1": speedup,
+            "overhead": {
+                **overhead,
+                "trial_s": trial_s,
+                "default_trials_per_piece": default_piece,
+                "overhead_fraction_default": fraction,
+                "smallest_piece_under_5_percent": max(1, smallest),
             },
-            indent=2,
-        )
-        + "\n"
+            "grade": {"class_size": CLASS_SIZE, "distinct_runs": distinct, **grading},
+        },
+        RESULTS,
     )
-    print(f"written {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -8,18 +8,22 @@ BX parse >= 50,000 frames/s (4 tools), added latency p99 <= 2 ms, replay >= 100,
 """
 
 import argparse
-import json
 import math
 import multiprocessing
-import os
-import platform
 import time
-import timeit
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REAL_RECORDING, measured, median_rate, print_rows, repeated
+from benchmarks.common import (
+    REAL_RECORDING,
+    RESULTS_FOLDER,
+    machine_info,
+    measured,
+    median_rate,
+    print_rows,
+    repeated,
+    write_results,
+)
 from devices.acquisition import Acquisition, RawFrame, RawPose, TimestampFilter, TrackerDevice
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.ndi.bx import encode_bx, parse_bx
@@ -32,7 +36,7 @@ from devices.ndi.tracker import NDITracker, raw_frame_from_reply
 from devices.replay import ReplayTracker
 from devices.tools import BUILTIN_TOOLS
 
-RESULTS = Path(__file__).resolve().parent / "results" / "tracking.json"
+RESULTS = RESULTS_FOLDER / "tracking.json"
 TOOLS = ("stylus", "reference", "needle", "probe")
 BAUD = 921600
 STAMP_SLOTS = 1 << 16
@@ -200,23 +204,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the in-process rates")
     args = parser.parse_args()
     results = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": multiprocessing.cpu_count(),
-            "load_average_1min": os.getloadavg()[0],
-            # How fast this machine runs plain Python right now, to compare runs across machines.
-            "sum_range_1000_us": min(timeit.repeat("sum(range(1000))", number=2000, repeat=5))
-            / 2000
-            * 1e6,
-        },
+        "machine": machine_info(),
         "parse": measured(bench_parse, args.repeats),
         "acquisition": measured(bench_acquisition, args.repeats),
         "pty_921600": measured(bench_pty, args.frames, wire_timing=False),
         "pty_921600_wire_timing": measured(bench_pty, args.frames // 3, wire_timing=True),
         "replay_3_tools": measured(bench_replay, 100_000, args.repeats),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
     rows = [
         ("BX parse, 4 tools (frames/s)", "parse", "bx_parse_per_s", ">= 50000"),
         ("BX parse -> RawFrame, 4 tools (frames/s)", "parse", "bx_parse_to_raw_frame_per_s", ""),
@@ -247,7 +241,7 @@ def main() -> None:
         f"sum(range(1000)) takes {machine['sum_range_1000_us']:.1f} us"
     )
     print_rows(results, rows)
-    print(f"written to {RESULTS}")
+    write_results(results, RESULTS)
 
 
 if __name__ == "__main__":

@@ -376,7 +376,8 @@ class Acquisition:
     anything runs) and then the thread; ``stop`` ends it and joins.
 
     It ends when the source ends, after ``duration_s`` of tracker time (frame timestamps from
-    the first frame; the first frame beyond it is not delivered), on ``stop()``, or when the
+    the first frame; the first frame beyond it is not delivered), on ``stop()`` (or
+    ``request_stop()``, which a sink may call: the frame under way is the last), or when the
     tracker or a sink raises: then ``error`` holds the exception, and every frame already
     given to the sinks stays with them. ``done`` (a ``threading.Event``) is set once the
     tracker is stopped and the sinks closed; ``end`` says why, ``frame_count`` counts the
@@ -424,9 +425,14 @@ class Acquisition:
         self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the thread to end once the frame under way has been given to every sink, and
+        return at once: a sink may call it (``stop`` would wait for its own thread)."""
+        self._stopping.set()
+
     def stop(self) -> None:
         """End the acquisition and wait for its thread (tracker stopped, sinks closed)."""
-        self._stopping.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join()
 

@@ -145,6 +145,7 @@ class NavigationSession:
         self._seen: set[str] = set()
         self._reference_seen = False
         self._started_s = math.nan
+        self._until: Callable[[], bool] | None = None
 
     # --- the acquisition thread -------------------------------------------------------------
 
@@ -162,6 +163,8 @@ class NavigationSession:
             self._count(state.alerts)
         for sink in self._sinks:
             sink(frame, state)
+        if self._until is not None and self._until():
+            self._acquisition.request_stop()  # this frame is the last: no race with a poll
 
     def _count(self, alerts: Sequence[str]) -> None:
         with self._alerts_lock:
@@ -223,11 +226,19 @@ class NavigationSession:
         self, view: View | None = None, until: Callable[[], bool] | None = None
     ) -> SessionSummary:
         """Start, let ``view`` draw the newest state at its own rate (without a view, poll every
-        ``settings.poll_s``), and end when the source ends, the duration passes, ``until()``
-        becomes true, the window is closed or Ctrl-C is pressed; the recording is complete
-        whatever happens. Returns the summary."""
+        ``settings.poll_s`` of real time), and end when the source ends, the duration passes,
+        ``until()`` becomes true, the window is closed or Ctrl-C is pressed; the recording is
+        complete whatever happens. Returns the summary.
+
+        ``until`` is asked after each frame, on the acquisition thread, once the sinks have
+        had it: a condition the frames make true (an exercise's coach is done) ends the
+        recording on that very frame, however late the main thread is (on a busy machine, or
+        a replay on a fake clock that runs as fast as it can). It is also asked at each poll
+        or drawing, for conditions no frame changes. It must be quick and safe on any thread.
+        """
         should_stop = until or (lambda: False)
         end: SessionEnd | None = None
+        self._until = until
         self.start()
         try:
             if view is not None:

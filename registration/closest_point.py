@@ -605,33 +605,67 @@ def _band_planes_of(
             planes[node, 3] = nx * (qx - px) + ny * (qy - py) + nz * (qz - pz)
 
 
-@numba.njit(cache=True, inline="always")
-def band_plane(qx, qy, qz, dx, dy, dz, origin, spacing, brick_of, planes, cos_max):
-    """(ok, signed distance (mm), unit normal) of q from the tangent plane of the band node
-    nearest to it; ok is False when that node is beyond the band or does not face the direction
-    (dx, dy, dz). ``origin``, ``spacing``, ``brick_of``, ``planes``: the band's arrays (see
-    FieldArrays)."""
-    per_mm = 1.0 / spacing  # one division, not three
-    ux = (qx - origin[0]) * per_mm + 0.5
-    uy = (qy - origin[1]) * per_mm + 0.5
-    uz = (qz - origin[2]) * per_mm + 0.5
-    bx, by, bz = brick_of.shape
-    if not (0.0 <= ux < bx * BRICK and 0.0 <= uy < by * BRICK and 0.0 <= uz < bz * BRICK):
-        return False, 0.0, 0.0, 0.0, 0.0
-    ix, iy, iz = int(ux), int(uy), int(uz)
-    brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
-    if brick < 0:
-        return False, 0.0, 0.0, 0.0, 0.0
-    node = (brick << 6) | ((ix & 3) << 4) | ((iy & 3) << 2) | (iz & 3)
-    # float32 storage, float64 arithmetic.
-    nx, ny, nz = float(planes[node, 0]), float(planes[node, 1]), float(planes[node, 2])
-    # NaN (a node beyond the band) fails this test too.
-    if not nx * dx + ny * dy + nz * dz >= cos_max:
-        return False, 0.0, 0.0, 0.0, 0.0
-    # The node's distance to its plane, plus the offset from the node to q along the normal.
-    ex, ey, ez = ux - 0.5 - ix, uy - 0.5 - iy, uz - 0.5 - iz
-    offset = spacing * (nx * ex + ny * ey + nz * ez)
-    return True, float(planes[node, 3]) + offset, nx, ny, nz
+@numba.njit(cache=True)
+def band_planes(points, directions, fixed_from_moving, field, cos_max, out):
+    """The band's answers for the points, each moved with its direction by the 4x4
+    ``fixed_from_moving``: row i of ``out`` (N, 4) gets the signed distance (mm) of point i
+    from the tangent plane of the band node nearest to it, plus the offset from the node along
+    the normal, and that plane's unit normal; NaN when that node is beyond the band or does not
+    face the direction. Returns the indices of those NaN rows, for the coarse grids.
+    One loop written out over all points, the field's arrays and the pose read once: the same
+    lookup as a small inlined function taking the arrays costs twice as much per point."""
+    origin, spacing, brick_of, planes = (
+        field.band_origin,
+        field.band_spacing,
+        field.brick_of,
+        field.planes,
+    )
+    m = fixed_from_moving
+    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
+    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
+    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    ox, oy, oz = origin[0], origin[1], origin[2]
+    per_mm = 1.0 / spacing  # one division, not three per point
+    bricks_x, bricks_y, bricks_z = brick_of.shape
+    end_x, end_y, end_z = bricks_x * BRICK, bricks_y * BRICK, bricks_z * BRICK
+    misses = np.empty(points.shape[0], dtype=np.int64)
+    missed = 0
+    for i in range(points.shape[0]):
+        x, y, z = points[i, 0], points[i, 1], points[i, 2]
+        u, v, w = directions[i, 0], directions[i, 1], directions[i, 2]
+        qx = m00 * x + m01 * y + m02 * z + m03
+        qy = m10 * x + m11 * y + m12 * z + m13
+        qz = m20 * x + m21 * y + m22 * z + m23
+        ux = (qx - ox) * per_mm + 0.5
+        uy = (qy - oy) * per_mm + 0.5
+        uz = (qz - oz) * per_mm + 0.5
+        out[i, 0] = out[i, 1] = out[i, 2] = out[i, 3] = np.nan
+        if not (0.0 <= ux < end_x and 0.0 <= uy < end_y and 0.0 <= uz < end_z):
+            misses[missed] = i
+            missed += 1
+            continue
+        ix, iy, iz = int(ux), int(uy), int(uz)
+        brick = brick_of[ix >> 2, iy >> 2, iz >> 2]
+        if brick < 0:
+            misses[missed] = i
+            missed += 1
+            continue
+        node = (brick << 6) | ((ix & 3) << 4) | ((iy & 3) << 2) | (iz & 3)
+        # float32 storage, float64 arithmetic.
+        nx, ny, nz = float(planes[node, 0]), float(planes[node, 1]), float(planes[node, 2])
+        dx = m00 * u + m01 * v + m02 * w
+        dy = m10 * u + m11 * v + m12 * w
+        dz = m20 * u + m21 * v + m22 * w
+        # NaN (a node beyond the band) fails this test too.
+        if not nx * dx + ny * dy + nz * dz >= cos_max:
+            misses[missed] = i
+            missed += 1
+            continue
+        # The node's distance to its plane, plus the offset from the node to q along the normal.
+        ex, ey, ez = ux - 0.5 - ix, uy - 0.5 - iy, uz - 0.5 - iz
+        out[i, 0] = float(planes[node, 3]) + spacing * (nx * ex + ny * ey + nz * ez)
+        out[i, 1], out[i, 2], out[i, 3] = nx, ny, nz
+    return misses[:missed]
 
 
 @numba.njit(cache=True, inline="always")
@@ -732,33 +766,18 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
     Answers farther than sqrt(max_d2) mm count as not found (by the distance to the plane in
     the band, to the vertex on the coarse grids).
 
-    The field's arrays are taken out of ``field`` once, before the loop: reading them from the
-    named tuple inside it costs more than the lookup itself."""
-    band_origin, band_spacing, brick_of, planes = (
-        field.band_origin,
-        field.band_spacing,
-        field.brick_of,
-        field.planes,
-    )
+    The band answers first (``band_planes``), the coarse grids the points it cannot."""
     m = fixed_from_moving
     source = np.full(points.shape[0], FROM_BAND, dtype=np.int8)
-    misses = np.empty(points.shape[0], dtype=np.int64)
-    missed = 0
+    misses = band_planes(points, directions, m, field, cos_max, out)
+    missed = misses.shape[0]
     for i in range(points.shape[0]):
-        qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
-        ok, r, nx, ny, nz = band_plane(
-            qx, qy, qz, dx, dy, dz, band_origin, band_spacing, brick_of, planes, cos_max
-        )
-        if not ok:
-            misses[missed] = i
-            missed += 1
-            continue
-        if r * r > max_d2:
-            r = nx = ny = nz = np.nan
+        r = out[i, 0]
+        if r * r > max_d2:  # False for the misses (NaN), answered below
+            out[i, 0] = out[i, 1] = out[i, 2] = out[i, 3] = np.nan
             source[i] = NOT_FOUND
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = r, nx, ny, nz
     coarse = np.empty((missed, 4))
-    coarse_planes(points, directions, m, misses[:missed], field, cos_max, max_d2, coarse)
+    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
     for k in range(missed):
         i = misses[k]
         out[i, 0], out[i, 1], out[i, 2], out[i, 3] = (
@@ -778,12 +797,6 @@ def nearest_normals_kernel(points, fixed_from_moving, field):
     nearest of the closest vertices over all direction bins at the near grid's nearest node
     (or the far grid's cell: every vertex is in some bin, so that is the nearest vertex up to a
     coarse cell)."""
-    band_origin, band_spacing, brick_of, planes = (
-        field.band_origin,
-        field.band_spacing,
-        field.brick_of,
-        field.planes,
-    )
     (
         near_origin,
         near_spacing,
@@ -796,13 +809,13 @@ def nearest_normals_kernel(points, fixed_from_moving, field):
     ) = _coarse_arrays(field)
     vertices, normals = field.vertices, field.normals
     m = fixed_from_moving
+    band = np.empty((points.shape[0], 4))
+    band_planes(points, np.zeros_like(points), m, field, -1.0, band)  # any facing
     out = np.empty((points.shape[0], 3))
     for i in range(points.shape[0]):
         qx, qy, qz, _, _, _ = moved_pair(m, points, points, i)
-        ok, _, nx, ny, nz = band_plane(
-            qx, qy, qz, 0.0, 0.0, 0.0, band_origin, band_spacing, brick_of, planes, -1.0
-        )
-        if not ok:
+        nx, ny, nz = band[i, 1], band[i, 2], band[i, 3]
+        if np.isnan(nx):
             node = _near_node(qx, qy, qz, near_origin, near_spacing, near_brick_of)
             cell = _far_cell(qx, qy, qz, far_origin, far_spacing, far_shape)
             best = np.inf

@@ -31,13 +31,11 @@ import numba
 import numpy as np
 
 from registration.closest_point import (
-    NOT_FOUND,
     ClosestPointField,
     FieldSettings,
-    band_plane,
+    band_planes,
     coarse_planes,
     moved_pair,
-    tangent_planes_kernel,
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
@@ -242,36 +240,10 @@ def _moved(a_from_b, point_b):
 
 
 @numba.njit(cache=True, inline="always")
-def _add_row(rows, k, px, py, pz, nx, ny, nz, residual):
-    """Write column k of ``rows`` (7, capacity): the Jacobian of one linearised residual
-    ``residual + ((p - c) x n) . w + n . t`` (p - c = (px, py, pz)), then the residual."""
-    rows[0, k] = py * nz - pz * ny
-    rows[1, k] = pz * nx - px * nz
-    rows[2, k] = px * ny - py * nx
-    rows[3, k], rows[4, k], rows[5, k], rows[6, k] = nx, ny, nz, residual
-
-
-@numba.njit(cache=True, inline="always")
-def _add_pair(rows, count, point_to_plane, px, py, pz, residual, nx, ny, nz):
-    """Add a pair's rows after the first ``count`` (p: the point minus the centre): one
-    (point-to-plane), or three (point-to-point: the residual vector to the foot of the
-    perpendicular, as a fixed target). Returns the new count."""
-    if point_to_plane:
-        _add_row(rows, count, px, py, pz, nx, ny, nz, residual)
-        return count + 1
-    _add_row(rows, count, px, py, pz, 1.0, 0.0, 0.0, residual * nx)
-    _add_row(rows, count + 1, px, py, pz, 0.0, 1.0, 0.0, residual * ny)
-    _add_row(rows, count + 2, px, py, pz, 0.0, 0.0, 1.0, residual * nz)
-    return count + 3
-
-
-@numba.njit(cache=True, inline="always")
-def _weight(weights, i, reweigh, band, residual):
-    """Pair i's weight: with ``reweigh``, 1 when its residual is in the band, else 0, and kept
-    in ``weights``; otherwise the kept one."""
-    if reweigh:
-        weights[i] = 1.0 if band[0] <= residual <= band[1] else 0.0
-    return weights[i]
+def _moment(px, py, pz, nx, ny, nz):
+    """The rotation part of a linearised residual's Jacobian: (p - c) x n, p - c = (px, py, pz)
+    (scalars only: an inlined helper taking arrays costs several ns per call in a hot loop)."""
+    return py * nz - pz * ny, pz * nx - px * nz, px * ny - py * nx
 
 
 @numba.njit(cache=True)
@@ -285,7 +257,8 @@ def _pass(
     max_d2,
     weights,
     reweigh,
-    band,
+    sigmas,
+    min_mm,
     centre,
     inlier_mm,
     rows,
@@ -294,59 +267,62 @@ def _pass(
 
     - the rows of the step's least-squares problem, linearised about ``centre`` (mm, fixed
       frame), into ``rows`` (7, capacity), for the pairs with a weight (``weights``; with
-      ``reweigh``, first set to 1 for residuals within ``band`` (lo, hi) mm, else 0);
+      ``reweigh``, first set to 1 for residuals in the X84 band of this pass's residuals (see
+      _x84_band, ``sigmas``, ``min_mm``), else 0): column k
+      holds the Jacobian of the linearised residual ``r + ((p - c) x n) . w + n . t``, then r;
+      one row per pair (point-to-plane) or three (point-to-point: the residual vector to the
+      foot of the perpendicular as a fixed target, one row per axis);
     - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares.
 
-    Points the band cannot answer are set aside and answered by the coarse grids after the loop,
-    all in one call (a lean hot loop is a third faster). Pairs without a plane get weight 0.
+    The planes come first, for all points at once: the band's (``band_planes``), then the coarse
+    grids' for the points the band cannot answer, in one call each (lean loops over arrays
+    are much faster than a helper called per point). Pairs without a plane get weight 0.
     Returns (rows written, inliers, inlier sum of squares mm^2).
     """
     m = fixed_from_moving
+    answers = np.empty((points.shape[0], 4))
+    misses = band_planes(points, directions, m, field, cos_max, answers)
+    coarse = np.empty((misses.shape[0], 4))
+    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
+    for k in range(misses.shape[0]):
+        answers[misses[k]] = coarse[k]
     count = inliers = 0
     sum_sq = 0.0
-    misses = np.empty(points.shape[0], dtype=np.int64)
-    missed = 0
-    # Arrays out of the named tuple once: reading them from it in the loop costs more than the
-    # lookups themselves.
-    band_origin, band_spacing, brick_of, planes = (
-        field.band_origin,
-        field.band_spacing,
-        field.brick_of,
-        field.planes,
-    )
+    lo, hi = _x84_band(answers[:, 0], max_d2, sigmas, min_mm) if reweigh else (0.0, 0.0)
     cx, cy, cz = centre[0], centre[1], centre[2]
     for i in range(points.shape[0]):
-        qx, qy, qz, dx, dy, dz = moved_pair(m, points, directions, i)
-        ok, r, nx, ny, nz = band_plane(
-            qx, qy, qz, dx, dy, dz, band_origin, band_spacing, brick_of, planes, cos_max
-        )
-        if not ok:
-            misses[missed] = i
-            missed += 1
-            continue
-        if r * r > max_d2:  # near the surface, but beyond the correspondence limit
+        r = answers[i, 0]
+        # No plane (NaN), or near the surface but beyond the correspondence limit.
+        if not r * r <= max_d2:
             weights[i] = 0.0
             continue
         if abs(r) <= inlier_mm:
             inliers += 1
             sum_sq += r * r
-        if _weight(weights, i, reweigh, band, r) > 0.0:
-            count = _add_pair(rows, count, point_to_plane, qx - cx, qy - cy, qz - cz, r, nx, ny, nz)
-    coarse = np.empty((missed, 4))
-    coarse_planes(points, directions, m, misses[:missed], field, cos_max, max_d2, coarse)
-    for k in range(missed):
-        i = misses[k]
-        r = coarse[k, 0]
-        if np.isnan(r):
-            weights[i] = 0.0
+        if reweigh:
+            weights[i] = 1.0 if lo <= r <= hi else 0.0
+        if weights[i] == 0.0:
             continue
-        if abs(r) <= inlier_mm:
-            inliers += 1
-            sum_sq += r * r
-        if _weight(weights, i, reweigh, band, r) > 0.0:
-            qx, qy, qz, _, _, _ = moved_pair(m, points, directions, i)
-            nx, ny, nz = coarse[k, 1], coarse[k, 2], coarse[k, 3]
-            count = _add_pair(rows, count, point_to_plane, qx - cx, qy - cy, qz - cz, r, nx, ny, nz)
+        qx, qy, qz, _, _, _ = moved_pair(m, points, directions, i)
+        px, py, pz = qx - cx, qy - cy, qz - cz
+        nx, ny, nz = answers[i, 1], answers[i, 2], answers[i, 3]
+        if point_to_plane:  # one row: the residual along the normal
+            rows[0, count], rows[1, count], rows[2, count] = _moment(px, py, pz, nx, ny, nz)
+            rows[3, count], rows[4, count], rows[5, count], rows[6, count] = nx, ny, nz, r
+            count += 1
+            continue
+        # Three: the residual vector to the foot of the perpendicular, as a fixed target.
+        normal = (nx, ny, nz)
+        for a in range(3):
+            ex, ey, ez = (
+                (1.0 if a == 0 else 0.0),
+                (1.0 if a == 1 else 0.0),
+                (1.0 if a == 2 else 0.0),
+            )
+            rows[0, count], rows[1, count], rows[2, count] = _moment(px, py, pz, ex, ey, ez)
+            rows[3, count], rows[4, count], rows[5, count] = ex, ey, ez
+            rows[6, count] = r * normal[a]
+            count += 1
     return count, inliers, sum_sq
 
 
@@ -365,29 +341,19 @@ def _normal_equations(rows, count):
 
 
 @numba.njit(cache=True)
-def _x84_band(points, directions, fixed_from_moving, field, cos_max, max_d2, sigmas, min_mm):
-    """Residuals (mm) a step uses: within max(sigmas x sigma, min_mm) of the median residual,
-    sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both estimated from at
-    most SCALE_SAMPLES evenly spread points at ``fixed_from_moving`` (all, when none has a
-    plane)."""
-    stride = max(1, points.shape[0] // SCALE_SAMPLES)
-    spread = np.ascontiguousarray(points[::stride])
-    planes = np.empty((spread.shape[0], 4))
-    source = tangent_planes_kernel(
-        spread,
-        np.ascontiguousarray(directions[::stride]),
-        fixed_from_moving,
-        field,
-        cos_max,
-        max_d2,
-        planes,
-    )
-    sample = planes[:, 0][source != NOT_FOUND]
+def _x84_band(residuals, max_d2, sigmas, min_mm):
+    """The residuals (mm) a step uses, (lo, hi): within max(sigmas x sigma, min_mm) of the
+    median residual, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both
+    estimated from at most SCALE_SAMPLES evenly spread of ``residuals`` (NaN: no plane; those
+    beyond sqrt(max_d2) mm are left out too); all residuals when none is left."""
+    stride = max(1, residuals.shape[0] // SCALE_SAMPLES)
+    spread = np.ascontiguousarray(residuals[::stride])
+    sample = spread[spread * spread <= max_d2]  # False for NaN
     if sample.size == 0:
-        return np.array([-np.inf, np.inf])
+        return -np.inf, np.inf
     centre = np.median(sample)
     width = max(sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_mm)
-    return np.array([centre - width, centre + width])
+    return centre - width, centre + width
 
 
 @numba.njit(cache=True)
@@ -444,18 +410,13 @@ def _icp(
     max_shift = math.sqrt(max_d2)
     small_steps = 0
     size = np.inf  # of the last step, in tolerances
-    band = np.array([-np.inf, np.inf])
     weights = np.zeros(points.shape[0])
     for iteration in range(1, max_iterations + 1):
         centre = _moved(current, centroid)
         reweigh = size >= KEEP_WEIGHTS_FACTOR
-        if reweigh:
-            band = _x84_band(
-                points, directions, current, field, cos_max, max_d2, kernel_sigmas, min_kernel_mm
-            )
         used, inliers, sum_sq = _pass(
             points, directions, current, field, point_to_plane, cos_max, max_d2, weights,
-            reweigh, band, centre, inlier_mm, rows,
+            reweigh, kernel_sigmas, min_kernel_mm, centre, inlier_mm, rows,
         )  # fmt: skip
         if used < MIN_POINTS * (1 if point_to_plane else 3):  # rows: one or three per pair
             return current, iteration, False, inliers, sum_sq
@@ -472,7 +433,7 @@ def _icp(
             return current, iteration, True, inliers, sum_sq
     _, inliers, sum_sq = _pass(
         points, directions, current, field, point_to_plane, cos_max, max_d2, weights, False,
-        band, _moved(current, centroid), inlier_mm, rows,
+        kernel_sigmas, min_kernel_mm, _moved(current, centroid), inlier_mm, rows,
     )  # fmt: skip
     return current, max_iterations, False, inliers, sum_sq
 

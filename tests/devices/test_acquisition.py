@@ -363,6 +363,27 @@ def test_stop_ends_an_endless_source_and_joins():
     assert device.closed == 1
 
 
+def test_a_sink_asking_to_stop_makes_its_frame_the_last():
+    """``request_stop`` from a sink returns at once (``stop`` would join its own thread): the
+    frame under way still reaches every sink, and no frame follows it, however far the endless
+    source on a fake clock could run ahead."""
+    log = []
+    keeper = Collect(log, "keeper")
+    device = LiveDevice(FakeClock())
+
+    def stopper(frame):
+        if frame.frame_number == 6:
+            acquisition.request_stop()
+
+    acquisition = Acquisition(device, [stopper, keeper])
+    acquisition.start()
+    acquisition.wait()
+    assert acquisition.end is AcquisitionEnd.STOPPED and acquisition.error is None
+    assert [f.frame_number for f in keeper.frames] == list(range(7))
+    assert acquisition.frame_count == 7 and log[-1] == ("keeper", "closed")
+    assert device.closed == 1
+
+
 class Slow(LiveDevice):
     """A paced source: its next frame is never due within the read timeout, 3 times over."""
 

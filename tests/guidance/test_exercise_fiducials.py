@@ -182,12 +182,13 @@ def test_a_run_held_in_memory_scores_as_the_written_one(expert_run):
 
 def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(expert_run, tmp_path):
     """The acquire step as a student with a real tracker meets it (a recording of the simulated
-    student stands in for the hand, paced 10 times faster than it was recorded, so that the
-    session's check of the coach, every 50 ms, stops it within a held dwell): each fiducial
-    named in the capture order, the next named once the last is held, the registration made
-    (and handed to the navigator) once the registered ones are held, each validation point
-    measured, and the session over as soon as the last is held, before the recording's last
-    frames (the lift-off). The window's notes follow."""
+    student stands in for the hand, paced as recorded on a fake clock shared by the replay and
+    the session, so the run takes no wall time and ends on the same frame however busy the
+    machine): each fiducial named in the capture order, the next named once the last is held,
+    the registration made (and handed to the navigator) once the registered ones are held, each
+    validation point measured, and the session over on the frame that completes the last
+    dwell, before the recording's last frames (the lift-off). The window's notes follow."""
+    from devices.clock import FakeClock
     from devices.replay import ReplayTracker
     from guidance.exercises import fiducials
     from guidance.exercises.acquire import acquire, make_coach, navigator_before_registration
@@ -201,8 +202,9 @@ def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(exper
     said = []
     coach = make_coach(fiducials, scene, setup, navigator, unregistered, said.append, True)
     assert coach.notes()[:2] == ["fiducials: step 1 of 8", fiducials.tasks(scene)[0].prompt]
-    tracker = ReplayTracker(expert_run.recording_path, speed=10.0)
-    summary = acquire(tracker, navigator, coach, tmp_path / "live.igs.mha")
+    clock = FakeClock()
+    tracker = ReplayTracker(expert_run.recording_path, speed=1.0, clock=clock)
+    summary = acquire(tracker, navigator, coach, tmp_path / "live.igs.mha", clock=clock)
     asked = [line for line in said if line.startswith("hold the tip still")]
     assert asked == [task.prompt for task in fiducials.tasks(scene)]
     assert "validation point" in asked[-1] and "validation point" not in asked[0]
@@ -221,6 +223,7 @@ def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(exper
     tre = measured["measured_tre_mm"]
     assert f"F7: navigation puts the tip {tre:.2f} mm from the CT's bead" in said
     assert coach.notes()[0] == "fiducials: step 8 of 8" and "held" in coach.notes()
-    last = expert_run.report["captures"][-1]["frames"][1]
+    first, last = expert_run.report["captures"][-1]["frames"]
     assert summary.frames_recorded < len(read_sequence(expert_run.recording_path))
-    assert summary.frames_recorded < last
+    assert first < summary.frames_recorded < last  # within the last dwell, still held
+    assert summary.frames_recorded == coach.frame_index  # no frame after the one that ended it

@@ -261,6 +261,19 @@ def test_until_ends_the_session(tmp_path):
     assert summary.end is SessionEnd.STOPPED and summary.frames_recorded == 5
 
 
+def test_a_condition_the_frames_make_true_ends_the_session_on_that_frame(tmp_path):
+    """``until`` is asked after each frame on the acquisition thread: the session ends on the
+    frame that made it true, although the fake clock lets the tracker run far ahead of the
+    main thread's polls."""
+    tracker = ScriptedTracker(FakeClock(), count=100_000)
+    seen = []
+    session = _session(tmp_path, tracker, sinks=[lambda frame, state: seen.append(frame)])
+    summary = session.run(until=lambda: len(seen) >= 7)
+    assert summary.end is SessionEnd.STOPPED
+    assert summary.frames_recorded == len(seen) == 7
+    assert len(read_sequence(summary.path)) == 7
+
+
 def test_tool_names_are_checked_before_anything_starts(tmp_path):
     tracker = ScriptedTracker(FakeClock(), tools=("Pointer", "Reference"))
     with pytest.raises(ConfigurationError, match=r"no tool 'stylus' in .*'Pointer', 'Reference'"):
