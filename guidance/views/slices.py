@@ -95,7 +95,7 @@ class SlicePanel:
         self.image_plane = vtkPlane()
         self.image_plane.SetNormal(*view.normal)
         self.image_plane.SetOrigin(*self._centre)
-        self._voxel_slices = VoxelSlices.across(
+        self.voxel_slices = VoxelSlices.across(
             grid.origin, grid.spacing, grid.direction_matrix, self._normal
         )
         mapper = vtkImageResliceMapper()
@@ -200,7 +200,7 @@ class SlicePanel:
         set_text_colour(self.title, "white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
         self.plane.SetOrigin(*tip)
-        self.image_plane.SetOrigin(*self._voxel_slices.nearest(tip))
+        self.image_plane.SetOrigin(*self.voxel_slices.nearest(tip))
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
         self._place_scale_bar()

@@ -125,7 +125,7 @@ class StatusPanel:
     ) -> None:
         step = 1.6 * font_size / panel_height_px
         self.renderer = renderer
-        self._min_interval_s = min_interval_s
+        self.min_interval_s = min_interval_s
         self._lines = [
             panel_text(renderer, "", (0.03, 0.97 - i * step), "top left", font_size)
             for i in range(count)
@@ -143,7 +143,7 @@ class StatusPanel:
         colours_changed = written is None or [line.colour for line in written] != [
             line.colour for line in self._newest
         ]
-        if colours_changed or now_s - self._written_at >= self._min_interval_s:
+        if colours_changed or now_s - self._written_at >= self.min_interval_s:
             self._write()
             self._written_at = now_s
 
