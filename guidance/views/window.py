@@ -179,6 +179,7 @@ class NavigationWindow:
             note_lines + line_count(self._names),
             settings.font_size,
             height // ROWS,
+            1.0 / settings.numbers_hz,
         )
         self._grab = vtkWindowToImageFilter()
         self._grab.SetInput(self._window)
@@ -226,14 +227,16 @@ class NavigationWindow:
             panel.show(state)
         self.bullseye.show(state)
         noted = [StatusLine(note, NOTE) for note in notes]
-        self.status.show([*noted, *status_lines(state, self._names, self.view_fps)])
+        self.status.show([*noted, *status_lines(state, self._names, self.view_fps)], now)
 
     def render(self) -> None:
         """Draw the window as the panels are now."""
         self._window.Render()
 
     def screenshot(self) -> np.ndarray:
-        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first."""
+        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first (the text
+        panel's newest numbers included: see ``StatusPanel``)."""
+        self.status.flush()
         self.render()
         self._grab.Modified()
         self._grab.Update()
