@@ -147,10 +147,18 @@ class StatusPanel:
             self._write()
             self._written_at = now_s
 
-    def flush(self) -> None:
-        """Put the newest lines on screen if they are not there yet."""
-        if self._written != self._newest:
+    @property
+    def pending(self) -> bool:
+        """True when the newest lines are not on screen yet."""
+        return self._written != self._newest
+
+    def flush(self, now_s: float | None = None) -> None:
+        """Put the newest lines on screen if they are not there yet: at once (``now_s`` None,
+        before a picture), or when the last rewrite is ``min_interval_s`` old at ``now_s`` (s,
+        the window's clock; so the last numbers of a run that stops show within that time)."""
+        if self.pending and (now_s is None or now_s - self._written_at >= self.min_interval_s):
             self._write()
+            self._written_at = self._written_at if now_s is None else now_s
 
     def _write(self) -> None:
         lines = self._newest

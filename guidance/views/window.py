@@ -230,7 +230,9 @@ class NavigationWindow:
         self.status.show([*noted, *status_lines(state, self._names, self.view_fps)], now)
 
     def render(self) -> None:
-        """Draw the window as the panels are now."""
+        """Draw the window as the panels are now (the text panel's newest numbers once they
+        are due: see ``StatusPanel``)."""
+        self.status.flush(self._now())
         self._window.Render()
 
     def screenshot(self) -> np.ndarray:
@@ -323,6 +325,8 @@ class NavigationWindow:
                 if state is not None and state is not shown[0]:
                     shown[0] = state
                     self.show(state, notes())
+                    self.render()
+                elif self.status.pending:  # no new state: the last numbers, once due
                     self.render()
                 if stopping:
                     ended.append(WindowEnd.STOPPED)

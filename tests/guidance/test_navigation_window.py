@@ -269,13 +269,21 @@ def test_the_numbers_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
     window.show(state_at(navigation, np.array([5.0, 5.0, 24.0]), number=2))
     assert window.status.on_screen == first
     assert "target T1: 19.0 mm" in window.status.texts
+    window.render()  # not due yet
+    assert window.status.on_screen == first
+    clock.now = 20.0 + 1.01 * period
+    window.render()  # due: the numbers of a run that stopped there are shown
+    assert window.status.on_screen == window.status.texts
+    clock.now = 20.0 + 1.1 * period
+    window.show(state_at(navigation, np.array([5.0, 5.0, 23.0]), number=3))
+    assert window.status.on_screen != window.status.texts
     window.screenshot()
     assert window.status.on_screen == window.status.texts
-    clock.now = 20.0 + 0.7 * period
-    window.show(state_at(navigation, np.array([0.0, 10.0, -8.0]), number=3))  # in the vessel
+    clock.now = 20.0 + 1.2 * period
+    window.show(state_at(navigation, np.array([0.0, 10.0, -8.0]), number=4))  # in the vessel
     assert "avoid vessel: INSIDE" in window.status.on_screen
-    clock.now = 20.0 + 1.8 * period
-    window.show(state_at(navigation, np.array([0.0, 10.0, -7.0]), number=4))  # still inside
+    clock.now = 20.0 + 2.3 * period
+    window.show(state_at(navigation, np.array([0.0, 10.0, -7.0]), number=5))  # still inside
     assert window.status.on_screen == window.status.texts
 
 
