@@ -19,6 +19,10 @@ a few minutes. Prints tables and writes ``benchmarks/results/exercises.json``.
    optical tracker with skin markers, FRE a few tenths of a millimetre and TRE about 1-2 mm.
    ``--shares`` adds each error source's share: the fiducials exercise's FRE and TRE over the
    same seeds with one source switched off at a time (``--shares-only`` skips 1 and 2).
+
+The JSON keeps every seed's scores and warnings (``per_seed``) besides their summaries, and the
+run prints each skill's worst seeds: a long tail is a few seeds to look at (``--no-timing
+--exercises surface`` for one exercise's scores alone).
 """
 
 import argparse
@@ -77,7 +81,7 @@ def bench_wall_time(exercises: list[str], repeats: int) -> dict[str, dict[str, f
 
 def bench_scores(exercises: list[str], seeds: int) -> dict[str, dict[str, dict[str, list]]]:
     """Every score field of every exercise and skill, one value per seed (None when a run
-    failed: its error is kept under ``errors``)."""
+    failed: its error is kept under ``errors``), and each seed's ``warnings`` (a list)."""
     values: dict[str, dict[str, dict[str, list]]] = {}
     errors = ErrorSources()
     for seed in range(seeds):
@@ -89,10 +93,22 @@ def bench_scores(exercises: list[str], seeds: int) -> dict[str, dict[str, dict[s
                 fields = values.setdefault(name, {}).setdefault(skill.value, {})
                 if report.get("error"):
                     fields.setdefault("errors", []).append(f"seed {seed}: {report['error']}")
+                fields.setdefault("warnings", []).append(report.get("warnings", []))
                 for field, value in report["score"].items():
                     fields.setdefault(field, []).append(value)
         print(f"  seed {seed + 1}/{seeds} done", flush=True)
     return values
+
+
+def print_worst(skill: str, fields: dict[str, list], count: int = 3) -> None:
+    """The seeds with the largest TRE at the validation points, with their warnings: a tail
+    in the spread is a handful of seeds to look at."""
+    tre = fields.get("validation_tre_rms_mm", [])
+    worst = sorted((value, seed) for seed, value in enumerate(tre) if value is not None)[-count:]
+    for value, seed in reversed(worst):
+        warnings = fields["warnings"][seed]
+        said = f"{len(warnings)} warning(s): {warnings[-1][:70]}..." if warnings else "no warning"
+        print(f"  {skill} worst: seed {seed}, TRE at validation {value:.2f} mm, {said}")
 
 
 SHARE_SCORES = ("fre_rms_mm", "validation_tre_rms_mm", "registration_error_mm")
@@ -158,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100, help="seeds for the score statistics")
     parser.add_argument("--repeats", type=int, default=3, help="runs per exercise for timing")
+    parser.add_argument("--no-timing", action="store_true", help="only the scores (no wall times)")
     parser.add_argument("--exercises", default=",".join(EXERCISES), help="comma-separated")
     parser.add_argument(
         "--shares", action="store_true", help="also the fiducials exercise with each source off"
@@ -179,17 +196,23 @@ def main() -> None:
         write_results({"seeds": args.seeds, "shares": shares}, RESULTS.with_name("shares.json"))
         return
 
-    print(f"wall time, end to end on {SCENE}, a new process each run (target < 10 s):")
-    print(f"  {'exercise':<10} {'first run':>10} {f'median of {args.repeats}':>13}")
-    wall = bench_wall_time(exercises, args.repeats)
-    for name, seconds in wall.items():
-        print(f"  {name:<10} {seconds['first_run_s']:8.2f} s {seconds['median_s']:11.2f} s")
+    wall = {}
+    if not args.no_timing:
+        print(f"wall time, end to end on {SCENE}, a new process each run (target < 10 s):")
+        print(f"  {'exercise':<10} {'first run':>10} {f'median of {args.repeats}':>13}")
+        wall = bench_wall_time(exercises, args.repeats)
+        for name, seconds in wall.items():
+            print(f"  {name:<10} {seconds['first_run_s']:8.2f} s {seconds['median_s']:11.2f} s")
 
     print(f"scores over {args.seeds} seeds (in memory):")
     scores = bench_scores(exercises, args.seeds)
     summary = {
         name: {
-            skill: {field: summarise(v) for field, v in fields.items() if field != "errors"}
+            skill: {
+                field: summarise(v)
+                for field, v in fields.items()
+                if field not in ("errors", "warnings")
+            }
             for skill, fields in by_skill.items()
         }
         for name, by_skill in scores.items()
@@ -207,6 +230,7 @@ def main() -> None:
         for skill, fields_ in scores[name].items():
             for error in fields_.get("errors", []):
                 print(f"  {skill} failed: {error}")
+            print_worst(skill, fields_)
 
     literature = {}
     if "fiducials" in summary:
@@ -236,6 +260,7 @@ def main() -> None:
             "seeds": args.seeds,
             "wall_time_s": wall,
             "scores": summary,
+            "per_seed": scores,
             "literature": literature,
             "shares": shares,
         },

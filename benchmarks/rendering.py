@@ -3,7 +3,8 @@ the three reslices, the alignment view and the text panel, on a 256^3 CT (the sk
 0.9 mm, padded with air), with the tip moving every frame (so the three planes move).
 
 Run from the repository root: ``python -m benchmarks.rendering [--frames N] [--repeats N]``;
-``--compare-translucency ROUNDS`` runs an interleaved A/B of the translucency settings instead.
+``--compare-translucency ROUNDS`` and ``--compare-updates ROUNDS`` run interleaved A/Bs (of the
+translucency settings, of how often the slices are resampled and the numbers rewritten) instead.
 Prints a table of medians and saves it as JSON in ``benchmarks/results/rendering.json``: the
 whole frame (``show`` + ``render``), ``show`` alone (moving actors, setting planes and strings),
 ``render`` alone with nothing moved, a frame grabbed as pixels (what a video costs), and each
@@ -112,6 +113,41 @@ def compare_translucency(
     )
 
 
+def compare_updates(window: NavigationWindow, states: list[NavigationState], rounds: int) -> None:
+    """Interleaved A/B in this window: frames drawn as before 2026-12-03 afternoon (each slice
+    resampled at the tip's exact depth, the text panel rewritten every frame) and as now (each
+    slice on the voxel slice nearest to the tip, resampled only when that slice changes; the
+    numbers rewritten at most ``numbers_hz``), alternated ``rounds`` times. Prints medians of
+    frames per second and CPU ms per frame (as ``compare_translucency``) and their ratios."""
+    snapped = {name: panel.voxel_slices for name, panel in window.slice_panels.items()}
+    interval = window.status.min_interval_s
+    wall: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for now in (False, True):
+            for name, panel in window.slice_panels.items():
+                exact = dataclasses.replace(snapped[name], step_mm=0.0)  # nearest() = the tip
+                panel.voxel_slices = snapped[name] if now else exact
+            window.status.min_interval_s = interval if now else 0.0
+            window.render()
+            began, began_cpu = time.perf_counter(), time.process_time()
+            for state in states:
+                window.show(state)
+                window.render()
+            wall[now].append(len(states) / (time.perf_counter() - began))
+            cpu[now].append(1000.0 * (time.process_time() - began_cpu) / len(states))
+    for now, name in ((False, "every frame, exact depth"), (True, "voxel slices, 10 Hz text")):
+        print(
+            f"{name:26s} {statistics.median(wall[now]):6.1f} frames/s "
+            f"{statistics.median(cpu[now]):6.1f} CPU ms/frame  "
+            f"runs {[round(r, 1) for r in wall[now]]}"
+        )
+    print(
+        f"now / before: {statistics.median(wall[True]) / statistics.median(wall[False]):.2f}x "
+        f"frames/s, {statistics.median(cpu[False]) / statistics.median(cpu[True]):.2f}x less CPU"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100, help="frames per run")
@@ -124,6 +160,14 @@ def main() -> None:
         help="instead of the table: ROUNDS interleaved runs with and without VTK's "
         "order-independent translucency pass (an A/B in one process)",
     )
+    parser.add_argument(
+        "--compare-updates",
+        type=int,
+        metavar="ROUNDS",
+        default=0,
+        help="instead of the table: ROUNDS interleaved runs with the slices resampled and the "
+        "text rewritten every frame, and as now (an A/B in one process)",
+    )
     args = parser.parse_args()
     scene = padded_scene()
     ct = scene.ct
@@ -134,8 +178,11 @@ def main() -> None:
     window = NavigationWindow(scene, skin, tools, plan, ViewSettings(window_size=WINDOW))
     window.show(states[0])
     window.render()  # first frame: textures and shaders
-    if args.compare_translucency:
-        compare_translucency(window, states, args.compare_translucency)
+    if args.compare_translucency or args.compare_updates:
+        if args.compare_translucency:
+            compare_translucency(window, states, args.compare_translucency)
+        if args.compare_updates:
+            compare_updates(window, states, args.compare_updates)
         window.close()
         return
 

@@ -31,13 +31,11 @@ import numba
 import numpy as np
 
 from registration.closest_point import (
-    NOT_FOUND,
     ClosestPointField,
     FieldSettings,
     band_planes,
     coarse_planes,
     moved_pair,
-    tangent_planes_kernel,
 )
 from registration.exceptions import RegistrationError
 from registration.mesh import as_unit_normals
@@ -259,7 +257,8 @@ def _pass(
     max_d2,
     weights,
     reweigh,
-    band,
+    sigmas,
+    min_mm,
     centre,
     inlier_mm,
     rows,
@@ -268,7 +267,8 @@ def _pass(
 
     - the rows of the step's least-squares problem, linearised about ``centre`` (mm, fixed
       frame), into ``rows`` (7, capacity), for the pairs with a weight (``weights``; with
-      ``reweigh``, first set to 1 for residuals within ``band`` (lo, hi) mm, else 0): column k
+      ``reweigh``, first set to 1 for residuals in the X84 band of this pass's residuals (see
+      _x84_band, ``sigmas``, ``min_mm``), else 0): column k
       holds the Jacobian of the linearised residual ``r + ((p - c) x n) . w + n . t``, then r;
       one row per pair (point-to-plane) or three (point-to-point: the residual vector to the
       foot of the perpendicular as a fixed target, one row per axis);
@@ -288,7 +288,7 @@ def _pass(
         answers[misses[k]] = coarse[k]
     count = inliers = 0
     sum_sq = 0.0
-    lo, hi = band[0], band[1]
+    lo, hi = _x84_band(answers[:, 0], max_d2, sigmas, min_mm) if reweigh else (0.0, 0.0)
     cx, cy, cz = centre[0], centre[1], centre[2]
     for i in range(points.shape[0]):
         r = answers[i, 0]
@@ -341,29 +341,19 @@ def _normal_equations(rows, count):
 
 
 @numba.njit(cache=True)
-def _x84_band(points, directions, fixed_from_moving, field, cos_max, max_d2, sigmas, min_mm):
-    """Residuals (mm) a step uses: within max(sigmas x sigma, min_mm) of the median residual,
-    sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both estimated from at
-    most SCALE_SAMPLES evenly spread points at ``fixed_from_moving`` (all, when none has a
-    plane)."""
-    stride = max(1, points.shape[0] // SCALE_SAMPLES)
-    spread = np.ascontiguousarray(points[::stride])
-    planes = np.empty((spread.shape[0], 4))
-    source = tangent_planes_kernel(
-        spread,
-        np.ascontiguousarray(directions[::stride]),
-        fixed_from_moving,
-        field,
-        cos_max,
-        max_d2,
-        planes,
-    )
-    sample = planes[:, 0][source != NOT_FOUND]
+def _x84_band(residuals, max_d2, sigmas, min_mm):
+    """The residuals (mm) a step uses, (lo, hi): within max(sigmas x sigma, min_mm) of the
+    median residual, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both
+    estimated from at most SCALE_SAMPLES evenly spread of ``residuals`` (NaN: no plane; those
+    beyond sqrt(max_d2) mm are left out too); all residuals when none is left."""
+    stride = max(1, residuals.shape[0] // SCALE_SAMPLES)
+    spread = np.ascontiguousarray(residuals[::stride])
+    sample = spread[spread * spread <= max_d2]  # False for NaN
     if sample.size == 0:
-        return np.array([-np.inf, np.inf])
+        return -np.inf, np.inf
     centre = np.median(sample)
     width = max(sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_mm)
-    return np.array([centre - width, centre + width])
+    return centre - width, centre + width
 
 
 @numba.njit(cache=True)
@@ -420,18 +410,13 @@ def _icp(
     max_shift = math.sqrt(max_d2)
     small_steps = 0
     size = np.inf  # of the last step, in tolerances
-    band = np.array([-np.inf, np.inf])
     weights = np.zeros(points.shape[0])
     for iteration in range(1, max_iterations + 1):
         centre = _moved(current, centroid)
         reweigh = size >= KEEP_WEIGHTS_FACTOR
-        if reweigh:
-            band = _x84_band(
-                points, directions, current, field, cos_max, max_d2, kernel_sigmas, min_kernel_mm
-            )
         used, inliers, sum_sq = _pass(
             points, directions, current, field, point_to_plane, cos_max, max_d2, weights,
-            reweigh, band, centre, inlier_mm, rows,
+            reweigh, kernel_sigmas, min_kernel_mm, centre, inlier_mm, rows,
         )  # fmt: skip
         if used < MIN_POINTS * (1 if point_to_plane else 3):  # rows: one or three per pair
             return current, iteration, False, inliers, sum_sq
@@ -448,7 +433,7 @@ def _icp(
             return current, iteration, True, inliers, sum_sq
     _, inliers, sum_sq = _pass(
         points, directions, current, field, point_to_plane, cos_max, max_d2, weights, False,
-        band, _moved(current, centroid), inlier_mm, rows,
+        kernel_sigmas, min_kernel_mm, _moved(current, centroid), inlier_mm, rows,
     )  # fmt: skip
     return current, max_iterations, False, inliers, sum_sq
 

@@ -22,6 +22,7 @@ from guidance.exercises.live import Coach, PivotCoverage, Say, SweepCount
 from guidance.exercises.setup import ExerciseSetup
 from guidance.navigator import NavigationPlan, Navigator, ToolTip
 from guidance.session import NavigationSession, SessionSummary, StateSink
+from registration.closest_point import ClosestPointField
 from scenes.scene import Scene
 from scenes.surface import mesh_arrays
 
@@ -74,7 +75,7 @@ def make_coach(
     if module is pivot:
         watch = PivotCoverage(setup.stylus, setup.reference)
     elif module is surface and skin is not None:
-        watch = SweepCount(mesh_arrays(skin)[0], surface.ON_SURFACE_MM, surface.MIN_SPACING_MM)
+        watch = SweepCount(ClosestPointField(*mesh_arrays(skin)))
     return Coach(
         module.tasks(scene),
         setup,

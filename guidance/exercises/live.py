@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from devices.frame import Frame
 from guidance.exceptions import GuidanceError
+from guidance.exercises import surface
 from guidance.exercises.digitise import MIN_TRAVEL_MM, CapturedPoint, is_new_point
 from guidance.exercises.register import PointRegistration, register_points
 from guidance.exercises.setup import ExerciseSetup
 from guidance.navigator import NavigationState, Navigator, reference_from_stylus
+from registration.closest_point import ClosestPointField
 from registration.digitize import StillnessDetector, StillnessSettings
 from registration.pivot import PivotSettings, rotation_coverage_rad
 from registration.transforms import apply_transform
@@ -85,25 +86,34 @@ class PivotCoverage:
 
 
 class SweepCount:
-    """How many swept points the surface exercise will keep: tip samples the registration made
-    so far puts within ``on_surface_mm`` of the skin's vertices (CT, mm), at least
-    ``spacing_mm`` apart, taken between the landmarks and the first validation point."""
+    """How many swept points the surface exercise's first choice will keep: tip samples the
+    registration made so far puts within ``surface.COARSE_BAND_MM`` of the skin facing the
+    stylus (``field``: the skin's closest-point field, CT frame), at least
+    ``surface.MIN_SPACING_MM`` apart, taken between the landmarks and the first validation
+    point (the scoring then chooses again, nearer the skin, at the refined pose)."""
 
-    def __init__(self, skin_vertices_mm: np.ndarray, on_surface_mm: float, spacing_mm: float):
-        self._tree = cKDTree(skin_vertices_mm)
-        self._on_surface_mm = on_surface_mm
-        self._spacing_mm = spacing_mm
+    def __init__(self, field: ClosestPointField):
+        self._field = field
         self._kept: list[np.ndarray] = []
 
     def __call__(self, frame: Frame, coach: "Coach") -> None:
-        tip = coach.tip_in_reference_mm
-        if coach.registration is None or tip is None or not coach.sweeping:
+        setup = coach.setup
+        pose = reference_from_stylus(frame, setup.stylus, setup.reference)
+        if coach.registration is None or pose is None or not coach.sweeping:
             return
-        point = apply_transform(coach.registration.image_from_reference, tip)
-        if self._tree.query(point)[0] > self._on_surface_mm:
+        towards_handle = -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
+        sample = surface.Sweep(
+            apply_transform(pose, setup.tool_tip_mm)[None], (pose[:3, :3] @ towards_handle)[None], 1
+        )
+        image_from_reference = coach.registration.image_from_reference
+        distance = surface.skin_distances(
+            self._field, image_from_reference, sample, surface.COARSE_BAND_MM
+        )
+        if distance[0] > surface.COARSE_BAND_MM:
             return
+        point = apply_transform(image_from_reference, sample.points_mm)[0]
         if self._kept and np.min(np.linalg.norm(np.array(self._kept) - point, axis=1)) < (
-            self._spacing_mm
+            surface.MIN_SPACING_MM
         ):
             return
         self._kept.append(point)

@@ -127,6 +127,12 @@ MEANINGS: dict[str, Meaning] = {
         "The share of swept points close enough to the surface to be trusted by ICP; a low "
         "value means many points were off the surface or the start was poor.",
     ),
+    "refinement_mm": Meaning(
+        "moved by the sweep",
+        "How far the surface registration moved the targets from where the landmarks put "
+        "them (the largest). The skin markers' slide makes a few millimetres normal; far more "
+        "means one of the two registrations is wrong, and the run warns.",
+    ),
     # Targeting.
     "tip_to_target_mm": Meaning(
         "tip to target",

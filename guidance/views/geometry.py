@@ -84,3 +84,47 @@ class BullseyeFrame:
             return np.full(2, np.nan)
         ahead = float((self.target_mm - tip) @ self.forward)
         return self.screen_mm(tip + (ahead / along) * axis)
+
+
+@dataclass(frozen=True)
+class VoxelSlices:
+    """A CT's voxel planes across a slice view's unit ``normal``: the planes through its voxel
+    centres, ``step_mm`` apart, one of them through ``origin_mm`` (the first voxel's centre).
+
+    ``nearest(point_mm)`` is the voxel plane nearest to a point, given by a point on it that
+    stays the same for every point between two planes: a slice panel resamples the CT only
+    when the tip crosses into another voxel slice, not each time it moves (a reslice and a
+    texture upload per panel). A normal oblique to the CT's voxel axes has no such planes
+    (``step_mm`` 0): ``nearest`` returns the point itself.
+    """
+
+    origin_mm: np.ndarray
+    normal: np.ndarray
+    step_mm: float
+
+    @classmethod
+    def across(
+        cls,
+        origin_mm: Sequence[float],
+        spacing_mm: Sequence[float],
+        direction: np.ndarray,
+        normal: Sequence[float],
+    ) -> "VoxelSlices":
+        """The voxel planes of a CT (origin, spacing, 3x3 direction matrix whose columns are
+        the voxel axes in LPS) across ``normal``."""
+        normal = np.asarray(normal, dtype=np.float64)
+        normal = normal / np.linalg.norm(normal)
+        along = np.reshape(np.asarray(direction, dtype=np.float64), (3, 3)).T @ normal
+        axis = int(np.argmax(np.abs(along)))
+        parallel = abs(abs(along[axis]) - 1.0) < 1e-9
+        step = float(spacing_mm[axis]) if parallel else 0.0
+        return cls(np.asarray(origin_mm, dtype=np.float64), normal, step)
+
+    def nearest(self, point_mm: Sequence[float]) -> np.ndarray:
+        """A point (mm) on the voxel plane nearest to ``point_mm`` (the same point for every
+        ``point_mm`` nearest to that plane)."""
+        point = np.asarray(point_mm, dtype=np.float64)
+        if self.step_mm == 0.0:
+            return point
+        index = round(float((point - self.origin_mm) @ self.normal) / self.step_mm)
+        return self.origin_mm + (index * self.step_mm) * self.normal

@@ -14,7 +14,9 @@ class ViewSettings:
     the skin is decimated to at most this many triangles (a translucent skin costs ~0.3 ms per
     thousand triangles per frame with Mesa's software renderer). ``bullseye_rings_mm``: radii
     of the rings of the target-alignment view, inner to outer. ``refresh_hz``: how often the
-    interactive window draws the newest state.
+    interactive window draws the newest state. ``numbers_hz``: how often, at most, the text
+    panel rewrites its numbers on screen (a colour change shows at once; pictures and videos
+    always show the newest).
     """
 
     window_size: tuple[int, int] = (1500, 900)
@@ -26,6 +28,7 @@ class ViewSettings:
     skin_max_triangles: int = 8_000
     bullseye_rings_mm: tuple[float, ...] = (2.0, 5.0, 10.0)
     refresh_hz: float = 30.0
+    numbers_hz: float = 10.0
     font_size: int = 14
 
     def __post_init__(self) -> None:
@@ -34,7 +37,7 @@ class ViewSettings:
             raise GuidanceError(
                 f"window_size must be at least 300 x 200 pixels; got {width} x {height}"
             )
-        for name in ("window_hu", "marker_radius_mm", "slab_half_mm", "refresh_hz"):
+        for name in ("window_hu", "marker_radius_mm", "slab_half_mm", "refresh_hz", "numbers_hz"):
             if not getattr(self, name) > 0.0:
                 raise GuidanceError(f"ViewSettings.{name} must be > 0; got {getattr(self, name)!r}")
         if not 0.0 <= self.surface_opacity <= 1.0:

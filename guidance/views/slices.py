@@ -33,7 +33,7 @@ from guidance.views.actors import (
     set_text_colour,
     set_text_point,
 )
-from guidance.views.geometry import nice_length_mm, plane_offsets_mm
+from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
 from guidance.views.models import crosshair, ring, scale_bar
 from guidance.views.settings import ViewSettings
 
@@ -86,12 +86,21 @@ class SlicePanel:
         self._lift = -LIFT_MM * direction
         self._centre = np.asarray(grid.center, dtype=np.float64)
 
+        # Two planes through the tip: ``plane`` exactly there (the structures' outlines are cut
+        # by it), ``image_plane`` on the CT's voxel slice nearest to it, when the slice is
+        # parallel to the CT's voxel planes (see ``VoxelSlices``).
         self.plane = vtkPlane()
         self.plane.SetNormal(*view.normal)
         self.plane.SetOrigin(*self._centre)
+        self.image_plane = vtkPlane()
+        self.image_plane.SetNormal(*view.normal)
+        self.image_plane.SetOrigin(*self._centre)
+        self.voxel_slices = VoxelSlices.across(
+            grid.origin, grid.spacing, grid.direction_matrix, self._normal
+        )
         mapper = vtkImageResliceMapper()
         mapper.SetInputData(grid)
-        mapper.SetSlicePlane(self.plane)
+        mapper.SetSlicePlane(self.image_plane)
         mapper.ResampleToScreenPixelsOff()  # reslice at CT resolution, not per screen pixel
         # One thread: a slice is a few hundred thousand samples, and threads started for it
         # every frame compete with Mesa's own (1.07x less CPU a frame, same picture).
@@ -191,6 +200,7 @@ class SlicePanel:
         set_text_colour(self.title, "white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
         self.plane.SetOrigin(*tip)
+        self.image_plane.SetOrigin(*self.voxel_slices.nearest(tip))
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
         self._place_scale_bar()

@@ -179,6 +179,7 @@ class NavigationWindow:
             note_lines + line_count(self._names),
             settings.font_size,
             height // ROWS,
+            1.0 / settings.numbers_hz,
         )
         self._grab = vtkWindowToImageFilter()
         self._grab.SetInput(self._window)
@@ -226,14 +227,18 @@ class NavigationWindow:
             panel.show(state)
         self.bullseye.show(state)
         noted = [StatusLine(note, NOTE) for note in notes]
-        self.status.show([*noted, *status_lines(state, self._names, self.view_fps)])
+        self.status.show([*noted, *status_lines(state, self._names, self.view_fps)], now)
 
     def render(self) -> None:
-        """Draw the window as the panels are now."""
+        """Draw the window as the panels are now (the text panel's newest numbers once they
+        are due: see ``StatusPanel``)."""
+        self.status.flush(self._now())
         self._window.Render()
 
     def screenshot(self) -> np.ndarray:
-        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first."""
+        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first (the text
+        panel's newest numbers included: see ``StatusPanel``)."""
+        self.status.flush()
         self.render()
         self._grab.Modified()
         self._grab.Update()
@@ -320,6 +325,8 @@ class NavigationWindow:
                 if state is not None and state is not shown[0]:
                     shown[0] = state
                     self.show(state, notes())
+                    self.render()
+                elif self.status.pending:  # no new state: the last numbers, once due
                     self.render()
                 if stopping:
                     ended.append(WindowEnd.STOPPED)

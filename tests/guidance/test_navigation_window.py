@@ -235,6 +235,58 @@ def test_showing_moves_things_and_adds_nothing(window, navigation):
     np.testing.assert_allclose(np.asarray(stylus.user_matrix), stylus_pose(tip), atol=1e-12)
 
 
+def test_the_slices_show_the_voxel_slice_nearest_to_the_tip(window, navigation, scene):
+    """The CT is resampled on the voxel plane nearest to the tip (within half a voxel, through
+    voxel centres), and not again while the tip stays within that voxel slice."""
+    spacing = np.array(scene.ct.GetSpacing())
+    origin = np.array(scene.ct.GetOrigin())
+    voxel_centre = origin + np.round((np.array([-3.0, 4.0, 2.0]) - origin) / spacing) * spacing
+    tip = voxel_centre + 0.3 * spacing
+    window.show(state_at(navigation, tip))
+    for panel in window.slice_panels.values():
+        normal = np.asarray(panel.view.normal)
+        axis = int(np.argmax(np.abs(normal)))
+        on_slice = np.array(panel.image_plane.GetOrigin())
+        index = (on_slice[axis] - origin[axis]) / spacing[axis]
+        assert index == pytest.approx(round(index), abs=1e-9)
+        assert abs((tip - on_slice) @ normal) <= spacing[axis] / 2 + 1e-9
+    moved = {name: panel.image_plane.GetMTime() for name, panel in window.slice_panels.items()}
+    window.show(state_at(navigation, tip + 0.1 * spacing))  # the same voxel slices
+    assert moved == {n: p.image_plane.GetMTime() for n, p in window.slice_panels.items()}
+
+
+def test_the_numbers_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
+    window, navigation, clock
+):
+    """Numbers changing within 1/numbers_hz stay on screen as they were (the panel says the new
+    ones), a picture shows the newest, and a change of colour (a breach) shows at once."""
+    period = 1.0 / window.settings.numbers_hz
+    clock.now = 20.0
+    window.show(state_at(navigation, np.array([5.0, 5.0, 25.0]), number=1))
+    assert window.status.on_screen == window.status.texts
+    first = list(window.status.on_screen)
+    clock.now = 20.0 + 0.5 * period
+    window.show(state_at(navigation, np.array([5.0, 5.0, 24.0]), number=2))
+    assert window.status.on_screen == first
+    assert "target T1: 19.0 mm" in window.status.texts
+    window.render()  # not due yet
+    assert window.status.on_screen == first
+    clock.now = 20.0 + 1.01 * period
+    window.render()  # due: the numbers of a run that stopped there are shown
+    assert window.status.on_screen == window.status.texts
+    clock.now = 20.0 + 1.1 * period
+    window.show(state_at(navigation, np.array([5.0, 5.0, 23.0]), number=3))
+    assert window.status.on_screen != window.status.texts
+    window.screenshot()
+    assert window.status.on_screen == window.status.texts
+    clock.now = 20.0 + 1.2 * period
+    window.show(state_at(navigation, np.array([0.0, 10.0, -8.0]), number=4))  # in the vessel
+    assert "avoid vessel: INSIDE" in window.status.on_screen
+    clock.now = 20.0 + 2.3 * period
+    window.show(state_at(navigation, np.array([0.0, 10.0, -7.0]), number=5))  # still inside
+    assert window.status.on_screen == window.status.texts
+
+
 def test_save_writes_the_picture_as_png(window, navigation, tmp_path):
     window.show(state_at(navigation, np.array([5.0, 5.0, 5.0])))
     path = window.save(tmp_path / "view.png")

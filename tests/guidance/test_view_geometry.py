@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guidance.views.geometry import BullseyeFrame, nice_length_mm, plane_offsets_mm
+from guidance.views.geometry import (
+    BullseyeFrame,
+    VoxelSlices,
+    nice_length_mm,
+    plane_offsets_mm,
+)
 from tests.guidance.views_scene import TRAJECTORY, navigator, small_scene, state_at
 
 coordinates = st.floats(-200.0, 200.0, allow_nan=False)
@@ -83,3 +88,45 @@ def test_a_tool_across_the_trajectory_has_no_point_of_arrival():
     frame = BullseyeFrame.of((0, 0, 50), (0, 0, 0))
     assert np.all(np.isnan(frame.reach_mm(np.array([0, 0, 20.0]), np.array([1.0, 0, 0]))))
     assert np.all(np.isnan(frame.reach_mm(np.array([0, 0, 20.0]), np.array([0, 0, 1.0]))))
+
+
+spacings = st.floats(0.3, 3.0)
+# A CT's voxel axes in LPS: a rotation (its columns), here a rotation about z by ``angle``.
+angles = st.floats(-math.pi, math.pi)
+
+
+def _rotation_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@given(points, st.tuples(spacings, spacings, spacings), angles, points, st.sampled_from((1, -1)))
+def test_the_nearest_voxel_slice_is_a_voxel_plane_within_half_a_voxel(
+    origin, spacing, angle, point, sign
+):
+    """Across each voxel axis (either way): the chosen plane passes through voxel centres
+    (a whole number of voxels from the origin along the axis), lies within half a voxel of the
+    point, and is the same point for two points in the same voxel slice."""
+    direction = _rotation_z(angle)
+    for axis in range(3):
+        normal = sign * direction[:, axis]
+        slices = VoxelSlices.across(origin, spacing, direction, normal)
+        assert slices.step_mm == pytest.approx(spacing[axis])
+        on_plane = slices.nearest(point)
+        index = (on_plane - origin) @ direction[:, axis] / spacing[axis]
+        assert index == pytest.approx(round(index), abs=1e-6)
+        depth = (point - on_plane) @ normal
+        assert abs(depth) <= spacing[axis] / 2 + 1e-9
+        if abs(depth) < spacing[axis] / 2 - 1e-6:  # not on the border between two slices
+            shift = np.array([3.0, -2.0, 1.0])
+            sideways = shift - (shift @ normal) * normal  # in the slice's plane
+            nudged = point - 0.5 * depth * normal + sideways
+            np.testing.assert_array_equal(slices.nearest(nudged), on_plane)
+
+
+def test_a_slice_oblique_to_the_voxels_is_not_snapped():
+    direction = _rotation_z(0.3)
+    slices = VoxelSlices.across((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), direction, (1.0, 0.0, 0.0))
+    assert slices.step_mm == 0.0
+    point = np.array([0.37, 1.2, -4.0])
+    np.testing.assert_array_equal(slices.nearest(point), point)
