@@ -162,6 +162,7 @@ class Coach:
         self.tip_in_reference_mm: np.ndarray | None = None
         self._previous_mm: np.ndarray | None = None  # the start, then the last point
         self._held_s = 0.0
+        self._told_held = False
         self._registered = ""
         self._checked = ""
         if until_done:
@@ -189,7 +190,13 @@ class Coach:
         if count >= len(self.tasks):
             return True
         last = count == len(self.tasks) - 1 and not self.tasks[-1].lifts
-        return last and self._held_s >= self.stillness.still_s
+        return last and self._held_s >= self.stillness.still_s and self._away_from_last_point()
+
+    def _away_from_last_point(self) -> bool:
+        """Whether the tip is where a dwell would be a new point (``is_new_point``): a dwell
+        within ``MIN_TRAVEL_MM`` of the last point (a move cut by a pause) is not one."""
+        tip = self.tip_in_reference_mm
+        return tip is not None and is_new_point(tip, self._previous_mm)
 
     def __call__(self, frame: Frame, state: NavigationState) -> None:
         """The session sink: one more frame (acquisition thread)."""
@@ -201,6 +208,7 @@ class Coach:
             self._previous_mm = self.tip_in_reference_mm
         period = self.detector.push(self.frame_index, frame.timestamp, self.tip_in_reference_mm)
         self._held_s = self.detector.held_s
+        self._tell_when_held()
         if self.watch is not None:
             self.watch(frame, self)
         self.frame_index += 1
@@ -214,6 +222,24 @@ class Coach:
                 f"still within {MIN_TRAVEL_MM:g} mm of where the tip was: not a new point "
                 f"({period.description})"
             )
+
+    def _tell_when_held(self) -> None:
+        """With a person at the stylus (``until_done``), say once per dwell when it has lasted
+        ``still_s`` away from the last point, as the window's note does: a student at the
+        terminal (or a test driving the window) knows when to move on, never too early."""
+        held = self._held_s >= self.stillness.still_s
+        task = self.current
+        if (
+            held
+            and not self._told_held
+            and self.until_done
+            and task is not None
+            and not task.lifts
+            and self._away_from_last_point()
+        ):
+            last = len(self.captured) + 1 == len(self.tasks)
+            self._say(f"{task.label} held long enough" + ("" if last else ": move on"))
+        self._told_held = held
 
     def _capture(self, point: CapturedPoint) -> None:
         self.captured = (*self.captured, point)

@@ -227,3 +227,49 @@ def test_a_live_run_names_each_fiducial_in_turn_and_ends_once_all_are_held(exper
     assert summary.frames_recorded < len(read_sequence(expert_run.recording_path))
     assert first < summary.frames_recorded < last  # within the last dwell, still held
     assert summary.frames_recorded == coach.frame_index  # no frame after the one that ended it
+
+
+def test_a_person_is_told_when_each_point_is_held_and_a_pause_by_the_last_point_ends_nothing(
+    expert_run,
+):
+    """The coach of a person (``until_done``) says when a dwell is long enough to move on, and
+    ends the run only on a dwell the scoring takes as the last point: a pause within 5 mm of
+    the point before (a move cut short by a slow window) is no such dwell."""
+    from devices.frame import Frame, PoseStatus, ToolPose
+    from guidance.exercises import fiducials
+    from guidance.exercises.acquire import make_coach, navigator_before_registration
+    from guidance.exercises.setup import ExerciseSetup
+    from registration.transforms import make_rigid
+
+    scene = build_phantom("needle-box", seed=2)
+    setup = ExerciseSetup.read(expert_run.run_path)
+    navigator, unregistered = navigator_before_registration(fiducials, scene, setup)
+    said = []
+    coach = make_coach(fiducials, scene, setup, navigator, unregistered, said.append, True)
+    tip_offset = np.asarray(setup.tool_tip_mm)
+    frames = iter(range(10**6))
+
+    def hold(tip_mm, seconds):
+        for _ in range(round(seconds * 60)):
+            k = next(frames)
+            stylus = make_rigid(np.eye(3), np.asarray(tip_mm, dtype=float) - tip_offset)
+            poses = {
+                setup.stylus: ToolPose(setup.stylus, stylus, PoseStatus.OK),
+                setup.reference: ToolPose(setup.reference, np.eye(4), PoseStatus.OK),
+            }
+            frame = Frame(k / 60.0, k, poses)
+            coach(frame, navigator.navigate(frame))
+
+    points = [np.array([30.0 * k, 0.0, 0.0]) for k in range(1, 9)]
+    hold([0.0, 0.0, 0.0], 0.5)
+    for point in points[:7]:
+        hold(point, 1.5)
+    hold(points[6] + [3.0, 0.0, 0.0], 2.0)  # a pause 3 mm from F7: not the last point
+    assert [point.label for point in coach.captured] == [f"F{k}" for k in range(1, 8)]
+    assert not coach.done()
+    hold(points[7], 1.2)
+    assert coach.done()
+    told = [line for line in said if " held long enough" in line]
+    assert told == [f"F{k} held long enough: move on" for k in range(1, 8)] + [
+        "F8 held long enough"
+    ]

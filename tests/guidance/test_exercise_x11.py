@@ -7,6 +7,7 @@ Needs the Debian packages xvfb and xdotool (``.ci/run`` installs them).
 """
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -22,7 +23,39 @@ x_display = x11.x_display  # the Xvfb fixture of the window's own X11 tests
 NOTE_RGB = np.array([135, 206, 250])
 # Keys per axis of the tracker (= CT) frame: + then -.
 AXIS_KEYS = (("Right", "Left"), ("Next", "Prior"), ("Up", "Down"))
-HOLD_S = 1.6  # a dwell is 1 s of stillness
+WAIT_S = 300.0  # for one dwell to be held, on a loaded 2-core machine
+
+
+class SaidLines:
+    """What a process says on stderr, read on a thread as it comes: a test can wait for a line
+    as a student waits for the terminal (or the window) to say a point is held."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n").removeprefix("... "))
+                self._changed.notify_all()
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, line: str, timeout_s: float = WAIT_S) -> None:
+        """Wait until ``line`` has been said; fails if the process ends or time runs out."""
+        with self._changed:
+            self._changed.wait_for(lambda: line in self.lines or self.closed, timeout_s)
+            assert line in self.lines, f"never said {line!r}; last said: {self.lines[-5:]}"
+
+    def all(self) -> list[str]:
+        """Every line, once the process has ended and its stderr is closed."""
+        self._reader.join()
+        return self.lines
 
 
 def _keys_to(delta_mm: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -48,6 +81,7 @@ def test_a_student_does_the_fiducials_exercise_with_the_keyboard(x_display, tmp_
         x_display, "exercise", "fiducials", "--tracker", "keyboard",
         "--scene", "builtin:needle-box", "--out", str(out),
     )  # fmt: skip
+    lines = SaidLines(process.stderr)
     try:
         window = navigate_x11._window(x_display, process)
         run = json.loads((out / "run.json").read_text())
@@ -56,23 +90,27 @@ def test_a_student_does_the_fiducials_exercise_with_the_keyboard(x_display, tmp_
         x11._xdotool(x_display, "windowfocus", "--sync", window)
         # The stylus starts 30 mm before the first fiducial, pointing at it: push it there.
         # Keys go without delay: the window takes them all between two drawings (a drawing
-        # longer than a dwell in the middle of a move would make a dwell there).
+        # longer than a dwell in the middle of a move would make a dwell there). The next
+        # move waits until the command says the point is held, as a student does: a fixed
+        # pause was too short when a loaded machine took the keys late (a dwell under 1 s
+        # was missed and the run never ended).
         x11._xdotool(x_display, "key", "--delay", "0", *(["w"] * 30))
-        time.sleep(HOLD_S)
+        lines.wait_for("F1 held long enough: move on")
         prompts_shown = _note_pixels(x_display)
         tip = beads["F1"]
         for label in [f"F{k}" for k in range(2, 9)]:
             keys, moved = _keys_to(beads[label] - tip)
             tip = tip + moved
             x11._xdotool(x_display, "key", "--delay", "0", *keys)
-            time.sleep(HOLD_S)
-        _, errors = process.communicate(timeout=300)  # it ends once F8 is held
+            lines.wait_for(f"{label} held long enough" + (": move on" if label != "F8" else ""))
+        process.wait(timeout=WAIT_S)  # it ends once F8 is held
     finally:
         if process.poll() is None:
             process.kill()
+    said = lines.all()
+    errors = "\n".join(said)
     assert process.returncode == 0, errors
     assert prompts_shown > 50  # the prompt and the progress, drawn in the text panel
-    said = [line.removeprefix("... ") for line in errors.splitlines()]
     assert said.count("hold the tip still on fiducial F2 for a second") == 1
     assert [line.split(" (")[0] for line in said if line.startswith("held still")] == [
         f"held still: F{k}"
