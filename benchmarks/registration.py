@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from benchmarks.common import pin_threads
+from benchmarks.common import RESULTS_FOLDER, pin_threads, write_results
 
 # This file is named like the package it measures: keep its folder off the import path so that
 # ``import registration`` finds the package, not this script.
@@ -44,7 +44,6 @@ pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start the
 
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -75,7 +74,7 @@ small_gicp = None if ARGS.no_peers else optional("small_gicp")
 sks_procrustes = None if ARGS.no_peers else optional("sksurgerycore.algorithms.procrustes")
 sks_errors = None if ARGS.no_peers else optional("sksurgerycore.algorithms.errors")
 
-RESULTS = Path(__file__).resolve().parent / "results" / "registration.json"
+RESULTS = RESULTS_FOLDER / "registration.json"
 CASES = {"small": (2.0, 2.0), "medium": (10.0, 10.0), "large": (30.0, 30.0)}
 NOISE_MM = 0.3
 MAX_CORRESPONDENCE_MM = 50.0  # the peers' setting (gestes keeps its own default of 30 mm)
@@ -390,20 +389,12 @@ def main() -> int:
         f"target: {len(target['vertices'])} vertices ({int(target['outer'].sum())} on the outer "
         f"table), built in {clock() - begin:.1f} s"
     )
-    report = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-        "threads": ARGS.threads,
-    }
+    report = {"threads": ARGS.threads}
     if ARGS.threads == 1:
         report["paired_points"] = run_paired_points(target)
         report["tre"] = run_tre()
     report["icp"] = run_icp(target, sizes, cases)
     path = Path(ARGS.json) if ARGS.json else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
     if ARGS.threads == 1 and not ARGS.no_scaling:
         two = path.with_name(path.stem + "-2threads.json")
         command = [
@@ -425,8 +416,8 @@ def main() -> int:
         )
         subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[1])
         report["icp_2_threads"] = json.loads(two.read_text())["icp"]
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path} ({clock() - begin:.0f} s in all)")
+    write_results(report, path)
+    print(f"{clock() - begin:.0f} s in all")
     return 0
 
 

@@ -15,7 +15,7 @@ patch centroid < 1 mm. What each time includes: see ``benchmarks/icp_peers.py``.
 import argparse
 import sys
 
-from benchmarks.common import machine_info, pin_threads
+from benchmarks.common import RESULTS_FOLDER, pin_threads, write_results
 
 
 def _arguments() -> argparse.Namespace:
@@ -33,7 +33,6 @@ def _arguments() -> argparse.Namespace:
 ARGS = _arguments()
 pin_threads(ARGS.threads)  # before numpy, Numba, open3d or small_gicp start their pools
 
-import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -56,7 +55,7 @@ from scenes.surface import extract_surface  # noqa: E402
 from scenes.volume import load_volume  # noqa: E402
 from tests.shared_data import SHARED_DATA  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "registration_ct.json"
+RESULTS = RESULTS_FOLDER / "registration_ct.json"
 CASES = {"small": (2.0, 2.0), "medium": (10.0, 10.0), "large": (30.0, 30.0)}
 MAX_CORRESPONDENCE_MM = 50.0  # the peers' setting (gestes keeps its own default of 30 mm)
 MAX_ITERATIONS = 100
@@ -241,7 +240,6 @@ def main() -> int:
     wanted = None if ARGS.patches is None else set(ARGS.patches.split(","))
     begin = time.perf_counter()
     report = {
-        "machine": machine_info(),
         "threads": ARGS.threads,
         "targets": {},
         "icp": [],
@@ -265,10 +263,8 @@ def main() -> int:
                 f"extracted at {BONE_HU:.0f} HU in {target['load_and_extract_s']:.2f} s"
             )
         report["icp"] += run_patch(targets[patch.ct], patch, sizes, cases)
-    path = Path(ARGS.json) if ARGS.json else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path} ({time.perf_counter() - begin:.0f} s in all)")
+    write_results(report, Path(ARGS.json) if ARGS.json else RESULTS)
+    print(f"{time.perf_counter() - begin:.0f} s in all")
     return 0
 
 
