@@ -14,19 +14,15 @@ a quiet machine.
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 import vtk
 from scipy.spatial.transform import Rotation
 
-from benchmarks.common import median_rate
+from benchmarks.common import RESULTS_FOLDER, machine_info, median_rate, write_results
 from devices.frame import Frame, PoseStatus, ToolPose
 from devices.tools import BUILTIN_TOOLS
 from guidance.navigator import NavigationPlan, NavigationState, Navigator, ToolTip
@@ -39,7 +35,7 @@ from scenes.surface import extract_surface
 SIZE_VOXELS = 256
 SPACING_MM = 0.9
 WINDOW = (800, 600)
-RESULTS = Path(__file__).resolve().parent / "results" / "rendering.json"
+RESULTS = RESULTS_FOLDER / "rendering.json"
 
 
 def padded_scene(spacing_mm: float = SPACING_MM, size: int = SIZE_VOXELS) -> Scene:
@@ -228,26 +224,21 @@ def main() -> None:
     print(f"{'measure':32s} {'per s':>8s} {'ms':>7s} {'x frame':>8s}")
     for name, rate in rows:
         print(f"{name:32s} {rate:8.1f} {1000.0 / rate:7.2f} {rate / full:8.2f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "window_px": list(WINDOW),
-                "ct_voxels": list(ct.GetSize()),
-                "frames": count,
-                "repeats": repeats,
-                "per_second": {name: rate for name, rate in rows},
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "vtk": vtk.vtkVersion.GetVTKVersion(),
-                    "renderer": "Mesa llvmpipe via EGL (off-screen)",
-                },
+    write_results(
+        {
+            "machine": {
+                **machine_info(),
+                "vtk": vtk.vtkVersion.GetVTKVersion(),
+                "renderer": "Mesa llvmpipe via EGL (off-screen)",
             },
-            indent=2,
-        )
+            "window_px": list(WINDOW),
+            "ct_voxels": list(ct.GetSize()),
+            "frames": count,
+            "repeats": repeats,
+            "per_second": {name: rate for name, rate in rows},
+        },
+        RESULTS,
     )
-    print(f"saved {RESULTS}")
 
 
 if __name__ == "__main__":
