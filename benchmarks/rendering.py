@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -75,56 +76,23 @@ def states_along_trajectory(plan: NavigationPlan, count: int) -> list[Navigation
     return states
 
 
-def compare_translucency(
-    window: NavigationWindow, states: list[NavigationState], rounds: int
+def interleaved(
+    window: NavigationWindow,
+    states: list[NavigationState],
+    rounds: int,
+    use: Callable[[bool], None],
+    names: tuple[str, str],
 ) -> None:
-    """Interleaved A/B in this window: frames drawn with VTK's order-independent translucency
-    pass (the panels' setting before 2026-12-03) and with plain alpha blending (theirs now),
-    alternated ``rounds`` times. Prints medians of frames per second (wall clock) and of CPU ms
-    per frame (this process, Mesa's threads included: steadier than the wall clock on a shared
-    machine) and the ratio of the medians."""
-    wall: dict[bool, list[float]] = {True: [], False: []}
-    cpu: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(rounds):
-        for order_independent in (True, False):
-            for renderer in window.renderers.values():
-                renderer.SetUseOIT(order_independent)
-            window.render()
-            began, began_cpu = time.perf_counter(), time.process_time()
-            for state in states:
-                window.show(state)
-                window.render()
-            wall[order_independent].append(len(states) / (time.perf_counter() - began))
-            cpu[order_independent].append(1000.0 * (time.process_time() - began_cpu) / len(states))
-    for order_independent, name in ((True, "order-independent pass"), (False, "alpha blending")):
-        print(
-            f"{name:24s} {statistics.median(wall[order_independent]):6.1f} frames/s "
-            f"{statistics.median(cpu[order_independent]):6.1f} CPU ms/frame  "
-            f"runs {[round(r, 1) for r in wall[order_independent]]}"
-        )
-    print(
-        f"alpha blending / order-independent: "
-        f"{statistics.median(wall[False]) / statistics.median(wall[True]):.2f}x frames/s, "
-        f"{statistics.median(cpu[True]) / statistics.median(cpu[False]):.2f}x less CPU"
-    )
-
-
-def compare_updates(window: NavigationWindow, states: list[NavigationState], rounds: int) -> None:
-    """Interleaved A/B in this window: frames drawn as before 2026-12-03 afternoon (each slice
-    resampled at the tip's exact depth, the text panel rewritten every frame) and as now (each
-    slice on the voxel slice nearest to the tip, resampled only when that slice changes; the
-    numbers rewritten at most ``numbers_hz``), alternated ``rounds`` times. Prints medians of
-    frames per second and CPU ms per frame (as ``compare_translucency``) and their ratios."""
-    snapped = {name: panel.voxel_slices for name, panel in window.slice_panels.items()}
-    interval = window.status.min_interval_s
-    wall: dict[bool, list[float]] = {True: [], False: []}
-    cpu: dict[bool, list[float]] = {True: [], False: []}
+    """Interleaved A/B in this window: ``use(False)`` (the way before, named ``names[0]``) and
+    ``use(True)`` (the way now, ``names[1]``), each drawing ``states`` once, alternated
+    ``rounds`` times. Prints medians of frames per second (wall clock) and of CPU ms per frame
+    (this process, Mesa's threads included: steadier than the wall clock on a shared machine)
+    and the ratios of the medians."""
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(rounds):
         for now in (False, True):
-            for name, panel in window.slice_panels.items():
-                exact = dataclasses.replace(snapped[name], step_mm=0.0)  # nearest() = the tip
-                panel.voxel_slices = snapped[name] if now else exact
-            window.status.min_interval_s = interval if now else 0.0
+            use(now)
             window.render()
             began, began_cpu = time.perf_counter(), time.process_time()
             for state in states:
@@ -132,15 +100,47 @@ def compare_updates(window: NavigationWindow, states: list[NavigationState], rou
                 window.render()
             wall[now].append(len(states) / (time.perf_counter() - began))
             cpu[now].append(1000.0 * (time.process_time() - began_cpu) / len(states))
-    for now, name in ((False, "every frame, exact depth"), (True, "voxel slices, 10 Hz text")):
+    for now in (False, True):
         print(
-            f"{name:26s} {statistics.median(wall[now]):6.1f} frames/s "
+            f"{names[now]:26s} {statistics.median(wall[now]):6.1f} frames/s "
             f"{statistics.median(cpu[now]):6.1f} CPU ms/frame  "
             f"runs {[round(r, 1) for r in wall[now]]}"
         )
     print(
         f"now / before: {statistics.median(wall[True]) / statistics.median(wall[False]):.2f}x "
         f"frames/s, {statistics.median(cpu[False]) / statistics.median(cpu[True]):.2f}x less CPU"
+    )
+
+
+def compare_translucency(
+    window: NavigationWindow, states: list[NavigationState], rounds: int
+) -> None:
+    """``interleaved`` A/B: VTK's order-independent translucency pass (the panels' setting
+    before 2026-12-03) against plain alpha blending (theirs now)."""
+
+    def use(now: bool) -> None:
+        for renderer in window.renderers.values():
+            renderer.SetUseOIT(not now)
+
+    interleaved(window, states, rounds, use, ("order-independent pass", "alpha blending"))
+
+
+def compare_updates(window: NavigationWindow, states: list[NavigationState], rounds: int) -> None:
+    """``interleaved`` A/B: frames drawn as before 2026-12-03 afternoon (each slice resampled at
+    the tip's exact depth, the text panel rewritten every frame) against now (each slice on the
+    voxel slice nearest to the tip, resampled only when that slice changes; the numbers
+    rewritten at most ``numbers_hz``)."""
+    snapped = {name: panel.voxel_slices for name, panel in window.slice_panels.items()}
+    interval = window.status.min_interval_s
+
+    def use(now: bool) -> None:
+        for name, panel in window.slice_panels.items():
+            exact = dataclasses.replace(snapped[name], step_mm=0.0)  # nearest() = the tip
+            panel.voxel_slices = snapped[name] if now else exact
+        window.status.min_interval_s = interval if now else 0.0
+
+    interleaved(
+        window, states, rounds, use, ("every frame, exact depth", "voxel slices, 10 Hz text")
     )
 
 
