@@ -101,9 +101,10 @@ class SweepCount:
         pose = reference_from_stylus(frame, setup.stylus, setup.reference)
         if coach.registration is None or pose is None or not coach.sweeping:
             return
-        towards_handle = -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
         sample = surface.Sweep(
-            apply_transform(pose, setup.tool_tip_mm)[None], (pose[:3, :3] @ towards_handle)[None], 1
+            apply_transform(pose, setup.tool_tip_mm)[None],
+            (pose[:3, :3] @ surface.towards_handle(setup))[None],
+            1,
         )
         image_from_reference = coach.registration.image_from_reference
         distance = surface.skin_distances(

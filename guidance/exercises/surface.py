@@ -158,13 +158,18 @@ def thin(points_mm: np.ndarray, spacing_mm: float, order: np.ndarray | None = No
     return np.sort(np.array(kept, dtype=np.int64))
 
 
+def towards_handle(setup: ExerciseSetup) -> np.ndarray:
+    """The stylus axis, unit, from the tip towards the handle (the tool's origin), in the
+    stylus frame: the way the tip faces away from a surface it touches."""
+    return -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
+
+
 def axis_track(sequence: TrackingSequence, setup: ExerciseSetup) -> np.ndarray:
     """The stylus axis from the tip towards the handle (the tool's origin) in the reference
     tool's frame for every frame (F, 3), NaN where either tool was not tracked."""
     stylus = sequence.poses_of(setup.stylus)[:, :3, :3]
     reference = sequence.poses_of(setup.reference)[:, :3, :3]
-    towards_handle = -setup.tool_tip_mm / np.linalg.norm(setup.tool_tip_mm)
-    return np.einsum("fji,fjk,k->fi", reference, stylus, towards_handle)
+    return np.einsum("fji,fjk,k->fi", reference, stylus, towards_handle(setup))
 
 
 def swept_samples(sequence: TrackingSequence, setup: ExerciseSetup, first: int, last: int) -> Sweep:
