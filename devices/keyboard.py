@@ -4,7 +4,11 @@ reference tool that stays where it was put. A student can practise navigation at
 The navigation window hands its key presses (X keysyms: ``Left``, ``Prior``, ``w``...) to
 ``press`` and its mouse drags (a displacement in mm) to ``drag``; both are thread-safe, since the
 window runs on the main thread while the acquisition thread reads the tracker. Frames are sampled
-at ``rate_hz`` on the injected clock, like a live device, and stamped by that clock.
+at ``rate_hz`` on the injected clock, like a live device, and stamped by that clock. While the
+window draws it cannot take keys (they wait in its queue), so it ``hold``s the tracker: no frame
+is handed out until it ``release``s it, having taken them. Otherwise a slow drawing (over a
+second, on a busy laptop) in the middle of a move would show the stylus standing still where the
+drawing began, which an exercise takes for the student holding the tip there.
 
 Directions are in the tracker frame. ``gestes navigate --tracker keyboard`` puts the reference
 at the tracker's origin and registers it to the CT with the identity, so tracker, reference and
@@ -21,7 +25,7 @@ import numpy as np
 
 from devices.acquisition import RawFrame, RawPose, TrackerDevice
 from devices.clock import Clock
-from devices.exceptions import ConfigurationError
+from devices.exceptions import ConfigurationError, FrameNotDue
 from devices.frame import PoseStatus
 from devices.tools import BUILTIN_TOOLS, ToolDefinition
 from registration.transforms import as_rigid, make_rigid, rotation_from_vector
@@ -103,6 +107,8 @@ class KeyboardTracker(TrackerDevice):
         self._pointing = shaft / np.linalg.norm(shaft)
         self._lock = threading.Lock()
         self._pose = self._start.copy()
+        self._keys_taken = threading.Condition(self._lock)
+        self._held = False
 
     def __str__(self) -> str:
         return "the keyboard tracker"
@@ -167,11 +173,26 @@ class KeyboardTracker(TrackerDevice):
         pointing = self.tracker_from_stylus[:3, :3] @ self._pointing
         self.tilt(np.cross(pointing, delta) / TILT_LEVER_MM)
 
+    def hold(self) -> None:
+        """Hand out no frame until ``release``: the window that moves the stylus is about to
+        draw, and keys pressed meanwhile will wait in its queue (see the module docstring)."""
+        with self._keys_taken:
+            self._held = True
+
+    def release(self) -> None:
+        """Hand out frames again: the window has taken the keys that came while it drew."""
+        with self._keys_taken:
+            self._held = False
+            self._keys_taken.notify_all()
+
     def _open(self) -> None:
         """Nothing to open: the stylus stays where the keys left it."""
 
     def _read_raw(self, timeout_s: float | None) -> RawFrame:
-        with self._lock:
+        with self._keys_taken:
+            if self._held:  # the sample this read is for is not known: read the next one
+                self._keys_taken.wait_for(lambda: not self._held, timeout_s)
+                raise FrameNotDue(f"{self} waits for its window to take the keys it was given")
             stylus = self._pose.copy()
         poses = {
             self.tools[0]: RawPose(stylus, PoseStatus.OK),

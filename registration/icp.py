@@ -58,6 +58,13 @@ MAX_STEP_RAD = math.radians(10.0)
 SCALE_SAMPLES = 128
 # Once a step is within this many times the tolerances, the pairs keep their weights.
 KEEP_WEIGHTS_FACTOR = 100.0
+# Levenberg-Marquardt damping (a share of each diagonal term of the normal equations) after a
+# step that raised the objective, grown by DAMPING_GROWTH at each one more, shrunk by it at each
+# step kept, and 0 again below MIN_DAMPING: a share of 1 about halves the step along the
+# directions the points pin down, and all but stops it along those they hardly constrain.
+REJECTED_DAMPING = 1.0
+DAMPING_GROWTH = 4.0
+MIN_DAMPING = 1e-3
 # A stylus touching a surface is held within about this angle of its normal: its axis bounds
 # the patch normal (see registration.point_normals); so does the surface's normal at a pose.
 STYLUS_CONE_RAD = math.radians(45.0)
@@ -262,6 +269,8 @@ def _pass(
     centre,
     inlier_mm,
     rows,
+    previous,
+    residuals,
 ):
     """One ICP pass over the points at ``fixed_from_moving``: each point's tangent plane, and
 
@@ -272,12 +281,16 @@ def _pass(
       holds the Jacobian of the linearised residual ``r + ((p - c) x n) . w + n . t``, then r;
       one row per pair (point-to-plane) or three (point-to-point: the residual vector to the
       foot of the perpendicular as a fixed target, one row per axis);
-    - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares.
+    - the score: pairs within ``inlier_mm`` of their plane, and their sum of squares;
+    - each point's residual into ``residuals`` (NaN: no pair), and how much the last step
+      changed the sum of squares it minimised: over the pairs weighed before this pass that
+      still have a plane within the correspondence limit, their squared residuals here less
+      those at the pose before (``previous``), so that a step that raised it is seen.
 
     The planes come first, for all points at once: the band's (``band_planes``), then the coarse
     grids' for the points the band cannot answer, in one call each (lean loops over arrays
     are much faster than a helper called per point). Pairs without a plane get weight 0.
-    Returns (rows written, inliers, inlier sum of squares mm^2).
+    Returns (rows written, inliers, inlier sum of squares mm^2, change mm^2).
     """
     m = fixed_from_moving
     answers = np.empty((points.shape[0], 4))
@@ -287,7 +300,7 @@ def _pass(
     for k in range(misses.shape[0]):
         answers[misses[k]] = coarse[k]
     count = inliers = 0
-    sum_sq = 0.0
+    sum_sq = change = 0.0
     lo, hi = _x84_band(answers[:, 0], max_d2, sigmas, min_mm) if reweigh else (0.0, 0.0)
     cx, cy, cz = centre[0], centre[1], centre[2]
     for i in range(points.shape[0]):
@@ -295,7 +308,11 @@ def _pass(
         # No plane (NaN), or near the surface but beyond the correspondence limit.
         if not r * r <= max_d2:
             weights[i] = 0.0
+            residuals[i] = np.nan
             continue
+        residuals[i] = r
+        if weights[i] != 0.0:
+            change += r * r - previous[i] * previous[i]
         if abs(r) <= inlier_mm:
             inliers += 1
             sum_sq += r * r
@@ -323,7 +340,7 @@ def _pass(
             rows[3, count], rows[4, count], rows[5, count] = ex, ey, ez
             rows[6, count] = r * normal[a]
             count += 1
-    return count, inliers, sum_sq
+    return count, inliers, sum_sq, change
 
 
 @numba.njit(cache=True)
@@ -357,18 +374,31 @@ def _x84_band(residuals, max_d2, sigmas, min_mm):
 
 
 @numba.njit(cache=True)
-def _solve_step(ata, atb, max_step_rad, max_shift_mm):
-    """The Gauss-Newton step (6,) of the normal equations ``ata x = -atb``: rotation vector
-    (rad) about the linearisation centre, then shift (mm). The small-angle model only holds for
-    small steps, so a longer one is shortened along the same direction (damped Gauss-Newton)."""
+def _solve_step(ata, atb, damping, max_step_rad, max_shift_mm):
+    """The Levenberg-Marquardt step (6,) of the normal equations ``ata x = -atb``: rotation
+    vector (rad) about the linearisation centre, then shift (mm). ``damping`` (Marquardt 1963)
+    adds that share of each diagonal term: 0 is the Gauss-Newton step; more shortens the step,
+    most along the directions the points constrain least. The small-angle model only holds for
+    small steps, so a longer one is shortened along the same direction."""
+    damped = ata.copy()
     # A whisker of damping keeps directions the surface does not constrain (sliding) at zero.
-    damping = 1e-9 * (np.trace(ata) + 1e-12)
+    whisker = 1e-9 * (np.trace(ata) + 1e-12)
     for a in range(6):
-        ata[a, a] += damping
-    x = np.linalg.solve(ata, -atb)
+        damped[a, a] += whisker + damping * ata[a, a]
+    x = np.linalg.solve(damped, -atb)
     angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
     shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
     return x * min(1.0, max_step_rad / max(angle, 1e-300), max_shift_mm / max(shift, 1e-300))
+
+
+@numba.njit(cache=True)
+def _step(ata, atb, damping, max_shift_mm, rotation_tol, translation_tol):
+    """The step (``_solve_step``) and its size: the larger of its rotation and its shift, each
+    in its tolerance."""
+    x = _solve_step(ata, atb, damping, MAX_STEP_RAD, max_shift_mm)
+    angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
+    shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
+    return x, max(angle / rotation_tol, shift / translation_tol)
 
 
 @numba.njit(cache=True)
@@ -389,8 +419,7 @@ def _icp(
 ):
     """ICP from ``initial`` until a step is below the tolerances or ``max_iterations``.
 
-    Returns (fixed_from_moving, iterations, converged, inliers, inlier sum of squares mm^2),
-    the score at the pose of the last pass. A run has converged when its step turned
+    A run has converged when its step turned
     less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
     mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
     that (a weakly constrained direction, or pairs flickering between neighbouring planes), or
@@ -403,39 +432,73 @@ def _icp(
     stays the same from step to step and Gauss-Newton converges quadratically (re-deciding
     them, the ~1% of pairs near the band's edges would flicker in and out and hold each step
     at about the tolerance).
+    Each point-to-plane pass also checks the step that led to it, on the sum of squares that
+    step minimised (the same pairs, their planes taken again at the new pose). Where the points
+    hardly constrain a direction (a few strokes over a smooth, nearly spherical skin), the
+    Gauss-Newton step along it is the small, systematic error of the field's piecewise planes
+    divided by a tiny curvature: unchecked, such steps climbed away from the optimum one after
+    the other. A step that raised the sum is taken back; if it was within KEEP_WEIGHTS_FACTOR
+    times the tolerances, the run ends there, converged, at the pose before it (what is left
+    is the field's facets, not the points' information: on a bumpy CT surface a step of a few
+    tolerances raises or lowers the sum by chance, by a few per cent), else it is tried again
+    shorter, with Levenberg-Marquardt damping (Marquardt 1963; REJECTED_DAMPING, then
+    DAMPING_GROWTH times more at each failure, divided by it at each step kept). Where every
+    direction is pinned down the steps lower the sum and the run is the Gauss-Newton one.
+    Returns (fixed_from_moving, iterations, converged, inliers, inlier sum of squares mm^2), the
+    score at the pose of the last pass kept.
     """
     centroid = np.array([points[:, a].mean() for a in range(3)])
-    current = initial.copy()
+    pose = initial.copy()  # the last pose whose step was kept
+    trial = initial.copy()  # the pose this pass looks at
     rows = np.empty((7, (1 if point_to_plane else 3) * points.shape[0]))
     max_shift = math.sqrt(max_d2)
     small_steps = 0
-    size = np.inf  # of the last step, in tolerances
+    size = np.inf  # of the step to ``trial``, in tolerances
     weights = np.zeros(points.shape[0])
-    for iteration in range(1, max_iterations + 1):
-        centre = _moved(current, centroid)
-        reweigh = size >= KEEP_WEIGHTS_FACTOR
-        used, inliers, sum_sq = _pass(
-            points, directions, current, field, point_to_plane, cos_max, max_d2, weights,
-            reweigh, kernel_sigmas, min_kernel_mm, centre, inlier_mm, rows,
+    kept = np.zeros(points.shape[0])
+    previous = np.full(points.shape[0], np.nan)  # the residuals at ``pose``
+    residuals = np.empty(points.shape[0])  # at ``trial``
+    damping = 0.0
+    inliers, sum_sq = 0, 0.0  # at ``pose``
+    ata, atb = np.zeros((6, 6)), np.zeros(6)
+    centre = centroid
+    for iteration in range(1, max_iterations + 2):
+        kept[:] = weights
+        used, trial_inliers, trial_sum_sq, change = _pass(
+            points, directions, trial, field, point_to_plane, cos_max, max_d2, weights,
+            size >= KEEP_WEIGHTS_FACTOR, kernel_sigmas, min_kernel_mm, _moved(trial, centroid),
+            inlier_mm, rows, previous, residuals,
         )  # fmt: skip
+        if point_to_plane and change > 0.0:  # the step raised the objective: take it back
+            weights[:] = kept
+            if iteration > max_iterations:
+                return pose, max_iterations, False, inliers, sum_sq
+            if size < KEEP_WEIGHTS_FACTOR:
+                # A short step no better than where it started: what is left is the field's
+                # facets, not the pose.
+                return pose, iteration, True, inliers, sum_sq
+            damping = max(REJECTED_DAMPING, damping * DAMPING_GROWTH)
+            x, size = _step(ata, atb, damping, max_shift, rotation_tol, translation_tol)
+            trial = _about(rotation_from_vector(x[:3]), centre, x[3:]) @ pose
+            continue
+        pose, inliers, sum_sq = trial, trial_inliers, trial_sum_sq
+        previous, residuals = residuals, previous
+        if iteration > max_iterations:  # the last step, checked: the score at its pose
+            return pose, max_iterations, False, inliers, sum_sq
         if used < MIN_POINTS * (1 if point_to_plane else 3):  # rows: one or three per pair
-            return current, iteration, False, inliers, sum_sq
+            return pose, iteration, False, inliers, sum_sq
+        damping = damping / DAMPING_GROWTH if damping > MIN_DAMPING else 0.0
+        centre = _moved(pose, centroid)
         ata, atb = _normal_equations(rows, used)
-        x = _solve_step(ata, atb, MAX_STEP_RAD, max_shift)
-        angle = math.sqrt(x[0] ** 2 + x[1] ** 2 + x[2] ** 2)
-        shift = math.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2)
-        size, before = max(angle / rotation_tol, shift / translation_tol), size
-        current = _about(rotation_from_vector(x[:3]), centre, x[3:]) @ current
+        before = size
+        x, size = _step(ata, atb, damping, max_shift, rotation_tol, translation_tol)
+        trial = _about(rotation_from_vector(x[:3]), centre, x[3:]) @ pose
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
         shrinking = small_steps > 0 and size <= SHRINKING_RATIO * before
         if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or shrinking)):
             # The last step moved the points by less than the tolerance: its score still holds.
-            return current, iteration, True, inliers, sum_sq
-    _, inliers, sum_sq = _pass(
-        points, directions, current, field, point_to_plane, cos_max, max_d2, weights, False,
-        kernel_sigmas, min_kernel_mm, _moved(current, centroid), inlier_mm, rows,
-    )  # fmt: skip
-    return current, max_iterations, False, inliers, sum_sq
+            return trial, iteration, True, inliers, sum_sq
+    return pose, max_iterations, False, inliers, sum_sq
 
 
 @dataclass(frozen=True)
@@ -574,8 +637,6 @@ class SurfaceRegistration:
             run.inlier_fraction,
         )
         warnings = self._warnings(run, rival)
-        for warning in warnings:
-            logger.warning(warning)
         return IcpResult(
             fixed_from_moving=run.fixed_from_moving,
             rmse_mm=run.rmse_mm,

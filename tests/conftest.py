@@ -9,12 +9,13 @@ whatever started the tests; children get the default action back on exec.
 
 import signal
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-# Hypothesis: no per-example deadline. A deadline is a wall-clock assertion, which the project's
-# tests do not make: the first example of a test may include compiling a Numba kernel (half a
-# second), and a loaded CI machine is slow at random.
-settings.register_profile("gestes", deadline=None)
+# Hypothesis: no per-example deadline, and no health check on how long examples take to make.
+# Both are wall-clock assertions, which the project's tests do not make: the first example of a
+# test may include compiling a Numba kernel (half a second), and a loaded CI machine is slow at
+# random.
+settings.register_profile("gestes", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("gestes")

@@ -9,7 +9,9 @@ gets the freshest poses, never a growing delay. Each client has its own sender t
 own reader thread, which answers ``GET_IMAGE`` and ``GET_POINT`` queries and notices when the
 client leaves. A stuck client (no progress for ``send_timeout_s``) is dropped. Neither slows
 tracking nor the other clients. New clients first receive the greeting (the CT, the points),
-sent in 1 MiB pieces, then the stream.
+sent in 1 MiB pieces, then the stream. ``stop()`` first lets each sender finish what its
+client was already owed (bounded by the send timeout), so a client that keeps up gets the
+session's last frame.
 
 Messages are whole packed messages (``messages.pack_message``): packed once, sent to everyone.
 """
@@ -98,7 +100,8 @@ class IgtlServer:
         return host, port
 
     def stop(self) -> None:
-        """Close every connection and the listening socket; join all threads."""
+        """Send each client what it is still owed, then close every connection and the
+        listening socket; join all threads."""
         if self._listener is None:
             return
         self._stopping.set()
@@ -107,9 +110,14 @@ class IgtlServer:
             self._accepting.join(_JOIN_TIMEOUT_S)
         self._listener.close()
         self._listener = None
-        for client in self._clients:
+        clients = self._clients  # a client that finishes leaves self._clients
+        for client in clients:
+            client.finish_sending()
+        for client in clients:
+            client.join_sender(_JOIN_TIMEOUT_S)
+        for client in clients:
             client.close()
-        for client in self._clients:
+        for client in clients:
             client.join(_JOIN_TIMEOUT_S)
         self._clients = ()
 
@@ -201,9 +209,13 @@ class _Client:
         self._overflowed = False
         self._once: list[Outgoing] = list(greeting)
         self._closed = False
+        self._finishing = False  # stop(): send what is pending, then close
         self._running = 2  # loops still using the socket; the last one closes it
+        self._sender = threading.Thread(
+            target=self._send_loop, name=f"igtl-send-{peer}", daemon=True
+        )
         self._threads = (
-            threading.Thread(target=self._send_loop, name=f"igtl-send-{peer}", daemon=True),
+            self._sender,
             threading.Thread(target=self._receive_loop, name=f"igtl-recv-{peer}", daemon=True),
         )
 
@@ -226,6 +238,16 @@ class _Client:
             self._once.extend(message for message in messages if message not in self._once)
             self._condition.notify()
 
+    def finish_sending(self) -> None:
+        """Let the sender send what is pending, then close (see ``join_sender``)."""
+        with self._condition:
+            self._finishing = True
+            self._condition.notify()
+
+    def join_sender(self, timeout_s: float) -> None:
+        """Wait for the sender to finish (each piece it sends is bounded by the send timeout)."""
+        self._sender.join(timeout_s)
+
     def close(self) -> None:
         """Stop both threads (idempotent): wakes the sender, unblocks the reader."""
         with self._condition:
@@ -246,9 +268,10 @@ class _Client:
         try:
             while True:
                 with self._condition:
-                    while not (self._closed or self._backlog or self._once):
+                    while not (self._closed or self._finishing or self._backlog or self._once):
                         self._condition.wait()
-                    if self._closed:
+                    pending = self._backlog or self._once
+                    if self._closed or not pending:  # closed, or finishing with nothing left
                         return
                     once, self._once = self._once, []
                     frames, overflowed = list(self._backlog), self._overflowed

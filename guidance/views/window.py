@@ -94,11 +94,17 @@ class PointerDrag:
 
 
 class DrivenTracker(Protocol):
-    """A tracker moved from the window: key presses (X keysyms) and drags (image mm)."""
+    """A tracker moved from the window: key presses (X keysyms) and drags (image mm); held
+    while the window draws (no frames: the keys pressed meanwhile wait in the window's queue)
+    and released once the window has taken them."""
 
     def press(self, keysym: str) -> object: ...
 
     def drag(self, delta_mm: np.ndarray, tilt: bool = False) -> None: ...
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class NavigationWindow:
@@ -187,6 +193,7 @@ class NavigationWindow:
         self._grab.ReadFrontBufferOff()
         self._key_callbacks: list[Callable[[str], None]] = []
         self._drag_callbacks: list[Callable[[PointerDrag], None]] = []
+        self._driven: list[DrivenTracker] = []
         self._interactor: vtkRenderWindowInteractor | None = None
         if interactive:
             self._interactor = self._make_interactor()
@@ -286,9 +293,11 @@ class NavigationWindow:
 
     def drive(self, tracker: "DrivenTracker") -> None:
         """Hand the window's key presses and slice drags to a tracker moved from the window (the
-        keyboard tracker): ``tracker.press(keysym)``, ``tracker.drag(delta_mm, tilt)``."""
+        keyboard tracker): ``tracker.press(keysym)``, ``tracker.drag(delta_mm, tilt)``; ``run``
+        holds it while it draws (see ``run``)."""
         self.on_key(tracker.press)
         self.on_drag(lambda drag: tracker.drag(drag.delta_mm, drag.tilt))
+        self._driven.append(tracker)
 
     def run(
         self,
@@ -304,7 +313,11 @@ class NavigationWindow:
         ends the loop and is raised here. Each drawing is followed by a full refresh period in
         which the loop only handles input (a one-shot timer armed after the drawing), so that
         key presses and drags are taken at once even where drawing is slow (Mesa's software
-        renderer on a busy machine), never queued behind drawings.
+        renderer on a busy machine), never queued behind drawings. The trackers the window
+        ``drive``s are held from the start of each drawing until the loop has handled the
+        events that came meanwhile (a timer of no delay: VTK's loop fires timers only once no
+        event is pending), so that none of their frames shows the stylus still where keys
+        pressed during the drawing would have moved it.
         """
         if self._interactor is None:
             raise RuntimeError("run needs a window made with interactive=True")
@@ -314,10 +327,26 @@ class NavigationWindow:
         ended: list[WindowEnd] = []
         failure: list[BaseException] = []
         timers: list[int] = []
+        held = [False]
+
+        def hold() -> None:
+            held[0] = True
+            for tracker in self._driven:
+                tracker.hold()
+
+        def release() -> None:
+            held[0] = False
+            for tracker in self._driven:
+                tracker.release()
 
         def tick(_caller: object, _event: str) -> None:
             timers.clear()
             try:
+                if held[0]:  # the events that came during the drawing are handled
+                    release()
+                    timers.append(interactor.CreateOneShotTimer(period_ms))
+                    return
+                hold()
                 # Asked before taking the newest state, so that the state a session leaves
                 # when it ends is drawn before the window stops.
                 stopping = stop_when()
@@ -332,7 +361,7 @@ class NavigationWindow:
                     ended.append(WindowEnd.STOPPED)
                     interactor.TerminateApp()
                 else:
-                    timers.append(interactor.CreateOneShotTimer(period_ms))
+                    timers.append(interactor.CreateOneShotTimer(0))
             except BaseException as error:  # the event loop would swallow it: end and re-raise
                 failure.append(error)
                 interactor.TerminateApp()
@@ -344,11 +373,13 @@ class NavigationWindow:
         timer_observer = interactor.AddObserver("TimerEvent", tick)
         exit_observer = interactor.AddObserver("ExitEvent", closed)
         interactor.Initialize()
-        self.render()
-        timers.append(interactor.CreateOneShotTimer(period_ms))
         try:
+            hold()
+            self.render()
+            timers.append(interactor.CreateOneShotTimer(0))
             interactor.Start()
         finally:
+            release()
             for timer in timers:
                 interactor.DestroyTimer(timer)
             interactor.RemoveObserver(timer_observer)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from devices.acquisition import Acquisition
 from devices.clock import FakeClock
-from devices.exceptions import ConfigurationError
+from devices.exceptions import ConfigurationError, FrameNotDue
 from devices.keyboard import KEY_MAP, STEP_MM, TILT_STEP_RAD, KeyboardTracker
 from devices.sources import open_tracker
 from devices.tools import BUILTIN_TOOLS
@@ -138,6 +138,51 @@ def test_moves_from_another_thread_reach_the_acquisition():
     assert acquisition.error is None and len(seen) == 51
     assert seen[:11] == [START[0, 3]] * 11
     assert seen[11:] == [START[0, 3] + 5.0] * 40
+
+
+def test_a_held_tracker_hands_out_no_frame_until_released():
+    """While the window draws, the keys pressed meanwhile wait in its queue: a frame then
+    would show the stylus still where they would have moved it. A read on a held tracker waits
+    for the release (at most its timeout) and says to read again: the sample it was for has
+    passed; the next read has the keys taken meanwhile, and the newest sample's number."""
+    clock = FakeClock()
+    with KeyboardTracker(START, rate_hz=10.0, clock=clock) as tracker:
+        tracker.hold()
+        with pytest.raises(FrameNotDue, match="waits for its window"):
+            tracker.read(timeout=0.0)
+        tracker.press("Right")
+        clock.advance(1.0)
+        tracker.release()
+        frame = tracker.read(timeout=0.0)
+    assert frame.poses["stylus"].tracker_from_tool[0, 3] == START[0, 3] + STEP_MM
+    assert frame.frame_number == 10 and frame.timestamp == pytest.approx(1.0)
+
+
+def test_a_read_waiting_on_a_held_tracker_ends_once_it_is_released():
+    tracker = KeyboardTracker(START, clock=FakeClock())
+    tracker.start()
+    tracker.hold()
+    said = []
+    reader = threading.Thread(target=lambda: said.append(_read_or_not_due(tracker)))
+    reader.start()
+    for _ in range(3):
+        tracker.press("Up")
+    tracker.release()
+    reader.join(timeout=60.0)  # bounds a hang only: the release ends the wait at once
+    frame = tracker.read()
+    tracker.stop()
+    assert not reader.is_alive()
+    np.testing.assert_allclose(
+        frame.poses["stylus"].tracker_from_tool[:3, 3], START[:3, 3] + [0.0, 0.0, 3.0 * STEP_MM]
+    )
+
+
+def _read_or_not_due(tracker: KeyboardTracker) -> str:
+    try:
+        tracker.read()
+    except FrameNotDue:
+        return "not due"
+    return "read"
 
 
 def test_the_keyboard_spec_opens_it():

@@ -162,7 +162,9 @@ def test_rejects_tool_names_a_plus_field_cannot_hold(bad):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(frame_lists())
 def test_frames_round_trip_exactly(tmp_path, frames_and_tools):
@@ -253,7 +255,9 @@ def write_growing(path, frames, tools):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(frame_lists(min_frames=1), st.floats(0.0, 1.0))
 def test_a_file_cut_anywhere_keeps_every_complete_frame(tmp_path, frames_and_tools, fraction):

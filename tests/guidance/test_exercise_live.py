@@ -17,6 +17,7 @@ from guidance.exercises.setup import ExerciseSetup
 from guidance.views import ViewSettings
 from scenes.phantoms import build_phantom
 from scenes.student import Skill
+from tests.devices.igtl.peers import wait_until
 
 BOX = "builtin:needle-box"
 SMALL = ViewSettings(window_size=(600, 400), font_size=10)
@@ -65,10 +66,7 @@ def test_a_run_streams_the_tip_in_the_ct_to_an_openigtlink_client(tmp_path):
         if line.startswith("serving OpenIGTLink on"):
             client = pyigtl.OpenIGTLinkClient("127.0.0.1", int(line.rsplit(":", 1)[1]))
             clients.append(client)
-            for _ in range(500):
-                if client.is_connected():
-                    break
-                time.sleep(0.01)
+            wait_until(client.is_connected, "the OpenIGTLink client to connect")
 
     server = ServerSettings().at("127.0.0.1:0")
     out = tmp_path / "out"
@@ -76,18 +74,33 @@ def test_a_run_streams_the_tip_in_the_ct_to_an_openigtlink_client(tmp_path):
     try:
         run = run_exercise(options, progress)
         assert clients
-        tip = clients[0].wait_for_message("StylusTipToImage", timeout=10.0)
+        scene = build_phantom("needle-box", seed=1)
+        setup = ExerciseSetup.read(run.run_path)
+        navigator, _ = navigator_before_registration(pivot, scene, setup)
+        sequence = read_sequence(run.recording_path)
+        last_ras = navigator.navigate(sequence.frame(len(sequence) - 1)).tip_mm * [-1, -1, 1]
+        tip = _newest_until(clients[0], "StylusTipToImage", lambda m: _at(m, last_ras))
         stylus = clients[0].wait_for_message("StylusToTracker", timeout=10.0)
     finally:
         for client in clients:
             client.stop()
-    assert tip is not None and stylus is not None
-    scene = build_phantom("needle-box", seed=1)
-    setup = ExerciseSetup.read(run.run_path)
-    navigator, _ = navigator_before_registration(pivot, scene, setup)
-    sequence = read_sequence(run.recording_path)
-    last = navigator.navigate(sequence.frame(len(sequence) - 1))
-    np.testing.assert_allclose(tip.matrix[:3, 3], last.tip_mm * [-1.0, -1.0, 1.0], atol=1e-3)
+    assert stylus is not None
+    np.testing.assert_allclose(tip.matrix[:3, 3], last_ras, atol=1e-3)
+
+
+def _at(message, position_mm: np.ndarray) -> bool:
+    return np.allclose(message.matrix[:3, 3], position_mm, atol=1e-3)
+
+
+def _newest_until(client, name: str, wanted, deadline_s: float = 10.0):
+    """The newest ``name`` message once it is ``wanted`` (the client reads on its own thread,
+    so the run's last frame may still be on its way), or the newest at the deadline."""
+    newest = None
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and not (newest is not None and wanted(newest)):
+        newest = client.wait_for_message(name, timeout=0.05) or newest
+    assert newest is not None, f"no {name} message reached the client"
+    return newest
 
 
 @pytest.mark.parametrize(

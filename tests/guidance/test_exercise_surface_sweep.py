@@ -17,7 +17,9 @@ from guidance.exercises.errors import ErrorSources
 from guidance.exercises.live import SweepCount
 from guidance.exercises.runner import simulated_setup
 from registration.closest_point import ClosestPointField
-from registration.transforms import apply_transform, rotation_from_vector
+from registration.icp import STYLUS_CONE_RAD, IcpMethod, IcpSettings, SurfaceRegistration
+from registration.point_normals import estimate_patch_normals
+from registration.transforms import apply_transform, invert_rigid, rotation_from_vector
 from scenes.phantoms import build_phantom
 from scenes.student import Skill
 from scenes.surface import mesh_arrays
@@ -139,10 +141,9 @@ def test_the_novice_sweeps_kept_are_on_the_skin_and_refine_the_landmarks(seed, c
     scene, setup, sequence = _surface_run(seed, Skill.NOVICE)
     with caplog.at_level(logging.WARNING, logger="registration.icp"):
         result = surface.evaluate(sequence, scene, setup)
-    # What ICP says on the terminal is what the report says: the final pose's warnings only
-    # (the first choice of points, with the stylus in the air, warned here on seed 45).
-    logged = [r.getMessage() for r in caplog.records if r.name == "registration.icp"]
-    assert logged == list(result.icp.warnings)
+    # ICP returns its warnings and logs none: the report has the final pose's only (the first
+    # choice of points, with the stylus in the air, warned here on seed 45).
+    assert not [record for record in caplog.records if record.name == "registration.icp"]
     distances = _true_skin_distances(scene, setup, result.sweep.points_mm)
     assert len(distances) >= surface.MIN_SWEPT_POINTS
     assert np.max(distances) < 1.0
@@ -197,3 +198,47 @@ def test_the_live_sweep_count_is_the_first_choice_of_the_scoring():
     expected = len(surface.thin(near, surface.MIN_SPACING_MM))
     assert expected > surface.MIN_SWEPT_POINTS
     assert count.note() == f"swept points kept so far: {expected}"
+
+
+def test_point_to_plane_icp_started_at_a_weakly_constrained_sweeps_optimum_stays_there():
+    """A sweep of the novice of seed 30 (5 strokes over a smooth face; chosen within 1.5 mm of
+    the skin at the landmarks' pose, then within 1 mm at the point-to-plane refined pose)
+    constrains one direction of motion ~10^3 times less than the others. Point-to-plane ICP
+    started at its best fit (point-to-point ICP from the truth: its steps cannot climb) used to
+    climb away from it step after step: the RMS of the points it weighs went from 0.14 to
+    0.19 mm and the pose 1.7 mm away at the worst target. Each step must lower ICP's own
+    objective, so it stays."""
+    scene, setup, sequence = _surface_run(30, Skill.NOVICE)
+    order = surface.surface_order(scene)
+    captured = surface.digitise(
+        sequence, order.landmarks + order.validation, setup.tool_tip_mm, setup.stylus,
+        setup.reference,
+    ).by_label()  # fmt: skip
+    coarse = surface.register_points(
+        [captured[label] for label in order.landmarks],
+        {label: np.asarray(p) for label, p in setup.ct_fiducials_mm.items()},
+    ).image_from_reference
+    first = captured[order.landmarks[-1]].period.last + 1
+    last = min(captured[label].period.first for label in order.validation) - 1
+    samples = surface.swept_samples(sequence, setup, first, last)
+    skin = mesh_arrays(simulate.skin_surface(scene))
+    plane = SurfaceRegistration.from_mesh(*skin)
+    point = SurfaceRegistration(plane.field, IcpSettings(method=IcpMethod.POINT_TO_POINT))
+    refined = surface.refine(plane, surface.on_skin(plane.field, coarse, samples, 1.5), coarse)
+    sweep = surface.on_skin(plane.field, refined.fixed_from_moving, samples, 1.0)
+    facing = {"outward": sweep.axes, "outward_cone_rad": STYLUS_CONE_RAD}
+    truth = setup.truth.image_from_reference
+    best = point.register(sweep.points_mm, truth, **facing).fixed_from_moving
+    result = plane.register(sweep.points_mm, best, **facing)
+    moved = apply_transform(result.fixed_from_moving @ invert_rigid(best), scene.targets_mm)
+    assert np.max(np.linalg.norm(moved - scene.targets_mm, axis=1)) < 0.1
+    assert result.converged and result.warnings == ()
+    patch_normals = estimate_patch_normals(sweep.points_mm, sweep.axes, None, STYLUS_CONE_RAD)
+
+    def rms(pose):
+        planes = plane.field.tangent_planes(
+            apply_transform(pose, sweep.points_mm), patch_normals @ pose[:3, :3].T, 2.5
+        )
+        return float(np.sqrt(np.nanmean(planes.residuals_mm**2)))
+
+    assert rms(result.fixed_from_moving) <= rms(best) + 1e-3

@@ -20,6 +20,14 @@ from guidance.commands.igtl_option import add_igtl_server_option
 from tests.devices.igtl.peers import DEADLINE_S, wait_until
 
 EPOCH = 1.7e9
+# A command's start on a loaded 2-core machine (imports, then the connection): bounds a hang.
+START_S = 300.0
+# Seconds of tracker time recorded, and at most streamed. The recording's clock is the messages'
+# (a frame per message, 10 ms apart) but a stall of the streaming thread longer than the
+# tracker's missing_after_s adds a frame at the host's time: a second recorded could then hold
+# fewer than 50 messages on a loaded machine; three hold them even after two seconds of stalls.
+RECORD_S = 3
+MAX_STREAM_S = 60
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -110,7 +118,7 @@ def test_record_from_an_openigtlink_server(tmp_path):
                 "--tool",
                 "stylus=StylusToTracker",
                 "--duration",
-                "1",
+                str(RECORD_S),
                 "--out",
                 str(out),
             ],
@@ -122,9 +130,10 @@ def test_record_from_an_openigtlink_server(tmp_path):
             wait_until(
                 lambda: server.client_count == 1 or process.poll() is not None,
                 "gestes record to connect",
+                START_S,
             )
             index = 0
-            while process.poll() is None and index < 1000:
+            while process.poll() is None and index < 100 * MAX_STREAM_S:
                 content = pack_transform(_pose(index))
                 message = pack_message("TRANSFORM", "StylusToTracker", EPOCH + index / 100, content)
                 server.publish({"StylusToTracker": message})

@@ -25,12 +25,16 @@ from devices.sequence_file import SequenceWriter
 from guidance.exceptions import DisplayUnavailable
 from guidance.views import check_display
 from tests.guidance.views_scene import frame
-from tests.guidance.window_driver import WINDOW_SIZE
+from tests.guidance.window_driver import WINDOW_SIZE, given_path
 
 TITLE = "gestes navigation"
 RATE_HZ = 30.0
-SPEED_MM_S = 2.0
+# The replayed stylus steps STEP_MM toward the patient's left STEP_S into the replay: the window
+# shows it first where it starts, then where it steps to, whatever the drawing's pace.
+STEP_S = 5.0
+STEP_MM = 5.0
 WAIT_S = 60.0
+STATES_GIVEN = 20
 CLOSE_ATTEMPTS = 6
 CLOSE_WAIT_S = 20.0
 YELLOW_MIN = (220, 235, 0)
@@ -107,12 +111,12 @@ def _xdotool(name: str, *args: str) -> str:
 
 
 def _record(path: Path, seconds: float) -> None:
-    """A recording at 30 Hz of the stylus sliding along x (toward the patient's left) at
-    ``SPEED_MM_S`` from x = -20 mm."""
+    """A recording at 30 Hz of the stylus at x = -20 mm, then from ``STEP_S`` on ``STEP_MM``
+    further along x (toward the patient's left)."""
     with SequenceWriter(path, ["stylus", "reference"]) as writer:
         for i in range(round(seconds * RATE_HZ)):
-            tip = np.array([-20.0 + SPEED_MM_S * i / RATE_HZ, 4.0, 6.0])
-            writer.append(frame(tip, number=i, timestamp=i / RATE_HZ))
+            x = -20.0 + (STEP_MM if i / RATE_HZ >= STEP_S else 0.0)
+            writer.append(frame(np.array([x, 4.0, 6.0]), number=i, timestamp=i / RATE_HZ))
 
 
 def _start(name: str, recording: Path, result: Path, *options: str) -> subprocess.Popen:
@@ -148,13 +152,35 @@ def _grab(name: str, window: str) -> np.ndarray:
     return np.asarray(screen.convert("RGB"))[y : y + height, x : x + width]
 
 
-def _axial_crosshair_column(pixels: np.ndarray) -> float:
-    """The column of the axial cross-hair's vertical arm (the axial panel: top middle)."""
+def _axial_crosshair_column(pixels: np.ndarray) -> float | None:
+    """The column of the axial cross-hair's vertical arm (the axial panel: top middle); None
+    while the window shows none (before it has drawn a state)."""
     width, height = WINDOW_SIZE
     panel = pixels[: height // 2, width // 3 : 2 * width // 3]
     mask = np.all((panel >= YELLOW_MIN) & (panel <= YELLOW_MAX), axis=2)
-    assert mask.sum() > 20, "no cross-hair on screen"
+    if mask.sum() <= 20:
+        return None
     return float(np.argmax(np.bincount(np.nonzero(mask)[1]))) + width // 3
+
+
+def _grab_when(name: str, window: str, shows, what: str) -> np.ndarray:
+    """The window's picture once ``shows(picture)`` holds (grabbed again and again: the window
+    draws at its own pace, slowly on a loaded machine); fails after ``WAIT_S``."""
+    deadline = time.monotonic() + WAIT_S
+    while not shows(picture := _grab(name, window)):
+        assert time.monotonic() < deadline, f"the window never showed {what}"
+        time.sleep(0.1)
+    return picture
+
+
+def _wait_for_file(path: Path, holds, what: str, process: subprocess.Popen) -> None:
+    """Wait until the text of ``path`` satisfies ``holds``; fails if ``process`` ends first or
+    after ``WAIT_S``."""
+    deadline = time.monotonic() + WAIT_S
+    while not (path.is_file() and holds(path.read_text())):
+        assert process.poll() is None, f"the window's process ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
 def _close_like_a_window_manager(name: str, window: str) -> None:
@@ -191,16 +217,29 @@ def test_the_window_follows_a_replay_takes_keys_and_drags_and_closes(x_display, 
     driver = _start(x_display, recording, result)
     try:
         window = _window_id(x_display)
-        time.sleep(1.0)
-        first = _grab(x_display, window)
-        time.sleep(2.5)
-        second = _grab(x_display, window)
+        first = _grab_when(
+            x_display, window, lambda p: _axial_crosshair_column(p) is not None, "a cross-hair"
+        )
+        start_column = _axial_crosshair_column(first)
+        second = _grab_when(
+            x_display,
+            window,
+            lambda p: _axial_crosshair_column(p) not in (None, start_column),
+            "the cross-hair moved",
+        )
         _xdotool(x_display, "windowfocus", "--sync", window)
         _xdotool(x_display, "key", "--delay", "50", "Left", "Up", "Prior")
         # Drag 40 pixels right in the axial panel (the window sits at the screen's origin).
         _xdotool(x_display, "mousemove", "450", "150", "mousedown", "1")
         _xdotool(x_display, "mousemove", "490", "150", "sleep", "0.2", "mouseup", "1")
-        time.sleep(0.5)
+        # xdotool has ended, so the X server has made its events; they reach the window before
+        # the close request made after them. Enough states drawn for the checks below:
+        _wait_for_file(
+            given_path(result),
+            lambda n: n.isdigit() and int(n) >= STATES_GIVEN,
+            "20 states",
+            driver,
+        )
         _, errors = close_like_a_user(x_display, window, driver)
     finally:
         if driver.poll() is None:
@@ -209,9 +248,9 @@ def test_the_window_follows_a_replay_takes_keys_and_drags_and_closes(x_display, 
     outcome = json.loads(result.read_text())
     assert outcome["end"] == "closed"
     assert outcome["keys"] == ["Left", "Up", "Prior"]
-    # The tip moved 5 mm toward the patient's left in 2.5 s: screen right on the axial view
-    # (at about 4 pixels per mm).
-    moved = _axial_crosshair_column(second) - _axial_crosshair_column(first)
+    # The tip stepped 5 mm toward the patient's left: screen right on the axial view (at about
+    # 4 pixels per mm).
+    moved = _axial_crosshair_column(second) - start_column
     assert 10.0 < moved < 40.0
     # The numbers changed: the text panel (bottom left) is not the same picture.
     width, height = WINDOW_SIZE
@@ -219,7 +258,7 @@ def test_the_window_follows_a_replay_takes_keys_and_drags_and_closes(x_display, 
     assert np.any(first[panel] != second[panel], axis=2).sum() > 100
     # The states given to the window went forward, at most one per refresh (newest wins).
     given = outcome["frames_given"]
-    assert given == sorted(given) and len(given) >= 20
+    assert given == sorted(given) and len(given) >= STATES_GIVEN
     assert given[-1] - given[0] > len(given)
     # The drag: 40 pixels toward screen right on the axial view is toward the patient's left.
     dragged = np.sum([drag["delta_mm"] for drag in outcome["drags"]], axis=0)

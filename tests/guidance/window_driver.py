@@ -5,7 +5,8 @@ recording, in its own process (the X11 window cannot share a process with the of
 
 A thread replays the recording in real time through the navigator and keeps the newest state in
 a slot; the window draws that slot at its own rate. Key presses and slice drags the window hands
-out are written to RESULT.json with why the window ended and how many states it was given.
+out are written to RESULT.json with why the window ended and how many states it was given; how
+many it has been given so far is in RESULT.given as it runs (a test waits on it).
 """
 
 import argparse
@@ -20,6 +21,11 @@ from guidance.views import NavigationWindow, ViewSettings
 from tests.guidance.views_scene import TOOLS, navigator, skin, small_scene
 
 WINDOW_SIZE = (900, 600)
+
+
+def given_path(result: Path) -> Path:
+    """Where the driver writing ``result`` says how many states the window has been given."""
+    return result.with_suffix(".given")
 
 
 def main(argv: list[str]) -> int:
@@ -53,6 +59,7 @@ def main(argv: list[str]) -> int:
     keys: list[str] = []
     drags: list[dict] = []
     given: list[int] = []
+    progress = given_path(args.result)
     window.on_key(keys.append)
     window.on_drag(
         lambda drag: drags.append({"panel": drag.panel, "delta_mm": drag.delta_mm.tolist()})
@@ -62,6 +69,7 @@ def main(argv: list[str]) -> int:
         state = newest[0]
         if state is not None and (not given or given[-1] != state.frame_number):
             given.append(state.frame_number)
+            progress.write_text(str(len(given)))
         return state
 
     threading.Thread(target=track, daemon=True).start()

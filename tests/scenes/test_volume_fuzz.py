@@ -63,7 +63,7 @@ def _read_or_scene_error(path: Path) -> None:
 @settings(
     max_examples=60,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_damaged_ct_reads_correctly_or_raises_scene_error(tmp_path_factory, name, data):

@@ -177,3 +177,24 @@ def test_stop_with_clients_connected_joins_everything(server):
     assert all(peer.closed_by_peer() for peer in peers)
     for peer in peers:
         peer.close()
+
+
+def test_stop_first_sends_each_client_what_it_was_owed(server):
+    """A session's last frames reach a client that keeps up even when the server stops while
+    they are still queued (here behind the CT image): stop() sends them, then closes."""
+    server.set_greeting(_greeting(BIG))
+    peer = RawPeer(server.address[1], receive_buffer=4096)
+    wait_until(lambda: server.client_count == 1, "the client to connect")
+    frames = server.settings.backlog_frames - 1
+    for value in range(frames):
+        server.publish({"StylusToTracker": _transform("StylusToTracker", float(value))})
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    received = peer.receive_until(
+        lambda r: r and r[-1].type == "TRANSFORM" and _value(r[-1]) == frames - 1, "the last frame"
+    )
+    stopping.join(DEADLINE_S)
+    assert not stopping.is_alive()
+    assert [_value(m) for m in received if m.type == "TRANSFORM"] == list(range(frames))
+    assert peer.closed_by_peer()
+    peer.close()
