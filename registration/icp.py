@@ -637,8 +637,6 @@ class SurfaceRegistration:
             run.inlier_fraction,
         )
         warnings = self._warnings(run, rival)
-        for warning in warnings:
-            logger.warning(warning)
         return IcpResult(
             fixed_from_moving=run.fixed_from_moving,
             rmse_mm=run.rmse_mm,

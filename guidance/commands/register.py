@@ -246,7 +246,7 @@ def _initial(path: Path | None) -> np.ndarray | None:
 
 
 def run_surface(args: argparse.Namespace) -> int:
-    """Surface ICP; prints JSON."""
+    """Surface ICP; prints JSON (and its warnings on stderr)."""
     vertices, normals, triangles = _surface(args)
     digitised = _digitised(args)
     points = digitised.points_mm
@@ -281,4 +281,6 @@ def run_surface(args: argparse.Namespace) -> int:
         "units": "mm",
     }
     print(json.dumps(report, indent=2))
+    for warning in result.warnings:
+        print(f"gestes register surface: warning: {warning}", file=sys.stderr)
     return 0

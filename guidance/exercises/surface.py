@@ -26,10 +26,7 @@ targets, the TRE measured at the validation points, and in simulation the refine
 registration's true error at the targets.
 """
 
-import contextlib
-import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,7 +41,6 @@ from guidance.exercises.records import listed, rms, rounded
 from guidance.exercises.register import MIN_POINTS, PointRegistration, register_points
 from guidance.exercises.setup import ExerciseSetup
 from guidance.exercises.simulate import skin_surface
-from registration import icp as icp_module
 from registration.closest_point import ClosestPointField
 from registration.exceptions import RegistrationError
 from registration.icp import (
@@ -210,44 +206,25 @@ def on_skin(
 
 
 def refine(
-    registration: SurfaceRegistration,
-    sweep: Sweep,
-    image_from_reference: np.ndarray,
-    first_choice: bool = False,
+    registration: SurfaceRegistration, sweep: Sweep, image_from_reference: np.ndarray
 ) -> IcpResult:
     """ICP on the swept points from ``image_from_reference``, each facing its stylus axis;
-    GuidanceError when it cannot run. ICP logs its warnings; on the ``first_choice`` of points
-    they are not logged: they speak of samples the second choice drops (the stylus in the air),
-    and only the final pose's are the student's (in the report)."""
+    GuidanceError when it cannot run. ICP's warnings are in the result, for the caller to pass
+    on: ``evaluate`` reports only the final pose's (those of the first choice of points speak of
+    samples the second choice drops, the stylus in the air)."""
     try:
-        with _icp_warnings_dropped() if first_choice else contextlib.nullcontext():
-            return registration.register(
-                sweep.points_mm,
-                image_from_reference,
-                outward=sweep.axes,
-                outward_cone_rad=STYLUS_CONE_RAD,
-            )
+        return registration.register(
+            sweep.points_mm,
+            image_from_reference,
+            outward=sweep.axes,
+            outward_cone_rad=STYLUS_CONE_RAD,
+        )
     except RegistrationError as error:
         raise GuidanceError(
             f"ICP could not refine the registration with {len(sweep.points_mm)} swept points: "
             f"{error}. Sweep the tip slowly over more of the skin (forehead, nose, cheekbones) "
             "between the landmarks and the validation points"
         ) from error
-
-
-@contextlib.contextmanager
-def _icp_warnings_dropped() -> Iterator[None]:
-    """``registration.icp``'s log records below ERROR are dropped while this is open."""
-    logger = logging.getLogger(icp_module.__name__)
-
-    def below_error(record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR
-
-    logger.addFilter(below_error)
-    try:
-        yield
-    finally:
-        logger.removeFilter(below_error)
 
 
 def refinement_mm(coarse: np.ndarray, refined: np.ndarray, points_mm: np.ndarray) -> float:
@@ -308,7 +285,6 @@ def evaluate(sequence: TrackingSequence, scene: Scene, setup: ExerciseSetup) -> 
         registration,
         on_skin(registration.field, coarse.image_from_reference, samples, COARSE_BAND_MM),
         coarse.image_from_reference,
-        first_choice=True,
     ).fixed_from_moving
     sweep = on_skin(registration.field, first_pose, samples, ON_SURFACE_MM)
     icp = refine(registration, sweep, first_pose)

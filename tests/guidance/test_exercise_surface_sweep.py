@@ -146,10 +146,9 @@ def test_the_novice_sweeps_kept_are_on_the_skin_and_refine_the_landmarks(seed, c
     scene, setup, sequence = _surface_run(seed, Skill.NOVICE)
     with caplog.at_level(logging.WARNING, logger="registration.icp"):
         result = surface.evaluate(sequence, scene, setup)
-    # What ICP says on the terminal is what the report says: the final pose's warnings only
-    # (the first choice of points, with the stylus in the air, warned here on seed 45).
-    logged = [r.getMessage() for r in caplog.records if r.name == "registration.icp"]
-    assert logged == list(result.icp.warnings)
+    # ICP returns its warnings and logs none: the report has the final pose's only (the first
+    # choice of points, with the stylus in the air, warned here on seed 45).
+    assert not [record for record in caplog.records if record.name == "registration.icp"]
     distances = _true_skin_distances(scene, setup, result.sweep.points_mm)
     assert len(distances) >= surface.MIN_SWEPT_POINTS
     assert np.max(distances) < 1.0

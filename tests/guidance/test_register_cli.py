@@ -201,6 +201,21 @@ def test_surface_from_markups_facing_an_approach_direction(shell_file, tmp_path,
     assert report["warnings"] == []
 
 
+def test_surface_in_metres_warns_in_the_json_and_once_on_stderr(shell_file, tmp_path, capsys):
+    """ICP returns its warnings and the command passes them on: each once on stderr, as the
+    report says them (ICP itself logs nothing)."""
+    shell, path = shell_file
+    metres = sample_patch(shell, 300, (1.0, 0.2, 0.3), 50.0, 0.1, 3) / 1000.0
+    write_markups(Markups(tuple(map(str, range(len(metres)))), metres), tmp_path / "p.mrk.json")
+    status = main(["register", "surface", str(path), str(tmp_path / "p.mrk.json")])
+    captured = capsys.readouterr()
+    assert status == 0
+    warnings = json.loads(captured.out)["warnings"]
+    assert any("of the points end within 1 mm" in warning for warning in warnings)
+    prefix = "gestes register surface: warning: "
+    assert captured.err.splitlines() == [prefix + warning for warning in warnings]
+
+
 @pytest.mark.parametrize("approach", ["1,0", "0,0,0", "a,b,c"])
 def test_surface_approach_must_be_a_direction(shell_file, tmp_path, capsys, approach):
     _, path = shell_file
