@@ -10,7 +10,8 @@ coarse registration on them (register: ``registration.icp``), each facing the wa
 pointed when it was taken (the digitiser knows which side of the surface it is on). The
 samples are then chosen again at the refined pose, within 1 mm of the skin, the nearest first,
 and ICP runs once more from there: the coarse registration is off by up to ~3 mm at the skin
-(the skin markers slide: ``ErrorSources.skin_shift``), too far to tell the tip on the skin from
+(the skin markers slide: ``ErrorSources.skin_shift``; so does the swept skin, by the same
+field, and the refined pose follows it), too far to tell the tip on the skin from
 the tip in the air as it comes down to a stroke or lifts off, which the refined pose can. The
 remaining fiducials, touched last, measure the TRE (navigate).
 
@@ -405,7 +406,8 @@ def _stroke(
 
 def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
     """The simulated student's part: hold the tip on the landmarks, sweep strokes over the skin
-    facing the camera, then hold it on the validation points."""
+    facing the camera (where it lies in the session: ``Stage.session_skin``), then hold it on
+    the validation points."""
     scene = stage.scene
     order = surface_order(scene)
     touches = {t.label: t for t in stage.fiducial_touches(order.landmarks + order.validation)}
@@ -429,7 +431,7 @@ def script(stage: "Stage", hand: HandSettings, seed: int) -> StudentMotion:
             continue
         student.sweep(
             f"stroke-{k + 1}",
-            stage.to_tracker(points),
+            stage.to_tracker(stage.session_skin(points)),
             stage.directions_to_tracker(point_normals),
         )
     for label in order.validation:

@@ -16,11 +16,20 @@ SHAFT_RADIUS_MM = 1.5
 STRUT_RADIUS_MM = 1.0
 
 
-def image_data(ct: sitk.Image) -> pv.ImageData:
-    """The CT as a ``pyvista.ImageData`` with the same origin, spacing and direction (LPS mm)."""
+def grey_image(ct: sitk.Image, window_hu: float, level_hu: float) -> pv.ImageData:
+    """The CT's grey levels through a window (``window_hu`` wide, centred on ``level_hu``) as a
+    ``pyvista.ImageData`` of bytes ("grey": 0 at the window's bottom and below, 255 at its top
+    and above, rounded to the nearest) with the CT's origin, spacing and direction (LPS mm).
+    Computed once, so that drawing a slice maps no colours; a quarter of the CT's memory in
+    float32."""
     grid = pv.ImageData(dimensions=ct.GetSize(), spacing=ct.GetSpacing(), origin=ct.GetOrigin())
     grid.direction_matrix = np.reshape(ct.GetDirection(), (3, 3))
-    grid.point_data["HU"] = sitk.GetArrayViewFromImage(ct).astype(np.float32).ravel()
+    levels = sitk.GetArrayViewFromImage(ct).astype(np.float32)
+    levels -= level_hu - window_hu / 2.0
+    levels *= 255.0 / window_hu
+    np.clip(levels, 0.0, 255.0, out=levels)
+    levels += 0.5
+    grid.point_data["grey"] = levels.astype(np.uint8).ravel()  # truncated: rounded
     return grid
 
 

@@ -1,7 +1,7 @@
 """The axial, coronal and sagittal panels: CT reslices through the stylus tip.
 
-Each panel reslices the CT with a ``vtkImageResliceMapper`` whose ``vtkPlane`` follows the tip
-(setting the plane's origin is all a frame costs), and draws on it: a cross-hair at the tip, the
+Each panel shows the CT's section through the tip (a ``SliceImage``: resampled only when the tip
+crosses into another voxel slice), and draws on it: a cross-hair at the tip, the
 cut of each structure to avoid by the same plane (a ``vtkCutter`` on the structure's tube, so the
 outline follows the plane without any mesh being rebuilt), the planned trajectories projected
 onto the slice, every target and fiducial (in full with its name when it lies within the slab
@@ -21,8 +21,7 @@ import numpy as np
 import pyvista as pv
 from vtkmodules.vtkCommonDataModel import vtkPlane
 from vtkmodules.vtkFiltersCore import vtkCutter, vtkStripper
-from vtkmodules.vtkRenderingCore import vtkImageSlice, vtkRenderer
-from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
 from guidance.orientation import SliceView, direction_letter
@@ -36,6 +35,7 @@ from guidance.views.actors import (
 from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
 from guidance.views.models import crosshair, ring, scale_bar
 from guidance.views.settings import ViewSettings
+from guidance.views.slice_image import SliceImage
 
 CROSSHAIR = "yellow"
 OUTLINE = "darkorange"
@@ -66,7 +66,7 @@ class SlicePanel:
         self,
         renderer: vtkRenderer,
         view: SliceView,
-        grid: pv.ImageData,
+        grey: pv.ImageData,
         points: Sequence[LabelledPoint],
         structures: pv.PolyData | None,
         trajectories_mm: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -84,33 +84,20 @@ class SlicePanel:
         )
         direction, up, right = self._direction, self._up, self._right
         self._lift = -LIFT_MM * direction
-        self._centre = np.asarray(grid.center, dtype=np.float64)
+        self._centre = np.asarray(grey.center, dtype=np.float64)
 
-        # Two planes through the tip: ``plane`` exactly there (the structures' outlines are cut
-        # by it), ``image_plane`` on the CT's voxel slice nearest to it, when the slice is
-        # parallel to the CT's voxel planes (see ``VoxelSlices``).
+        # The structures' outlines are cut by ``plane``, exactly through the tip; the image
+        # shows the CT's voxel slice nearest to it, when the slice is parallel to the CT's
+        # voxel planes (see ``VoxelSlices``), so that it is resampled only when the tip
+        # crosses into another voxel slice.
         self.plane = vtkPlane()
         self.plane.SetNormal(*view.normal)
         self.plane.SetOrigin(*self._centre)
-        self.image_plane = vtkPlane()
-        self.image_plane.SetNormal(*view.normal)
-        self.image_plane.SetOrigin(*self._centre)
         self.voxel_slices = VoxelSlices.across(
-            grid.origin, grid.spacing, grid.direction_matrix, self._normal
+            grey.origin, grey.spacing, grey.direction_matrix, self._normal
         )
-        mapper = vtkImageResliceMapper()
-        mapper.SetInputData(grid)
-        mapper.SetSlicePlane(self.image_plane)
-        mapper.ResampleToScreenPixelsOff()  # reslice at CT resolution, not per screen pixel
-        # One thread: a slice is a few hundred thousand samples, and threads started for it
-        # every frame compete with Mesa's own (1.07x less CPU a frame, same picture).
-        mapper.SetNumberOfThreads(1)
-        image = vtkImageSlice()
-        image.SetMapper(mapper)
-        image.GetProperty().SetColorWindow(settings.window_hu)
-        image.GetProperty().SetColorLevel(settings.level_hu)
-        image.GetProperty().SetInterpolationTypeToLinear()
-        renderer.AddViewProp(image)
+        self.image = SliceImage(renderer, grey, self._normal, right, up)
+        self.image.move_to(self.voxel_slices.nearest(self._centre))
 
         # The structures' cut by this slice's plane: recomputed by VTK when the plane moves.
         self.cutter = vtkCutter()
@@ -137,7 +124,7 @@ class SlicePanel:
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
-        self._fit_camera(grid, aspect)
+        self._fit_camera(grey, aspect)
         self._add_scale_bar()
         self.title = panel_text(renderer, view.name, (0.02, 0.98), "top left")
         for edge, letter in view.edge_letters().items():
@@ -200,7 +187,7 @@ class SlicePanel:
         set_text_colour(self.title, "white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
         self.plane.SetOrigin(*tip)
-        self.image_plane.SetOrigin(*self.voxel_slices.nearest(tip))
+        self.image.move_to(self.voxel_slices.nearest(tip))
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
         self._place_scale_bar()

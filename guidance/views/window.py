@@ -38,7 +38,7 @@ from devices.tools import ToolDefinition
 from guidance.navigator import NavigationPlan, NavigationState
 from guidance.orientation import SLICE_VIEWS
 from guidance.views.bullseye import BullseyePanel
-from guidance.views.models import image_data, tube_mesh
+from guidance.views.models import grey_image, tube_mesh
 from guidance.views.rendering import prepare_rendering
 from guidance.views.scene3d import FIDUCIAL, TARGET, ScenePanel
 from guidance.views.settings import ViewSettings
@@ -148,7 +148,7 @@ class NavigationWindow:
         aspect = (width / COLUMNS) / (height / ROWS)
 
         self.scene_panel = ScenePanel(self.renderers["3d"], scene, plan, skin, tools, settings)
-        grid = image_data(scene.ct)
+        grey = grey_image(scene.ct, settings.window_hu, settings.level_hu)
         points = [
             *(
                 LabelledPoint(label, point, TARGET)
@@ -167,7 +167,7 @@ class NavigationWindow:
         lines = [(t.entry_mm, t.target_mm) for t in plan.trajectories]
         self.slice_panels = {
             o.name: SlicePanel(
-                self.renderers[o.name], o, grid, points, structures, lines, settings, aspect
+                self.renderers[o.name], o, grey, points, structures, lines, settings, aspect
             )
             for o in SLICE_VIEWS
         }

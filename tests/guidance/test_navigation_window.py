@@ -243,16 +243,39 @@ def test_the_slices_show_the_voxel_slice_nearest_to_the_tip(window, navigation, 
     voxel_centre = origin + np.round((np.array([-3.0, 4.0, 2.0]) - origin) / spacing) * spacing
     tip = voxel_centre + 0.3 * spacing
     window.show(state_at(navigation, tip))
+    window.render()
     for panel in window.slice_panels.values():
         normal = np.asarray(panel.view.normal)
         axis = int(np.argmax(np.abs(normal)))
-        on_slice = np.array(panel.image_plane.GetOrigin())
+        on_slice = panel.image.origin_mm
         index = (on_slice[axis] - origin[axis]) / spacing[axis]
         assert index == pytest.approx(round(index), abs=1e-9)
         assert abs((tip - on_slice) @ normal) <= spacing[axis] / 2 + 1e-9
-    moved = {name: panel.image_plane.GetMTime() for name, panel in window.slice_panels.items()}
+
+    def resampled():
+        return {n: p.image.reslice.GetOutput().GetMTime() for n, p in window.slice_panels.items()}
+
+    before = resampled()
     window.show(state_at(navigation, tip + 0.1 * spacing))  # the same voxel slices
-    assert moved == {n: p.image_plane.GetMTime() for n, p in window.slice_panels.items()}
+    window.render()
+    assert resampled() == before
+    window.show(state_at(navigation, tip + 0.6 * spacing))  # the next ones
+    window.render()
+    assert all(resampled()[name] > before[name] for name in before)
+
+
+@pytest.mark.parametrize("view", ["axial", "coronal", "sagittal"])
+def test_a_slice_shows_the_ct_grey_levels_where_they_are(window, navigation, view):
+    """On each slice through the ball's centre, a point in the 40 HU inside and one in the
+    1200 HU shell are drawn in their grey levels through the window (HU -600..1200 to 0..255:
+    91 and 255), each in its place on the screen."""
+    window.show(state_at(navigation, np.array([0.0, 0.0, 0.0])))
+    pixels = window.screenshot()
+    panel = window.slice_panels[view]
+    diagonal = panel.view.right + np.asarray(panel.view.up)  # away from the overlays
+    for point, grey in ((12.0 * diagonal, 91), (-26.2 * diagonal, 255)):
+        column, row = (round(v) for v in _display_xy(panel.renderer, point))
+        np.testing.assert_array_equal(pixels[row, column], [grey, grey, grey])
 
 
 def test_the_numbers_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
