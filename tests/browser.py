@@ -26,6 +26,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+# Bounds on Chromium's start and on each page action (Playwright's default is 30 s): they only
+# turn a hang into a failure, and a loaded CI machine starts a browser slowly.
 LOAD_TIMEOUT_MS = 60_000
 
 
@@ -70,7 +72,9 @@ def check_page(path: Path, width_px: int = 1280) -> PageCheck:
             headless=True,
             args=list(CHROMIUM_FLAGS),
             viewport={"width": width_px, "height": 900},
+            timeout=LOAD_TIMEOUT_MS,
         )
+        context.set_default_timeout(LOAD_TIMEOUT_MS)
         try:
             page = context.new_page()
             page.on(

@@ -16,7 +16,10 @@ from devices.tools import BUILTIN_TOOLS
 from guidance.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 20.0
+# Bounds on a hang only: the command's start (imports, the simulation) on a loaded 2-core
+# machine, and each reply of the emulator, a process the machine may leave waiting.
+START_TIMEOUT_S = 300.0
+REPLY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
@@ -48,7 +51,7 @@ def test_emulated_polaris_serves_the_demo_to_the_driver(emulate_process):
     process, port = emulate_process("--source", "sim:demo", "--duration", "30")
     assert os.path.exists(port)
     tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
-    with NDITracker(port, tools) as tracker:
+    with NDITracker(port, tools, timeout_s=REPLY_TIMEOUT_S) as tracker:
         frames = [tracker.read() for _ in range(3)]
     numbers = [frame.frame_number for frame in frames]
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
@@ -60,7 +63,7 @@ def test_emulated_polaris_serves_the_demo_to_the_driver(emulate_process):
 def test_missing_tool_fault_option(emulate_process):
     _, port = emulate_process("--source", "sim:demo", "--missing", "stylus", "--duration", "30")
     tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
-    with NDITracker(port, tools) as tracker:
+    with NDITracker(port, tools, timeout_s=REPLY_TIMEOUT_S) as tracker:
         assert tracker.read().poses["stylus"].status is PoseStatus.MISSING
 
 
@@ -84,7 +87,7 @@ def test_negative_fault_count_is_rejected(capsys):
 def test_fault_tool_names_match_whatever_their_case(emulate_process):
     _, port = emulate_process("--source", "sim:demo", "--missing", "STYLUS", "--duration", "30")
     tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
-    with NDITracker(port, tools) as tracker:
+    with NDITracker(port, tools, timeout_s=REPLY_TIMEOUT_S) as tracker:
         assert tracker.read().poses["stylus"].status is PoseStatus.MISSING
 
 

@@ -21,7 +21,8 @@ def test_recording_keeps_the_frames_read_before_the_device_vanished(tmp_path):
     tools = {"stylus": BUILTIN_TOOLS["stylus"], "reference": BUILTIN_TOOLS["reference"]}
     path = tmp_path / "session.igs.mha"
     with EmulatorProcess(CountingSource, settings) as emulator:
-        tracker = NDITracker(emulator.port, tools, timeout_s=0.5)
+        # The device vanishes: its port's end of file says so at once; the timeout bounds a hang.
+        tracker = NDITracker(emulator.port, tools, timeout_s=30.0)
         with pytest.raises(
             RecordingFailed, match="24 frames recorded before it are kept"
         ) as failed:
