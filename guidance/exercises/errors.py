@@ -47,8 +47,11 @@ Sources, from the camera to the CT:
   average (100 seeds: benchmarks/README.md), as on a plastic skull with skin-affixed markers
   (Perwög et al. 2018, IJCARS 13: 1.69 +- 0.74 mm). The 300 mm length scale is an assumption
   of ours (the scalp slides over the skull as one sheet). Simulated as an offset of the CT
-  points the registration uses (where the scan saw each marker); the CT image is not redrawn,
-  and the swept skin of the surface exercise does not move.
+  points the registration uses (where the scan saw each marker); the CT image is not redrawn.
+  The skin a stylus sweeps (the surface exercise) slid with the markers, by the same field: the
+  student sweeps the skin where it lies in the session, the CT's skin less the shift
+  (``simulate.Stage.session_skin``), so surface matching follows the skin too and is no cure
+  for this error.
 
 Sources not simulated: brain shift, patient motion after registration, the reference frame
 knocked during the session: the report lists the ones that were.
@@ -61,7 +64,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from devices.noise import OpticalNoise, VolumeDistortion
+from devices.noise import DistortionField, OpticalNoise, VolumeDistortion
 from guidance.exceptions import GuidanceError
 from guidance.exercises import SOURCES
 from scenes.student import SKILLS, HandSettings, Skill
@@ -156,10 +159,18 @@ class ErrorSources:
         the skin (``on_skin``, booleans), zero at the rigidly fixed ones; zeros when the source
         is off. ``rng`` is the shift's own stream: no other draw of a run depends on it."""
         points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
-        if not self.skin_shift:
+        field = self.skin_shift_field(rng)
+        if field is None:
             return np.zeros_like(points)
-        field = VolumeDistortion(self.skin_shift_rms_mm, self.skin_shift_length_mm).field(rng)
         return field.displacement_mm(points) * np.asarray(on_skin, dtype=bool)[:, None]
+
+    def skin_shift_field(self, rng: np.random.Generator) -> DistortionField | None:
+        """The skin's shift from the session to the scan as a field of CT position (mm), drawn
+        from ``rng``; None when the source is off. One field moves the skin markers and the
+        skin a stylus sweeps alike."""
+        if not self.skin_shift:
+            return None
+        return VolumeDistortion(self.skin_shift_rms_mm, self.skin_shift_length_mm).field(rng)
 
     def report(
         self, placement_rms_mm: float, skin_fiducials: Sequence[str]
@@ -167,10 +178,10 @@ class ErrorSources:
         """The ``errors_simulated`` entries of a report: source, on or off, size, reference
         (``skin_fiducials``: the labels of the scene's markers on the skin)."""
         on_skin = (
-            f"on {', '.join(skin_fiducials)}, the markers stuck on the skin; the others are "
-            "fixed rigidly and do not move"
+            f"the skin a stylus sweeps and {', '.join(skin_fiducials)}, the markers stuck on it; "
+            "the others are fixed rigidly and do not move"
             if skin_fiducials
-            else "none of this scene's markers is on the skin: nothing moves"
+            else "the skin a stylus sweeps; none of this scene's markers is on the skin"
         )
         entries = {
             "tracker_jitter": (
@@ -202,8 +213,8 @@ class ErrorSources:
                 "an assumption of gestes (a divot centres the tip)",
             ),
             "skin_shift": (
-                f"{self.skin_shift_rms_mm} mm RMS per marker between the scan and the session, "
-                f"correlated over {self.skin_shift_length_mm} mm, {on_skin}",
+                f"{self.skin_shift_rms_mm} mm RMS between the scan and the session, "
+                f"correlated over {self.skin_shift_length_mm} mm: {on_skin}",
                 "Neurosurgery, fiducial versus nonfiducial registration: 3.49 mm at rigid "
                 "checkpoints with skin markers, 1.14 mm reported by the system; Perwög et al. "
                 "2018, IJCARS 13: TRE 1.69 mm, skin-affixed markers on a plastic skull",

@@ -194,9 +194,11 @@ def simulated_setup(
     """A simulated run's set-up (with its ground truth) and the tracker that films the student
     (paced in real time when ``realtime``): the CT fiducials localised with the errors that are
     on, the navigator's tip (``tool_tip``, else a simulated pivot calibration, else the true
-    tip), the student's script."""
+    tip), the student's script (a sweep on the skin where it lies in the session: the run's
+    skin shift, ``simulate.skin_shift``)."""
     say = say or (lambda message: None)
     module = EXERCISES[exercise]
+    stage = dataclasses.replace(stage, skin_shift=simulate.skin_shift(errors, seed))
     ct_points, _ = simulate.localise_fiducials(scene, errors, seed)
     stylus = BUILTIN_TOOLS["stylus"]
     hand = errors.hand(skill)

@@ -17,6 +17,7 @@ import numpy as np
 import pyvista as pv
 
 from devices.clock import Clock
+from devices.noise import DistortionField
 from devices.simulated import Motion, SimulatedTracker
 from devices.tools import ToolDefinition
 from guidance.exercises.errors import ErrorSources
@@ -64,17 +65,32 @@ def stream_seed(seed: int, stream: Stream) -> int:
     return int(child.generate_state(1, dtype=np.uint32)[0])
 
 
+def skin_shift(errors: ErrorSources, seed: int) -> DistortionField | None:
+    """The run's skin shift from the session to the scan (``ErrorSources.skin_shift``, a field
+    of CT position, mm; None when off): the same for the skin markers and the swept skin."""
+    return errors.skin_shift_field(np.random.default_rng(stream_seed(seed, Stream.SKIN)))
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
     """A scene placed in front of the simulated camera: the ground-truth ``placement``, the
     scene's skin ``surface`` (CT frame), the phantom's centre in the tracker frame and the tools
-    (``stylus``, ``reference``: their true definitions)."""
+    (``stylus``, ``reference``: their true definitions). ``skin_shift``: how the skin slid
+    between the session and the scan (``skin_shift``; None: it did not)."""
 
     scene: Scene
     placement: Placement
     surface: pv.PolyData
     centre_tracker_mm: np.ndarray
     tools: Mapping[str, ToolDefinition]
+    skin_shift: DistortionField | None = None
+
+    def session_skin(self, points_mm: np.ndarray) -> np.ndarray:
+        """Where skin points the CT shows (N, 3, CT frame, mm) lie in the session: back by the
+        skin's shift, as the skin markers are (``localise_fiducials``)."""
+        if self.skin_shift is None:
+            return np.asarray(points_mm, dtype=np.float64)
+        return points_mm - self.skin_shift.displacement_mm(points_mm)
 
     @property
     def tracker_from_reference(self) -> np.ndarray:
@@ -202,7 +218,7 @@ def localise_fiducials(
     The beads ``scenes.fiducials`` detects, each matched to the scene's fiducial within 3 mm; a
     fiducial with no bead there keeps the scene's position, with a warning. With simulated
     errors (``errors``), the clinical-scan localisation error is added, and the skin markers
-    are where the scan saw them before the skin slid (``ErrorSources.skin_shift_mm``).
+    are where the scan saw them before the skin slid (``skin_shift``).
     """
     warnings = []
     located = {
@@ -232,9 +248,10 @@ def localise_fiducials(
         rng = np.random.default_rng(stream_seed(seed, Stream.CT))
         direction = np.array(scene.ct.GetDirection()).reshape(3, 3)
         offsets = errors.ct_error_mm(direction, len(located), rng)
-        on_skin = np.isin(list(located), scene.skin_fiducials)
-        skin_rng = np.random.default_rng(stream_seed(seed, Stream.SKIN))
-        offsets = offsets + errors.skin_shift_mm(scene.fiducials_mm, on_skin, skin_rng)
+        shift = skin_shift(errors, seed)
+        if shift is not None:
+            on_skin = np.isin(list(located), scene.skin_fiducials)
+            offsets = offsets + shift.displacement_mm(scene.fiducials_mm) * on_skin[:, None]
         located = {label: point + offsets[k] for k, (label, point) in enumerate(located.items())}
     for warning in warnings:
         logger.warning(warning)

@@ -181,9 +181,11 @@ def test_stop_with_clients_connected_joins_everything(server):
 
 def test_stop_first_sends_each_client_what_it_was_owed(server):
     """A session's last frames reach a client that keeps up even when the server stops while
-    they are still queued (here behind the CT image): stop() sends them, then closes."""
+    they are still queued (here behind the CT image, which fills the socket buffers until the
+    peer reads): stop() sends them, then closes. The peer reads at full speed once it starts: a
+    slow reader of a big image would hit the bound on how long stop() waits for a client."""
     server.set_greeting(_greeting(BIG))
-    peer = RawPeer(server.address[1], receive_buffer=4096)
+    peer = RawPeer(server.address[1])
     wait_until(lambda: server.client_count == 1, "the client to connect")
     frames = server.settings.backlog_frames - 1
     for value in range(frames):
