@@ -7,9 +7,6 @@ Needs the Debian packages xvfb and xdotool (``.ci/run`` installs them).
 """
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,9 +14,6 @@ import numpy as np
 from PIL import ImageGrab
 
 from devices.keyboard import STEP_MM
-from devices.sequence_file import read_sequence
-from devices.tools import BUILTIN_TOOLS
-from guidance.exercises.digitise import digitise
 from tests.guidance import test_navigate_x11 as navigate_x11
 from tests.guidance import test_window_x11 as x11
 
@@ -30,7 +24,6 @@ NOTE_RGB = np.array([135, 206, 250])
 # Keys per axis of the tracker (= CT) frame: + then -.
 AXIS_KEYS = (("Right", "Left"), ("Next", "Prior"), ("Up", "Down"))
 WAIT_S = 300.0  # for one dwell to be held, on a loaded 2-core machine
-STYLUS = BUILTIN_TOOLS["stylus"]
 
 
 class SaidLines:
@@ -133,39 +126,3 @@ def test_a_student_does_the_fiducials_exercise_with_the_keyboard(x_display, tmp_
     # The report's picture, taken in the run's own window.
     assert (out / "navigation-1.png").stat().st_size > 10_000
     assert (out / "report.html").is_file()
-
-
-def test_keys_pressed_while_a_slow_window_draws_never_look_like_a_dwell(x_display, tmp_path):
-    """A slow laptop: each drawing takes over a second (``slow_window``), and the student
-    pushes the stylus onto F1 at a key every 0.1 s. The keys pressed during a drawing wait in
-    the window's queue; the stylus is not seen standing still meanwhile (the window holds the
-    keyboard tracker while it draws), so the one point held is F1, on its bead."""
-    out = tmp_path / "out"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "tests.guidance.slow_window", "exercise", "fiducials",
-            "--tracker", "keyboard", "--scene", "builtin:needle-box", "--out", str(out),
-        ],
-        env={**os.environ, "DISPLAY": x_display},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    lines = SaidLines(process.stderr)
-    try:
-        window = navigate_x11._window(x_display, process)
-        x11._xdotool(x_display, "windowfocus", "--sync", window)
-        x11._xdotool(x_display, "key", "--delay", "100", *(["w"] * 30))  # 3 s of keys
-        lines.wait_for("F1 held long enough: move on")
-        x11.close_like_a_user(x_display, window, process, process.wait)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    # Closed after one point, the run cannot register: it says so, and keeps the recording.
-    said = lines.all()
-    assert process.returncode == 2, "\n".join(said)
-    assert "registration needs at least 3 captured points; got 1 (F1)" in said[-1]
-    run = json.loads((out / "run.json").read_text())
-    captured = digitise(read_sequence(out / "recording.igs.mha"), ["F1", "F2"], STYLUS.tip_mm)
-    assert [point.label for point in captured.points] == ["F1"]
-    np.testing.assert_allclose(captured.points[0].point_mm, run["ct_fiducials_mm"]["F1"], atol=0.01)

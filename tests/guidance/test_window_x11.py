@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -198,19 +197,15 @@ def _close_like_a_window_manager(name: str, window: str) -> None:
     connection.close()
 
 
-def close_like_a_user(
-    name: str, window: str, process: subprocess.Popen, wait: Callable | None = None
-):
+def close_like_a_user(name: str, window: str, process: subprocess.Popen) -> tuple[str, str]:
     """Close the window as a window manager does, and click the close button again if nothing
     happened, as a user would: on a loaded machine a close request is sometimes lost (seen about
-    once in four runs under load, in CI too; the window then keeps drawing). Returns what
-    ``wait(timeout=...)`` returns once the process has ended: by default ``process.communicate``,
-    its (stdout, stderr); a caller already reading them passes ``process.wait``."""
-    wait = process.communicate if wait is None else wait
+    once in four runs under load, in CI too; the window then keeps drawing). Returns the
+    process's (stdout, stderr) once it has ended."""
     for _ in range(CLOSE_ATTEMPTS):
         _close_like_a_window_manager(name, window)
         try:
-            return wait(timeout=CLOSE_WAIT_S)
+            return process.communicate(timeout=CLOSE_WAIT_S)
         except subprocess.TimeoutExpired:
             continue
     raise AssertionError(f"the window did not close after {CLOSE_ATTEMPTS} close requests")
