@@ -80,9 +80,9 @@ MAX_REFINEMENT_MM = 5.0
 # Point-to-point ICP (Besl & McKay 1992): it crawls from the landmarks' pose to the sweep's best
 # fit. A sweep of a few strokes over a smooth skull hardly constrains some directions; since
 # registration.icp checks every point-to-plane step against its objective, point-to-plane no
-# longer wanders off the best fit, but on the same recordings (100 seeds) it was about as good for
-# the expert and worse for the novice: true error 0.86 +- 0.56 mm, max 3.1, against 0.74 +- 0.33,
-# max 1.6 (benchmarks/README.md, "The surface exercise's tail").
+# longer wanders off the best fit, but on the same recordings (100 seeds) it was no better: true
+# error at the worst target 1.69 mm (expert) and 1.70 mm (novice) against 1.57 and 1.64
+# (benchmarks/README.md, "The surface exercise's tail").
 ICP_SETTINGS = IcpSettings(method=IcpMethod.POINT_TO_POINT)
 # The simulated sweep: strokes of this length over the skin facing the camera.
 STROKES = 5
