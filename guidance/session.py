@@ -15,8 +15,10 @@ since the start for ``reference_grace_s``.
 
 Latency: a frame's timestamp is in its source's time base (a recording's times, a simulation's
 time from its start, a live device's host clock). The session aligns that time base to its clock
-on the first frame (``time_offset_s``), so that ``latency_s`` is the delay of each frame's arrival
-beyond that of the first (for live devices, stamped on the same clock, the offset is about 0).
+on the least delayed frame so far (``time_offset_s``), so that ``latency_s`` is the delay of each
+frame's arrival beyond that of the quickest (for live devices, stamped on the same clock, the
+offset is about 0). A first frame that came late (a device starting, a first call compiling)
+does not make the frames after it look early: their latency is never negative.
 """
 
 import enum
@@ -138,7 +140,7 @@ class NavigationSession:
         self._acquisition = Acquisition(
             tracker, [self.recorder, self._navigate], self.clock, duration_s=settings.duration_s
         )
-        self.time_offset_s = math.nan
+        self.time_offset_s = math.inf
         self._slot: tuple[NavigationState, float] | None = None
         self._alerts: Counter[str] = Counter()
         self._alerts_lock = threading.Lock()
@@ -152,8 +154,7 @@ class NavigationSession:
     def _navigate(self, frame: Frame) -> None:
         """The acquisition sink: navigate, publish the newest state, feed the extra sinks."""
         received_s = self.clock.now()
-        if math.isnan(self.time_offset_s):
-            self.time_offset_s = received_s - frame.timestamp
+        self.time_offset_s = min(self.time_offset_s, received_s - frame.timestamp)
         state = self.navigator.navigate(frame, received_s - self.time_offset_s)
         self._slot = (state, received_s)  # one reference swap: the newest state wins
         if len(self._seen) < len(frame.poses):

@@ -42,7 +42,8 @@ class ScriptedTracker(TrackerDevice):
     """``count`` frames, each read taking one period of the fake clock (plus ``delays_s[k]``),
     stamped in its own time base from 100 s. ``missing`` lists the frames without the stylus;
     ``reference=False`` never shows the reference; ``fail_at`` raises a disconnection there;
-    ``hold_at`` stops delivering (a stalled device) until ``release`` is set."""
+    ``hold_at`` stops delivering (a stalled device) until ``release`` is set; ``stamps_s[k]``
+    shifts frame k's timestamp (a frame older than its place in the stream)."""
 
     def __init__(
         self,
@@ -54,9 +55,10 @@ class ScriptedTracker(TrackerDevice):
         fail_at=None,
         hold_at=None,
         tools=("stylus", "reference"),
+        stamps_s=None,
     ):
         super().__init__(tools, clock=clock)
-        self.count, self.delays_s = count, delays_s or {}
+        self.count, self.delays_s, self.stamps_s = count, delays_s or {}, stamps_s or {}
         self.missing, self.reference, self.fail_at = set(missing), reference, fail_at
         self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
 
@@ -80,7 +82,8 @@ class ScriptedTracker(TrackerDevice):
             poses["stylus"] = RawPose(stylus_at(k), PoseStatus.OK)
         if self.reference:
             poses["reference"] = RawPose(REFERENCE, PoseStatus.OK)
-        return RawFrame(k, 100.0 + k * PERIOD_S, poses)
+        stamp = 100.0 + k * PERIOD_S + self.stamps_s.get(k, 0.0)
+        return RawFrame(k, stamp, poses, filtered_time_s=stamp)  # a source that knows its times
 
     def _close(self):
         pass
@@ -140,6 +143,18 @@ def test_latency_is_the_delay_beyond_the_first_frame_on_the_session_clock(tmp_pa
     np.testing.assert_allclose(latencies[:7], 0.0, atol=1e-9)
     np.testing.assert_allclose(latencies[7:], 0.04, atol=1e-9)  # the clock stays 40 ms behind
     assert session.time_offset_s == pytest.approx(5.0 + PERIOD_S - 100.0)
+
+
+def test_a_first_frame_that_came_late_does_not_make_the_next_ones_look_early(tmp_path):
+    """The first frame arrives 0.5 s after its timestamp (a device starting up, a first call
+    compiling), the next ones on time: their latency is 0, not -0.5 s."""
+    clock = FakeClock(5.0)
+    sink = Collector([])
+    session = _session(tmp_path, ScriptedTracker(clock, count=10, stamps_s={0: -0.5}), [sink])
+    session.run()
+    latencies = [state.latency_s for _, state in sink.calls]
+    np.testing.assert_allclose(latencies, 0.0, atol=1e-9)
+    assert session.time_offset_s == pytest.approx(5.0 + 2 * PERIOD_S - (100.0 + PERIOD_S))
 
 
 def test_a_missing_stylus_is_shown_missing_never_at_its_last_pose(tmp_path):
