@@ -68,7 +68,12 @@ def stream_seed(seed: int, stream: Stream) -> int:
 def skin_shift(errors: ErrorSources, seed: int) -> DistortionField | None:
     """The run's skin shift from the session to the scan (``ErrorSources.skin_shift``, a field
     of CT position, mm; None when off): the same for the skin markers and the swept skin."""
-    return errors.skin_shift_field(np.random.default_rng(stream_seed(seed, Stream.SKIN)))
+    return errors.skin_shift_field(_skin_stream(seed))
+
+
+def _skin_stream(seed: int) -> np.random.Generator:
+    """The skin shift's own random stream: every draw of the run's skin shift starts from it."""
+    return np.random.default_rng(stream_seed(seed, Stream.SKIN))
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,7 +223,7 @@ def localise_fiducials(
     The beads ``scenes.fiducials`` detects, each matched to the scene's fiducial within 3 mm; a
     fiducial with no bead there keeps the scene's position, with a warning. With simulated
     errors (``errors``), the clinical-scan localisation error is added, and the skin markers
-    are where the scan saw them before the skin slid (``skin_shift``).
+    are where the scan saw them before the skin slid (``ErrorSources.skin_shift_mm``).
     """
     warnings = []
     located = {
@@ -248,10 +253,8 @@ def localise_fiducials(
         rng = np.random.default_rng(stream_seed(seed, Stream.CT))
         direction = np.array(scene.ct.GetDirection()).reshape(3, 3)
         offsets = errors.ct_error_mm(direction, len(located), rng)
-        shift = skin_shift(errors, seed)
-        if shift is not None:
-            on_skin = np.isin(list(located), scene.skin_fiducials)
-            offsets = offsets + shift.displacement_mm(scene.fiducials_mm) * on_skin[:, None]
+        on_skin = np.isin(list(located), scene.skin_fiducials)
+        offsets = offsets + errors.skin_shift_mm(scene.fiducials_mm, on_skin, _skin_stream(seed))
         located = {label: point + offsets[k] for k, (label, point) in enumerate(located.items())}
     for warning in warnings:
         logger.warning(warning)
