@@ -49,9 +49,11 @@ MIN_POINTS = 6
 # the tolerances.
 STALL_STEPS = 2
 STALL_FACTOR = 5.0
-# ... or when its last step stayed under STALL_FACTOR times the tolerances and was at most this
-# share of the one before: steps that shrink geometrically have at most half as far to go.
-SHRINKING_RATIO = 1.0 / 3.0
+# ... or when what is left of a geometric series of steps, shrinking as its last two did (by at
+# most this ratio), is within STALL_FACTOR times the tolerances: on a bumpy CT surface each step
+# closes only about three quarters of the gap, so waiting for a step within them costs passes
+# that move the pose by less than the field's facets do.
+MAX_TAIL_RATIO = 0.5
 # Longest rotation of one point-to-plane step: its small-angle model is good to ~1% up to here.
 MAX_STEP_RAD = math.radians(10.0)
 # Points the robust noise estimate of each step looks at (plenty for a median and a MAD).
@@ -149,7 +151,7 @@ class IcpSettings:
     facing surface point (``inlier_fraction``, ``rmse_mm`` use these); iteration stops when a
     step turns less than ``rotation_tol_rad`` and moves the patch's centroid less than
     ``translation_tol_mm`` (point-to-plane: or two steps in a row stay within five times that,
-    or one does and is at most a third of the step before),
+    or the steps shrink so that what is left of their geometric series is, see ``_icp``),
     or after ``max_iterations``. The defaults match: 1e-4 rad moves a point 50 mm away by
     5 um, a fiftieth of the tenth of a millimetre we answer for, and about the error of the
     closest-point field itself (asking for less makes ICP chase the field's facets).
@@ -423,9 +425,12 @@ def _icp(
     less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
     mm, or (point-to-plane) when STALL_STEPS steps in a row stayed within STALL_FACTOR times
     that (a weakly constrained direction, or pairs flickering between neighbouring planes), or
-    one did and shrank to SHRINKING_RATIO of the step before (what is left of a geometric
-    series is at most half of it: on a bumpy patch each step closes only about three quarters
-    of the gap, so waiting for the tolerance itself costs passes).
+    when the steps shrink geometrically (the last at most MAX_TAIL_RATIO of the one before, with
+    the pairs' weights kept) and what is left of that series, the last step times
+    ratio / (1 - ratio), is within STALL_FACTOR times the tolerances (on a bumpy patch each step
+    closes only about three quarters of the gap: waiting for a step within the tolerances
+    costs passes that move the pose less than the field's facets do; on a smooth one a step
+    closes nearly all of it, and the run ends one pass sooner).
     Point-to-point steps are always small: it crawls, it does not stall.
     Each step uses the pairs in the X84 band of the residuals at its pose. Once a step is within
     KEEP_WEIGHTS_FACTOR times the tolerances, the pairs keep their weights: the objective then
@@ -494,8 +499,10 @@ def _icp(
         x, size = _step(ata, atb, damping, max_shift, rotation_tol, translation_tol)
         trial = _about(rotation_from_vector(x[:3]), centre, x[3:]) @ pose
         small_steps = small_steps + 1 if size < STALL_FACTOR else 0
-        shrinking = small_steps > 0 and size <= SHRINKING_RATIO * before
-        if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or shrinking)):
+        ratio = size / before  # 0 after the first pass (``before`` infinite)
+        settled = 0.0 < ratio <= MAX_TAIL_RATIO and size < KEEP_WEIGHTS_FACTOR
+        tail = size * ratio / (1.0 - ratio) if settled else np.inf
+        if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or tail < STALL_FACTOR)):
             # The last step moved the points by less than the tolerance: its score still holds.
             return trial, iteration, True, inliers, sum_sq
     return pose, max_iterations, False, inliers, sum_sq
