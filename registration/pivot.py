@@ -24,15 +24,12 @@ The tip offset along a direction the tool was never rotated about is not observa
 carries a warning when the rotation coverage (see ``rotation_coverage_rad``) is too small.
 """
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from registration.exceptions import RegistrationError
 from registration.transforms import RECORDED_ORTHONORMAL_TOL, as_pose_stack
-
-logger = logging.getLogger(__name__)
 
 MIN_FRAMES = 6
 SAMPLE_SIZE = 3
@@ -323,8 +320,6 @@ def pivot_calibration(
             "the tool about its tip in a cone of 20-30 deg, in two directions"
         )
     warnings = _warnings(settings, coverage, inliers, seen, (first, last), threshold)
-    for warning in warnings:
-        logger.warning(warning)
     return PivotResult(
         tip_in_tool_mm=tip,
         pivot_in_tracker_mm=pivot,

@@ -8,6 +8,7 @@ outlier threshold the data's noise gave, and warnings (a slipped tip, too little
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from guidance.exceptions import GuidanceError
@@ -80,4 +81,6 @@ def run(args: argparse.Namespace) -> int:
         "units": "mm",
     }
     print(json.dumps(report, indent=2))
+    for warning in result.warnings:
+        print(f"gestes pivot: warning: {warning}", file=sys.stderr)
     return 0

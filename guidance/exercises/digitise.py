@@ -7,7 +7,6 @@ exercise then names the points in the order it asked for them. The same function
 live run (on the frames just recorded), replay and grading, so they capture the same points.
 """
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +21,6 @@ from registration.digitize import (
     tips_in_reference_mm,
 )
 from scenes.markups import Markups
-
-logger = logging.getLogger(__name__)
 
 
 def tip_track(
@@ -136,8 +133,6 @@ def digitise(
     lost = sum(point.period.point.n_lost for point in points)
     if lost:
         warnings.append(f"{lost} frames without a tracked tip fell inside the captured dwells")
-    for warning in warnings:
-        logger.warning(warning)
     return Digitisation(points, missing, extra, tuple(warnings))
 
 

@@ -1,10 +1,9 @@
-"""Small factories for the VTK actors every panel uses: meshes, and text pinned to the panel or
-to a point in space.
+"""Small factories for the VTK actors every panel uses (meshes), colours, and the anchors of
+text (drawn by ``text_sheet.TextSheet``).
 
 Plain VTK actors, not pyvista's plotting classes: importing ``pyvista.plotting`` (it imports
-``matplotlib.pyplot``) costs half a second at the start of every command that draws. Text is a
-plain ``vtkTextActor``, not pyvista's corner annotation, which re-fits its font on every render
-(tens of ms).
+``matplotlib.pyplot``) costs half a second at the start of every command that draws. Text is
+not pyvista's corner annotation either, which re-fits its font on every render (tens of ms).
 """
 
 import functools
@@ -27,7 +26,6 @@ from vtkmodules.vtkRenderingCore import (
     vtkDataSetMapper,
     vtkPolyDataMapper,
     vtkRenderer,
-    vtkTextActor,
 )
 
 Colour = str | Sequence[float]
@@ -104,44 +102,6 @@ def mesh_actor(
     return actor
 
 
-def panel_text(
-    renderer: vtkRenderer,
-    text: str,
-    position: tuple[float, float],
-    anchor: str = "top left",
-    font_size: int = 14,
-    colour: Colour = "white",
-) -> vtkTextActor:
-    """Text at ``position`` (fractions of the panel, from its bottom left), justified by
-    ``anchor`` (a key of ``ANCHORS``)."""
-    actor = _text_actor(text, anchor, font_size, colour)
-    actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-    actor.GetPositionCoordinate().SetValue(*position)
-    renderer.AddViewProp(actor)
-    return actor
-
-
-def point_text(
-    renderer: vtkRenderer,
-    text: str,
-    anchor: str = "above",
-    font_size: int = 12,
-    colour: Colour = "white",
-) -> vtkTextActor:
-    """Text pinned to a point in space (set it with ``set_text_point``), drawn flat on top, with
-    a shadow so that it reads on a grey slice."""
-    actor = _text_actor(text, anchor, font_size, colour)
-    actor.GetTextProperty().ShadowOn()
-    actor.GetPositionCoordinate().SetCoordinateSystemToWorld()
-    renderer.AddViewProp(actor)
-    return actor
-
-
-def set_text_point(actor: vtkTextActor, point_mm: Sequence[float]) -> None:
-    """Pin a ``point_text`` actor to ``point_mm``."""
-    actor.GetPositionCoordinate().SetValue(*(float(v) for v in point_mm))
-
-
 @functools.cache
 def rgb(colour: Colour) -> tuple[float, float, float]:
     """A colour (a CSS name, or (r, g, b) in [0, 1]) as (r, g, b) in [0, 1]."""
@@ -155,22 +115,3 @@ def rgb(colour: Colour) -> tuple[float, float, float]:
 
 
 _NAMED_COLOURS = vtkNamedColors()
-
-
-def set_text_colour(actor: vtkTextActor, colour: str, opacity: float = 1.0) -> None:
-    """Change a text actor's colour (a name) and opacity."""
-    prop = actor.GetTextProperty()
-    prop.SetColor(rgb(colour))
-    prop.SetOpacity(opacity)
-
-
-def _text_actor(text: str, anchor: str, font_size: int, colour: Colour) -> vtkTextActor:
-    actor = vtkTextActor()
-    actor.SetInput(text)
-    prop = actor.GetTextProperty()
-    prop.SetFontSize(font_size)
-    prop.SetColor(rgb(colour))
-    horizontal, vertical = ANCHORS[anchor]
-    prop.SetJustification(horizontal)
-    prop.SetVerticalJustification(vertical)
-    return actor

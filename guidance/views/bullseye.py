@@ -15,10 +15,11 @@ from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
 from guidance.orientation import direction_letter
-from guidance.views.actors import mesh_actor, panel_text, point_text, set_text_point
+from guidance.views.actors import mesh_actor
 from guidance.views.geometry import BullseyeFrame
 from guidance.views.models import crosshair, ring
 from guidance.views.settings import ViewSettings
+from guidance.views.text_sheet import TextSheet
 from scenes.scene import Trajectory
 
 RINGS = (0.5, 0.5, 0.5)
@@ -54,10 +55,11 @@ class BullseyePanel:
         self._frames = [BullseyeFrame.of(t.entry_mm, t.target_mm) for t in trajectories]
         outer = settings.bullseye_rings_mm[-1]
         self._limit = PINNED_BEYOND * outer
+        self.text = TextSheet(renderer)
         for radius in settings.bullseye_rings_mm:
             mesh_actor(ring(radius, SCREEN_RIGHT, SCREEN_UP), renderer, RINGS, line_width=1.5)
-            label = point_text(renderer, f"{radius:g}", "centre", settings.font_size - 2, RINGS)
-            set_text_point(label, radius * np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0]))
+            where = radius * np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0])
+            self.text.point_text(f"{radius:g}", where, "centre", settings.font_size - 2, RINGS)
         axes = crosshair(np.array([0.0, 0.0, -1.0]), SCREEN_UP, 0.0, outer)
         mesh_actor(axes, renderer, RINGS, line_width=1.0)
         marker = outer / 25.0  # a dot that stays small beside the inner ring
@@ -67,10 +69,10 @@ class BullseyePanel:
         )
         self.tip_marker.SetVisibility(False)  # until a state places them
         self.reach_marker.SetVisibility(False)
-        self._title = panel_text(renderer, "alignment", (0.02, 0.98), "top left")
-        self.numbers = panel_text(renderer, "", (0.02, 0.02), "bottom left", settings.font_size)
+        self._title = self.text.panel_text("alignment", (0.02, 0.98), "top left")
+        self.numbers = self.text.panel_text("", (0.02, 0.02), "bottom left", settings.font_size)
         self._letters = {
-            edge: panel_text(renderer, "", position, edge, settings.font_size + 4, LETTERS)
+            edge: self.text.panel_text("", position, edge, settings.font_size + 4, LETTERS)
             for edge, position in EDGES.items()
         }
         self._shown: int | None = None
@@ -89,15 +91,15 @@ class BullseyePanel:
             return
         self._shown = index
         if index is None:
-            self._title.SetInput("alignment: no trajectory")
+            self._title.text = "alignment: no trajectory"
             for letter in self._letters.values():
-                letter.SetInput("")
+                letter.text = ""
             return
         frame = self._frames[index]
-        self._title.SetInput(f"alignment: {self._trajectories[index].name}")
+        self._title.text = f"alignment: {self._trajectories[index].name}"
         edges = {"right": frame.right, "left": -frame.right, "top": frame.up, "bottom": -frame.up}
         for edge, vector in edges.items():
-            self._letters[edge].SetInput(direction_letter(vector))
+            self._letters[edge].text = direction_letter(vector)
 
     def show(self, state: NavigationState) -> None:
         """Place the tip and reach markers of the state's trajectory; hide them without one."""
@@ -107,7 +109,7 @@ class BullseyePanel:
         if index is None or not state.tracked:
             self.tip_marker.SetVisibility(False)
             self.reach_marker.SetVisibility(False)
-            self.numbers.SetInput("" if index is None else "stylus not tracked")
+            self.numbers.text = "" if index is None else "stylus not tracked"
             return
         frame = self._frames[index]
         tip = pinned(frame.screen_mm(state.tip_mm), self._limit)
@@ -118,7 +120,7 @@ class BullseyePanel:
         if self.reach_marker.GetVisibility():
             reach = pinned(reach, self._limit)
             self.reach_marker.position = (reach[0], reach[1], 0.1)
-        self.numbers.SetInput(
+        self.numbers.text = (
             f"tilt {np.degrees(trajectory.angle_rad):.1f} deg   "
             f"off line {trajectory.lateral_offset_mm:.1f} mm\n"
             f"to go {trajectory.remaining_mm:.1f} mm"

@@ -13,10 +13,11 @@ from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from devices.tools import ToolDefinition
 from guidance.navigator import NavigationPlan, NavigationState
-from guidance.views.actors import mesh_actor, panel_text, point_text, set_text_point
+from guidance.views.actors import mesh_actor
 from guidance.views.models import decimated, tool_mesh, tube_mesh
 from guidance.views.settings import ViewSettings
 from guidance.views.state import tool_pose
+from guidance.views.text_sheet import TextSheet
 from scenes.scene import Scene
 
 SKIN = "wheat"
@@ -53,8 +54,9 @@ class ScenePanel:
             if len(points):
                 balls = pv.PolyData(points).glyph(geom=ball, scale=False, orient=False)
                 mesh_actor(balls, renderer, colour, smooth=True)
+        self.text = TextSheet(renderer)
         for label, target in zip(plan.target_labels, plan.targets_mm, strict=True):
-            set_text_point(point_text(renderer, label, colour=TARGET), target)
+            self.text.point_text(label, target, colour=TARGET)
         for trajectory in plan.trajectories:
             line = pv.Line(trajectory.entry_mm, trajectory.target_mm)
             mesh_actor(line, renderer, TRAJECTORY, line_width=3.0)
@@ -65,8 +67,8 @@ class ScenePanel:
         }
         for actor in self.tools.values():
             actor.SetVisibility(False)  # until a state gives its pose
-        self.missing = panel_text(renderer, "", (0.02, 0.02), "bottom left", colour=MISSING)
-        self._title = panel_text(renderer, "3D", (0.02, 0.98), "top left", settings.font_size)
+        self.missing = self.text.panel_text("", (0.02, 0.02), "bottom left", colour=MISSING)
+        self.text.panel_text("3D", (0.02, 0.98), "top left", settings.font_size)
         camera = renderer.GetActiveCamera()
         focus = np.asarray(skin.center)
         camera.SetFocalPoint(*focus)
@@ -85,4 +87,4 @@ class ScenePanel:
                 missing.append(name)
             else:
                 actor.user_matrix = pose
-        self.missing.SetInput("\n".join(f"{name}: missing" for name in missing))
+        self.missing.text = "\n".join(f"{name}: missing" for name in missing)

@@ -10,8 +10,9 @@ and the patient directions at the edges. Slices are shown radiologically: patien
 right, anterior up on the axial view.
 
 Text is pinned once, never moved: the camera looks along the plane's normal with a parallel
-projection, so a label's place on screen does not depend on where along the normal it is, and a
-text actor moved every frame cost ~0.2 ms each (33 labels: a sixth of a frame).
+projection, so a label's place on screen does not depend on where along the normal it is. All
+of a panel's text is one ``TextSheet`` (one actor; a label's string rasterised once, however
+often its distance goes back to it).
 """
 
 from collections.abc import Sequence
@@ -25,17 +26,12 @@ from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
 from guidance.orientation import SliceView, direction_letter
-from guidance.views.actors import (
-    mesh_actor,
-    panel_text,
-    point_text,
-    set_text_colour,
-    set_text_point,
-)
+from guidance.views.actors import mesh_actor
 from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
 from guidance.views.models import crosshair, ring, scale_bar
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
+from guidance.views.text_sheet import TextSheet
 
 CROSSHAIR = "yellow"
 OUTLINE = "darkorange"
@@ -117,18 +113,22 @@ class SlicePanel:
         self._points = list(points)
         marker = ring(settings.marker_radius_mm, right, up, resolution=24)
         self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
-        self.labels = [point_text(renderer, p.label, "above", 11, p.colour) for p in points]
+        self.text = TextSheet(renderer)
         label_offset = 1.5 * settings.marker_radius_mm * up
-        for point, label in zip(points, self.labels, strict=True):
-            set_text_point(label, self._on_centre_plane(point.point_mm) + label_offset)
+        self.labels = [
+            self.text.point_text(
+                p.label, self._on_centre_plane(p.point_mm) + label_offset, "above", 11, p.colour
+            )
+            for p in points
+        ]
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
         self._fit_camera(grey, aspect)
         self._add_scale_bar()
-        self.title = panel_text(renderer, view.name, (0.02, 0.98), "top left")
+        self.title = self.text.panel_text(view.name, (0.02, 0.98), "top left")
         for edge, letter in view.edge_letters().items():
-            panel_text(renderer, letter, EDGES[edge], edge, settings.font_size + 4, LETTERS)
+            self.text.panel_text(letter, EDGES[edge], edge, settings.font_size + 4, LETTERS)
 
     def _fit_camera(self, grid: pv.ImageData, aspect: float) -> None:
         """A parallel camera framing the whole CT section (its bounding box seen along
@@ -167,9 +167,10 @@ class SlicePanel:
         self._bar_offset = (0.8 * self._half_width - length) * right - 0.85 * self._half_height * up
         self._bar = mesh_actor(scale_bar(length, right, up), self.renderer, "white", 1.0, 2.0)
         self._place_scale_bar()
-        label = point_text(self.renderer, f"{length:g} mm", "above", 12)
         centre = self._on_centre_plane(self._focus)
-        set_text_point(label, centre + self._bar_offset + 0.5 * length * right + 0.03 * length * up)
+        self.text.point_text(
+            f"{length:g} mm", centre + self._bar_offset + 0.5 * length * right + 0.03 * length * up
+        )
 
     def _place_scale_bar(self) -> None:
         """The bar (a mesh, clipped like the slice) follows the slice; its label stays pinned."""
@@ -180,11 +181,11 @@ class SlicePanel:
         cross-hair and say so, leaving the slice where it was."""
         self.crosshair.SetVisibility(bool(state.tracked))
         if not state.tracked:
-            self.title.SetInput(f"{self.view.name}: stylus not tracked")
-            set_text_colour(self.title, "red")
+            self.title.text = f"{self.view.name}: stylus not tracked"
+            self.title.set_colour("red")
             return
-        self.title.SetInput(self.view.name)
-        set_text_colour(self.title, "white")
+        self.title.text = self.view.name
+        self.title.set_colour("white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
         self.plane.SetOrigin(*tip)
         self.image.move_to(self.voxel_slices.nearest(tip))
@@ -206,8 +207,8 @@ class SlicePanel:
             marker.position = where
             marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
             if near:
-                label.SetInput(point.label)
+                label.text = point.label
             else:
                 side = direction_letter(np.sign(offset) * self._normal)
-                label.SetInput(f"{point.label} {abs(offset):.0f} mm {side}")
-            set_text_colour(label, point.colour, 1.0 if near else FADED_OPACITY + 0.2)
+                label.text = f"{point.label} {abs(offset):.0f} mm {side}"
+            label.set_colour(point.colour, 1.0 if near else FADED_OPACITY + 0.2)

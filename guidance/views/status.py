@@ -1,7 +1,8 @@
 """The text panel: the live numbers of a ``NavigationState``, one coloured line each.
 
 ``status_lines`` decides what is said (plain Python, tested alone); ``StatusPanel`` only puts the
-lines in a fixed stack of text actors, so a frame changes strings and colours, nothing else.
+lines in a fixed stack of texts (one ``TextSheet``), so a frame changes strings and colours,
+nothing else.
 """
 
 import math
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
-from guidance.views.actors import panel_text, set_text_colour
 from guidance.views.state import tool_status
+from guidance.views.text_sheet import TextSheet
 
 NORMAL = "white"
 GOOD = "palegreen"
@@ -126,8 +127,9 @@ class StatusPanel:
         step = 1.6 * font_size / panel_height_px
         self.renderer = renderer
         self.min_interval_s = min_interval_s
+        self.text = TextSheet(renderer)
         self._lines = [
-            panel_text(renderer, "", (0.03, 0.97 - i * step), "top left", font_size)
+            self.text.panel_text("", (0.03, 0.97 - i * step), "top left", font_size)
             for i in range(count)
         ]
         self._newest: list[StatusLine] = []
@@ -162,10 +164,10 @@ class StatusPanel:
 
     def _write(self) -> None:
         lines = self._newest
-        for actor, line in zip(self._lines, [*lines, *[None] * len(self._lines)], strict=False):
-            actor.SetInput("" if line is None else line.text)
+        for text, line in zip(self._lines, [*lines, *[None] * len(self._lines)], strict=False):
+            text.text = "" if line is None else line.text
             if line is not None:
-                set_text_colour(actor, line.colour)
+                text.set_colour(line.colour)
         self._written = lines
 
     @property
@@ -177,4 +179,4 @@ class StatusPanel:
     @property
     def on_screen(self) -> list[str]:
         """What the panel's lines show now (blank lines included)."""
-        return [actor.GetInput() for actor in self._lines]
+        return [text.text for text in self._lines]

@@ -157,33 +157,33 @@ def test_a_missing_tool_is_not_drawn_and_is_named(window, navigation):
     assert gone.max() < 30, f"a missing stylus must not be drawn; got {gone}"
     assert not window.scene_panel.tools["stylus"].GetVisibility()
     assert window.scene_panel.tools["reference"].GetVisibility()
-    assert window.scene_panel.missing.GetInput() == "stylus: missing"
+    assert window.scene_panel.missing.text == "stylus: missing"
     for panel in window.slice_panels.values():
         assert not panel.crosshair.GetVisibility()
-        assert panel.title.GetInput().endswith("stylus not tracked")
+        assert panel.title.text.endswith("stylus not tracked")
     assert not window.bullseye.tip_marker.GetVisibility()
 
 
 def test_a_missing_reference_hides_every_tool(window, navigation):
     window.show(state_at(navigation, np.zeros(3), reference=PoseStatus.MISSING))
     assert not any(actor.GetVisibility() for actor in window.scene_panel.tools.values())
-    assert window.scene_panel.missing.GetInput() == "stylus: missing\nreference: missing"
+    assert window.scene_panel.missing.text == "stylus: missing\nreference: missing"
 
 
 def test_targets_are_drawn_in_full_only_within_the_slab(window, navigation):
     labels = {name: panel.labels[0] for name, panel in window.slice_panels.items()}  # T1
     window.show(state_at(navigation, np.array([5.0, 5.0, 5.0 + 1.5])))  # within 2 mm of T1
-    assert {name: label.GetInput() for name, label in labels.items()} == {
+    assert {name: label.text for name, label in labels.items()} == {
         "axial": "T1",
         "coronal": "T1",
         "sagittal": "T1",
     }
     window.show(state_at(navigation, np.array([5.0, -7.0, 15.0])))
-    assert labels["axial"].GetInput() == "T1 10 mm I"  # T1 lies 10 mm inferior to this slice
-    assert labels["coronal"].GetInput() == "T1 12 mm P"
-    assert labels["sagittal"].GetInput() == "T1"
-    assert labels["axial"].GetTextProperty().GetOpacity() < 1.0
-    assert labels["sagittal"].GetTextProperty().GetOpacity() == 1.0
+    assert labels["axial"].text == "T1 10 mm I"  # T1 lies 10 mm inferior to this slice
+    assert labels["coronal"].text == "T1 12 mm P"
+    assert labels["sagittal"].text == "T1"
+    assert labels["axial"].opacity < 1.0
+    assert labels["sagittal"].opacity == 1.0
 
 
 def _cut_points(window, name: str) -> np.ndarray:
@@ -216,7 +216,7 @@ def test_the_bullseye_shows_the_tip_at_its_offset_from_the_trajectory(window, na
     tip = np.asarray(window.bullseye.tip_marker.position)[:2]
     assert np.linalg.norm(tip) == pytest.approx(state.trajectory.lateral_offset_mm, abs=1e-9)
     assert window.bullseye.reach_marker.GetVisibility()
-    assert "to go 15.0 mm" in window.bullseye.numbers.GetInput()
+    assert "to go 15.0 mm" in window.bullseye.numbers.text
 
 
 def test_showing_moves_things_and_adds_nothing(window, navigation):

@@ -378,11 +378,11 @@ def test_corrupt_mesh_is_a_user_error(shell_file, tmp_path, capsys):
     assert "cut.vtp: corrupt or truncated mesh" in message
 
 
-def _pivot_recording(path, tip, pivot, slipped=()):
+def _pivot_recording(path, tip, pivot, slipped=(), cone_rad=0.5):
     rng = np.random.default_rng(0)
     frames = []
     for index in range(120):
-        rotation = Rotation.from_rotvec(rng.uniform(-0.5, 0.5, 3)).as_matrix()
+        rotation = Rotation.from_rotvec(rng.uniform(-cone_rad, cone_rad, 3)).as_matrix()
         translation = pivot - rotation @ tip + rng.normal(0.0, 0.2, 3)
         if index in slipped:
             translation = translation + np.array([15.0, 0.0, 0.0])
@@ -444,6 +444,19 @@ def test_pivot_of_the_demo_recording_finds_the_pivoting_and_does_not_warn(tmp_pa
     pivot = demo_motion(stylus_geometry(BUILTIN_TOOLS["stylus"])).events[0]
     assert abs(first - 60.0 * pivot.start_s) <= 12 and abs(last - 60.0 * pivot.end_s) <= 12
     np.testing.assert_allclose(report["tip_in_tool"], BUILTIN_TOOLS["stylus"].tip_mm, atol=0.2)
+
+
+def test_pivot_in_a_narrow_cone_warns_in_the_json_and_once_on_stderr(tmp_path, capsys):
+    """The calibration returns its warnings and the command passes them on, each once (the
+    calibration itself logs nothing, so an exercise's summary does not repeat them)."""
+    tip, pivot = np.array([0.5, -1.0, -120.0]), np.array([10.0, 20.0, -1400.0])
+    _pivot_recording(tmp_path / "pivot.igs.mha", tip, pivot, cone_rad=0.2)
+    status = main(["pivot", str(tmp_path / "pivot.igs.mha"), "--tool", "stylus"])
+    captured = capsys.readouterr()
+    assert status == 0
+    warnings = json.loads(captured.out)["warnings"]
+    assert any("wider cone" in warning for warning in warnings)
+    assert captured.err.splitlines() == [f"gestes pivot: warning: {w}" for w in warnings]
 
 
 def test_pivot_unknown_tool_is_a_user_error(tmp_path, capsys):
