@@ -1,9 +1,9 @@
 """The axial, coronal and sagittal panels: CT reslices through the stylus tip.
 
 Each panel shows the CT's section through the tip (a ``SliceImage``: resampled only when the tip
-crosses into another voxel slice), and draws on it: a cross-hair at the tip, the
-cut of each structure to avoid by the same plane (a ``vtkCutter`` on the structure's tube, so the
-outline follows the plane without any mesh being rebuilt), the planned trajectories projected
+crosses into another voxel slice), and draws on it: a cross-hair at the tip, the cut of each
+structure to avoid by the plane through the tip (a ``StructureOutline``: VTK cuts the structures'
+tubes again when the plane moves, no mesh is rebuilt here), the planned trajectories projected
 onto the slice, every target and fiducial (in full with its name when it lies within the slab
 ``settings.slab_half_mm`` of the plane, faded with its distance and side otherwise), a scale bar
 and the patient directions at the edges. Slices are shown radiologically: patient left on screen
@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
-from vtkmodules.vtkCommonDataModel import vtkPlane
-from vtkmodules.vtkFiltersCore import vtkCutter, vtkStripper
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
@@ -29,6 +27,7 @@ from guidance.orientation import SliceView, direction_letter
 from guidance.views.actors import mesh_actor
 from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
 from guidance.views.models import crosshair, ring, scale_bar
+from guidance.views.outline import StructureOutline
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
 from guidance.views.text_sheet import TextSheet
@@ -82,28 +81,23 @@ class SlicePanel:
         self._lift = -LIFT_MM * direction
         self._centre = np.asarray(grey.center, dtype=np.float64)
 
-        # The structures' outlines are cut by ``plane``, exactly through the tip; the image
-        # shows the CT's voxel slice nearest to it, when the slice is parallel to the CT's
-        # voxel planes (see ``VoxelSlices``), so that it is resampled only when the tip
-        # crosses into another voxel slice.
-        self.plane = vtkPlane()
-        self.plane.SetNormal(*view.normal)
-        self.plane.SetOrigin(*self._centre)
+        # The structures' outlines are cut exactly through the tip; the image shows the CT's
+        # voxel slice nearest to it, when the slice is parallel to the CT's voxel planes (see
+        # ``VoxelSlices``), so that it is resampled only when the tip crosses into another
+        # voxel slice.
         self.voxel_slices = VoxelSlices.across(
             grey.origin, grey.spacing, grey.direction_matrix, self._normal
         )
         self.image = SliceImage(renderer, grey, self._normal, right, up)
         self.image.move_to(self.voxel_slices.nearest(self._centre))
 
-        # The structures' cut by this slice's plane: recomputed by VTK when the plane moves.
-        self.cutter = vtkCutter()
-        self.cutter.SetCutFunction(self.plane)
-        if structures is not None:
-            self.cutter.SetInputData(structures)
-            joined = vtkStripper()  # the cut's segments as polylines: wide lines without gaps
-            joined.SetInputConnection(self.cutter.GetOutputPort())
-            outline = mesh_actor(joined, renderer, OUTLINE, line_width=2.5)
-            outline.position = self._lift
+        self.outline = (
+            None
+            if structures is None
+            else StructureOutline(renderer, structures, self._normal, self._lift, OUTLINE, 2.5)
+        )
+        if self.outline is not None:
+            self.outline.move_to(self._centre)
         # The trajectories flattened onto planes through the origin; each frame shifts them to
         # the slice (their actors' position), so a trajectory is drawn where the slice shows it.
         self._trajectories = []
@@ -187,7 +181,8 @@ class SlicePanel:
         self.title.text = self.view.name
         self.title.set_colour("white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
-        self.plane.SetOrigin(*tip)
+        if self.outline is not None:
+            self.outline.move_to(tip)
         self.image.move_to(self.voxel_slices.nearest(tip))
         self.crosshair.position = tip + self._lift
         self._aim_camera(tip)
