@@ -26,8 +26,9 @@ from guidance.navigator import NavigationState
 from guidance.orientation import SliceView, direction_letter
 from guidance.views.actors import mesh_actor
 from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
-from guidance.views.models import crosshair, ring, scale_bar
+from guidance.views.models import crosshair, scale_bar
 from guidance.views.outline import StructureOutline
+from guidance.views.point_rings import PointRings
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
 from guidance.views.text_sheet import TextSheet
@@ -39,6 +40,9 @@ LETTERS = (1.0, 0.85, 0.3)
 FADED_OPACITY = 0.45
 # Overlays float this far in front of the slice (toward the camera) so that it does not hide them.
 LIFT_MM = 1.0
+# The cross-hair a little above the other overlays: the point rings, translucent where faded, are
+# drawn after the opaque lines, and the cross-hair stays on top of them.
+CROSSHAIR_LIFT_MM = 1.1
 CAMERA_DISTANCE_MM = 1000.0
 CLIP_MM = 50.0
 # Where the patient-direction letters stand in the panel (fractions) and how they are anchored.
@@ -105,8 +109,17 @@ class SlicePanel:
             flat = [p - (p @ self._normal) * self._normal for p in (entry, target)]
             self._trajectories.append(mesh_actor(pv.Line(*flat), renderer, TRAJECTORY, 1.0, 2.0))
         self._points = list(points)
-        marker = ring(settings.marker_radius_mm, right, up, resolution=24)
-        self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
+        self.rings = PointRings(
+            renderer,
+            np.array([p.point_mm for p in points]),
+            [p.colour for p in points],
+            settings.marker_radius_mm,
+            self._normal,
+            right,
+            up,
+            FADED_OPACITY,
+            line_width=2.5,
+        )
         self.text = TextSheet(renderer)
         label_offset = 1.5 * settings.marker_radius_mm * up
         self.labels = [
@@ -184,7 +197,7 @@ class SlicePanel:
         if self.outline is not None:
             self.outline.move_to(tip)
         self.image.move_to(self.voxel_slices.nearest(tip))
-        self.crosshair.position = tip + self._lift
+        self.crosshair.position = tip - CROSSHAIR_LIFT_MM * self._direction
         self._aim_camera(tip)
         self._place_scale_bar()
         shift = (tip @ self._normal) * self._normal + self._lift
@@ -194,13 +207,11 @@ class SlicePanel:
             return
         points = np.array([p.point_mm for p in self._points])
         offsets = plane_offsets_mm(points, tip, self._normal)
-        on_plane = points - offsets[:, None] * self._normal + self._lift
-        for point, offset, where, marker, label in zip(
-            self._points, offsets, on_plane, self._markers, self.labels, strict=True
+        nears = np.abs(offsets) <= self._settings.slab_half_mm
+        self.rings.show(shift, nears)
+        for point, offset, near, label in zip(
+            self._points, offsets, nears, self.labels, strict=True
         ):
-            near = abs(offset) <= self._settings.slab_half_mm
-            marker.position = where
-            marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
             if near:
                 label.text = point.label
             else:

@@ -13,6 +13,7 @@ from vtkmodules.vtkRenderingCore import vtkCoordinate
 from devices.frame import PoseStatus
 from guidance.exceptions import GuidanceError
 from guidance.views import NavigationWindow, ViewSettings, write_video
+from guidance.views.slices import FADED_OPACITY
 from tests.guidance.views_scene import (
     TOOLS,
     navigator,
@@ -184,6 +185,14 @@ def test_targets_are_drawn_in_full_only_within_the_slab(window, navigation):
     assert labels["sagittal"].text == "T1"
     assert labels["axial"].opacity < 1.0
     assert labels["sagittal"].opacity == 1.0
+    rings = {name: panel.rings for name, panel in window.slice_panels.items()}
+    assert rings["axial"].opacities[0] == pytest.approx(FADED_OPACITY, abs=1 / 255)
+    assert rings["sagittal"].opacities[0] == 1.0
+    # T1's ring lies on the slice: T1 projected along the normal, the actor moved to the tip.
+    ring_points = np.asarray(rings["axial"].actor.GetMapper().GetInput().GetPoints().GetData())
+    centre = ring_points[: len(ring_points) // len(window.slice_panels["axial"].labels)].mean(0)
+    drawn = centre + np.asarray(rings["axial"].actor.position)
+    np.testing.assert_allclose(drawn[:2], [5.0, 5.0], atol=1e-9)  # T1 at (5, 5, 5)
 
 
 def _cut_points(window, name: str) -> np.ndarray:
