@@ -31,7 +31,7 @@ from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_m
 from guidance.views.models import crosshair, ring, scale_bar
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
-from guidance.views.text_sheet import TextSheet
+from guidance.views.text_sheet import PacedTexts, TextSheet
 
 CROSSHAIR = "yellow"
 OUTLINE = "darkorange"
@@ -121,6 +121,9 @@ class SlicePanel:
             )
             for p in points
         ]
+        # A label's distance is rewritten at most ``numbers_hz``; coming into the slab or
+        # leaving it (a change of opacity) shows at once.
+        self.paced_labels = PacedTexts(self.labels, 1.0 / settings.numbers_hz)
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
@@ -176,9 +179,11 @@ class SlicePanel:
         """The bar (a mesh, clipped like the slice) follows the slice; its label stays pinned."""
         self._bar.position = self._focus + self._bar_offset + self._lift
 
-    def show(self, state: NavigationState) -> None:
-        """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
-        cross-hair and say so, leaving the slice where it was."""
+    def show(self, state: NavigationState, now_s: float) -> None:
+        """Move the slice, its overlays and the cross-hair to the tip (the labels' distances
+        rewritten at most ``numbers_hz`` of the window's clock ``now_s``, s: see
+        ``paced_labels``); with no tip, hide the cross-hair and say so, leaving the slice where
+        it was."""
         self.crosshair.SetVisibility(bool(state.tracked))
         if not state.tracked:
             self.title.text = f"{self.view.name}: stylus not tracked"
@@ -200,15 +205,17 @@ class SlicePanel:
         points = np.array([p.point_mm for p in self._points])
         offsets = plane_offsets_mm(points, tip, self._normal)
         on_plane = points - offsets[:, None] * self._normal + self._lift
-        for point, offset, where, marker, label in zip(
-            self._points, offsets, on_plane, self._markers, self.labels, strict=True
+        labels = []
+        for point, offset, where, marker in zip(
+            self._points, offsets, on_plane, self._markers, strict=True
         ):
             near = abs(offset) <= self._settings.slab_half_mm
             marker.position = where
             marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
             if near:
-                label.text = point.label
+                labels.append((point.label, point.colour, 1.0))
             else:
                 side = direction_letter(np.sign(offset) * self._normal)
-                label.text = f"{point.label} {abs(offset):.0f} mm {side}"
-            label.set_colour(point.colour, 1.0 if near else FADED_OPACITY + 0.2)
+                text = f"{point.label} {abs(offset):.0f} mm {side}"
+                labels.append((text, point.colour, FADED_OPACITY + 0.2))
+        self.paced_labels.show(labels, now_s)
