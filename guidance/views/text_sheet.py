@@ -71,8 +71,11 @@ class SheetText:
     """One text of a ``TextSheet``: change ``text``, or its colour and opacity with
     ``set_colour``; an empty text is not drawn."""
 
-    def __init__(self, sheet: "TextSheet", coordinate: vtkCoordinate, text: str, look: Look):
+    def __init__(
+        self, sheet: "TextSheet", row: int, coordinate: vtkCoordinate, text: str, look: Look
+    ) -> None:
         self._sheet = sheet
+        self._row = row  # its row in the sheet's atlas
         self.coordinate = coordinate
         self._text = text
         self._look = look
@@ -85,7 +88,7 @@ class SheetText:
     def text(self, value: str) -> None:
         if value != self._text:
             self._text = value
-            self._sheet.changed()
+            self._sheet.changed(self._row)
 
     @property
     def look(self) -> Look:
@@ -100,7 +103,7 @@ class SheetText:
         colour = rgb(colour)
         if colour != self._look.colour or opacity != self._look.opacity:
             self._look = dataclasses.replace(self._look, colour=colour, opacity=opacity)
-            self._sheet.changed()
+            self._sheet.changed(self._row)
 
 
 class TextSheet:
@@ -117,10 +120,11 @@ class TextSheet:
         self.rasterised = 0
         self._cache_size = cache_size
         self._bitmaps: dict[tuple[str, Look], Bitmap] = {}  # oldest first
-        self._changed = True
-        self._placed_for: tuple[object, ...] | None = None
-        self._keys: list[tuple[str, Look]] = []
-        self._anchors: list[tuple[int, int]] = []
+        self._laid_out = False
+        self._dirty: set[int] = set()  # rows of the texts changed since the last render
+        self._placed_for: tuple[object, ...] | None = None  # the panel's size and camera
+        self._keys: list[tuple[str, Look]] = []  # per row, the string drawn in the atlas
+        self._anchors: list[tuple[int, int]] = []  # per text, its position (panel pixels)
         self._atlas_width = ATLAS_STEP_PX
         self._row_heights = np.zeros(0, dtype=int)
         self._text_renderer = vtkTextRenderer.GetInstance()
@@ -175,75 +179,88 @@ class TextSheet:
     def _add(self, coordinate: vtkCoordinate, text: str, look: Look) -> SheetText:
         if look.anchor not in ANCHORS:
             raise ValueError(f"unknown anchor {look.anchor!r}; one of {', '.join(ANCHORS)}")
-        item = SheetText(self, coordinate, text, look)
+        item = SheetText(self, len(self.texts), coordinate, text, look)
         self.texts.append(item)
-        self._changed = True
+        self._keys.append(("", look))  # drawn at the next render
+        self._laid_out = False
         return item
 
-    def changed(self) -> None:
-        """Mark the sheet to be laid out again before the next render."""
-        self._changed = True
+    def changed(self, row: int) -> None:
+        """Mark a text to be drawn again before the next render."""
+        self._dirty.add(row)
 
     def place(self) -> None:
         """Lay the quads out for the panel as it is now, if a text, the panel's size or its
         camera changed since the last time (called before each render of the panel)."""
-        key = (self.renderer.GetSize(), self.renderer.GetActiveCamera().GetMTime())
-        if not self._changed and key == self._placed_for:
-            return
-        self._placed_for, self._changed = key, False
-        keys = [(t.text, t.look) for t in self.texts]
-        anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
-        if keys == self._keys and anchors == self._anchors:
-            return
-        if len(keys) != len(self._keys):
-            self._lay_out(keys)
-        else:
-            for row, (old, new) in enumerate(zip(self._keys, keys, strict=True)):
-                if old != new and not self._draw_row(row, new):
-                    self._lay_out(keys)
-                    break
-        self._keys, self._anchors = keys, anchors
-        self._write_quads()
+        moved = (self.renderer.GetSize(), self.renderer.GetActiveCamera().GetMTime())
+        if not self._laid_out:
+            self._lay_out()
+        elif self._dirty:
+            rows = sorted(self._dirty)
+            if not all(self._draw_row(row) for row in rows):
+                self._lay_out()  # a string taller or wider than its row: a new atlas
+            else:
+                self._write_quads(rows)
+        self._dirty.clear()
+        if moved != self._placed_for:
+            self._placed_for = moved
+            anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
+            if anchors != self._anchors:
+                self._anchors = anchors
+                self._write_quads(range(len(self.texts)))
 
-    def _lay_out(self, keys: list[tuple[str, Look]]) -> None:
+    def _lay_out(self) -> None:
         """A new atlas: one row per text, as high as the highest string it showed, as wide as
-        the widest (rounded up to ``ATLAS_STEP_PX``); then each text's string drawn in it."""
-        bitmaps = [self._bitmap(key) if key[0] else None for key in keys]
-        if len(self._row_heights) != len(keys):
-            self._row_heights = np.zeros(len(keys), dtype=int)
-        for row, bitmap in enumerate(bitmaps):
-            if bitmap is not None:
-                height, width, _ = bitmap.pixels.shape
-                self._row_heights[row] = max(self._row_heights[row], height)
-                self._atlas_width = max(
-                    self._atlas_width, -(-width // ATLAS_STEP_PX) * ATLAS_STEP_PX
-                )
-        self._row_bottoms = np.concatenate([[0], np.cumsum(self._row_heights + GAP_PX)[:-1]])
-        height = max(int(self._row_bottoms[-1] + self._row_heights[-1]) if len(keys) else 1, 1)
+        the widest (rounded up to ``ATLAS_STEP_PX``); each text's string drawn in it."""
+        count = len(self.texts)
+        shown = {row: self._bitmap(t.text, t.look) for row, t in enumerate(self.texts) if t.text}
+        heights = np.zeros(count, dtype=int)
+        heights[: len(self._row_heights)] = self._row_heights
+        for row, bitmap in shown.items():
+            heights[row] = max(heights[row], bitmap.pixels.shape[0])
+        widest = max([1, *(b.pixels.shape[1] for b in shown.values())])
+        steps = -(-widest // ATLAS_STEP_PX)  # rounded up
+        self._atlas_width = max(self._atlas_width, steps * ATLAS_STEP_PX)
+        self._row_heights = heights
+        bottoms = np.concatenate([[0], np.cumsum(heights + GAP_PX)[:-1]]).astype(int)
+        self._row_bottoms = bottoms
+        self._atlas_corners = np.stack([np.zeros(count), bottoms], axis=1)
+        height = max(int(bottoms[-1] + heights[-1]) if count else 1, 1)
         self._pixels = np.zeros((height, self._atlas_width, 4), dtype=np.uint8)
         self.atlas.SetDimensions(self._atlas_width, height, 1)
         self.atlas.GetPointData().SetScalars(
             numpy_to_vtk(self._pixels.reshape(-1, 4), deep=False, array_type=VTK_UNSIGNED_CHAR)
         )
         # Per text: offset of its bottom left from its position (px), width and height.
-        self._boxes = np.zeros((len(keys), 4))
-        for row, key in enumerate(keys):
-            self._draw_row(row, key)
-        self._mesh_for(len(keys))
+        self._boxes = np.zeros((count, 4))
+        self._keys = [("", t.look) for t in self.texts]
+        for row in range(count):
+            self._draw_row(row)
+        self._mesh_for(count)
+        self._anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
+        self._write_quads(range(count))
+        self._laid_out = True
 
-    def _draw_row(self, row: int, key: tuple[str, Look]) -> bool:
-        """Draw the string of ``key`` in its row of the atlas; False if it does not fit."""
-        self._pixels[self._row_bottoms[row] : self._row_bottoms[row] + self._row_heights[row]] = 0
+    def _draw_row(self, row: int) -> bool:
+        """Draw a text's string in its row of the atlas (if it changed); False if it does not
+        fit there."""
+        text = self.texts[row]
+        key = (text.text, text.look)
+        if key == self._keys[row]:
+            return True
+        bottom, top = self._row_bottoms[row], self._row_bottoms[row] + self._row_heights[row]
+        self._pixels[bottom:top] = 0
         self._boxes[row] = 0.0
-        if key[0]:
-            bitmap = self._bitmap(key)
-            height, width, _ = bitmap.pixels.shape
-            if height > self._row_heights[row] or width > self._atlas_width:
-                return False
-            bottom = self._row_bottoms[row]
-            self._pixels[bottom : bottom + height, :width] = bitmap.pixels
-            self._boxes[row] = (bitmap.dx, bitmap.dy, width, height)
+        self._keys[row] = key
         self.atlas.Modified()
+        if not text.text:
+            return True
+        bitmap = self._bitmap(*key)
+        height, width, _ = bitmap.pixels.shape
+        if height > self._row_heights[row] or width > self._atlas_width:
+            return False
+        self._pixels[bottom : bottom + height, :width] = bitmap.pixels
+        self._boxes[row] = (bitmap.dx, bitmap.dy, width, height)
         return True
 
     def _mesh_for(self, count: int) -> None:
@@ -263,23 +280,26 @@ class TextSheet:
         self._mesh.SetPoints(points)
         self._mesh.GetPointData().SetTCoords(numpy_to_vtk(self._tcoords.reshape(-1, 2), deep=False))
 
-    def _write_quads(self) -> None:
-        """Each text's quad: its box placed at its position (panel pixels), and where its
-        string lies in the atlas (a quad of no size for an empty text)."""
-        boxes = self._boxes
+    def _write_quads(self, rows: Iterable[int]) -> None:
+        """The quads of these texts: each text's box placed at its position (panel pixels),
+        and where its string lies in the atlas (a quad of no size for an empty text)."""
+        rows = list(rows)
+        boxes = self._boxes[rows]
         corners = boxes[:, None, 2:4] * CORNERS
-        self._points[:, :, :2] = np.asarray(self._anchors)[:, None] + boxes[:, None, 0:2] + corners
-        bottoms = np.stack([np.zeros(len(boxes)), self._row_bottoms], axis=1)
-        self._tcoords[:] = (bottoms[:, None] + corners) / self._pixels.shape[1::-1]
+        anchors = np.asarray(self._anchors)[rows, None]
+        self._points[rows, :, :2] = anchors + boxes[:, None, 0:2] + corners
+        atlas_size = self._pixels.shape[1::-1]
+        self._tcoords[rows] = (self._atlas_corners[rows, None] + corners) / atlas_size
         self._mesh.GetPoints().GetData().Modified()
         self._mesh.GetPointData().GetTCoords().Modified()
         self._mesh.Modified()
 
-    def _bitmap(self, key: tuple[str, Look]) -> Bitmap:
-        """The string of ``key`` rasterised, from the sheet's cache or now."""
+    def _bitmap(self, text: str, look: Look) -> Bitmap:
+        """``text`` rasterised in ``look``, from the sheet's cache or now."""
+        key = (text, look)
         bitmap = self._bitmaps.get(key)
         if bitmap is None:
-            bitmap = self._bitmaps[key] = self._rasterise(*key)
+            bitmap = self._bitmaps[key] = self._rasterise(text, look)
             if len(self._bitmaps) > self._cache_size:
                 del self._bitmaps[next(iter(self._bitmaps))]
         return bitmap
