@@ -31,7 +31,7 @@ from guidance.views.outline import StructureOutline
 from guidance.views.point_rings import PointRings
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
-from guidance.views.text_sheet import TextSheet
+from guidance.views.text_sheet import PacedTexts, TextSheet
 
 CROSSHAIR = "yellow"
 OUTLINE = "darkorange"
@@ -128,6 +128,9 @@ class SlicePanel:
             )
             for p in points
         ]
+        # A label's distance is rewritten at most ``numbers_hz``; coming into the slab or
+        # leaving it (a change of opacity) shows at once.
+        self.paced_labels = PacedTexts(self.labels, 1.0 / settings.numbers_hz)
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
@@ -183,9 +186,11 @@ class SlicePanel:
         """The bar (a mesh, clipped like the slice) follows the slice; its label stays pinned."""
         self._bar.position = self._focus + self._bar_offset + self._lift
 
-    def show(self, state: NavigationState) -> None:
-        """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
-        cross-hair and say so, leaving the slice where it was."""
+    def show(self, state: NavigationState, now_s: float) -> None:
+        """Move the slice, its overlays and the cross-hair to the tip (the labels' distances
+        rewritten at most ``numbers_hz`` of the window's clock ``now_s``, s: see
+        ``paced_labels``); with no tip, hide the cross-hair and say so, leaving the slice where
+        it was."""
         self.crosshair.SetVisibility(bool(state.tracked))
         if not state.tracked:
             self.title.text = f"{self.view.name}: stylus not tracked"
@@ -209,12 +214,12 @@ class SlicePanel:
         offsets = plane_offsets_mm(points, tip, self._normal)
         nears = np.abs(offsets) <= self._settings.slab_half_mm
         self.rings.show(shift, nears)
-        for point, offset, near, label in zip(
-            self._points, offsets, nears, self.labels, strict=True
-        ):
+        labels = []
+        for point, offset, near in zip(self._points, offsets, nears, strict=True):
             if near:
-                label.text = point.label
+                labels.append((point.label, point.colour, 1.0))
             else:
                 side = direction_letter(np.sign(offset) * self._normal)
-                label.text = f"{point.label} {abs(offset):.0f} mm {side}"
-            label.set_colour(point.colour, 1.0 if near else FADED_OPACITY + 0.2)
+                text = f"{point.label} {abs(offset):.0f} mm {side}"
+                labels.append((text, point.colour, FADED_OPACITY + 0.2))
+        self.paced_labels.show(labels, now_s)

@@ -243,6 +243,7 @@ def test_the_bullseye_shows_the_tip_at_its_offset_from_the_trajectory(window, na
     tip = np.asarray(window.bullseye.tip_marker.position)[:2]
     assert np.linalg.norm(tip) == pytest.approx(state.trajectory.lateral_offset_mm, abs=1e-9)
     assert window.bullseye.reach_marker.GetVisibility()
+    window.screenshot()  # the newest numbers (see the next tests)
     assert "to go 15.0 mm" in window.bullseye.numbers.text
 
 
@@ -335,6 +336,39 @@ def test_the_numbers_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
     clock.now = 20.0 + 2.3 * period
     window.show(state_at(navigation, np.array([0.0, 10.0, -7.0]), number=5))  # still inside
     assert window.status.on_screen == window.status.texts
+
+
+def test_label_distances_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
+    window, navigation, clock
+):
+    """A label's distance from the slice (and the alignment view's numbers) changing within
+    1/numbers_hz stays on screen as it was; a label coming into the slab (full colour) shows at
+    once; a picture shows the newest."""
+    period = 1.0 / window.settings.numbers_hz
+    axial = window.slice_panels["axial"]
+    clock.now = 40.0
+    window.show(state_at(navigation, np.array([5.0, -7.0, 15.0])))
+    assert axial.labels[0].text == "T1 10 mm I"
+    numbers = window.bullseye.numbers.text
+    clock.now = 40.0 + 0.5 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 14.0])))
+    window.render()  # not due yet
+    assert axial.labels[0].text == "T1 10 mm I"
+    assert axial.paced_labels.newest[0] == "T1 9 mm I"
+    assert window.bullseye.numbers.text == numbers
+    clock.now = 40.0 + 1.01 * period
+    window.render()  # due
+    assert axial.labels[0].text == "T1 9 mm I"
+    assert window.bullseye.numbers.text != numbers
+    clock.now = 40.0 + 1.1 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 13.0])))
+    assert axial.labels[0].text == "T1 9 mm I"
+    window.screenshot()
+    assert axial.labels[0].text == "T1 8 mm I"
+    clock.now = 40.0 + 1.2 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 6.0])))  # T1 within 2 mm: at once
+    assert axial.labels[0].text == "T1"
+    assert axial.labels[0].opacity == 1.0
 
 
 def test_save_writes_the_picture_as_png(window, navigation, tmp_path):
