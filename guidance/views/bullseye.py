@@ -19,12 +19,14 @@ from guidance.views.actors import mesh_actor
 from guidance.views.geometry import BullseyeFrame
 from guidance.views.models import crosshair, ring
 from guidance.views.settings import ViewSettings
-from guidance.views.text_sheet import TextSheet
+from guidance.views.text_sheet import PacedTexts, TextSheet
 from scenes.scene import Trajectory
 
 RINGS = (0.5, 0.5, 0.5)
 TIP = "yellow"
 REACH = "cyan"
+NUMBERS = "white"
+NOT_TRACKED = "red"
 LETTERS = (1.0, 0.85, 0.3)
 # A marker beyond the outer ring is pinned just outside it, in its direction.
 PINNED_BEYOND = 1.1
@@ -71,6 +73,7 @@ class BullseyePanel:
         self.reach_marker.SetVisibility(False)
         self._title = self.text.panel_text("alignment", (0.02, 0.98), "top left")
         self.numbers = self.text.panel_text("", (0.02, 0.02), "bottom left", settings.font_size)
+        self.paced_numbers = PacedTexts([self.numbers], 1.0 / settings.numbers_hz)
         self._letters = {
             edge: self.text.panel_text("", position, edge, settings.font_size + 4, LETTERS)
             for edge, position in EDGES.items()
@@ -101,15 +104,17 @@ class BullseyePanel:
         for edge, vector in edges.items():
             self._letters[edge].text = direction_letter(vector)
 
-    def show(self, state: NavigationState) -> None:
-        """Place the tip and reach markers of the state's trajectory; hide them without one."""
+    def show(self, state: NavigationState, now_s: float) -> None:
+        """Place the tip and reach markers of the state's trajectory, hide them without one;
+        the numbers are rewritten at most ``numbers_hz`` of the window's clock ``now_s`` (s)."""
         trajectory = state.trajectory
         index = None if trajectory is None else trajectory.index
         self._show_trajectory(index)
         if index is None or not state.tracked:
             self.tip_marker.SetVisibility(False)
             self.reach_marker.SetVisibility(False)
-            self.numbers.text = "" if index is None else "stylus not tracked"
+            said = "" if index is None else "stylus not tracked"
+            self.paced_numbers.show([(said, NOT_TRACKED, 1.0)], now_s)  # at once: a colour
             return
         frame = self._frames[index]
         tip = pinned(frame.screen_mm(state.tip_mm), self._limit)
@@ -120,8 +125,9 @@ class BullseyePanel:
         if self.reach_marker.GetVisibility():
             reach = pinned(reach, self._limit)
             self.reach_marker.position = (reach[0], reach[1], 0.1)
-        self.numbers.text = (
+        numbers = (
             f"tilt {np.degrees(trajectory.angle_rad):.1f} deg   "
             f"off line {trajectory.lateral_offset_mm:.1f} mm\n"
             f"to go {trajectory.remaining_mm:.1f} mm"
         )
+        self.paced_numbers.show([(numbers, NUMBERS, 1.0)], now_s)

@@ -1,9 +1,9 @@
 """The axial, coronal and sagittal panels: CT reslices through the stylus tip.
 
 Each panel shows the CT's section through the tip (a ``SliceImage``: resampled only when the tip
-crosses into another voxel slice), and draws on it: a cross-hair at the tip, the
-cut of each structure to avoid by the same plane (a ``vtkCutter`` on the structure's tube, so the
-outline follows the plane without any mesh being rebuilt), the planned trajectories projected
+crosses into another voxel slice), and draws on it: a cross-hair at the tip, the cut of each
+structure to avoid by the plane through the tip (a ``StructureOutline``: VTK cuts the structures'
+tubes again when the plane moves, no mesh is rebuilt here), the planned trajectories projected
 onto the slice, every target and fiducial (in full with its name when it lies within the slab
 ``settings.slab_half_mm`` of the plane, faded with its distance and side otherwise), a scale bar
 and the patient directions at the edges. Slices are shown radiologically: patient left on screen
@@ -20,18 +20,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
-from vtkmodules.vtkCommonDataModel import vtkPlane
-from vtkmodules.vtkFiltersCore import vtkCutter, vtkStripper
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
 from guidance.orientation import SliceView, direction_letter
 from guidance.views.actors import mesh_actor
 from guidance.views.geometry import VoxelSlices, nice_length_mm, plane_offsets_mm
-from guidance.views.models import crosshair, ring, scale_bar
+from guidance.views.models import crosshair, scale_bar
+from guidance.views.outline import StructureOutline
+from guidance.views.point_rings import PointRings
 from guidance.views.settings import ViewSettings
 from guidance.views.slice_image import SliceImage
-from guidance.views.text_sheet import TextSheet
+from guidance.views.text_sheet import PacedTexts, TextSheet
 
 CROSSHAIR = "yellow"
 OUTLINE = "darkorange"
@@ -40,6 +40,9 @@ LETTERS = (1.0, 0.85, 0.3)
 FADED_OPACITY = 0.45
 # Overlays float this far in front of the slice (toward the camera) so that it does not hide them.
 LIFT_MM = 1.0
+# The cross-hair a little above the other overlays: the point rings, translucent where faded, are
+# drawn after the opaque lines, and the cross-hair stays on top of them.
+CROSSHAIR_LIFT_MM = 1.1
 CAMERA_DISTANCE_MM = 1000.0
 CLIP_MM = 50.0
 # Where the patient-direction letters stand in the panel (fractions) and how they are anchored.
@@ -82,28 +85,23 @@ class SlicePanel:
         self._lift = -LIFT_MM * direction
         self._centre = np.asarray(grey.center, dtype=np.float64)
 
-        # The structures' outlines are cut by ``plane``, exactly through the tip; the image
-        # shows the CT's voxel slice nearest to it, when the slice is parallel to the CT's
-        # voxel planes (see ``VoxelSlices``), so that it is resampled only when the tip
-        # crosses into another voxel slice.
-        self.plane = vtkPlane()
-        self.plane.SetNormal(*view.normal)
-        self.plane.SetOrigin(*self._centre)
+        # The structures' outlines are cut exactly through the tip; the image shows the CT's
+        # voxel slice nearest to it, when the slice is parallel to the CT's voxel planes (see
+        # ``VoxelSlices``), so that it is resampled only when the tip crosses into another
+        # voxel slice.
         self.voxel_slices = VoxelSlices.across(
             grey.origin, grey.spacing, grey.direction_matrix, self._normal
         )
         self.image = SliceImage(renderer, grey, self._normal, right, up)
         self.image.move_to(self.voxel_slices.nearest(self._centre))
 
-        # The structures' cut by this slice's plane: recomputed by VTK when the plane moves.
-        self.cutter = vtkCutter()
-        self.cutter.SetCutFunction(self.plane)
-        if structures is not None:
-            self.cutter.SetInputData(structures)
-            joined = vtkStripper()  # the cut's segments as polylines: wide lines without gaps
-            joined.SetInputConnection(self.cutter.GetOutputPort())
-            outline = mesh_actor(joined, renderer, OUTLINE, line_width=2.5)
-            outline.position = self._lift
+        self.outline = (
+            None
+            if structures is None
+            else StructureOutline(renderer, structures, self._normal, self._lift, OUTLINE, 2.5)
+        )
+        if self.outline is not None:
+            self.outline.move_to(self._centre)
         # The trajectories flattened onto planes through the origin; each frame shifts them to
         # the slice (their actors' position), so a trajectory is drawn where the slice shows it.
         self._trajectories = []
@@ -111,8 +109,17 @@ class SlicePanel:
             flat = [p - (p @ self._normal) * self._normal for p in (entry, target)]
             self._trajectories.append(mesh_actor(pv.Line(*flat), renderer, TRAJECTORY, 1.0, 2.0))
         self._points = list(points)
-        marker = ring(settings.marker_radius_mm, right, up, resolution=24)
-        self._markers = [mesh_actor(marker, renderer, p.colour, line_width=2.5) for p in points]
+        self.rings = PointRings(
+            renderer,
+            np.array([p.point_mm for p in points]),
+            [p.colour for p in points],
+            settings.marker_radius_mm,
+            self._normal,
+            right,
+            up,
+            FADED_OPACITY,
+            line_width=2.5,
+        )
         self.text = TextSheet(renderer)
         label_offset = 1.5 * settings.marker_radius_mm * up
         self.labels = [
@@ -121,6 +128,9 @@ class SlicePanel:
             )
             for p in points
         ]
+        # A label's distance is rewritten at most ``numbers_hz``; coming into the slab or
+        # leaving it (a change of opacity) shows at once.
+        self.paced_labels = PacedTexts(self.labels, 1.0 / settings.numbers_hz)
 
         self.crosshair = mesh_actor(crosshair(direction, up), renderer, CROSSHAIR, line_width=2.0)
         self.crosshair.SetVisibility(False)  # until a state shows where the tip is
@@ -176,9 +186,11 @@ class SlicePanel:
         """The bar (a mesh, clipped like the slice) follows the slice; its label stays pinned."""
         self._bar.position = self._focus + self._bar_offset + self._lift
 
-    def show(self, state: NavigationState) -> None:
-        """Move the slice, its overlays and the cross-hair to the tip; with no tip, hide the
-        cross-hair and say so, leaving the slice where it was."""
+    def show(self, state: NavigationState, now_s: float) -> None:
+        """Move the slice, its overlays and the cross-hair to the tip (the labels' distances
+        rewritten at most ``numbers_hz`` of the window's clock ``now_s``, s: see
+        ``paced_labels``); with no tip, hide the cross-hair and say so, leaving the slice where
+        it was."""
         self.crosshair.SetVisibility(bool(state.tracked))
         if not state.tracked:
             self.title.text = f"{self.view.name}: stylus not tracked"
@@ -187,9 +199,10 @@ class SlicePanel:
         self.title.text = self.view.name
         self.title.set_colour("white")
         tip = np.asarray(state.tip_mm, dtype=np.float64)
-        self.plane.SetOrigin(*tip)
+        if self.outline is not None:
+            self.outline.move_to(tip)
         self.image.move_to(self.voxel_slices.nearest(tip))
-        self.crosshair.position = tip + self._lift
+        self.crosshair.position = tip - CROSSHAIR_LIFT_MM * self._direction
         self._aim_camera(tip)
         self._place_scale_bar()
         shift = (tip @ self._normal) * self._normal + self._lift
@@ -199,16 +212,14 @@ class SlicePanel:
             return
         points = np.array([p.point_mm for p in self._points])
         offsets = plane_offsets_mm(points, tip, self._normal)
-        on_plane = points - offsets[:, None] * self._normal + self._lift
-        for point, offset, where, marker, label in zip(
-            self._points, offsets, on_plane, self._markers, self.labels, strict=True
-        ):
-            near = abs(offset) <= self._settings.slab_half_mm
-            marker.position = where
-            marker.GetProperty().SetOpacity(1.0 if near else FADED_OPACITY)
+        nears = np.abs(offsets) <= self._settings.slab_half_mm
+        self.rings.show(shift, nears)
+        labels = []
+        for point, offset, near in zip(self._points, offsets, nears, strict=True):
             if near:
-                label.text = point.label
+                labels.append((point.label, point.colour, 1.0))
             else:
                 side = direction_letter(np.sign(offset) * self._normal)
-                label.text = f"{point.label} {abs(offset):.0f} mm {side}"
-            label.set_colour(point.colour, 1.0 if near else FADED_OPACITY + 0.2)
+                text = f"{point.label} {abs(offset):.0f} mm {side}"
+                labels.append((text, point.colour, FADED_OPACITY + 0.2))
+        self.paced_labels.show(labels, now_s)

@@ -13,7 +13,7 @@ from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from guidance.navigator import NavigationState
 from guidance.views.state import tool_status
-from guidance.views.text_sheet import TextSheet
+from guidance.views.text_sheet import PacedTexts, TextSheet
 
 NORMAL = "white"
 GOOD = "palegreen"
@@ -108,12 +108,8 @@ def _degrees(radians: float) -> str:
 
 class StatusPanel:
     """A stack of text lines from the top of ``renderer``'s panel, rewritten on screen at most
-    every ``min_interval_s`` of the window's clock.
-
-    Each rewritten line is drawn again as text (a new texture), the dearest part of the panel;
-    numbers that change faster than ~10 times a second cannot be read anyway. A change of
-    colour (a breach, an alert, a tool lost or found) is written at once, and ``flush`` writes
-    the newest lines before a picture is taken, so pictures and videos always show them.
+    every ``min_interval_s`` of the window's clock, a change of colour (a breach, an alert, a
+    tool lost or found) at once (see ``PacedTexts``).
     """
 
     def __init__(
@@ -126,57 +122,43 @@ class StatusPanel:
     ) -> None:
         step = 1.6 * font_size / panel_height_px
         self.renderer = renderer
-        self.min_interval_s = min_interval_s
         self.text = TextSheet(renderer)
-        self._lines = [
+        lines = [
             self.text.panel_text("", (0.03, 0.97 - i * step), "top left", font_size)
             for i in range(count)
         ]
-        self._newest: list[StatusLine] = []
-        self._written: list[StatusLine] | None = None
-        self._written_at = -math.inf
+        self.lines = PacedTexts(lines, min_interval_s)
 
     def show(self, lines: Sequence[StatusLine], now_s: float) -> None:
         """Say ``lines`` (extra lines are dropped, the rest blanked); on screen now if the last
         rewrite is ``min_interval_s`` old (``now_s``: the window's clock, s) or a colour
         changed, else at the next rewrite or ``flush``."""
-        self._newest = list(lines[: len(self._lines)])
-        written = self._written
-        colours_changed = written is None or [line.colour for line in written] != [
-            line.colour for line in self._newest
-        ]
-        if colours_changed or now_s - self._written_at >= self.min_interval_s:
-            self._write()
-            self._written_at = now_s
+        self.lines.show([(line.text, line.colour, 1.0) for line in lines], now_s)
+
+    @property
+    def min_interval_s(self) -> float:
+        return self.lines.min_interval_s
+
+    @min_interval_s.setter
+    def min_interval_s(self, value: float) -> None:
+        self.lines.min_interval_s = value
 
     @property
     def pending(self) -> bool:
         """True when the newest lines are not on screen yet."""
-        return self._written != self._newest
+        return self.lines.pending
 
     def flush(self, now_s: float | None = None) -> None:
-        """Put the newest lines on screen if they are not there yet: at once (``now_s`` None,
-        before a picture), or when the last rewrite is ``min_interval_s`` old at ``now_s`` (s,
-        the window's clock; so the last numbers of a run that stops show within that time)."""
-        if self.pending and (now_s is None or now_s - self._written_at >= self.min_interval_s):
-            self._write()
-            self._written_at = self._written_at if now_s is None else now_s
-
-    def _write(self) -> None:
-        lines = self._newest
-        for text, line in zip(self._lines, [*lines, *[None] * len(self._lines)], strict=False):
-            text.text = "" if line is None else line.text
-            if line is not None:
-                text.set_colour(line.colour)
-        self._written = lines
+        """Put the newest lines on screen if they are not there yet (see ``PacedTexts``)."""
+        self.lines.flush(now_s)
 
     @property
     def texts(self) -> list[str]:
         """What the panel says about the newest state, line by line (blank lines included);
         what is on screen may be up to ``min_interval_s`` older (see ``flush``)."""
-        return [line.text for line in self._newest] + [""] * (len(self._lines) - len(self._newest))
+        return self.lines.newest
 
     @property
     def on_screen(self) -> list[str]:
         """What the panel's lines show now (blank lines included)."""
-        return [text.text for text in self._lines]
+        return [text.text for text in self.lines.texts]

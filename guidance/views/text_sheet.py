@@ -19,6 +19,7 @@ rotated 3D view.
 """
 
 import dataclasses
+import math
 import weakref
 from collections.abc import Iterable
 
@@ -325,3 +326,59 @@ class TextSheet:
         pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(rows, columns, 4)
         self.rasterised += 1
         return Bitmap(pixels[:height, :width].copy(), box[0], box[2])
+
+
+class PacedTexts:
+    """Texts whose strings are rewritten on screen at most every ``min_interval_s`` of the
+    window's clock (s): numbers changing faster than ~10 times a second cannot be read, and each
+    rewrite is a texture upload, which makes Mesa's software renderer finish what it was
+    drawing before the frame can go on. A change of colour or opacity (a breach, a label coming
+    into the slab) is written at once, with the strings; ``flush`` writes the newest before a
+    picture, so pictures and videos always show them.
+    """
+
+    def __init__(self, texts: list[SheetText], min_interval_s: float = 0.0) -> None:
+        self.texts = texts
+        self.min_interval_s = min_interval_s
+        self._newest: list[tuple[str, Colour, float]] = []
+        self._written: list[tuple[str, Colour, float]] | None = None
+        self._written_at = -math.inf
+
+    def show(self, values: list[tuple[str, Colour, float]], now_s: float) -> None:
+        """Say ``values`` (string, colour, opacity), one for each of the first texts (the
+        others blanked); on screen now if the last rewrite is ``min_interval_s`` old at
+        ``now_s`` or a colour or opacity changed, else at the next rewrite or ``flush``."""
+        self._newest = values[: len(self.texts)]
+        written = self._written
+        looks_changed = written is None or [v[1:] for v in written] != [v[1:] for v in self._newest]
+        if looks_changed or now_s - self._written_at >= self.min_interval_s:
+            self._write()
+            self._written_at = now_s
+
+    @property
+    def newest(self) -> list[str]:
+        """The newest strings, one for each text (blank ones included)."""
+        return [value[0] for value in self._newest] + [""] * (len(self.texts) - len(self._newest))
+
+    @property
+    def pending(self) -> bool:
+        """True when the newest strings are not on screen yet."""
+        return self._written != self._newest
+
+    def flush(self, now_s: float | None = None) -> None:
+        """Put the newest strings on screen if they are not there yet: at once (``now_s``
+        None, before a picture), or when the last rewrite is ``min_interval_s`` old at
+        ``now_s`` (so the last numbers of a run that stops show within that time)."""
+        if self.pending and (now_s is None or now_s - self._written_at >= self.min_interval_s):
+            self._write()
+            self._written_at = self._written_at if now_s is None else now_s
+
+    def _write(self) -> None:
+        for i, text in enumerate(self.texts):
+            if i < len(self._newest):
+                string, colour, opacity = self._newest[i]
+                text.text = string
+                text.set_colour(colour, opacity)
+            else:
+                text.text = ""
+        self._written = self._newest

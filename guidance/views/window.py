@@ -187,6 +187,12 @@ class NavigationWindow:
             height // ROWS,
             1.0 / settings.numbers_hz,
         )
+        # The numbers rewritten at most ``numbers_hz``.
+        self._paced = [
+            self.status.lines,
+            *(panel.paced_labels for panel in self.slice_panels.values()),
+            self.bullseye.paced_numbers,
+        ]
         self._grab = vtkWindowToImageFilter()
         self._grab.SetInput(self._window)
         self._grab.SetInputBufferTypeToRGB()
@@ -231,21 +237,24 @@ class NavigationWindow:
             self._shown_at.popleft()
         self.scene_panel.show(state)
         for panel in self.slice_panels.values():
-            panel.show(state)
-        self.bullseye.show(state)
+            panel.show(state, now)
+        self.bullseye.show(state, now)
         noted = [StatusLine(note, NOTE) for note in notes]
         self.status.show([*noted, *status_lines(state, self._names, self.view_fps)], now)
 
     def render(self) -> None:
-        """Draw the window as the panels are now (the text panel's newest numbers once they
-        are due: see ``StatusPanel``)."""
-        self.status.flush(self._now())
+        """Draw the window as the panels are now (the newest numbers once they are due: see
+        ``PacedTexts``)."""
+        now = self._now()
+        for paced in self._paced:
+            paced.flush(now)
         self._window.Render()
 
     def screenshot(self) -> np.ndarray:
-        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first (the text
-        panel's newest numbers included: see ``StatusPanel``)."""
-        self.status.flush()
+        """Draw, and return the picture as an (H, W, 3) uint8 array, top row first (the
+        newest numbers included: see ``PacedTexts``)."""
+        for paced in self._paced:
+            paced.flush()
         self.render()
         self._grab.Modified()
         self._grab.Update()
@@ -355,7 +364,7 @@ class NavigationWindow:
                     shown[0] = state
                     self.show(state, notes())
                     self.render()
-                elif self.status.pending:  # no new state: the last numbers, once due
+                elif any(p.pending for p in self._paced):  # no state: the last numbers, once due
                     self.render()
                 if stopping:
                     ended.append(WindowEnd.STOPPED)

@@ -13,6 +13,7 @@ from vtkmodules.vtkRenderingCore import vtkCoordinate
 from devices.frame import PoseStatus
 from guidance.exceptions import GuidanceError
 from guidance.views import NavigationWindow, ViewSettings, write_video
+from guidance.views.slices import FADED_OPACITY
 from tests.guidance.views_scene import (
     TOOLS,
     navigator,
@@ -184,11 +185,19 @@ def test_targets_are_drawn_in_full_only_within_the_slab(window, navigation):
     assert labels["sagittal"].text == "T1"
     assert labels["axial"].opacity < 1.0
     assert labels["sagittal"].opacity == 1.0
+    rings = {name: panel.rings for name, panel in window.slice_panels.items()}
+    assert rings["axial"].opacities[0] == pytest.approx(FADED_OPACITY, abs=1 / 255)
+    assert rings["sagittal"].opacities[0] == 1.0
+    # T1's ring lies on the slice: T1 projected along the normal, the actor moved to the tip.
+    ring_points = np.asarray(rings["axial"].actor.GetMapper().GetInput().GetPoints().GetData())
+    centre = ring_points[: len(ring_points) // len(window.slice_panels["axial"].labels)].mean(0)
+    drawn = centre + np.asarray(rings["axial"].actor.position)
+    np.testing.assert_allclose(drawn[:2], [5.0, 5.0], atol=1e-9)  # T1 at (5, 5, 5)
 
 
 def _cut_points(window, name: str) -> np.ndarray:
     window.render()
-    cut = window.slice_panels[name].cutter.GetOutput()
+    cut = window.slice_panels[name].outline.cutter.GetOutput()
     return np.array([cut.GetPoint(i) for i in range(cut.GetNumberOfPoints())]).reshape(-1, 3)
 
 
@@ -210,12 +219,31 @@ def test_structures_are_outlined_where_the_slice_cuts_them(window, navigation):
     assert len(_cut_points(window, "axial")) == 0
 
 
+def test_a_plane_beyond_the_structures_is_not_cut_again(window, navigation):
+    """The vessel spans z in [-11, -5] mm: an axial plane above it cuts nothing, so the plane
+    is moved (and the cut recomputed) once when it leaves the vessel, then not again until it
+    comes back."""
+    outline = window.slice_panels["axial"].outline
+    window.show(state_at(navigation, np.array([0.0, 0.0, -8.0])))
+    assert len(_cut_points(window, "axial")) > 0
+    window.show(state_at(navigation, np.array([0.0, 0.0, 20.0])))
+    assert len(_cut_points(window, "axial")) == 0
+    cut_at = outline.cutter.GetOutput().GetMTime()
+    window.show(state_at(navigation, np.array([1.0, 2.0, 25.0])))
+    assert len(_cut_points(window, "axial")) == 0
+    assert outline.cutter.GetOutput().GetMTime() == cut_at  # not cut again
+    window.show(state_at(navigation, np.array([0.0, 0.0, -6.0])))
+    along = _cut_points(window, "axial")
+    np.testing.assert_allclose(along[:, 2], -6.0, atol=1e-9)
+
+
 def test_the_bullseye_shows_the_tip_at_its_offset_from_the_trajectory(window, navigation):
     state = state_at(navigation, np.array([7.0, 3.0, 20.0]), np.array([0.1, 0.0, -1.0]))
     window.show(state)
     tip = np.asarray(window.bullseye.tip_marker.position)[:2]
     assert np.linalg.norm(tip) == pytest.approx(state.trajectory.lateral_offset_mm, abs=1e-9)
     assert window.bullseye.reach_marker.GetVisibility()
+    window.screenshot()  # the newest numbers (see the next tests)
     assert "to go 15.0 mm" in window.bullseye.numbers.text
 
 
@@ -224,12 +252,12 @@ def test_showing_moves_things_and_adds_nothing(window, navigation):
         return {name: r.GetViewProps().GetNumberOfItems() for name, r in window.renderers.items()}
 
     window.show(state_at(navigation, np.array([5.0, 5.0, 5.0])))
-    counts, planes = props(), [p.plane for p in window.slice_panels.values()]
-    tip = np.array([-3.0, 4.0, 2.0])
+    counts, planes = props(), [p.outline.plane for p in window.slice_panels.values()]
+    tip = np.array([-3.0, 9.0, -7.0])  # in the vessel: every plane meets it
     window.show(state_at(navigation, tip))
     assert props() == counts
     for panel, plane in zip(window.slice_panels.values(), planes, strict=True):
-        assert panel.plane is plane
+        assert panel.outline.plane is plane
         np.testing.assert_allclose(plane.GetOrigin(), tip)
     stylus = window.scene_panel.tools["stylus"]
     np.testing.assert_allclose(np.asarray(stylus.user_matrix), stylus_pose(tip), atol=1e-12)
@@ -308,6 +336,39 @@ def test_the_numbers_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
     clock.now = 20.0 + 2.3 * period
     window.show(state_at(navigation, np.array([0.0, 10.0, -7.0]), number=5))  # still inside
     assert window.status.on_screen == window.status.texts
+
+
+def test_label_distances_are_rewritten_at_most_at_numbers_hz_and_always_in_pictures(
+    window, navigation, clock
+):
+    """A label's distance from the slice (and the alignment view's numbers) changing within
+    1/numbers_hz stays on screen as it was; a label coming into the slab (full colour) shows at
+    once; a picture shows the newest."""
+    period = 1.0 / window.settings.numbers_hz
+    axial = window.slice_panels["axial"]
+    clock.now = 40.0
+    window.show(state_at(navigation, np.array([5.0, -7.0, 15.0])))
+    assert axial.labels[0].text == "T1 10 mm I"
+    numbers = window.bullseye.numbers.text
+    clock.now = 40.0 + 0.5 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 14.0])))
+    window.render()  # not due yet
+    assert axial.labels[0].text == "T1 10 mm I"
+    assert axial.paced_labels.newest[0] == "T1 9 mm I"
+    assert window.bullseye.numbers.text == numbers
+    clock.now = 40.0 + 1.01 * period
+    window.render()  # due
+    assert axial.labels[0].text == "T1 9 mm I"
+    assert window.bullseye.numbers.text != numbers
+    clock.now = 40.0 + 1.1 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 13.0])))
+    assert axial.labels[0].text == "T1 9 mm I"
+    window.screenshot()
+    assert axial.labels[0].text == "T1 8 mm I"
+    clock.now = 40.0 + 1.2 * period
+    window.show(state_at(navigation, np.array([5.0, -7.0, 6.0])))  # T1 within 2 mm: at once
+    assert axial.labels[0].text == "T1"
+    assert axial.labels[0].opacity == 1.0
 
 
 def test_save_writes_the_picture_as_png(window, navigation, tmp_path):
