@@ -408,29 +408,13 @@ def _step(ata, atb, damping, max_shift_mm, rotation_tol, translation_tol):
 
 
 @numba.njit(cache=True)
-def _stage(
-    points,
-    directions,
-    initial,
-    field,
-    point_to_plane,
-    max_iterations,
-    cos_max,
-    max_d2,
-    kernel_sigmas,
-    min_kernel_mm,
-    rotation_tol,
-    translation_tol,
-    inlier_mm,
-    centroid,
-    before_size,
-    settle,
-):
+def _stage(points, directions, initial, field, to_plane, budget, limits, centroid, size, settle):
     """ICP passes over the points from ``initial`` until a step is below the tolerances or
-    ``max_iterations``; with ``settle``, one pass only, whose step is taken when it is at least
-    KEEP_WEIGHTS_FACTOR times them (see ``_icp``). Steps are measured at ``centroid`` (mm,
-    moving frame); ``before_size`` is the size of the step that led to ``initial`` (np.inf:
-    none), in tolerances.
+    ``budget`` passes (``to_plane``: point-to-plane, else point-to-point; ``limits``: _icp's
+    cos_max to inlier_mm); with ``settle``, one pass only, whose step is taken when it is at
+    least KEEP_WEIGHTS_FACTOR times them (see ``_icp``). Steps are measured at ``centroid`` (mm,
+    moving frame); ``size`` is the size of the step that led to ``initial``
+    (np.inf: none), in tolerances.
 
     A run has converged when its step turned
     less than ``rotation_tol`` rad and moved the points' centroid less than ``translation_tol``
@@ -464,12 +448,12 @@ def _stage(
     inliers, inlier sum of squares mm^2, the last step's size in tolerances), the score at the
     pose of the last pass kept.
     """
+    cos_max, max_d2, kernel_sigmas, min_kernel_mm, rotation_tol, translation_tol, inlier_mm = limits
     pose = initial.copy()  # the last pose whose step was kept
     trial = initial.copy()  # the pose this pass looks at
-    rows = np.empty((7, (1 if point_to_plane else 3) * points.shape[0]))
+    rows = np.empty((7, (1 if to_plane else 3) * points.shape[0]))
     max_shift = math.sqrt(max_d2)
     small_steps = 0
-    size = before_size  # of the step to ``trial``, in tolerances
     weights = np.zeros(points.shape[0])
     kept = np.zeros(points.shape[0])
     previous = np.full(points.shape[0], np.nan)  # the residuals at ``pose``
@@ -478,17 +462,17 @@ def _stage(
     inliers, sum_sq = 0, 0.0  # at ``pose``
     ata, atb = np.zeros((6, 6)), np.zeros(6)
     centre = centroid
-    for iteration in range(1, max_iterations + 2):
+    for iteration in range(1, budget + 2):
         kept[:] = weights
         used, trial_inliers, trial_sum_sq, change = _pass(
-            points, directions, trial, field, point_to_plane, cos_max, max_d2, weights,
+            points, directions, trial, field, to_plane, cos_max, max_d2, weights,
             size >= KEEP_WEIGHTS_FACTOR, kernel_sigmas, min_kernel_mm, _moved(trial, centroid),
             inlier_mm, rows, previous, residuals,
         )  # fmt: skip
-        if point_to_plane and change > 0.0:  # the step raised the objective: take it back
+        if to_plane and change > 0.0:  # the step raised the objective: take it back
             weights[:] = kept
-            if iteration > max_iterations:
-                return pose, max_iterations, False, inliers, sum_sq, size
+            if iteration > budget:
+                return pose, budget, False, inliers, sum_sq, size
             if size < KEEP_WEIGHTS_FACTOR:
                 # A short step no better than where it started: what is left is the field's
                 # facets, not the pose.
@@ -499,9 +483,9 @@ def _stage(
             continue
         pose, inliers, sum_sq = trial, trial_inliers, trial_sum_sq
         previous, residuals = residuals, previous
-        if iteration > max_iterations:  # the last step, checked: the score at its pose
-            return pose, max_iterations, False, inliers, sum_sq, size
-        if used < MIN_POINTS * (1 if point_to_plane else 3):  # rows: one or three per pair
+        if iteration > budget:  # the last step, checked: the score at its pose
+            return pose, budget, False, inliers, sum_sq, size
+        if used < MIN_POINTS * (1 if to_plane else 3):  # rows: one or three per pair
             return pose, iteration, False, inliers, sum_sq, size
         damping = damping / DAMPING_GROWTH if damping > MIN_DAMPING else 0.0
         centre = _moved(pose, centroid)
@@ -516,10 +500,10 @@ def _stage(
         ratio = size / before  # 0 after the first pass (``before`` infinite)
         settled = 0.0 < ratio <= MAX_TAIL_RATIO and size < KEEP_WEIGHTS_FACTOR
         tail = size * ratio / (1.0 - ratio) if settled else np.inf
-        if size < 1.0 or (point_to_plane and (small_steps >= STALL_STEPS or tail < STALL_FACTOR)):
+        if size < 1.0 or (to_plane and (small_steps >= STALL_STEPS or tail < STALL_FACTOR)):
             # The last step moved the points by less than the tolerance: its score still holds.
             return trial, iteration, True, inliers, sum_sq, size
-    return pose, max_iterations, False, inliers, sum_sq, size
+    return pose, budget, False, inliers, sum_sq, size
 
 
 @numba.njit(cache=True)
@@ -546,6 +530,8 @@ def _icp(
     pass. From 2 mm/2 deg that is one pass of three to five at about a third of the cost.
     Returns (fixed_from_moving, iterations, converged, inliers, inlier sum of squares mm^2).
     """
+    limits = (cos_max, max_d2, kernel_sigmas, min_kernel_mm,
+              rotation_tol, translation_tol, inlier_mm)  # fmt: skip
     centroid = np.array([points[:, a].mean() for a in range(3)])
     stride = points.shape[0] // SUBSAMPLE_POINTS if point_to_plane else 1
     start, spent, size = initial, 0, np.inf
@@ -553,15 +539,12 @@ def _icp(
         subsample = np.ascontiguousarray(points[::stride])
         along = np.ascontiguousarray(directions[::stride])
         start, spent, taken, _, _, size = _stage(
-            subsample, along, initial, field, point_to_plane, 1, cos_max, max_d2,
-            kernel_sigmas, min_kernel_mm, rotation_tol, translation_tol, inlier_mm, centroid,
-            np.inf, True,
-        )  # fmt: skip
+            subsample, along, initial, field, True, 1, limits, centroid, np.inf, True
+        )
         if not taken:  # a short step, or too few pairs: all points from the start
             size = np.inf
     pose, iterations, converged, inliers, sum_sq, _ = _stage(
-        points, directions, start, field, point_to_plane, max_iterations - spent, cos_max,
-        max_d2, kernel_sigmas, min_kernel_mm, rotation_tol, translation_tol, inlier_mm,
+        points, directions, start, field, point_to_plane, max_iterations - spent, limits,
         centroid, size, False,
     )  # fmt: skip
     return pose, spent + iterations, converged, inliers, sum_sq

@@ -252,12 +252,14 @@ def test_first_pass_on_a_subsample_steps_only_from_afar(registration, shell):
     moving, moved_from_true = _misalign(truth, 3.0, 3.0, 12)
     settings = registration.settings
     for points, far in ((moving, True), (truth, False)):
+        limits = (
+            registration._cos_max, settings.max_correspondence_mm**2, settings.kernel_sigmas,
+            settings.min_kernel_mm, settings.rotation_tol_rad, settings.translation_tol_mm,
+            settings.inlier_distance_mm,
+        )  # fmt: skip
         pose, passes, taken, _, _, size = _stage(
             np.ascontiguousarray(points[::4]), np.ascontiguousarray(normals[::4]), np.eye(4),
-            registration.field.arrays, True, 1, registration._cos_max,
-            settings.max_correspondence_mm**2, settings.kernel_sigmas, settings.min_kernel_mm,
-            settings.rotation_tol_rad, settings.translation_tol_mm, settings.inlier_distance_mm,
-            points.mean(axis=0), np.inf, True,
+            registration.field.arrays, True, 1, limits, points.mean(axis=0), np.inf, True,
         )  # fmt: skip
         assert passes == 1
         assert taken is far
