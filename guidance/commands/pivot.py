@@ -6,11 +6,10 @@ outlier threshold the data's noise gave, and warnings (a slipped tip, too little
 """
 
 import argparse
-import json
 import math
-import sys
 from pathlib import Path
 
+from guidance.commands.json_report import print_report
 from guidance.exceptions import GuidanceError
 
 
@@ -80,7 +79,5 @@ def run(args: argparse.Namespace) -> int:
         "warnings": list(result.warnings),
         "units": "mm",
     }
-    print(json.dumps(report, indent=2))
-    for warning in result.warnings:
-        print(f"gestes pivot: warning: {warning}", file=sys.stderr)
+    print_report("pivot", report)
     return 0

@@ -16,7 +16,6 @@ from the surface's centre without one).
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from devices.frame import match_tool
 from devices.sequence_file import read_sequence
 from devices.tools import BUILTIN_TOOLS
+from guidance.commands.json_report import print_report
 from guidance.exceptions import GuidanceError
 from registration.icp import MIN_POINTS as ICP_MIN_POINTS
 from registration.icp import (
@@ -151,9 +151,7 @@ def run_points(args: argparse.Namespace) -> int:
         tre = predict_tre_rms(pairs.fixed_mm, args.fle, targets.points_mm)
         report["predicted_tre"] = dict(zip(targets.labels, tre.tolist(), strict=True))
         report["fle"] = args.fle
-    print(json.dumps(report, indent=2))
-    for warning in warnings:
-        print(f"gestes register points: warning: {warning}", file=sys.stderr)
+    print_report("register points", report)
     return 0
 
 
@@ -280,7 +278,5 @@ def run_surface(args: argparse.Namespace) -> int:
         "registered_centroid": moved.mean(axis=0).tolist(),
         "units": "mm",
     }
-    print(json.dumps(report, indent=2))
-    for warning in result.warnings:
-        print(f"gestes register surface: warning: {warning}", file=sys.stderr)
+    print_report("register surface", report)
     return 0
