@@ -131,13 +131,13 @@ def compare_updates(window: NavigationWindow, states: list[NavigationState], rou
     voxel slice nearest to the tip, resampled only when that slice changes; the numbers
     rewritten at most ``numbers_hz``)."""
     snapped = {name: panel.voxel_slices for name, panel in window.slice_panels.items()}
-    interval = window.status.min_interval_s
+    interval = window.status.lines.min_interval_s
 
     def use(now: bool) -> None:
         for name, panel in window.slice_panels.items():
             exact = dataclasses.replace(snapped[name], step_mm=0.0)  # nearest() = the tip
             panel.voxel_slices = snapped[name] if now else exact
-        window.status.min_interval_s = interval if now else 0.0
+        window.status.lines.min_interval_s = interval if now else 0.0
 
     interleaved(
         window, states, rounds, use, ("every frame, exact depth", "voxel slices, 10 Hz text")

@@ -95,12 +95,11 @@ class SlicePanel:
         self.image = SliceImage(renderer, grey, self._normal, right, up)
         self.image.move_to(self.voxel_slices.nearest(self._centre))
 
-        self.outline = (
-            None
-            if structures is None
-            else StructureOutline(renderer, structures, self._normal, self._lift, OUTLINE, 2.5)
-        )
-        if self.outline is not None:
+        self.outline = None
+        if structures is not None:
+            self.outline = StructureOutline(
+                renderer, structures, self._normal, self._lift, OUTLINE, 2.5
+            )
             self.outline.move_to(self._centre)
         # The trajectories flattened onto planes through the origin; each frame shifts them to
         # the slice (their actors' position), so a trajectory is drawn where the slice shows it.

@@ -136,14 +136,6 @@ class StatusPanel:
         self.lines.show([(line.text, line.colour, 1.0) for line in lines], now_s)
 
     @property
-    def min_interval_s(self) -> float:
-        return self.lines.min_interval_s
-
-    @min_interval_s.setter
-    def min_interval_s(self, value: float) -> None:
-        self.lines.min_interval_s = value
-
-    @property
     def pending(self) -> bool:
         """True when the newest lines are not on screen yet."""
         return self.lines.pending
