@@ -303,8 +303,14 @@ def _pass(
     misses = band_planes(points, directions, m, field, cos_max, answers)
     coarse = np.empty((misses.shape[0], 4))
     coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
-    for k in range(misses.shape[0]):
-        answers[misses[k]] = coarse[k]
+    for k in range(misses.shape[0]):  # element by element: a row view per miss costs more
+        i = misses[k]
+        answers[i, 0], answers[i, 1], answers[i, 2], answers[i, 3] = (
+            coarse[k, 0],
+            coarse[k, 1],
+            coarse[k, 2],
+            coarse[k, 3],
+        )
     count = inliers = 0
     sum_sq = change = 0.0
     lo, hi = _x84_band(answers[:, 0], max_d2, sigmas, min_mm) if reweigh else (0.0, 0.0)
@@ -367,15 +373,25 @@ def _normal_equations(rows, count):
 def _x84_band(residuals, max_d2, sigmas, min_mm):
     """The residuals (mm) a step uses, (lo, hi): within max(sigmas x sigma, min_mm) of the
     median residual, sigma = 1.4826 x the median absolute deviation (Hampel's X84 rule), both
-    estimated from at most SCALE_SAMPLES evenly spread of ``residuals`` (NaN: no plane; those
-    beyond sqrt(max_d2) mm are left out too); all residuals when none is left."""
+    estimated from every max(1, N // SCALE_SAMPLES)-th of the N ``residuals`` (about
+    SCALE_SAMPLES; NaN: no plane; those beyond sqrt(max_d2) mm are left out too); all
+    residuals when none is left. The sample is gathered and turned into deviations in one
+    array (numpy's slicing, masking and abs would allocate four more)."""
     stride = max(1, residuals.shape[0] // SCALE_SAMPLES)
-    spread = np.ascontiguousarray(residuals[::stride])
-    sample = spread[spread * spread <= max_d2]  # False for NaN
-    if sample.size == 0:
+    sample = np.empty((residuals.shape[0] + stride - 1) // stride)
+    count = 0
+    for i in range(0, residuals.shape[0], stride):
+        r = residuals[i]
+        if r * r <= max_d2:  # False for NaN
+            sample[count] = r
+            count += 1
+    if count == 0:
         return -np.inf, np.inf
+    sample = sample[:count]
     centre = np.median(sample)
-    width = max(sigmas * 1.4826 * np.median(np.abs(sample - centre)), min_mm)
+    for k in range(count):
+        sample[k] = abs(sample[k] - centre)
+    width = max(sigmas * 1.4826 * np.median(sample), min_mm)
     return centre - width, centre + width
 
 
