@@ -638,22 +638,23 @@ def band_planes(points, directions, fixed_from_moving, field, cos_max, out):
     bricks_x, bricks_y, bricks_z = brick_of.shape
     end_x, end_y, end_z = bricks_x * BRICK, bricks_y * BRICK, bricks_z * BRICK
     bricks = brick_of.reshape(-1)  # C order: brick (bx, by, bz) at (bx bricks_y + by) bricks_z + bz
-    # Each point's position in node units plus 1/2 (its nearest node is the integer part), and
-    # that node's row (-1: outside the grid or its stored bricks).
-    grid = np.empty((points.shape[0], 3))
+    # Each point's nearest node's row (-1: outside the grid or its stored bricks), and the
+    # offset (in node spacings) from that node to the moved point.
     nodes = np.empty(points.shape[0], dtype=np.int64)
+    offsets = np.empty((points.shape[0], 3))
     for i in range(points.shape[0]):
         x, y, z = points[i, 0], points[i, 1], points[i, 2]
         ux = (m00 * x + m01 * y + m02 * z + m03 - ox) * per_mm + 0.5
         uy = (m10 * x + m11 * y + m12 * z + m13 - oy) * per_mm + 0.5
         uz = (m20 * x + m21 * y + m22 * z + m23 - oz) * per_mm + 0.5
-        grid[i, 0], grid[i, 1], grid[i, 2] = ux, uy, uz
         nodes[i] = -1
         if 0.0 <= ux < end_x and 0.0 <= uy < end_y and 0.0 <= uz < end_z:
             ix, iy, iz = int(ux), int(uy), int(uz)
             brick = bricks[np.uint64(((ix >> 2) * bricks_y + (iy >> 2)) * bricks_z + (iz >> 2))]
             if brick >= 0:
                 nodes[i] = (brick << 6) | ((ix & 3) << 4) | ((iy & 3) << 2) | (iz & 3)
+                offsets[i, 0], offsets[i, 1] = ux - 0.5 - ix, uy - 0.5 - iy
+                offsets[i, 2] = uz - 0.5 - iz
     misses = np.empty(points.shape[0], dtype=np.int64)
     missed = 0
     for i in range(points.shape[0]):
@@ -669,8 +670,7 @@ def band_planes(points, directions, fixed_from_moving, field, cos_max, out):
             if nx * dx + ny * dy + nz * dz >= cos_max:
                 # The node's distance to its plane, plus the offset from the node to q along
                 # the normal.
-                ux, uy, uz = grid[i, 0], grid[i, 1], grid[i, 2]
-                ex, ey, ez = ux - 0.5 - int(ux), uy - 0.5 - int(uy), uz - 0.5 - int(uz)
+                ex, ey, ez = offsets[i, 0], offsets[i, 1], offsets[i, 2]
                 out[i, 0] = float(planes[node, 3]) + spacing * (nx * ex + ny * ey + nz * ez)
                 out[i, 1], out[i, 2], out[i, 3] = nx, ny, nz
                 continue
