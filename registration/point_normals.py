@@ -3,11 +3,16 @@ surface of a bone from the inner one, and one face of a thin process from the ot
 
 Each point gets the normal of the plane fitted (principal component analysis: the eigenvector of
 the smallest eigenvalue of the local covariance; Hoppe et al. 1992, SIGGRAPH, section 3.2) to
-the points in a cubic window around it. Windows are the 3x3x3 blocks of a voxel hash of the
-points, so the cost is linear in the number of points. The window follows the point spacing: it
-holds about WINDOW_POINTS points (a dense sweep gets a small window, which also follows a
-curved bone; a sparse one a larger window), between MIN_WINDOW_MM and the caller's largest, and
-no more than about MAX_WINDOWS windows cover the patch.
+the points in a cubic window around it. Windows are the 2x2x2 blocks of cells of a voxel hash
+of the points around a cell corner, each point taking the window of the corner nearest to it
+(so it lies within a quarter of the window of its centre along each axis), and the cost is
+linear in the number of points. The window follows the point spacing: it holds about
+WINDOW_POINTS points (a dense sweep gets a small window, which also follows a curved bone; a
+sparse one a larger window), between MIN_WINDOW_MM and the caller's largest, and no more than
+about MAX_WINDOWS windows cover the patch. (A 3x3x3 block around each point's own cell centres
+the points better, within a sixth of the window, and its normals are about 1 degree closer to
+a sphere's; but it reads 27 cells per window instead of 8, for about twice as many windows:
+twice the time, for the same registrations on the real-CT benchmark.)
 
 A patch does not know by itself which side is outside: each point comes with an outward hint, a
 direction its normal should agree with (the stylus axis, from the tip towards the handle, when
@@ -37,14 +42,14 @@ WINDOW_POINTS = 30.0
 # ... and is at least this wide (mm): below it, a stylus's own noise is a fair share of the window;
 MIN_WINDOW_MM = 3.0
 # ... and wide enough that the patch has at most about this many windows (each costs a plane fit:
-# a dense sweep of 10,000 points gets windows of ~60 points, not 30, for a fifth of the time).
+# a dense sweep of 10,000 points gets windows of ~40 points, not 30).
 MAX_WINDOWS = 1500.0
 # Occupied cells of a hash laid over a surface, per cell face area of the surface (a plane
 # crossing a cubic grid meets |nx| + |ny| + |nz| cells per cell area, 1.5 on average).
 CELLS_PER_AREA = 1.5
 MAX_HASH_CELLS = 8_000_000
 DEFAULT_MAX_WINDOW_MM = 20.0
-# Rows of the per-cell sums are numbered in int32 (4 bytes per cell of the hash).
+# Rows of the per-cell sums and windows are numbered in int32 (4 bytes per cell of the hash).
 MAX_PATCH_POINTS = 2**31 - 2
 # Relative gap (to the largest eigenvalue's magnitude) below which two eigenvalues count as one.
 EIGENVALUE_SEPARATION = 1e-12
@@ -168,33 +173,29 @@ def smallest_eigenvector(
 
 
 @numba.njit(cache=True, inline="always")
-def _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, k):
+def _window_moments(sums, row_of_cell, offsets, corner, moments, k):
     """Write to row k of ``moments`` the point count, the mean (3), the covariance (6 upper
-    entries) and the summed outward hints (3) of the points in the 3x3x3 cells around cell
-    (ix, iy, iz) of the hash (``dims`` cells along each axis; ``row_of_cell``: each cell's row
-    of ``sums``, 0 for the empty cells). A row of ``sums`` holds the count, the sum of p and
-    of the upper entries of p p^T of the cell's points, p being their scaled offsets from the
-    patch centre, then the sum of their hints."""
+    entries) and the summed outward hints (3) of the points in the window of ``corner``: the
+    cells at index ``corner + offsets`` of the hash (``row_of_cell``: each cell's row of
+    ``sums``; row 0, that of the empty cells, is zero, so no cell needs a test). A row of
+    ``sums`` holds the count, the sum of p and of the upper entries of p p^T of the cell's
+    points, p being their scaled offsets from the patch centre, then the sum of their hints."""
     count = sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = hx = hy = hz = 0.0
-    for jx in range(max(ix - 1, 0), min(ix + 2, dims[0])):
-        for jy in range(max(iy - 1, 0), min(iy + 2, dims[1])):
-            for jz in range(max(iz - 1, 0), min(iz + 2, dims[2])):
-                c = row_of_cell[(jx * dims[1] + jy) * dims[2] + jz]
-                if c == 0:
-                    continue
-                count += sums[c, 0]
-                sx += sums[c, 1]
-                sy += sums[c, 2]
-                sz += sums[c, 3]
-                sxx += sums[c, 4]
-                sxy += sums[c, 5]
-                sxz += sums[c, 6]
-                syy += sums[c, 7]
-                syz += sums[c, 8]
-                szz += sums[c, 9]
-                hx += sums[c, 10]
-                hy += sums[c, 11]
-                hz += sums[c, 12]
+    for o in range(offsets.shape[0]):
+        c = row_of_cell[corner + offsets[o]]
+        count += sums[c, 0]
+        sx += sums[c, 1]
+        sy += sums[c, 2]
+        sz += sums[c, 3]
+        sxx += sums[c, 4]
+        sxy += sums[c, 5]
+        sxz += sums[c, 6]
+        syy += sums[c, 7]
+        syz += sums[c, 8]
+        szz += sums[c, 9]
+        hx += sums[c, 10]
+        hy += sums[c, 11]
+        hz += sums[c, 12]
     inverse = 1.0 / count
     mx, my, mz = sx * inverse, sy * inverse, sz * inverse
     moments[k, 0] = count
@@ -231,14 +232,14 @@ def _window_normal(moments, k, fallback):
 
 @numba.njit(cache=True)
 def _cells_per_mm(lo, hi, window_mm):
-    """Hash cells per mm for windows of ``window_mm`` (3x3x3 cells), halved until the cell
-    numbers over the box ``lo``..``hi`` stay under MAX_HASH_CELLS (the clamp keeps a subnormal
-    window from giving an infinite rate)."""
-    per_mm = 3.0 / max(window_mm, 1e-300)
+    """Hash cells per mm for windows of ``window_mm`` (2x2x2 cells), halved until the cells over
+    the box ``lo``..``hi``, with two more on each side, stay under MAX_HASH_CELLS (the clamp
+    keeps a subnormal window from giving an infinite rate)."""
+    per_mm = 2.0 / max(window_mm, 1e-300)
     while (
-        (math.floor((hi[0] - lo[0]) * per_mm) + 1.0)
-        * (math.floor((hi[1] - lo[1]) * per_mm) + 1.0)
-        * (math.floor((hi[2] - lo[2]) * per_mm) + 1.0)
+        (math.floor((hi[0] - lo[0]) * per_mm) + 5.0)
+        * (math.floor((hi[1] - lo[1]) * per_mm) + 5.0)
+        * (math.floor((hi[2] - lo[2]) * per_mm) + 5.0)
     ) > MAX_HASH_CELLS:
         per_mm *= 0.5
     return per_mm
@@ -269,14 +270,125 @@ def _dims(lo, hi, per_mm):
 
 
 @numba.njit(cache=True)
+def _window_size(points, lo, hi, window_mm):
+    """The adaptive window (mm): about WINDOW_POINTS points at the patch's density, the patch's
+    area taken from the cells of the largest window it occupies; between MIN_WINDOW_MM and
+    ``window_mm``, and no smaller than MAX_WINDOWS windows allow."""
+    per_mm = _cells_per_mm(lo, hi, window_mm)
+    cell_mm = 1.0 / per_mm
+    area = _occupied_cells(points, lo, per_mm, _dims(lo, hi, per_mm)) * cell_mm * cell_mm
+    area /= CELLS_PER_AREA
+    by_spacing = math.sqrt(WINDOW_POINTS * area / points.shape[0])
+    # A window per cell of half its size that the surface crosses.
+    by_cost = 2.0 * math.sqrt(area * CELLS_PER_AREA / MAX_WINDOWS)
+    return min(max(by_spacing, by_cost, MIN_WINDOW_MM), window_mm)
+
+
+@numba.njit(cache=True)
+def _hash(points, hints, lo, per_mm, dims, centre, unit):
+    """Sum the points into the cells of a hash of ``per_mm`` cells per mm from ``lo`` (cell
+    (ix, iy, iz) at (ix + 2, iy + 2, iz + 2) of a grid of ``dims``, padded by two cells on each
+    side), and give each point the window of the cell corner nearest to it: the 2x2x2 cells
+    around that corner, numbered by the lowest of them, so that every point lies within a
+    quarter of a window of its window's centre along each axis.
+
+    Returns (sums, row_of_cell, window_of_point, corner_of_window, windows). The occupied cells
+    get rows 1, 2, ... of ``sums`` in the order the points reach them (row 0 stays zero, for
+    the empty cells): count, sum of p (3), sum of the upper entries of p p^T (6), sum of the
+    hints (3), p being the point's offset from ``centre`` times ``unit``. Windows are numbered
+    from 1 likewise. Memory: 8 bytes per cell of the hash and about 130 per point, so that one
+    stray point metres away costs milliseconds, not a dense table of MAX_HASH_CELLS rows."""
+    n = points.shape[0]
+    size = dims[0] * dims[1] * dims[2]
+    row_of_cell = np.zeros(size, dtype=np.int32)
+    window_of_corner = np.zeros(size, dtype=np.int32)
+    sums = np.empty((n + 1, 13))
+    sums[0] = 0.0
+    window_of_point = np.empty(n, dtype=np.int64)
+    corner_of_window = np.empty(n + 1, dtype=np.int64)
+    rows = windows = 0
+    for i in range(n):
+        ux = (points[i, 0] - lo[0]) * per_mm
+        uy = (points[i, 1] - lo[1]) * per_mm
+        uz = (points[i, 2] - lo[2]) * per_mm
+        cell = ((int(ux) + 2) * dims[1] + int(uy) + 2) * dims[2] + int(uz) + 2
+        corner = ((int(ux + 0.5) + 1) * dims[1] + int(uy + 0.5) + 1) * dims[2] + int(uz + 0.5) + 1
+        if row_of_cell[cell] == 0:
+            rows += 1
+            row_of_cell[cell] = rows
+            sums[rows] = 0.0
+        if window_of_corner[corner] == 0:
+            windows += 1
+            window_of_corner[corner] = windows
+            corner_of_window[windows] = corner
+        window_of_point[i] = window_of_corner[corner]
+        r = row_of_cell[cell]
+        x = (points[i, 0] - centre[0]) * unit
+        y = (points[i, 1] - centre[1]) * unit
+        z = (points[i, 2] - centre[2]) * unit
+        sums[r, 0] += 1.0
+        sums[r, 1] += x
+        sums[r, 2] += y
+        sums[r, 3] += z
+        sums[r, 4] += x * x
+        sums[r, 5] += x * y
+        sums[r, 6] += x * z
+        sums[r, 7] += y * y
+        sums[r, 8] += y * z
+        sums[r, 9] += z * z
+        sums[r, 10] += hints[i, 0]
+        sums[r, 11] += hints[i, 1]
+        sums[r, 12] += hints[i, 2]
+    return sums[: rows + 1], row_of_cell, window_of_point, corner_of_window, windows
+
+
+@numba.njit(cache=True)
+def _block_offsets(dims, first, width):
+    """Index offsets, in a hash of ``dims`` cells, of the cube of ``width`` cells per side from
+    ``first`` cells along each axis."""
+    offsets = np.empty(width**3, dtype=np.int64)
+    o = 0
+    for jx in range(first, first + width):
+        for jy in range(first, first + width):
+            for jz in range(first, first + width):
+                offsets[o] = (jx * dims[1] + jy) * dims[2] + jz
+                o += 1
+    return offsets
+
+
+@numba.njit(cache=True)
+def _patch_plane(sums):
+    """The normal (3,) of the plane fitted to all the points (from the rows of ``sums``, see
+    _hash), on the side of all their hints, and whether they lie on a line or at one spot."""
+    total = np.zeros(13)
+    for r in range(1, sums.shape[0]):
+        for f in range(13):
+            total[f] += sums[r, f]
+    inverse = 1.0 / total[0]
+    mx, my, mz = total[1] * inverse, total[2] * inverse, total[3] * inverse
+    a00, a01, a02 = (
+        total[4] * inverse - mx * mx,
+        total[5] * inverse - mx * my,
+        total[6] * inverse - mx * mz,
+    )
+    a11, a12 = total[7] * inverse - my * my, total[8] * inverse - my * mz
+    a22 = total[9] * inverse - mz * mz
+    x, y, z, _, _, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
+    sign = 1.0 if x * total[10] + y * total[11] + z * total[12] >= 0.0 else -1.0
+    plane = np.empty(3)
+    plane[0], plane[1], plane[2] = sign * x, sign * y, sign * z
+    return plane, _is_line(a00, a01, a02, a11, a12, a22, largest)
+
+
+@numba.njit(cache=True)
 def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
     """Unit normals ``(N, 3)`` and _OK, or an empty array and the status saying what is wrong
-    with the input (non-finite values, a patch that is a line or a spot). Windows are 3x3x3
-    cells of a third of the window; with ``adaptive`` the window holds about WINDOW_POINTS
-    points (the patch's area from the cells of ``window_mm`` it occupies), between
-    MIN_WINDOW_MM and ``window_mm``; else it is ``window_mm``. The fallback is the normal of the
-    plane of the whole patch. A normal whose cosine with its point's hint is below ``cos_cone``
-    is replaced by the unit hint (-1: never)."""
+    with the input (non-finite values, a patch that is a line or a spot). A point's window is
+    the 2x2x2 cells of half the window around the cell corner nearest to it (see _hash); with
+    ``adaptive`` the window holds about WINDOW_POINTS points (see _window_size), else it is
+    ``window_mm``. The fallback is the normal of the plane of the whole patch. A normal whose
+    cosine with its point's hint is below ``cos_cone`` is replaced by the unit hint (-1:
+    never)."""
     n = points.shape[0]
     lo = np.empty(3)
     hi = np.empty(3)
@@ -301,100 +413,33 @@ def _normals_kernel(points, hints, window_mm, adaptive, cos_cone):
     if not math.isfinite(extent):
         return np.empty((0, 3)), _OVERFLOW
     unit = math.ldexp(1.0, -math.frexp(extent)[1])
-    per_mm = _cells_per_mm(lo, hi, window_mm)
-    if adaptive:
-        # The patch's area from the cells of the largest window it occupies, then the window
-        # that holds about WINDOW_POINTS points at that density.
-        cell_mm = 1.0 / per_mm
-        area = _occupied_cells(points, lo, per_mm, _dims(lo, hi, per_mm)) * cell_mm * cell_mm
-        area /= CELLS_PER_AREA
-        by_spacing = math.sqrt(WINDOW_POINTS * area / n)
-        by_cost = 3.0 * math.sqrt(area * CELLS_PER_AREA / MAX_WINDOWS)
-        window = min(max(by_spacing, by_cost, MIN_WINDOW_MM), window_mm)
-        per_mm = _cells_per_mm(lo, hi, window)
-    dims = _dims(lo, hi, per_mm)
-    # The occupied cells get rows 1, 2, ... of sums in the order the points reach them (row 0
-    # stays zero, for the empty cells): count, sum of p (3), sum of the upper entries of p p^T
-    # (6), sum of the hints (3). Memory: 4 bytes per cell of the hash and about 170 per point,
-    # so that one stray point metres away costs milliseconds, not a dense table of
-    # MAX_HASH_CELLS rows.
-    row_of_cell = np.zeros(dims[0] * dims[1] * dims[2], dtype=np.int32)
-    sums = np.empty((n + 1, 13))
-    cell_of_row = np.empty((n + 1, 3), dtype=np.int64)
-    row_of_point = np.empty(n, dtype=np.int64)
-    n_rows = 0
-    for i in range(n):
-        ix = int((points[i, 0] - lo[0]) * per_mm)
-        iy = int((points[i, 1] - lo[1]) * per_mm)
-        iz = int((points[i, 2] - lo[2]) * per_mm)
-        cell = (ix * dims[1] + iy) * dims[2] + iz
-        if row_of_cell[cell] == 0:
-            n_rows += 1
-            row_of_cell[cell] = n_rows
-            cell_of_row[n_rows, 0] = ix
-            cell_of_row[n_rows, 1] = iy
-            cell_of_row[n_rows, 2] = iz
-            for f in range(13):
-                sums[n_rows, f] = 0.0
-        r = row_of_cell[cell]
-        row_of_point[i] = r
-        x = (points[i, 0] - centre[0]) * unit
-        y = (points[i, 1] - centre[1]) * unit
-        z = (points[i, 2] - centre[2]) * unit
-        sums[r, 0] += 1.0
-        sums[r, 1] += x
-        sums[r, 2] += y
-        sums[r, 3] += z
-        sums[r, 4] += x * x
-        sums[r, 5] += x * y
-        sums[r, 6] += x * z
-        sums[r, 7] += y * y
-        sums[r, 8] += y * z
-        sums[r, 9] += z * z
-        sums[r, 10] += hints[i, 0]
-        sums[r, 11] += hints[i, 1]
-        sums[r, 12] += hints[i, 2]
-    sx = sy = sz = sxx = sxy = sxz = syy = syz = szz = hx = hy = hz = 0.0
-    for r in range(1, n_rows + 1):
-        sx += sums[r, 1]
-        sy += sums[r, 2]
-        sz += sums[r, 3]
-        sxx += sums[r, 4]
-        sxy += sums[r, 5]
-        sxz += sums[r, 6]
-        syy += sums[r, 7]
-        syz += sums[r, 8]
-        szz += sums[r, 9]
-        hx += sums[r, 10]
-        hy += sums[r, 11]
-        hz += sums[r, 12]
-    inverse = 1.0 / n
-    mx, my, mz = sx * inverse, sy * inverse, sz * inverse
-    a00, a01, a02 = sxx * inverse - mx * mx, sxy * inverse - mx * my, sxz * inverse - mx * mz
-    a11, a12, a22 = syy * inverse - my * my, syz * inverse - my * mz, szz * inverse - mz * mz
-    x, y, z, _, _, largest = smallest_eigenvector(a00, a01, a02, a11, a12, a22)
-    if _is_line(a00, a01, a02, a11, a12, a22, largest):
+    window = _window_size(points, lo, hi, window_mm) if adaptive else window_mm
+    per_mm = _cells_per_mm(lo, hi, window)
+    dims = _dims(lo, hi, per_mm) + 4
+    sums, row_of_cell, window_of_point, corner_of_window, windows = _hash(
+        points, hints, lo, per_mm, dims, centre, unit
+    )
+    fallback, line = _patch_plane(sums)
+    if line:
         return np.empty((0, 3)), _LINE
-    # The patch's plane, on the side of all the hints.
-    sign = 1.0 if x * hx + y * hy + z * hz >= 0.0 else -1.0
-    fallback = np.empty(3)
-    fallback[0], fallback[1], fallback[2] = sign * x, sign * y, sign * z
     # Moments of every window first, then the plane fits: the second loop has no branches
     # that depend on the hash, so the latency of consecutive fits overlaps.
-    moments = np.empty((n_rows + 1, 13))
-    for r in range(1, n_rows + 1):
-        ix, iy, iz = cell_of_row[r, 0], cell_of_row[r, 1], cell_of_row[r, 2]
-        _window_moments(sums, row_of_cell, dims, ix, iy, iz, moments, r)
-    row_normal = np.empty((n_rows + 1, 3))
-    for r in range(1, n_rows + 1):
-        nx, ny, nz = _window_normal(moments, r, fallback)
-        row_normal[r, 0] = nx
-        row_normal[r, 1] = ny
-        row_normal[r, 2] = nz
+    near, wide = _block_offsets(dims, 0, 2), _block_offsets(dims, -1, 4)
+    moments = np.empty((windows + 1, 13))
+    for w in range(1, windows + 1):
+        _window_moments(sums, row_of_cell, near, corner_of_window[w], moments, w)
+        if moments[w, 0] < MIN_WINDOW_POINTS:  # the rim of a sparse sweep: twice as wide
+            _window_moments(sums, row_of_cell, wide, corner_of_window[w], moments, w)
+    window_normal = np.empty((windows + 1, 3))
+    for w in range(1, windows + 1):
+        nx, ny, nz = _window_normal(moments, w, fallback)
+        window_normal[w, 0] = nx
+        window_normal[w, 1] = ny
+        window_normal[w, 2] = nz
     normals = np.empty((n, 3))
     for i in range(n):
-        r = row_of_point[i]
-        nx, ny, nz = row_normal[r, 0], row_normal[r, 1], row_normal[r, 2]
+        w = window_of_point[i]
+        nx, ny, nz = window_normal[w, 0], window_normal[w, 1], window_normal[w, 2]
         hx, hy, hz = hints[i, 0], hints[i, 1], hints[i, 2]
         length = math.sqrt(hx * hx + hy * hy + hz * hz)
         if length > 0.0 and nx * hx + ny * hy + nz * hz < cos_cone * length:

@@ -130,7 +130,7 @@ def test_multi_start_rescues_a_start_the_single_run_cannot(shell):
     """Shifted 40 mm and turned 90 deg, the single run locks in a wrong place; the multi-start
     finds the truth and says which start won."""
     truth = sample_patch(shell, 1000, FOREHEAD, 50.0, 0.2, 1)
-    moving, moved_from_true = _misalign(truth, 90.0, 40.0, 2)
+    moving, moved_from_true = _misalign(truth, 90.0, 40.0, 3)
     single = SurfaceRegistration.from_mesh(
         shell.vertices_mm,
         shell.normals,

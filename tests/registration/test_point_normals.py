@@ -33,21 +33,27 @@ def _sin_angle(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def numpy_reference(points, outward_from, window_mm):
-    """Yield (point indices, expected unit normal) for every hash cell whose window plane is
-    well conditioned, from np.linalg.eigh of the covariance of the window's points (or of the
-    whole patch, for windows of fewer than MIN_WINDOW_POINTS points)."""
+    """Yield (point indices, expected unit normal) for every window (the 2x2x2 hash cells of
+    half the window around the cell corner nearest to its points; 4x4x4 when those hold fewer
+    than MIN_WINDOW_POINTS points) whose plane is well conditioned, from np.linalg.eigh of the
+    covariance of the window's points (or of the whole patch, for windows of fewer than
+    MIN_WINDOW_POINTS points even then)."""
     extent2 = float(np.max(np.ptp(points, axis=0))) ** 2
-    per_mm = 3.0 / window_mm  # cells per mm, halved as the kernel does past MAX_HASH_CELLS
-    while np.prod(np.floor(np.ptp(points, axis=0) * per_mm) + 1.0) > point_normals.MAX_HASH_CELLS:
+    per_mm = 2.0 / window_mm  # cells per mm, halved as the kernel does past MAX_HASH_CELLS
+    while np.prod(np.floor(np.ptp(points, axis=0) * per_mm) + 5.0) > point_normals.MAX_HASH_CELLS:
         per_mm *= 0.5
-    cells = ((points - points.min(axis=0)) * per_mm).astype(np.int64)
+    scaled = (points - points.min(axis=0)) * per_mm
+    cells = scaled.astype(np.int64)
+    corners = (scaled + 0.5).astype(np.int64)
     values, vectors = np.linalg.eigh(np.cov(points.T, bias=True))
     centroid = points.mean(axis=0)
     fallback = _oriented(vectors[:, 0], centroid, outward_from)
     fallback_ok = values[1] - values[0] > WELL_SEPARATED * extent2
-    for cell in np.unique(cells, axis=0):
-        members = np.flatnonzero(np.all(cells == cell, axis=1))
-        window = points[np.all(np.abs(cells - cell) <= 1, axis=1)]
+    for corner in np.unique(corners, axis=0):
+        members = np.flatnonzero(np.all(corners == corner, axis=1))
+        window = points[np.all((cells == corner) | (cells == corner - 1), axis=1)]
+        if len(window) < MIN_WINDOW_POINTS:
+            window = points[np.all((cells >= corner - 2) & (cells <= corner + 1), axis=1)]
         if len(window) < MIN_WINDOW_POINTS:
             if fallback_ok:
                 yield members, fallback
@@ -113,8 +119,22 @@ def test_sphere_normals_are_radial_within_the_window_curvature():
     points = 80.0 * directions
     normals = estimate_patch_normals(points, points, window_mm=15.0)
     angles = np.degrees(np.arccos(np.clip(np.sum(normals * directions, axis=1), -1, 1)))
-    # A 15 mm window (cells of 5 mm, 3x3x3 block) on an 80 mm sphere: under ~8 deg off radial.
+    # A 15 mm window (cells of 7.5 mm, 2x2x2 block) on an 80 mm sphere: under ~8 deg off radial.
     assert np.percentile(angles, 99) < 8.0
+
+
+def test_a_sparse_window_widens_before_falling_back_to_the_patch_plane():
+    """300 points on a hemisphere of 50 mm with 15 mm windows: windows at the rim hold fewer
+    than MIN_WINDOW_POINTS points; taken twice as wide they still fit the sphere there, where
+    the plane of the whole patch is up to 90 deg off."""
+    rng = np.random.default_rng(1)
+    directions = rng.normal(size=(300, 3))
+    directions[:, 2] = np.abs(directions[:, 2])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    points = 50.0 * directions + rng.normal(0.0, 0.3, (300, 3))
+    normals = estimate_patch_normals(points, points, window_mm=15.0)
+    angles = np.degrees(np.arccos(np.clip(np.sum(normals * directions, axis=1), -1, 1)))
+    assert np.mean(angles > 30.0) <= 0.01
 
 
 def test_sparse_points_fall_back_to_the_patch_plane():
@@ -148,7 +168,7 @@ def test_far_from_the_origin_the_plane_is_as_exact_as_near_it():
 def test_a_tiny_window_on_a_huge_patch_is_coarsened_to_at_most_max_hash_cells():
     rng = np.random.default_rng(4)
     flat = np.column_stack([rng.uniform(0, 1e5, (200, 2)), np.zeros(200)])
-    # 0.01 mm windows over 100 m: (1e5 * 3 / 0.01)^2 = 9e14 cells of hash, over MAX_HASH_CELLS
+    # 0.01 mm windows over 100 m: (1e5 * 2 / 0.01)^2 = 4e14 cells of hash, over MAX_HASH_CELLS
     # (a MemoryError if not coarsened).
     normals = estimate_patch_normals(flat, away_from(flat, [0.0, 0.0, -1.0]), window_mm=0.01)
     np.testing.assert_allclose(normals, np.tile([0.0, 0.0, 1.0], (200, 1)), atol=1e-9)
