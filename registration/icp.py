@@ -768,7 +768,11 @@ class SurfaceRegistration:
         stride = len(points) // settings.coarse_points
         if stride < 2:
             run = self._run(points, patch_normals, initial, settings.max_iterations)
-            return replace(run, iterations=run.iterations + iterations_before)
+            return (
+                replace(run, iterations=run.iterations + iterations_before)
+                if iterations_before
+                else run
+            )
         coarse = self._run(
             np.ascontiguousarray(points[::stride]),
             np.ascontiguousarray(patch_normals[::stride]),
