@@ -15,7 +15,9 @@ justification would, pixel for pixel.
 
 The quads are placed before each render of the panel (an observer of the renderer's start)
 when a text, the panel's size or its camera changed, so text follows a resized window and a
-rotated 3D view.
+rotated 3D view. A label pinned to a point that would cover a text placed before it (two
+fiducials close together on a slice) moves up or down by its own height, to the nearest free
+place within two heights; when there is none it stays where it belongs.
 """
 
 import dataclasses
@@ -43,6 +45,8 @@ from guidance.views.actors import ANCHORS, Colour, rgb
 ATLAS_STEP_PX = 64  # the atlas is as wide as the widest string, rounded up to this
 CACHE_SIZE = 1024  # rasterised strings kept by a sheet (the oldest are dropped first)
 GAP_PX = 1  # between strings in the atlas, so that no texel of one is drawn with another
+# Where a pinned label is tried, in its own heights above (+) or below (-) where it belongs.
+SHIFT_STEPS = (0, 1, -1, 2, -2)
 CORNERS = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])  # of a quad, counter-clockwise
 
 
@@ -73,11 +77,18 @@ class SheetText:
     ``set_colour``; an empty text is not drawn."""
 
     def __init__(
-        self, sheet: "TextSheet", row: int, coordinate: vtkCoordinate, text: str, look: Look
+        self,
+        sheet: "TextSheet",
+        row: int,
+        coordinate: vtkCoordinate,
+        text: str,
+        look: Look,
+        pinned: bool,
     ) -> None:
         self._sheet = sheet
         self._row = row  # its row in the sheet's atlas
         self.coordinate = coordinate
+        self.pinned = pinned  # to a point in space: moved aside when it would cover a text
         self._text = text
         self._look = look
 
@@ -161,7 +172,7 @@ class TextSheet:
         coordinate = vtkCoordinate()
         coordinate.SetCoordinateSystemToNormalizedViewport()
         coordinate.SetValue(*position)
-        return self._add(coordinate, text, Look(font_size, rgb(colour), 1.0, False, anchor))
+        return self._add(coordinate, text, Look(font_size, rgb(colour), 1.0, False, anchor), False)
 
     def point_text(
         self,
@@ -171,16 +182,17 @@ class TextSheet:
         font_size: int = 12,
         colour: Colour = "white",
     ) -> SheetText:
-        """Text pinned to ``point_mm`` (world coordinates), with a shadow."""
+        """Text pinned to ``point_mm`` (world coordinates), with a shadow; moved up or down
+        when it would cover a text added before it."""
         coordinate = vtkCoordinate()
         coordinate.SetCoordinateSystemToWorld()
         coordinate.SetValue(*(float(v) for v in point_mm))
-        return self._add(coordinate, text, Look(font_size, rgb(colour), 1.0, True, anchor))
+        return self._add(coordinate, text, Look(font_size, rgb(colour), 1.0, True, anchor), True)
 
-    def _add(self, coordinate: vtkCoordinate, text: str, look: Look) -> SheetText:
+    def _add(self, coordinate: vtkCoordinate, text: str, look: Look, pinned: bool) -> SheetText:
         if look.anchor not in ANCHORS:
             raise ValueError(f"unknown anchor {look.anchor!r}; one of {', '.join(ANCHORS)}")
-        item = SheetText(self, len(self.texts), coordinate, text, look)
+        item = SheetText(self, len(self.texts), coordinate, text, look, pinned)
         self.texts.append(item)
         self._keys.append(("", look))  # drawn at the next render
         self._laid_out = False
@@ -201,14 +213,14 @@ class TextSheet:
             if not all(self._draw_row(row) for row in rows):
                 self._lay_out()  # a string taller or wider than its row: a new atlas
             else:
-                self._write_quads(rows)
+                self._write_quads()
         self._dirty.clear()
         if moved != self._placed_for:
             self._placed_for = moved
             anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
             if anchors != self._anchors:
                 self._anchors = anchors
-                self._write_quads(range(len(self.texts)))
+                self._write_quads()
 
     def _lay_out(self) -> None:
         """A new atlas: one row per text, as high as the highest string it showed, as wide as
@@ -239,7 +251,7 @@ class TextSheet:
             self._draw_row(row)
         self._mesh_for(count)
         self._anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
-        self._write_quads(range(count))
+        self._write_quads()
         self._laid_out = True
 
     def _draw_row(self, row: int) -> bool:
@@ -281,19 +293,56 @@ class TextSheet:
         self._mesh.SetPoints(points)
         self._mesh.GetPointData().SetTCoords(numpy_to_vtk(self._tcoords.reshape(-1, 2), deep=False))
 
-    def _write_quads(self, rows: Iterable[int]) -> None:
-        """The quads of these texts: each text's box placed at its position (panel pixels),
-        and where its string lies in the atlas (a quad of no size for an empty text)."""
-        rows = list(rows)
-        boxes = self._boxes[rows]
+    def _write_quads(self) -> None:
+        """The quads of the texts: each text's box placed at its position (panel pixels),
+        moved aside if it is pinned and would cover a text before it (see ``_shifts``), and
+        where its string lies in the atlas (a quad of no size for an empty text)."""
+        boxes = self._boxes
         corners = boxes[:, None, 2:4] * CORNERS
-        anchors = np.asarray(self._anchors)[rows, None]
-        self._points[rows, :, :2] = anchors + boxes[:, None, 0:2] + corners
+        lows = np.asarray(self._anchors, dtype=float).reshape(-1, 2) + boxes[:, 0:2]
+        lows[:, 1] += self._shifts(lows)
+        self._points[:, :, :2] = lows[:, None] + corners
         atlas_size = self._pixels.shape[1::-1]
-        self._tcoords[rows] = (self._atlas_corners[rows, None] + corners) / atlas_size
+        self._tcoords[:] = (self._atlas_corners[:, None] + corners) / atlas_size
         self._mesh.GetPoints().GetData().Modified()
         self._mesh.GetPointData().GetTCoords().Modified()
         self._mesh.Modified()
+
+    def _shifts(self, lows: np.ndarray) -> list[float]:
+        """How far (px, up) each text moves: the texts are placed in the order they were
+        added, a panel text where it belongs, a pinned one at the first of SHIFT_STEPS of its
+        own height (plus GAP_PX) where it covers no text placed before it, or where it belongs
+        when there is no such place. ``lows``: the bottom left corner of each text's box."""
+        shifts = [0.0] * len(self.texts)
+        if not self._any_overlap(lows):
+            return shifts  # the usual case, in a fraction of the time of the loop below
+        placed: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 of each box
+        for row, text in enumerate(self.texts):
+            width, height = self._boxes[row, 2:4]
+            if width == 0.0:
+                continue  # an empty text covers nothing
+            x0, y0 = lows[row]
+            steps = SHIFT_STEPS if text.pinned else (0,)
+            for step in steps:
+                low = y0 + step * (height + GAP_PX)
+                if not any(
+                    x0 < x1 and a0 < x0 + width and low < y1 and b0 < low + height
+                    for a0, b0, x1, y1 in placed
+                ):
+                    shifts[row] = low - y0
+                    break
+            placed.append((x0, y0 + shifts[row], x0 + width, y0 + shifts[row] + height))
+        return shifts
+
+    def _any_overlap(self, lows: np.ndarray) -> bool:
+        """Whether any two texts' boxes (bottom left ``lows``, px) overlap, where they belong."""
+        highs = lows + self._boxes[:, 2:4]
+        shown = self._boxes[:, 2] > 0.0
+        lows, highs = lows[shown], highs[shown]
+        apart = (lows[:, None] >= highs[None]) | (highs[:, None] <= lows[None])
+        overlapping = ~(apart[:, :, 0] | apart[:, :, 1])
+        np.fill_diagonal(overlapping, False)
+        return bool(overlapping.any())
 
     def _bitmap(self, text: str, look: Look) -> Bitmap:
         """``text`` rasterised in ``look``, from the sheet's cache or now."""

@@ -199,3 +199,50 @@ def test_an_unknown_anchor_is_refused():
     sheet = TextSheet(vtkRenderer())
     with pytest.raises(ValueError, match="unknown anchor 'middle'"):
         sheet.panel_text("x", (0.5, 0.5), anchor="middle")
+
+
+def _drawn_boxes(labels: list[tuple[str, tuple[float, float, float]]]) -> np.ndarray:
+    """The pinned ``labels`` (text, point mm) drawn by a sheet in an 800 x 600 panel looking down
+    at them from 500 mm: each one's quad as its actor draws it (x0, y0, x1, y1 px)."""
+    prepare_rendering(off_screen=True)
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(True)
+    window.SetSize(800, 600)
+    renderer = vtkRenderer()
+    window.AddRenderer(renderer)
+    renderer.GetActiveCamera().SetPosition(0.0, 0.0, 500.0)
+    try:
+        sheet = TextSheet(renderer)
+        for text, point in labels:
+            sheet.point_text(text, point, font_size=11, colour="deepskyblue")
+        window.Render()
+        quads = sheet.actor.GetMapper().GetInput().GetPoints().GetData()
+        corners = vtk_to_numpy(quads).reshape(-1, 4, 3)[:, :, :2]
+        return np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    finally:
+        window.Finalize()
+
+
+def test_labels_pinned_close_together_are_drawn_one_above_the_other():
+    """Two fiducials 1 mm apart on a slice: the second label moves up by its own height instead
+    of covering the first; the first, and a label far from both, stay where a vtkTextActor would
+    put them (their boxes are those of the labels drawn without the second)."""
+    first, second, far = (
+        ("F4 30 mm P", (0.0, 0.0, 0.0)),
+        ("F6 44 mm A", (1.0, 0.5, 0.0)),
+        (
+            "F1 3 mm A",
+            (60.0, 40.0, 0.0),
+        ),
+    )
+    together = _drawn_boxes([first, second, far])
+    apart = _drawn_boxes([first, far])
+    alone = _drawn_boxes([second])[0]
+    np.testing.assert_array_equal(together[[0, 2]], apart)
+    height = alone[3] - alone[1]
+    lifted = alone + np.array([0.0, 1.0, 0.0, 1.0]) * (height + 1)
+    np.testing.assert_array_equal(together[1], lifted)
+    a, b = together[0], together[1]
+    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]  # they do not overlap
+    # Drawn where they belong, the two would overlap: the move was needed.
+    assert not (a[2] <= alone[0] or alone[2] <= a[0] or a[3] <= alone[1] or alone[3] <= a[1])
