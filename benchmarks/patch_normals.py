@@ -4,7 +4,7 @@ Run ``python -m benchmarks.patch_normals`` from the repository root (a few secon
 table and writes ``benchmarks/results/patch_normals.json``. The patches are the points within
 55 mm of the pole of an 80 mm sphere (area-uniform) plus 0.3 mm Gaussian noise, seen from the
 hinted away from the sphere's centre, with the default window (it follows the point spacing:
-about 30 points, at most 1,500 windows; ~13 mm for 1,000 points, ~11 mm for 10,000 here).
+about 30 points, at most 1,500 windows; ~15 mm for 1,000 points, ~6 mm for 10,000 here).
 Medians of single calls from Python after a warm-up call. Targets (surface ICP's budget of
 0.5 ms for 1,000 points and 3 ms for 10,000): <= 50 us for 1,000 points and <= 0.35 ms for
 10,000 (set for the fixed 20 mm window of before; the adaptive one costs more, see the README).
