@@ -29,8 +29,9 @@ format: $(STAMP)
 # `make bench` runs every benchmark (each benchmarks/*.py with a __main__), one at a time and
 # niced (many minutes; each prints its table and saves JSON in benchmarks/results/);
 # `make bench BENCH=startup` runs one. The registration benchmarks also compare with peers when
-# they are installed: pip install -e '.[dev,peers]'.
-BENCH ?= $(basename $(notdir $(shell grep -l '__main__' benchmarks/*.py)))
+# they are installed: pip install -e '.[dev,peers]'. The A/B scripts (*_ab.py) compare two
+# checkouts given on their command line: run them by hand (their docstrings say how).
+BENCH ?= $(filter-out %_ab,$(basename $(notdir $(shell grep -l '__main__' benchmarks/*.py))))
 
 bench: $(STAMP)
 	@for name in $(BENCH); do \
