@@ -719,8 +719,9 @@ def _coarse_arrays(field):
 @numba.njit(cache=True)
 def coarse_planes(points, directions, fixed_from_moving, which, field, cos_max, max_d2, out):
     """The coarse grids' answers for the points ``which`` (indices; for the points the band
-    cannot answer), each moved with its direction by the 4x4 ``fixed_from_moving``: row k of
-    ``out`` gets the signed distance (mm) of point ``which[k]`` from the tangent plane at the
+    cannot answer), each moved with its direction by the 4x4 ``fixed_from_moving``: row
+    ``which[k]`` of ``out`` (N, 4; the other rows are left as they are) gets the signed
+    distance (mm) of point ``which[k]`` from the tangent plane at the
     closest vertex of its direction's bin, and that plane's unit normal; NaN when there is
     none, it does not face the direction or it is farther than sqrt(max_d2) mm. The vertex is
     the one held at the near grid's node nearest to the point, else at the far grid's cell
@@ -760,7 +761,8 @@ def coarse_planes(points, directions, fixed_from_moving, which, field, cos_max, 
             vertex = far_lut[b, cell]
         nodes[k] = vertex
     for k in range(count):
-        out[k, 0] = out[k, 1] = out[k, 2] = out[k, 3] = np.nan
+        i = which[k]
+        out[i, 0] = out[i, 1] = out[i, 2] = out[i, 3] = np.nan
         vertex = nodes[k]
         if vertex < 0:
             continue
@@ -775,7 +777,7 @@ def coarse_planes(points, directions, fixed_from_moving, which, field, cos_max, 
         nx, ny, nz = normals[vertex, 0], normals[vertex, 1], normals[vertex, 2]
         ex, ey, ez = qx - vertices[vertex, 0], qy - vertices[vertex, 1], qz - vertices[vertex, 2]
         if nx * dx + ny * dy + nz * dz >= cos_max and ex * ex + ey * ey + ez * ez <= max_d2:
-            out[k, 0], out[k, 1], out[k, 2], out[k, 3] = nx * ex + ny * ey + nz * ez, nx, ny, nz
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = nx * ex + ny * ey + nz * ez, nx, ny, nz
 
 
 @numba.njit(cache=True, inline="always")
@@ -811,17 +813,10 @@ def tangent_planes_kernel(points, directions, fixed_from_moving, field, cos_max,
         if r * r > max_d2:  # False for the misses (NaN), answered below
             out[i, 0] = out[i, 1] = out[i, 2] = out[i, 3] = np.nan
             source[i] = NOT_FOUND
-    coarse = np.empty((missed, 4))
-    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
+    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, out)
     for k in range(missed):
         i = misses[k]
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = (
-            coarse[k, 0],
-            coarse[k, 1],
-            coarse[k, 2],
-            coarse[k, 3],
-        )
-        source[i] = NOT_FOUND if np.isnan(coarse[k, 0]) else FROM_COARSE
+        source[i] = NOT_FOUND if np.isnan(out[i, 0]) else FROM_COARSE
     return source
 
 

@@ -301,16 +301,7 @@ def _pass(
     m = fixed_from_moving
     answers = np.empty((points.shape[0], 4))
     misses = band_planes(points, directions, m, field, cos_max, answers)
-    coarse = np.empty((misses.shape[0], 4))
-    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, coarse)
-    for k in range(misses.shape[0]):  # element by element: a row view per miss costs more
-        i = misses[k]
-        answers[i, 0], answers[i, 1], answers[i, 2], answers[i, 3] = (
-            coarse[k, 0],
-            coarse[k, 1],
-            coarse[k, 2],
-            coarse[k, 3],
-        )
+    coarse_planes(points, directions, m, misses, field, cos_max, max_d2, answers)
     count = inliers = 0
     sum_sq = change = 0.0
     lo, hi = _x84_band(answers[:, 0], max_d2, sigmas, min_mm) if reweigh else (0.0, 0.0)
