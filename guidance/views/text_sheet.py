@@ -206,6 +206,7 @@ class TextSheet:
         """Lay the quads out for the panel as it is now, if a text, the panel's size or its
         camera changed since the last time (called before each render of the panel)."""
         moved = (self.renderer.GetSize(), self.renderer.GetActiveCamera().GetMTime())
+        rewrite = False  # the quads, once, whether a text changed, the panel or both
         if not self._laid_out:
             self._lay_out()
         elif self._dirty:
@@ -213,14 +214,16 @@ class TextSheet:
             if not all(self._draw_row(row) for row in rows):
                 self._lay_out()  # a string taller or wider than its row: a new atlas
             else:
-                self._write_quads()
+                rewrite = True
         self._dirty.clear()
         if moved != self._placed_for:
             self._placed_for = moved
             anchors = [t.coordinate.GetComputedViewportValue(self.renderer) for t in self.texts]
             if anchors != self._anchors:
                 self._anchors = anchors
-                self._write_quads()
+                rewrite = True
+        if rewrite:
+            self._write_quads()
 
     def _lay_out(self) -> None:
         """A new atlas: one row per text, as high as the highest string it showed, as wide as
